@@ -1,0 +1,40 @@
+# One entry point for people and CI. Every target sets up what it needs.
+#   make demo   train the demo CNN with the callback, then serve TensorBoard on 127.0.0.1:$(PORT)
+#   make test   lint (ruff) and run the whole test suite
+#   make bench  run every benchmark and print one table
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 6006
+LOGDIR ?= demo/logs
+DEMO_ARGS ?=
+
+.PHONY: venv demo test lint format bench clean
+
+$(VENV)/.installed: setup.py constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[cpu,test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(PY) -m demo.run --logdir $(LOGDIR) --port $(PORT) $(DEMO_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info artifacts

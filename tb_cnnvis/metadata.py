@@ -1,0 +1,91 @@
+"""Names and summary metadata shared by the writer (``summary``) and the server (``plugin``).
+
+This module must stay light: TensorBoard imports it through the plugin, without TensorFlow.
+
+Every cnnvis tag carries a ``SummaryMetadata`` with ``plugin_data.plugin_name = "cnnvis"``,
+``data_class = DATA_CLASS_BLOB_SEQUENCE`` and a JSON ``content`` (UTF-8) holding the tag's
+static facts; see ``tag_content`` for the keys. The stored values are described in
+``tb_cnnvis/summary.py``.
+"""
+
+import json
+
+from tensorboard.compat.proto import summary_pb2
+
+PLUGIN_NAME = "cnnvis"
+"""The plugin's name: the URL namespace and the ``plugin_data.plugin_name`` of every tag."""
+
+FORMAT_VERSION = 1
+"""Version of the stored format; bumped when a reader would misread older data."""
+
+RUN_SUBDIR = "cnnvis"
+"""The callback writes to ``<log_dir>/cnnvis``, beside Keras's ``train`` and ``validation``."""
+
+# Kinds of tag. A tag is "<kind>/<layer path>", or just "probes" for the probe images.
+PROBES = "probes"
+FEATURE_MAPS = "feature_maps"
+FILTER_PATTERNS = "filter_patterns"
+GRAD_CAM = "grad_cam"
+GRADCAM_PLUS_PLUS = "gradcam_plus_plus"
+SCORE_CAM = "score_cam"
+DECONVNET = "deconvnet"
+GUIDED_BACKPROP = "guided_backprop"
+SALIENCY = "saliency"
+TOP_EXAMPLES = "top_examples"
+
+CAM_KINDS = (GRAD_CAM, GRADCAM_PLUS_PLUS, SCORE_CAM)
+PROJECTION_KINDS = (DECONVNET, GUIDED_BACKPROP, SALIENCY)
+LAYER_KINDS = (FEATURE_MAPS, FILTER_PATTERNS, *CAM_KINDS, *PROJECTION_KINDS, TOP_EXAMPLES)
+KINDS = (PROBES, *LAYER_KINDS)
+
+TIMING_TAG_PREFIX = "cnnvis_seconds/"
+"""Scalar tags (scalars plugin) with the seconds each view took per logged epoch."""
+
+SCALAR_TAG_PREFIX = "cnnvis_metrics/"
+"""Scalar tags (scalars plugin) with per-epoch metrics (faithfulness, drift, dead filters)."""
+
+
+def tag_name(kind, layer=None):
+    """The tag for ``kind`` at ``layer`` (a layer path); ``probes`` has no layer."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown kind {kind!r}; expected one of {list(KINDS)}")
+    if kind == PROBES:
+        return PROBES
+    if not layer:
+        raise ValueError(f"Kind {kind!r} needs a layer")
+    return f"{kind}/{layer}"
+
+
+def tag_content(kind, layer=None, **facts):
+    """The JSON-ready dict stored as a tag's plugin content.
+
+    Always has ``version``, ``kind`` and ``layer`` (None for probes). Layer tags add
+    ``layer_index`` (position in model order, for sorting), ``layer_class``,
+    ``output_shape`` ([h, w, c], batch dimension dropped); writers may add more
+    (``class_names``, ``input_shape``, ``probe_count``, ...).
+    """
+    content = {"version": FORMAT_VERSION, "kind": kind, "layer": layer}
+    content.update(facts)
+    return content
+
+
+def create_summary_metadata(content, description=""):
+    """A ``SummaryMetadata`` proto for a cnnvis blob-sequence tag with this content dict."""
+    return summary_pb2.SummaryMetadata(
+        summary_description=description,
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME,
+            content=json.dumps(content, sort_keys=True).encode("utf-8"),
+        ),
+        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+    )
+
+
+def parse_content(raw):
+    """Parse a tag's plugin content (bytes) back to a dict; raises ValueError if unreadable."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    content = json.loads(raw) if raw else {}
+    if not isinstance(content, dict) or "kind" not in content:
+        raise ValueError("Not cnnvis plugin content")
+    return content

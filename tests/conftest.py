@@ -1,0 +1,24 @@
+"""Shared test set-up: quiet TensorFlow, deterministic seeds, a temporary log directory."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same random state."""
+    keras.utils.set_random_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture
+def logdir(tmp_path):
+    """A fresh log directory (a string, as users pass it)."""
+    path = tmp_path / "logs"
+    path.mkdir()
+    return str(path)
