@@ -29,7 +29,7 @@ _EXPORTS = {
     "guided_grad_cam": "tb_cnnvis.algorithms.backprop",
     "filter_patterns": "tb_cnnvis.algorithms.filters",
     "FilterPatterns": "tb_cnnvis.algorithms.filters",
-    "InputRange": "tb_cnnvis.imaging",
+    "InputRange": "tb_cnnvis.input_range",
     "CnnVisCallback": "tb_cnnvis.callback",
 }
 

@@ -229,7 +229,8 @@ def check_images(model, images, what="images"):
     for got, want in zip(array.shape[1:], expected):
         if want is not None and got != want:
             raise ValueError(
-                f"{what} must have shape {shown} for model {model.name!r}; got {array.shape}."
+                f"{what} must have shape {shown} or a single image {tuple(expected)} for model "
+                f"{model.name!r}; got shape {np.shape(images)}."
             )
     return array
 
@@ -259,6 +260,36 @@ def _is_softmax(layer):
     if getattr(layer, "activation", None) is keras.activations.softmax:
         return "layer" if isinstance(layer, keras.layers.Activation) else "activation"
     return None
+
+
+def _final_layer(model):
+    """The layer that produces the model's (first) output, looking inside nested models."""
+    if isinstance(model, keras.Sequential):
+        layer = [lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)][-1]
+    else:
+        output_ids = {id(t) for t in model.outputs[:1]}
+        nodes = model._nodes_by_depth.get(0, [])
+        layer = next(
+            (n.operation for n in nodes if any(id(t) in output_ids for t in n.outputs)), None
+        )
+    return _final_layer(layer) if layer is not None and _is_graph_model(layer) else layer
+
+
+def final_activation(model):
+    """How the model's output is squashed: "softmax", "sigmoid" or "linear" (anything else).
+
+    ``run_graph(..., logits=True)`` skips a final softmax; with "softmax" the model's
+    outputs are ``softmax(logits)``, with "linear" they are the logits themselves.
+    """
+    _require_built(model)
+    layer = _final_layer(model)
+    if layer is None:
+        return "linear"
+    if _is_softmax(layer):
+        return "softmax"
+    if getattr(layer, "activation", None) is keras.activations.sigmoid:
+        return "sigmoid"
+    return "linear"
 
 
 @contextlib.contextmanager
@@ -369,6 +400,23 @@ def run_graph(model, images, *, taps=(), relu_fn=None, logits=False, stop_at=Non
 # Compiled-function cache
 
 
+class _Counted:
+    """A Python function that counts its traces.
+
+    A callable object rather than a closure: TensorFlow's "frequent retracing" warning
+    groups functions by code object, and every cached function tracing once would trip it.
+    """
+
+    def __init__(self, python_fn, counters, key):
+        self._python_fn = python_fn
+        self._counters = counters
+        self._key = key
+
+    def __call__(self, *args, **kwargs):
+        self._counters[self._key] += 1
+        return self._python_fn(*args, **kwargs)
+
+
 class CompiledCache:
     """``tf.function``s built once per (model, key) and reused; counts traces for tests."""
 
@@ -380,18 +428,19 @@ class CompiledCache:
         """Return the function for ``(model, key)``, making it with ``build()`` the first time.
 
         ``build`` returns a Python function; it is wrapped in ``tf.function`` with a trace
-        counter (``self.traces[(id(model), key)]``).
+        counter (``self.traces[(id(model), key)]``). The function should reach the model
+        through ``weakref.ref(model)``: a strong reference would keep every model ever
+        explained alive, since the cache maps the model to the function.
         """
+        if model not in self._by_model:
+            # A new model may reuse the id of a collected one: forget that one's counters.
+            for stale in [k for k in self.traces if k[0] == id(model)]:
+                del self.traces[stale]
         functions = self._by_model.setdefault(model, {})
         if key not in functions:
-            python_fn = build()
             counter_key = (id(model), key)
             self.traces[counter_key] = 0
-
-            def counted(*args, **kwargs):
-                self.traces[counter_key] += 1
-                return python_fn(*args, **kwargs)
-
+            counted = _Counted(build(), self.traces, counter_key)
             functions[key] = tf.function(counted, reduce_retracing=True)
         return functions[key]
 

@@ -1,0 +1,143 @@
+// Colormaps and the per-pixel compositing the dashboard does in the browser.
+//
+// Every colormap is a 256-entry lookup table (Uint8ClampedArray of RGB triples) built once
+// from a handful of stops by linear interpolation. The stops of viridis and inferno are ten
+// evenly spaced samples of matplotlib's maps (van der Walt & Smith, 2015); jet is the
+// classic piecewise-linear rainbow that Grad-CAM figures use (Selvaraju et al., 2017).
+
+const STOPS = {
+  viridis: [
+    '#440154', '#482878', '#3e4a89', '#31688e', '#26828e',
+    '#1f9e89', '#35b779', '#6dcd59', '#b4de2c', '#fde725',
+  ],
+  inferno: [
+    '#000004', '#1b0c42', '#4b0c6b', '#781c6d', '#a52c60',
+    '#cf4446', '#ed6925', '#fb9a06', '#f7d03c', '#fcffa4',
+  ],
+  gray: ['#000000', '#ffffff'],
+};
+
+/** Names of the colormaps, in the order the page offers them. */
+export const COLORMAP_NAMES = ['viridis', 'jet', 'inferno', 'gray'];
+
+const tables = new Map();
+
+/** Parse '#rrggbb' into [r, g, b]. */
+function hexToRgb(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+/** A table interpolated linearly between evenly spaced stops. */
+function fromStops(stops) {
+  const rgb = stops.map(hexToRgb);
+  const table = new Uint8ClampedArray(256 * 3);
+  for (let i = 0; i < 256; i++) {
+    const pos = (i / 255) * (rgb.length - 1);
+    const lo = Math.min(Math.floor(pos), rgb.length - 2);
+    const frac = pos - lo;
+    for (let c = 0; c < 3; c++) {
+      table[i * 3 + c] = Math.round(rgb[lo][c] + (rgb[lo + 1][c] - rgb[lo][c]) * frac);
+    }
+  }
+  return table;
+}
+
+/** Jet: blue, cyan, yellow, red, each channel a clipped triangle over t in [0, 1]. */
+function jet() {
+  const table = new Uint8ClampedArray(256 * 3);
+  const clip = (x) => Math.max(0, Math.min(1, x));
+  for (let i = 0; i < 256; i++) {
+    const t = i / 255;
+    table[i * 3] = Math.round(255 * clip(1.5 - Math.abs(4 * t - 3)));
+    table[i * 3 + 1] = Math.round(255 * clip(1.5 - Math.abs(4 * t - 2)));
+    table[i * 3 + 2] = Math.round(255 * clip(1.5 - Math.abs(4 * t - 1)));
+  }
+  return table;
+}
+
+/**
+ * The 256-entry RGB lookup table of a colormap.
+ *
+ * @param {string} name one of COLORMAP_NAMES.
+ * @returns {Uint8ClampedArray} 768 values: entry i is table[3i..3i+2].
+ * @throws {Error} for an unknown name (the message lists the known ones).
+ * @example lookupTable('viridis').slice(0, 3)  // Uint8ClampedArray [68, 1, 84]
+ */
+export function lookupTable(name) {
+  if (!tables.has(name)) {
+    if (name === 'jet') tables.set(name, jet());
+    else if (STOPS[name]) tables.set(name, fromStops(STOPS[name]));
+    else throw new Error(`Unknown colormap "${name}"; expected one of ${COLORMAP_NAMES.join(', ')}`);
+  }
+  return tables.get(name);
+}
+
+/**
+ * A CSS linear-gradient showing a colormap from low (left) to high (right), for legends.
+ *
+ * @param {string} name one of COLORMAP_NAMES.
+ * @returns {string} e.g. 'linear-gradient(to right, rgb(68,1,84), ...)'.
+ */
+export function cssGradient(name) {
+  const table = lookupTable(name);
+  const parts = [];
+  for (let i = 0; i <= 8; i++) {
+    const k = Math.round((i / 8) * 255) * 3;
+    parts.push(`rgb(${table[k]},${table[k + 1]},${table[k + 2]})`);
+  }
+  return `linear-gradient(to right, ${parts.join(', ')})`;
+}
+
+/**
+ * Colour single-channel intensities through a lookup table, with an optional remapping.
+ *
+ * @param {Uint8ClampedArray} gray intensities 0..255, one per pixel.
+ * @param {Uint8ClampedArray} table from lookupTable().
+ * @param {ImageData} out receives RGBA pixels (same pixel count as gray).
+ * @param {{scale?: number, offset?: number}} remap display = clamp(offset + scale * gray):
+ *     the identity by default; feature maps use it to switch to a per-layer range.
+ */
+export function colorize(gray, table, out, { scale = 1, offset = 0 } = {}) {
+  const px = out.data;
+  for (let i = 0, j = 0; i < gray.length; i++, j += 4) {
+    let v = Math.round(offset + scale * gray[i]);
+    v = v < 0 ? 0 : v > 255 ? 255 : v;
+    px[j] = table[v * 3];
+    px[j + 1] = table[v * 3 + 1];
+    px[j + 2] = table[v * 3 + 2];
+    px[j + 3] = 255;
+  }
+}
+
+/**
+ * Blend a heat map over an image: the class activation map overlay of Grad-CAM.
+ *
+ * Pixels whose intensity is below the threshold keep the image; the others get
+ * image * (1 - opacity) + colour * opacity.
+ *
+ * @param {Uint8ClampedArray} base RGBA pixels of the image (probe).
+ * @param {Uint8ClampedArray} heat intensities 0..255 (map in [0, 1] times 255), one per pixel.
+ * @param {Uint8ClampedArray} table from lookupTable().
+ * @param {ImageData} out receives RGBA pixels (same size as base).
+ * @param {{opacity: number, threshold: number}} options opacity and threshold in [0, 1].
+ * @example overlay(probe.data, cam, lookupTable('jet'), out, {opacity: 0.5, threshold: 0.2})
+ */
+export function overlay(base, heat, table, out, { opacity, threshold }) {
+  const px = out.data;
+  const cut = threshold * 255;
+  const keep = 1 - opacity;
+  for (let i = 0, j = 0; i < heat.length; i++, j += 4) {
+    const v = heat[i];
+    if (v < cut) {
+      px[j] = base[j];
+      px[j + 1] = base[j + 1];
+      px[j + 2] = base[j + 2];
+    } else {
+      px[j] = base[j] * keep + table[v * 3] * opacity;
+      px[j + 1] = base[j + 1] * keep + table[v * 3 + 1] * opacity;
+      px[j + 2] = base[j + 2] * keep + table[v * 3 + 2] * opacity;
+    }
+    px[j + 3] = 255;
+  }
+}

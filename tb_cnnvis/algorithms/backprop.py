@@ -1,0 +1,237 @@
+"""Project one unit back to the input: gradient, deconvnet and guided backpropagation.
+
+Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014, project
+the strongest activation of one channel (all other activations of the layer set to zero) down
+to pixel space through unpooling with switches, rectified transposed convolutions and
+ReLUs. Those are exactly the backward passes of max pooling and convolution, so the three
+methods are one input gradient that differs only in how it passes each ReLU
+(Springenberg et al., "Striving for Simplicity: The All Convolutional Net", ICLR 2015
+workshop; Simonyan et al., "Deep Inside Convolutional Networks", 2013):
+
+- ``"gradient"`` (saliency): ``dy * (x > 0)``, the plain gradient;
+- ``"deconvnet"``: ``relu(dy)``, whatever the forward pass did;
+- ``"guided"`` (guided backpropagation): ``relu(dy) * (x > 0)``.
+
+The ReLU rule is applied by ``capture.run_graph(relu_fn=...)`` with ``tf.custom_gradient``
+functions, catching ``activation="relu"``, ``ReLU`` and ``Activation("relu")`` layers; the
+user's model is never modified. Guided Grad-CAM (Selvaraju et al. 2017) multiplies guided
+backpropagation of the class score by the upsampled Grad-CAM map.
+
+Example:
+    >>> projections = backprop(model, images, "conv2", rule="guided")   # (N, H, W, C)
+    >>> details = projection_details(model, images, "conv2", channel=3)
+"""
+
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from tb_cnnvis import capture
+from tb_cnnvis.algorithms import cam
+
+RULES = ("gradient", "deconvnet", "guided")
+
+
+@tf.custom_gradient
+def deconvnet_relu(x):
+    """ReLU whose gradient is ``relu(dy)`` (Zeiler & Fergus 2014)."""
+
+    def grad(dy):
+        return tf.nn.relu(dy)
+
+    return tf.nn.relu(x), grad
+
+
+@tf.custom_gradient
+def guided_relu(x):
+    """ReLU whose gradient is ``relu(dy) * (x > 0)`` (Springenberg et al. 2015)."""
+
+    def grad(dy):
+        return tf.nn.relu(dy) * tf.cast(x > 0, dy.dtype)
+
+    return tf.nn.relu(x), grad
+
+
+_RELU_FNS = {"gradient": None, "deconvnet": deconvnet_relu, "guided": guided_relu}
+
+
+class Projection(NamedTuple):
+    """Projections of one unit per image, and which unit (all arrays have N rows).
+
+    Attributes:
+        projections: float32 (N, H, W, C_in), raw (not normalized).
+        channel: int32 (N,): the channel projected.
+        activation: float32 (N,): the unit's activation (the channel's maximum).
+        position: int32 (N, 2): the unit's (y, x) in the layer's output.
+        layer: the layer's path.
+        rule: "gradient", "deconvnet" or "guided".
+    """
+
+    projections: np.ndarray
+    channel: np.ndarray
+    activation: np.ndarray
+    position: np.ndarray
+    layer: str
+    rule: str
+
+
+def _build_projection(model_ref, path, relu_fn):
+    """Input gradient of each image's strongest activation of its channel in ``path``."""
+
+    def run(images, channel):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(images)
+            _, taps = capture.run_graph(
+                model_ref(), images, taps=[path], relu_fn=relu_fn, stop_at=[path]
+            )
+            acts = tf.cast(taps[path], tf.float32)
+            strongest = tf.argmax(tf.reduce_max(acts, axis=(1, 2)), axis=-1, output_type=tf.int32)
+            chosen = tf.where(channel < 0, strongest, channel)
+            planes = tf.gather(tf.transpose(acts, (0, 3, 1, 2)), chosen, axis=1, batch_dims=1)
+            flat = tf.reshape(planes, (tf.shape(planes)[0], -1))
+            where = tf.argmax(flat, axis=-1, output_type=tf.int32)
+            peak = tf.gather(flat, where, axis=1, batch_dims=1)
+            target = tf.reduce_sum(peak)
+        grads = tape.gradient(target, images)
+        width = tf.shape(planes)[2]
+        position = tf.stack([where // width, where % width], axis=-1)
+        return grads, chosen, peak, position
+
+    return run
+
+
+def _build_class_gradient(model_ref, relu_fn):
+    """Input gradient of each image's class logit ``target`` under a ReLU rule."""
+
+    def run(images, target):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(images)
+            logits, _ = capture.run_graph(model_ref(), images, relu_fn=relu_fn, logits=True)
+            logits = tf.cast(logits, tf.float32)
+            score = tf.reduce_sum(tf.gather(logits, target, axis=1, batch_dims=1))
+        return tape.gradient(score, images)
+
+    return run
+
+
+def _check_rule(rule):
+    """ValueError for an unknown rule, listing the allowed ones."""
+    if rule not in _RELU_FNS:
+        raise ValueError(f"Unknown rule {rule!r}; expected one of {list(RULES)}.")
+
+
+def projection_details(model, images, layer, channel=None, rule="deconvnet"):
+    """Project each image's strongest activation of a channel back to the input.
+
+    Zeiler & Fergus 2014 (deconvnet), Springenberg et al. 2015 (guided backpropagation),
+    Simonyan et al. 2013 (gradient); see the module docstring. Images whose projection or
+    unit activation is not finite get zero projections and a warning.
+
+    Args:
+        model: a built Keras 3 model (Sequential, functional, or with nested models).
+        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input scale.
+        layer: name or ``"outer/inner"`` path of a layer with a (h, w, K) output.
+        channel: None (per image, the channel with the largest activation), an int, or one
+            int per image.
+        rule: "gradient", "deconvnet" or "guided".
+
+    Returns:
+        A ``Projection``.
+
+    Raises:
+        ValueError: unknown rule or layer, a layer without a 4-D output, images of the
+            wrong shape, channel out of range.
+
+    Example:
+        >>> details = projection_details(model, images, "conv2", rule="guided")
+        >>> details.channel, details.position
+    """
+    _check_rule(rule)
+    ref = capture.resolve_layer(model, layer)
+    batch = capture.check_images(model, images)
+    channels = cam.class_indices(channel, len(batch), ref.output_shape[-1], what="channel")
+    model_ref = weakref.ref(model)
+    function = capture.CACHE.get(
+        model,
+        ("projection", ref.path, rule),
+        lambda: _build_projection(model_ref, ref.path, _RELU_FNS[rule]),
+    )
+    grads, chosen, peak, position = (
+        t.numpy() for t in function(tf.constant(batch), tf.constant(channels))
+    )
+    grads[~np.isfinite(peak)] = np.nan  # a non-finite unit has no meaningful projection
+    return Projection(
+        projections=capture.finite_or_zero(grads, f"{rule} projection of {ref.path!r}"),
+        channel=chosen.astype(np.int32),
+        activation=peak.astype(np.float32),
+        position=position.astype(np.int32),
+        layer=ref.path,
+        rule=rule,
+    )
+
+
+def backprop(model, images, layer, channel=None, rule="deconvnet"):
+    """Deconvnet / guided backpropagation / gradient projection of one unit per image.
+
+    Zeiler & Fergus 2014; Springenberg et al. 2015; Simonyan et al. 2013. The target is the
+    single strongest activation of ``channel`` in ``layer`` (the rest of the layer zeroed);
+    it is projected to the input through the network's own backward pass, with each ReLU
+    passed according to ``rule``.
+
+    Args:
+        model: a built Keras 3 model (Sequential, functional, or with nested models).
+        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input scale.
+        layer: name or ``"outer/inner"`` path of a layer with a (h, w, K) output.
+        channel: None (per image, the channel with the largest activation), an int, or one
+            int per image.
+        rule: "gradient", "deconvnet" or "guided".
+
+    Returns:
+        float32 numpy array (N, H, W, C_in), raw (not normalized).
+
+    Raises:
+        ValueError: see ``projection_details``.
+
+    Example:
+        >>> import tb_cnnvis as cv
+        >>> cv.backprop(model, images, "conv2", channel=5, rule="guided").shape
+        (4, 32, 32, 3)
+    """
+    return projection_details(model, images, layer, channel, rule).projections
+
+
+def guided_grad_cam(model, images, layer=None, class_index=None):
+    """Guided Grad-CAM: guided backpropagation of the class score times upsampled Grad-CAM.
+
+    Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+    Localization", ICCV 2017, section 3.1. The class score is the logit (a final softmax
+    is skipped).
+
+    Args:
+        model: a built Keras 3 classifier with one (N, classes) output.
+        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input scale.
+        layer: the Grad-CAM layer (name or path); None: the last layer with a 4-D output.
+        class_index: None (the predicted class), an int, or one int per image.
+
+    Returns:
+        float32 numpy array (N, H, W, C_in), raw (not normalized).
+
+    Raises:
+        ValueError: see ``cam.cam_details``.
+
+    Example:
+        >>> import tb_cnnvis as cv
+        >>> cv.guided_grad_cam(model, images, "conv2").shape
+        (4, 32, 32, 3)
+    """
+    details = cam.cam_details(model, images, layer, class_index, method="gradcam")
+    batch = capture.check_images(model, images)
+    model_ref = weakref.ref(model)
+    function = capture.CACHE.get(
+        model, ("class_gradient", "guided"), lambda: _build_class_gradient(model_ref, guided_relu)
+    )
+    grads = function(tf.constant(batch), tf.constant(details.class_index)).numpy()
+    guided = capture.finite_or_zero(grads, "guided backpropagation of the class score")
+    return (guided * details.maps[..., None]).astype(np.float32)

@@ -1,0 +1,142 @@
+"""Objective, regularizers, step rules and the redirected ReLU for feature visualization.
+
+- The objective of slot ``i`` is the mean activation of channel ``filters[i]`` of the layer
+  for image ``i`` (Erhan et al. 2009, "Visualizing Higher-Layer Features of a Deep Network").
+- Regularizers are per-slot penalties on the unit image, subtracted from the objective:
+  total variation and L2 decay towards grey (Mahendran & Vedaldi 2015; Yosinski et al. 2015,
+  "Understanding Neural Networks Through Deep Visualization").
+- Step rules: ``NormalizedAscent`` scales each slot's objective gradient to unit RMS before
+  adding the regularizers' gradients, so the step size and regularizer weights mean the same
+  for every layer and filter whatever its activation scale; ``Adam`` is the optimizer of
+  Lucid's defaults (Olah et al. 2017).
+- ``redirected_relu``: a ReLU whose gradient also flows through units that are off when it
+  would push them up, for the images whose ordinary ReLU gradient is zero (Lucid's
+  ``redirected_relu_grad``); so a filter whose activation starts at zero still receives a
+  gradient.
+
+All gradients here are of quantities being maximized.
+
+Example:
+    >>> values = channel_means(activations, filters)           # (B,)
+    >>> penalty = TotalVariation(0.05)(images) + L2(0.01)(images)
+"""
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+
+def channel_means(activations, filters):
+    """Mean of channel ``filters[i]`` of ``activations[i]`` over positions, shape (B,)."""
+    means = tf.reduce_mean(tf.cast(activations, tf.float32), axis=[1, 2])
+    return tf.gather(means, filters[:, None], batch_dims=1)[:, 0]
+
+
+@dataclass(frozen=True)
+class TotalVariation:
+    """Weighted sum of absolute differences between neighbouring pixels, per slot, per channel.
+
+    Example:
+        >>> TotalVariation(0.05)(images).shape      # (B,)
+    """
+
+    weight: float
+
+    def __call__(self, images):
+        dy = tf.abs(images[:, 1:] - images[:, :-1])
+        dx = tf.abs(images[:, :, 1:] - images[:, :, :-1])
+        return self.weight * (tf.reduce_sum(dy, [1, 2, 3]) + tf.reduce_sum(dx, [1, 2, 3]))
+
+
+@dataclass(frozen=True)
+class L2:
+    """Weighted half squared distance of the pixels from grey (0.5), per slot: an L2 decay.
+
+    Example:
+        >>> L2(0.01)(images).shape                   # (B,)
+    """
+
+    weight: float
+
+    def __call__(self, images):
+        return 0.5 * self.weight * tf.reduce_sum(tf.square(images - 0.5), [1, 2, 3])
+
+
+def _per_slot_rms(values):
+    """Root mean square of each slot of a batch, broadcastable against it."""
+    axes = list(range(1, values.shape.rank))
+    return tf.sqrt(tf.reduce_mean(tf.square(values), axis=axes, keepdims=True))
+
+
+@dataclass(frozen=True)
+class NormalizedAscent:
+    """Gradient ascent with each slot's objective gradient scaled to unit RMS.
+
+    ``params += lr * (g_objective / rms(g_objective) - g_penalty)``.
+
+    Example:
+        >>> NormalizedAscent(lr=0.05)
+    """
+
+    lr: float = 0.05
+
+    def init(self, params):
+        """No optimizer state (an empty tuple)."""
+        return ()
+
+    def step(self, params, objective_grad, penalty_grad, state, step):
+        """One update; returns ``(params, state)``."""
+        direction = objective_grad / (_per_slot_rms(objective_grad) + 1e-12)
+        return params + self.lr * (direction - penalty_grad), state
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam (Kingma & Ba 2015) ascent on ``objective - penalty``, per element.
+
+    Example:
+        >>> Adam(lr=0.05)     # Lucid's default optimizer
+    """
+
+    lr: float = 0.05
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    def init(self, params):
+        """First and second moment estimates, zero."""
+        return (tf.zeros_like(params), tf.zeros_like(params))
+
+    def step(self, params, objective_grad, penalty_grad, state, step):
+        """One bias-corrected Adam update; returns ``(params, state)``."""
+        grad = objective_grad - penalty_grad
+        m = self.beta1 * state[0] + (1.0 - self.beta1) * grad
+        v = self.beta2 * state[1] + (1.0 - self.beta2) * tf.square(grad)
+        t = tf.cast(step, tf.float32) + 1.0
+        m_hat = m / (1.0 - tf.pow(self.beta1, t))
+        v_hat = v / (1.0 - tf.pow(self.beta2, t))
+        return params + self.lr * m_hat / (tf.sqrt(v_hat) + self.epsilon), (m, v)
+
+
+@tf.custom_gradient
+def redirected_relu(x):
+    """A ReLU for ``capture.run_graph(relu_fn=...)`` whose gradient also reaches units that are off.
+
+    Forward it is ``max(x, 0)``. Backward, for each image whose ordinary ReLU gradient is
+    zero everywhere at this ReLU, the incoming gradient also passes through the units that
+    are off where it is positive (where it would push them up); other images get the
+    ordinary gradient (Lucid's ``redirected_relu_grad``).
+
+    Example:
+        >>> capture.run_graph(model, images, taps=["conv3"], relu_fn=redirected_relu)
+    """
+    on = x > 0
+
+    def grad(upstream):
+        zero = tf.zeros_like(upstream)
+        plain = tf.where(on, upstream, zero)
+        axes = list(range(1, plain.shape.rank))
+        stuck = tf.logical_not(tf.reduce_any(plain != 0, axis=axes, keepdims=True))
+        return tf.where(on | (stuck & (upstream > 0)), upstream, zero)
+
+    return tf.nn.relu(x), grad

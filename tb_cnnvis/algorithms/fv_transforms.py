@@ -1,0 +1,134 @@
+"""Random image transforms applied before every optimization step ("transformation robustness").
+
+An image that excites a filter only at one exact pixel alignment is mostly high-frequency
+noise; asking it to keep exciting the filter while being shifted, scaled and rotated at
+random removes that noise (Mordvintsev et al. 2015, "Inceptionism"; Olah et al. 2017,
+"Feature Visualization", whose Lucid defaults are pad 12, jitter 8, scale 0.9-1.1,
+rotate +-10 degrees, jitter 4).
+
+Each transform is a small frozen dataclass called as ``transform(images, seed)``, with
+``images`` a (B, H, W, C) tensor of unit images and ``seed`` a stateless-RNG seed (an int32
+tensor of shape (2,)); every slot of the batch gets the same draw. The seed is derived from
+(the user's seed, step, transform position), so a run is reproducible exactly, and chunks of
+one request see the same sequence.
+
+Example:
+    >>> images = apply_transforms((Pad(12), Jitter(8)), images, seed=0, step=3)
+"""
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+
+def _uniform(seed, low, high):
+    """One stateless uniform float in [low, high)."""
+    return tf.random.stateless_uniform((), seed=seed, minval=low, maxval=high)
+
+
+def _offset(seed, limit):
+    """One stateless uniform int in [0, limit]."""
+    return tf.random.stateless_uniform((), seed=seed, minval=0, maxval=limit + 1, dtype=tf.int32)
+
+
+@dataclass(frozen=True)
+class Pad:
+    """Pad every side by ``pixels`` with a constant ``value`` (0.5: grey).
+
+    Example:
+        >>> Pad(12)(tf.zeros((1, 8, 8, 3)), seed).shape
+        TensorShape([1, 32, 32, 3])
+    """
+
+    pixels: int
+    value: float = 0.5
+
+    def __call__(self, images, seed):
+        p = self.pixels
+        return tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=self.value)
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """Crop ``pixels`` rows and columns at a random offset (Lucid's ``jitter``).
+
+    The image shrinks by ``pixels`` in height and width.
+    """
+
+    pixels: int
+
+    def __call__(self, images, seed):
+        d = self.pixels
+        height, width = images.shape[1] - d, images.shape[2] - d
+        seeds = tf.random.experimental.stateless_split(seed, 2)
+        top, left = _offset(seeds[0], d), _offset(seeds[1], d)
+        return tf.slice(images, [0, top, left, 0], [-1, height, width, -1])
+
+
+@dataclass(frozen=True)
+class Affine:
+    """One random shift, scale and rotation about the centre, keeping the image size.
+
+    A single ``ImageProjectiveTransformV3`` with bilinear sampling, so shift, scale and
+    rotation together cost one pass over the pixels.
+
+    Args:
+        shift: largest shift in pixels along each axis.
+        scale: ``(low, high)`` range of the zoom factor.
+        degrees: largest rotation in degrees, either way.
+        fill: how pixels coming from outside are filled: ``"reflect"``, ``"wrap"``,
+            ``"nearest"`` or ``"constant"`` (grey, 0.5).
+
+    Example:
+        >>> Affine(shift=2, scale=(0.95, 1.05), degrees=5)(images, seed)
+    """
+
+    shift: float = 0.0
+    scale: tuple = (1.0, 1.0)
+    degrees: float = 0.0
+    fill: str = "reflect"
+
+    def __call__(self, images, seed):
+        seeds = tf.random.experimental.stateless_split(seed, 4)
+        zoom = _uniform(seeds[0], self.scale[0], self.scale[1] + 1e-7)
+        angle = _uniform(seeds[1], -self.degrees, self.degrees + 1e-7) * (math.pi / 180.0)
+        dy = _uniform(seeds[2], -self.shift, self.shift + 1e-7)
+        dx = _uniform(seeds[3], -self.shift, self.shift + 1e-7)
+        cy, cx = (images.shape[1] - 1) / 2.0, (images.shape[2] - 1) / 2.0
+        # Output pixel (x, y) samples the input at R(-angle) / zoom * (p - c) + c - shift.
+        cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+        a0, a1, b0, b1 = cos, sin, -sin, cos
+        a2 = cx - a0 * cx - a1 * cy - dx
+        b2 = cy - b0 * cx - b1 * cy - dy
+        zero = tf.zeros_like(cos)
+        matrix = tf.reshape(tf.stack([a0, a1, a2, b0, b1, b2, zero, zero]), (1, 8))
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=images,
+            transforms=matrix,
+            output_shape=tf.shape(images)[1:3],
+            fill_value=0.5,
+            interpolation="BILINEAR",
+            fill_mode=self.fill.upper(),
+        )
+
+
+def apply_transforms(transforms, images, seed, step):
+    """Apply ``transforms`` in order with seeds derived from (seed, step, position).
+
+    Args:
+        transforms: a sequence of transforms.
+        images: (B, H, W, C) unit images.
+        seed: the user's seed (int or int tensor).
+        step: the optimization step (int or int tensor).
+
+    Returns:
+        The transformed batch (its size may differ when the transforms pad or crop).
+    """
+    if not transforms:
+        return images
+    base = tf.stack([tf.cast(seed, tf.int32), tf.cast(step, tf.int32)])
+    seeds = tf.random.experimental.stateless_split(base, len(transforms))
+    for i, transform in enumerate(transforms):
+        images = transform(images, seeds[i])
+    return images

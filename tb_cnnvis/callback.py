@@ -1,0 +1,278 @@
+"""``CnnVisCallback``: log feature maps, filter patterns, CAMs and projections during ``fit``.
+
+The callback only orchestrates. ``__init__`` stores and checks the arguments; ``set_model``
+resolves layers and probe images against the model (every configuration error is raised
+there, before the first epoch); ``on_train_begin``/``on_epoch_end`` decide which views are
+due and hand them to ``tb_cnnvis.views``, which calls the algorithms and the writers of
+``tb_cnnvis.summary``. The file writer is created on first use, in ``<log_dir>/cnnvis``.
+
+Example:
+    >>> cb = CnnVisCallback("logs", x_val[:8], y_val[:8], class_names=names)
+    >>> model.fit(x, y, epochs=20, callbacks=[keras.callbacks.TensorBoard("logs"), cb])
+"""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_cnnvis import metadata, plan, summary, views
+from tb_cnnvis.views import DEFAULT_VIEWS, VIEWS
+
+CAM_TARGETS = ("label", "predicted")
+
+
+class CnnVisCallback(keras.callbacks.Callback):
+    """Log what a CNN learns, epoch by epoch, for the cnnvis TensorBoard tab.
+
+    Step 0 is the untrained network (logged before the first epoch); step ``e`` is the
+    network after epoch ``e``. A view is logged at step ``s`` when ``s`` is a multiple of its
+    frequency, and every view is logged after the last epoch of ``fit``. Steps follow Keras's
+    epoch numbers: to continue training with a second ``fit``, pass ``initial_epoch``.
+
+    Default layers: class activation maps use the last layer with a (h, w, c) output; the
+    other views use every convolution layer (``Conv2D``, ``SeparableConv2D``, ...).
+
+    Distribution: works under ``tf.distribute`` strategies. Only the chief writes: with a
+    cluster (``MultiWorkerMirroredStrategy``, ``TF_CONFIG``), that is task ``chief`` or, if
+    the cluster has no chief, ``worker`` 0; other tasks compute and write nothing.
+
+    Args:
+        log_dir: the log directory (a local path or any ``tf.io.gfile`` URL, e.g.
+            ``gs://...``); the callback writes to ``<log_dir>/cnnvis``.
+        probe_images: the images to visualize, in the model's input scale: an array
+            (N, H, W, C), or a ``tf.data.Dataset`` of images or ``(images, labels)``
+            (batched or not). At most ``max_probes`` are used.
+        probe_labels: N integer labels or one-hot rows (ignored if the dataset has labels).
+        layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
+            path, a regular expression, a list of these, or a dict ``{view: spec}``.
+        views: the views to log, from ``VIEWS``: ``feature_maps``, ``filter_patterns``,
+            ``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``deconvnet``,
+            ``guided_backprop``, ``saliency``.
+        every_n_epochs: how often to log each view (an int >= 1).
+        filters_every_n_epochs: how often to log filter patterns, the costly view.
+        max_filters_per_layer: the first this many filters of each layer get a pattern.
+        filter_preset: ``"fast"`` or ``"quality"`` (see ``tb_cnnvis.algorithms.filters``).
+        filter_steps: optimization steps per pattern; None uses the preset's.
+        max_probes: the most probe images used.
+        class_names: one name per class, shown by the viewer.
+        input_range: the model's input scale (``InputRange``, a name or ``(low, high)``),
+            used to show probe images and filter patterns; None guesses (see ``InputRange``).
+        cam_target: explain the true ``"label"`` (when labels are given; the prediction
+            otherwise) or the ``"predicted"`` class.
+        verbose: 1 prints one line per logged step with the time each view took.
+
+    Raises:
+        ValueError: for an unknown view or cam_target, a frequency < 1, or probe images or
+            labels that cannot be read. Layer and shape problems are raised by ``set_model``.
+
+    Example:
+        >>> cb = CnnVisCallback("logs", probes, labels, views=("feature_maps", "grad_cam"))
+        >>> model.fit(x, y, epochs=5, callbacks=[cb])
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        probe_images,
+        probe_labels=None,
+        *,
+        layers=None,
+        views=DEFAULT_VIEWS,
+        every_n_epochs=1,
+        filters_every_n_epochs=10,
+        max_filters_per_layer=8,
+        filter_preset="fast",
+        filter_steps=None,
+        max_probes=8,
+        class_names=None,
+        input_range=None,
+        cam_target="label",
+        verbose=0,
+    ):
+        super().__init__()
+        self.log_dir = os.fspath(log_dir)
+        self.views = _check_views(views)
+        self.layers = _check_layer_spec(layers, self.views)
+        self.every_n_epochs = _positive_int(every_n_epochs, "every_n_epochs")
+        self.filters_every_n_epochs = _positive_int(
+            filters_every_n_epochs, "filters_every_n_epochs"
+        )
+        self.max_filters_per_layer = _positive_int(max_filters_per_layer, "max_filters_per_layer")
+        self.max_probes = _positive_int(max_probes, "max_probes")
+        if cam_target not in CAM_TARGETS:
+            raise ValueError(f"cam_target must be one of {list(CAM_TARGETS)}; got {cam_target!r}.")
+        self.cam_target = cam_target
+        self.filter_options = {"preset": filter_preset, "steps": filter_steps}
+        self.class_names = None if class_names is None else [str(n) for n in class_names]
+        self.input_range = input_range
+        self.verbose = int(verbose)
+        self.probe_images, self.probe_labels = plan.read_probes(
+            probe_images, probe_labels, self.max_probes
+        )
+        self._plan = None
+        self._pending_first = False
+        self._chief = True
+        self._writer = None
+        self._last_step = -1
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def set_model(self, model):
+        """Resolve layers and probes for ``model``; raise ValueError on any mismatch."""
+        super().set_model(model)
+        if self._plan is not None and self._plan.model is model:
+            return
+        options = plan.Options(
+            input_range=self.input_range,
+            max_filters_per_layer=self.max_filters_per_layer,
+            filter_options=self.filter_options,
+            cam_target=self.cam_target,
+        )
+        self._plan = plan.make_plan(
+            model,
+            self.views,
+            self.layers,
+            self.probe_images,
+            self.probe_labels,
+            self.class_names,
+            options,
+        )
+        self._chief = is_chief(getattr(model, "distribute_strategy", None))
+
+    @property
+    def run_dir(self):
+        """Where the callback writes: ``<log_dir>/cnnvis``."""
+        return os.path.join(self.log_dir, metadata.RUN_SUBDIR)
+
+    # -- Keras hooks ----------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        """Arm the log of the network before training (done when the first epoch begins)."""
+        self._pending_first = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Log every view at step ``epoch`` (0: untrained) before the first epoch of a fit."""
+        if self._pending_first:
+            self._pending_first = False
+            if epoch > self._last_step:
+                self._log(epoch, self.views)
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Log the views due at step ``epoch + 1`` (all of them after the last epoch)."""
+        step = epoch + 1
+        last = step == (self.params or {}).get("epochs")
+        due = [view for view in self.views if last or step % self._frequency(view) == 0]
+        if due:
+            self._log(step, due)
+
+    def on_train_end(self, logs=None):
+        """Close the writer (a later fit opens a new event file)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- logging --------------------------------------------------------------------------
+
+    def _frequency(self, view):
+        """Log ``view`` every this many epochs."""
+        if view == metadata.FILTER_PATTERNS:
+            return self.filters_every_n_epochs
+        return self.every_n_epochs
+
+    def _log(self, step, due):
+        """Compute and write the ``due`` views at ``step``, then flush (chief only)."""
+        resolved = self._plan
+        if resolved is None:
+            raise RuntimeError("CnnVisCallback.set_model was not called; pass it to model.fit.")
+        if not self._chief:
+            return
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.run_dir)
+        seconds = {}
+        with self._writer.as_default(step=step):
+            if self._last_step < 0:
+                summary.write_probes(
+                    resolved.probe_content,
+                    resolved.probes.display,
+                    step,
+                    labels=resolved.probes.labels,
+                )
+            for view in due:
+                seconds[view], failures = views.compute_and_write(
+                    view,
+                    resolved.model,
+                    resolved.layers[view],
+                    resolved.probes,
+                    resolved.contents[view],
+                    resolved.options,
+                    step,
+                )
+                for path, error in failures:
+                    warnings.warn(
+                        f"cnnvis: the {view} view of layer {path!r} failed at step {step} and "
+                        f"was not logged ({type(error).__name__}: {error}). Training goes on.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            summary.write_timings(seconds, step)
+        self._writer.flush()
+        self._last_step = max(self._last_step, step)
+        if self.verbose:
+            spent = ", ".join(f"{view} {s:.2f}s" for view, s in seconds.items())
+            print(f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)")
+
+
+# -- argument checks ----------------------------------------------------------------------
+
+
+def _check_views(views):
+    """The views as a tuple, each one known."""
+    chosen = (views,) if isinstance(views, str) else tuple(views)
+    unknown = [view for view in chosen if view not in VIEWS]
+    if unknown or not chosen:
+        raise ValueError(f"Unknown or no views {unknown}; choose from {list(VIEWS)}.")
+    return tuple(dict.fromkeys(chosen))
+
+
+def _check_layer_spec(layers, chosen):
+    """A layer spec, or a dict whose keys are among the chosen views."""
+    if isinstance(layers, dict):
+        unknown = [view for view in layers if view not in chosen]
+        if unknown:
+            raise ValueError(
+                f"layers has entries for views {unknown} that are not logged; views: {list(chosen)}."
+            )
+        return dict(layers)
+    return layers
+
+
+def _positive_int(value, name):
+    """``value`` if it is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+    return int(value)
+
+
+def is_chief(strategy=None):
+    """Whether this task writes: True without a cluster; else task ``chief``, or ``worker`` 0
+    when the cluster has no chief.
+
+    Args:
+        strategy: a ``tf.distribute.Strategy`` (default: the current one), or a cluster
+            resolver.
+    """
+    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", strategy)
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type:
+        return True
+    if task_type == "chief":
+        return True
+    try:
+        cluster = resolver.cluster_spec().as_dict()
+    except (AttributeError, ValueError):
+        cluster = {}
+    return task_type == "worker" and "chief" not in cluster and (resolver.task_id or 0) == 0

@@ -1,0 +1,197 @@
+"""Per-epoch metrics of the logged views: faithfulness, drift, dead filters and sparsity.
+
+The views (``tb_cnnvis.views``) hand the arrays they have just computed to an
+``EpochMetrics``, which returns extra facts for the tag being written and collects scalars
+for ``cnnvis_metrics/<name>`` (see ``tb_cnnvis.summary`` for both). Nothing is recomputed:
+dead filters and sparsity come from the feature maps, drift from the class activation maps
+and filter patterns, which the collector keeps until the view's next logged step. Only
+the deletion AUC runs the model again (on the probe images, for each CAM view's last layer).
+
+- Deletion AUC (Petsiuk et al., "RISE", BMVC 2018) of the map beside that of a seeded random
+  map, and the pointing game (Zhang et al., "Top-down Neural Attention by Excitation
+  Backprop", ECCV 2016) when probe masks are given: ``algorithms.faithfulness``.
+- Drift: Spearman's rank correlation with the previous logged step (as Adebayo et al.,
+  "Sanity Checks for Saliency Maps", NeurIPS 2018, compare maps): ``algorithms.drift``.
+
+Every metric is computed under its own guard: a failure is recorded in ``failures`` (the
+callback warns) and leaves that fact null and that scalar out; it never stops training.
+
+Example:
+    >>> metrics = EpochMetrics()
+    >>> metrics.begin(step=3, last_layers={"grad_cam": "conv4"})
+    >>> facts = metrics.feature_maps("conv1", maps)      # {"dead_filters": [...], ...}
+    >>> metrics.scalars
+    {'dead_filters/conv1': 2, 'sparsity/conv1': 0.61}
+"""
+
+import contextlib
+import time
+
+import numpy as np
+
+from tb_cnnvis import metadata
+
+METHOD_NAMES = {
+    metadata.GRAD_CAM: "gradcam",
+    metadata.GRADCAM_PLUS_PLUS: "gradcampp",
+    metadata.SCORE_CAM: "scorecam",
+}
+"""The ``<method>`` part of the CAM scalars' names, per CAM view."""
+
+DELETION_STEPS = 16
+"""Points per deletion curve, minus one."""
+
+POINTING_TOLERANCE = 15 / 224
+"""Pointing-game tolerance as a fraction of the image's larger side (15 px at 224 px)."""
+
+
+class EpochMetrics:
+    """Computes the metrics of one logged step and remembers what drift needs.
+
+    Call ``begin`` at each logged step, then the method of each view as it is written; read
+    ``scalars``, ``failures`` and ``seconds`` afterwards. The memory of previous maps
+    survives ``begin`` (and a change of model, so that checkpoints can be compared).
+
+    Args:
+        deletion_steps: points per deletion curve, minus one.
+
+    Example:
+        >>> metrics = EpochMetrics()
+        >>> metrics.begin(0, {"grad_cam": "conv2"})
+        >>> metrics.cam("grad_cam", "conv2", model, probes, cam_details(model, x, "conv2"))
+        {'drift': None, 'drift_from': None, 'pointing_hits': None, 'deletion_auc': [...], ...}
+    """
+
+    def __init__(self, deletion_steps=DELETION_STEPS):
+        self.deletion_steps = int(deletion_steps)
+        self.step = None
+        self.scalars = {}
+        self.failures = []
+        self.seconds = 0.0
+        self._last_layers = {}
+        self._previous = {}
+
+    def begin(self, step, last_layers):
+        """Start a logged step; ``last_layers`` maps each CAM view to its last layer's path."""
+        self.step = int(step)
+        self.scalars = {}
+        self.failures = []
+        self.seconds = 0.0
+        self._last_layers = dict(last_layers)
+
+    @contextlib.contextmanager
+    def _guard(self, metric, path):
+        """Time the block; record an exception as a failure of ``metric`` at ``path``."""
+        began = time.perf_counter()
+        try:
+            yield
+        except Exception as error:  # a metric must never stop training
+            self.failures.append((metric, path, error))
+        finally:
+            self.seconds += time.perf_counter() - began
+
+    def _swap(self, key, value):
+        """Remember ``value`` for ``key`` at this step; return the previous ``(step, value)``."""
+        previous = self._previous.get(key)
+        self._previous[key] = (self.step, value)
+        return previous if previous is not None and previous[0] < self.step else None
+
+    def feature_maps(self, path, maps):
+        """Dead filters and sparsity of one layer's feature maps (N, h, w, C).
+
+        Returns:
+            ``{"dead_filters": [int] | None, "sparsity": float | None}``.
+        """
+        from tb_cnnvis.algorithms import drift
+
+        facts = {"dead_filters": None, "sparsity": None}
+        with self._guard("dead_filters", path):
+            dead = drift.dead_filters(maps)
+            facts["dead_filters"] = dead.tolist()
+            self.scalars[f"dead_filters/{path}"] = len(dead)
+        with self._guard("sparsity", path):
+            facts["sparsity"] = drift.activation_sparsity(maps)
+            self.scalars[f"sparsity/{path}"] = facts["sparsity"]
+        return facts
+
+    def filter_patterns(self, path, filters, images):
+        """Drift of each filter's pattern since the previous logged step.
+
+        Args:
+            path: the layer path.
+            filters: the F filter indices.
+            images: (F, H, W, C) patterns in the model's scale.
+
+        Returns:
+            ``{"drift": [float] * F | None, "drift_from": int | None}``.
+        """
+        from tb_cnnvis.algorithms import drift
+
+        facts = {"drift": None, "drift_from": None}
+        with self._guard("pattern_drift", path):
+            filters = np.asarray(filters).reshape(-1)
+            previous = self._swap((metadata.FILTER_PATTERNS, path), (filters, images))
+            if previous is not None and _same(previous[1][0], filters, previous[1][1], images):
+                rho = drift.pattern_drift(previous[1][1], images)
+                facts.update(drift=rho.tolist(), drift_from=previous[0])
+                self.scalars[f"pattern_drift/{path}"] = float(rho.mean())
+        return facts
+
+    def cam(self, view, path, model, probes, details):
+        """Drift, pointing game and deletion AUCs of one layer's class activation maps.
+
+        Args:
+            view: the CAM view (``grad_cam``, ``gradcam_plus_plus`` or ``score_cam``).
+            path: the layer path.
+            model: the model (run again for the deletion AUC).
+            probes: the ``plan.Probes`` (images, and masks for the pointing game).
+            details: the ``cam.CamResult`` of ``probes.images``.
+
+        Returns:
+            The CAM metric facts (see ``tb_cnnvis.summary``).
+        """
+        from tb_cnnvis.algorithms import drift, faithfulness
+
+        method = METHOD_NAMES[view]
+        last = path == self._last_layers.get(view)
+        facts = dict.fromkeys(
+            ("drift", "drift_from", "pointing_hits", "deletion_auc", "deletion_auc_random")
+        )
+        maps = np.asarray(details.maps)
+        with self._guard("cam_drift", path):
+            previous = self._swap((view, path), maps)
+            if previous is not None and previous[1].shape == maps.shape:
+                rho = drift.spearman(previous[1], maps)
+                facts.update(drift=rho.tolist(), drift_from=previous[0])
+                if last:
+                    self.scalars[f"cam_drift/{method}"] = float(rho.mean())
+        masks = getattr(probes, "masks", None)
+        if masks is not None:
+            with self._guard("pointing_game", path):
+                tolerance = POINTING_TOLERANCE * max(masks.shape[1:3])
+                game = faithfulness.pointing_game(maps, masks, tolerance)
+                facts["pointing_hits"] = game.hits.tolist()
+                if last:
+                    self.scalars[f"pointing_game/{method}"] = game.accuracy
+        if last:
+            with self._guard("deletion_auc", path):
+                scores = faithfulness.faithfulness_scores(
+                    model,
+                    probes.images,
+                    maps,
+                    details.class_index,
+                    steps=self.deletion_steps,
+                    insertion=False,
+                )
+                facts["deletion_auc"] = scores.deletion.tolist()
+                facts["deletion_auc_random"] = scores.deletion_random.tolist()
+                self.scalars[f"deletion_auc/{method}"] = float(scores.deletion.mean())
+                self.scalars["deletion_auc/random"] = float(scores.deletion_random.mean())
+        return facts
+
+
+def _same(filters_before, filters_after, images_before, images_after):
+    """True when two steps' patterns are of the same filters and shape."""
+    return np.array_equal(filters_before, filters_after) and (
+        np.shape(images_before) == np.shape(images_after)
+    )

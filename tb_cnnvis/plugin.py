@@ -1,0 +1,326 @@
+"""The cnnvis TensorBoard plugin: JSON and PNG routes over the data provider, and the frontend.
+
+Every route is described, with example responses, in ``tb_cnnvis/http_api.md``. Data is read
+only through ``context.data_provider``, so the plugin works the same under the Python loader
+(``--load_fast=false``) and the Rust data server (the default). The stored format is in the
+docstring of ``tb_cnnvis/summary.py``: each step of a tag is a blob sequence whose first blob
+is the step's JSON facts and whose other blobs are PNG images.
+
+Route handlers are thin: they read the query, call an ``_..._impl`` method (testable without
+HTTP), and answer through ``tensorboard.backend.http_util.Respond``. Every route is GET-only
+and read-only; errors are ``{"error": message}`` JSON with status 400 or 404.
+"""
+
+import functools
+import json
+import logging
+import math
+import urllib.parse
+from pathlib import Path
+
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_cnnvis import metadata
+from tb_cnnvis.plugin_data import BlobReader
+
+logger = logging.getLogger(__name__)
+
+STATIC_FILES = {
+    "index.js": "text/javascript",
+    "model.js": "text/javascript",
+    "views.js": "text/javascript",
+    "colormaps.js": "text/javascript",
+    "style.css": "text/css",
+}
+"""The frontend files served, by name, with their content type. Nothing else is served."""
+
+BLOB_MAX_AGE_SECONDS = 24 * 3600
+"""Browsers may cache a blob this long: a blob URL names one stored, immutable value."""
+
+_ALLOWED_METHODS = ("GET", "HEAD")
+_MAX_PARAM_LENGTH = 4096
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_READ_ALL = 2**31 - 1  # "keep everything" at read time; downsample=0 would return nothing.
+_KIND_ORDER = {kind: index for index, kind in enumerate(metadata.KINDS)}
+
+
+def frontend_dir():
+    """The folder the frontend files are served from, or None if it cannot be found.
+
+    A regular install carries them as the package data folder ``tb_cnnvis/frontend``; an
+    editable install (or a source checkout) has them in the repository's ``frontend/``.
+
+    Returns:
+      A ``pathlib.Path`` holding ``index.js``, or None.
+
+    Example:
+      >>> frontend_dir().joinpath("index.js").is_file()
+      True
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "frontend", package.parent / "frontend"):
+        if (candidate / "index.js").is_file():
+            return candidate
+    return None
+
+
+class CnnVisPlugin(base_plugin.TBPlugin):
+    """Serves cnnvis summaries (feature maps, filter patterns, CAMs, projections) to the tab.
+
+    TensorBoard creates it through ``tb_cnnvis.plugin_loader.CnnVisLoader``; tests may create
+    it directly from a ``base_plugin.TBContext`` that has a ``data_provider``.
+
+    Example:
+      >>> plugin = CnnVisPlugin(base_plugin.TBContext(data_provider=provider))
+      >>> plugin._tags_impl(ctx, experiment="")["runs"][0]["run"]
+      'cnnvis'
+    """
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        """Keep the data provider and the sampling bound; read nothing yet.
+
+        Args:
+          context: a ``base_plugin.TBContext``; only ``data_provider`` and
+            ``sampling_hints`` are used.
+        """
+        self._data_provider = context.data_provider
+        hint = (context.sampling_hints or {}).get(self.plugin_name)
+        self._downsample = hint if isinstance(hint, int) and hint > 0 else _READ_ALL
+        self._frontend_dir = frontend_dir()
+        self._reader = BlobReader(self._data_provider)
+
+    def get_plugin_apps(self):
+        """The routes, relative to ``/data/plugin/cnnvis``."""
+        apps = {
+            "/tags": self._serve_tags,
+            "/steps": self._serve_steps,
+            "/blob": self._serve_blob,
+        }
+        for name in STATIC_FILES:
+            apps["/" + name] = functools.partial(self._serve_static, name)
+        return apps
+
+    def is_active(self):
+        """False: TensorBoard enables the tab when the data provider lists cnnvis data."""
+        return False
+
+    def frontend_metadata(self):
+        """The ES module TensorBoard loads into the tab's iframe, and the tab's name."""
+        return base_plugin.FrontendMetadata(
+            es_module_path="/index.js", tab_name="CNN Vis", disable_reload=False
+        )
+
+    # ----------------------------------------------------------------------- logic
+
+    def _tags_impl(self, ctx, experiment):
+        """Every run with cnnvis data and its tags with their metadata (``GET /tags``)."""
+        mapping = self._data_provider.list_blob_sequences(
+            ctx, experiment_id=experiment, plugin_name=self.plugin_name
+        )
+        runs = []
+        for run in sorted(mapping):
+            tags = []
+            for tag, series in mapping[run].items():
+                content = _tag_content(series.plugin_content)
+                if content is None:
+                    logger.warning("cnnvis: unreadable metadata for run %r tag %r", run, tag)
+                    continue
+                extra = {"max_step": series.max_step, "max_wall_time": series.max_wall_time}
+                tags.append({"tag": tag, **content, **extra})
+            if tags:
+                runs.append({"run": run, "tags": sorted(tags, key=_tag_sort_key)})
+        return {"runs": runs}
+
+    def _steps_impl(self, ctx, experiment, run, tag, step=None):
+        """The JSON text of ``GET /steps``: every stored step of one series, in step order.
+
+        Returns text rather than a dict so that the facts of each step, parsed once and kept
+        as compact JSON in a bounded cache, are not parsed and dumped again per request.
+
+        Raises:
+          errors.NotFoundError: the run, tag or step has no cnnvis data.
+        """
+        data = self._data_provider.read_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=self.plugin_name,
+            downsample=self._downsample,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        if tag not in data.get(run, {}):
+            self._raise_not_found(ctx, experiment, run, tag)
+        series = sorted(data[run][tag], key=lambda datum: datum.step)
+        if step is not None:
+            series = [datum for datum in series if datum.step == step]
+            if not series:
+                raise errors.NotFoundError(f"run {run!r} tag {tag!r} has no step {step}")
+        facts = self._reader.facts_texts(ctx, series)
+        self._reader.prefetch(ctx, series)
+        steps = ",".join(_step_json(datum, text) for datum, text in zip(series, facts))
+        head = json.dumps({"run": run, "tag": tag})[:-1]
+        return f'{head}, "steps": [{steps}]}}'
+
+    def _blob_impl(self, ctx, blob_key, version=None):
+        """The bytes of one stored blob and their content type (``GET /blob``).
+
+        Raises:
+          errors.NotFoundError: no blob has this key (also for malformed keys).
+        """
+        data = self._reader.blob(ctx, blob_key, version)
+        content_type = "image/png" if data.startswith(_PNG_SIGNATURE) else None
+        return data, content_type or "application/octet-stream"
+
+    def _static_impl(self, name):
+        """The bytes and content type of one allow-listed frontend file.
+
+        Raises:
+          errors.NotFoundError: the name is not in ``STATIC_FILES`` or the file is missing.
+        """
+        if name not in STATIC_FILES or self._frontend_dir is None:
+            raise errors.NotFoundError(f"no frontend file {name!r}")
+        try:
+            return (self._frontend_dir / name).read_bytes(), STATIC_FILES[name]
+        except OSError:
+            raise errors.NotFoundError(f"no frontend file {name!r}") from None
+
+    def _raise_not_found(self, ctx, experiment, run, tag):
+        """Raise ``NotFoundError`` for ``run``/``tag``, naming the runs or tags that exist."""
+        mapping = self._data_provider.list_blob_sequences(
+            ctx, experiment_id=experiment, plugin_name=self.plugin_name
+        )
+        if run not in mapping:
+            raise errors.NotFoundError(
+                f"no cnnvis data for run {run!r}; runs with cnnvis data: {_names(mapping)}"
+            )
+        raise errors.NotFoundError(
+            f"run {run!r} has no cnnvis tag {tag!r}; its tags: {_names(mapping[run])}"
+        )
+
+    # ----------------------------------------------------------------------- routes
+
+    def _serve_tags(self, environ, start_response):
+        """``GET /tags``."""
+        return _handle(environ, start_response, lambda request, ctx, eid: self._tags_impl(ctx, eid))
+
+    def _serve_steps(self, environ, start_response):
+        """``GET /steps?run=R&tag=T[&step=S]``."""
+
+        def answer(request, ctx, eid):
+            run, tag = _param(request, "run"), _param(request, "tag")
+            step = _param(request, "step", required=False)
+            if step is not None:
+                try:
+                    step = int(step)
+                except ValueError:
+                    raise errors.InvalidArgumentError(
+                        f"step must be an integer, got {step!r}"
+                    ) from None
+            return self._steps_impl(ctx, eid, run, tag, step)
+
+        return _handle(environ, start_response, answer)
+
+    def _serve_blob(self, environ, start_response):
+        """``GET /blob?key=K[&t=version]``."""
+
+        def answer(request, ctx, eid):
+            key, version = _param(request, "key"), _param(request, "t", required=False)
+            data, content_type = self._blob_impl(ctx, key, version)
+            return http_util.Respond(request, data, content_type, expires=BLOB_MAX_AGE_SECONDS)
+
+        return _handle(environ, start_response, answer)
+
+    def _serve_static(self, name, environ, start_response):
+        """``GET /<name>`` for a name in ``STATIC_FILES``."""
+
+        def answer(request, ctx, eid):
+            data, content_type = self._static_impl(name)
+            return http_util.Respond(request, data, content_type)
+
+        return _handle(environ, start_response, answer)
+
+
+def _handle(environ, start_response, answer):
+    """Run ``answer(request, ctx, experiment_id)`` as a GET-only route with JSON errors."""
+    request = wrappers.Request(environ)
+    if request.method not in _ALLOWED_METHODS:
+        response = _error(request, f"method {request.method} not allowed; use GET", 405)
+        response.headers["Allow"] = ", ".join(_ALLOWED_METHODS)
+        return response(environ, start_response)
+    try:
+        result = answer(request, plugin_util.context(environ), plugin_util.experiment_id(environ))
+        if not isinstance(result, wrappers.Response):
+            result = http_util.Respond(request, result, "application/json")
+    except errors.PublicError as error:
+        code = error.http_code if 400 <= error.http_code < 500 else 500
+        result = _error(request, str(error), code)
+    except Exception:  # An unexpected failure: log it, answer without a stack trace.
+        logger.exception("cnnvis: request %s failed", request.full_path)
+        result = _error(request, "internal error; see the TensorBoard log", 500)
+    return result(environ, start_response)
+
+
+def _error(request, message, code):
+    """A JSON ``{"error": message}`` response."""
+    return http_util.Respond(request, {"error": message}, "application/json", code=code)
+
+
+def _param(request, name, required=True):
+    """A query parameter; raises ``InvalidArgumentError`` if missing (when required) or huge."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        if required:
+            raise errors.InvalidArgumentError(f"missing query parameter {name!r}")
+        return None
+    if len(value) > _MAX_PARAM_LENGTH:
+        raise errors.InvalidArgumentError(
+            f"query parameter {name!r} is too long ({len(value)} > {_MAX_PARAM_LENGTH})"
+        )
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_content_cached(raw):
+    """Parsed plugin content of a tag, or None (cached by the raw bytes)."""
+    try:
+        return metadata.parse_content(raw)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _tag_content(raw):
+    """A fresh copy of a tag's parsed plugin content, or None if it is not cnnvis content."""
+    content = _tag_content_cached(bytes(raw or b""))
+    return None if content is None else dict(content)
+
+
+def _tag_sort_key(entry):
+    """Probes first, then model order (``layer_index``), then kind, then tag name."""
+    index = entry.get("layer_index")
+    index = index if isinstance(index, (int, float)) else math.inf
+    kind_rank = _KIND_ORDER.get(entry.get("kind"), len(_KIND_ORDER))
+    return (entry.get("kind") != metadata.PROBES, index, kind_rank, entry["tag"])
+
+
+def _step_json(datum, facts):
+    """One step of ``/steps`` as JSON text: step, wall time, image URLs and facts."""
+    # The wall time in the URL makes each URL name one immutable value, even if a restarted
+    # training rewrites a step (blob keys name a (run, tag, step, index) position).
+    version = repr(datum.wall_time)
+    images = [
+        "blob?" + urllib.parse.urlencode({"key": value.blob_key, "t": version})
+        for value in datum.values[1:]
+    ]
+    head = json.dumps({"step": datum.step, "wall_time": datum.wall_time, "images": images})
+    return f'{head[:-1]}, "facts": {facts}}}'
+
+
+def _names(mapping, limit=30):
+    """Sorted keys of ``mapping`` for an error message, shortened past ``limit``."""
+    names = sorted(mapping)
+    return names if len(names) <= limit else [*names[:limit], f"... ({len(names)} in all)"]

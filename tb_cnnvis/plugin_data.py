@@ -1,0 +1,215 @@
+"""Reading cnnvis blobs through a TensorBoard data provider, fast, for ``tb_cnnvis.plugin``.
+
+Stored blobs never change, so what has been read once is kept in bounded LRU caches: the
+facts of each step (the first blob, as compact JSON text) and, with a remote data provider,
+the PNGs. The remote provider is the Rust data server behind gRPC (TensorBoard's default):
+there every call costs a round trip of tens of milliseconds however small the blob, while
+calls in flight together overlap. So with it, uncached facts are read in parallel, and when a
+series is listed its images are read ahead in the background, newest step first. The Python
+loader holds every event in memory already: its calls are read one by one and nothing more.
+"""
+
+import collections
+import concurrent.futures
+import json
+import logging
+import queue
+import threading
+
+from tensorboard import errors
+from tensorboard.backend import json_util
+from tensorboard.backend.event_processing import data_provider as local_provider
+
+logger = logging.getLogger(__name__)
+
+FACTS_CACHE_CHARS = 64 * 1024 * 1024
+"""Most characters of per-step facts (compact JSON text) kept in memory."""
+
+BLOB_CACHE_BYTES = 128 * 1024 * 1024
+"""Most bytes of PNGs kept in memory (remote data providers only)."""
+
+PREFETCH_LIMIT = 1024
+"""Most images of one series read ahead after ``/steps``, newest step first."""
+
+PREFETCH_THREADS = 4
+"""Reads ahead in flight at once (each waits on a gRPC round trip, not on the CPU)."""
+
+_NOT_FOUND = (errors.PublicError, KeyError, IndexError, TypeError, ValueError)
+
+
+class SizedLruCache:
+    """A thread-safe LRU map bounded by the total ``len`` of its values (str or bytes).
+
+    Args:
+      max_size: the most characters or bytes kept; least recently used entries go first.
+
+    Example:
+      >>> cache = SizedLruCache(max_size=1000)
+      >>> cache.put(("key", 1.0), '{"a":1}')
+      >>> cache.get(("key", 1.0))
+      '{"a":1}'
+    """
+
+    def __init__(self, max_size):
+        self._max_size = max_size
+        self._size = 0
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __contains__(self, key):
+        with self._lock:
+            return key in self._entries
+
+    def get(self, key):
+        """The value stored under ``key`` (now most recently used), or None."""
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key, value):
+        """Store ``value`` under ``key``, evicting old entries to stay within the bound."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self._size -= len(old) if old is not None else 0
+            if len(value) > self._max_size:
+                return
+            self._entries[key] = value
+            self._size += len(value)
+            while self._size > self._max_size:
+                _, evicted = self._entries.popitem(last=False)
+                self._size -= len(evicted)
+
+
+class BlobReader:
+    """Reads facts and images of cnnvis steps from a data provider, with caches.
+
+    Args:
+      data_provider: TensorBoard's ``context.data_provider``.
+      facts_chars: bound of the facts cache, in characters.
+      blob_bytes: bound of the image cache, in bytes (used for remote providers only).
+
+    Example:
+      >>> reader = BlobReader(context.data_provider)
+      >>> facts = reader.facts_texts(ctx, series)      # one JSON text per step
+      >>> png = reader.blob(ctx, series[0].values[1].blob_key, series[0].wall_time)
+    """
+
+    def __init__(self, data_provider, facts_chars=FACTS_CACHE_CHARS, blob_bytes=BLOB_CACHE_BYTES):
+        self._provider = data_provider
+        local = isinstance(data_provider, local_provider.MultiplexerDataProvider)
+        self.remote = data_provider is not None and not local
+        self._facts = SizedLruCache(facts_chars)
+        self._blobs = SizedLruCache(blob_bytes if self.remote else 0)
+        self._pending = set()
+        self._lock = threading.Lock()
+        self._readers = None  # thread pool for facts, made on first remote use
+        self._queue = queue.LifoQueue()
+        self._workers = []
+
+    def facts_texts(self, ctx, series):
+        """The facts of each ``BlobSequenceDatum`` in ``series`` as JSON text ("null" if none)."""
+        keys = [(d.values[0].blob_key, d.wall_time) if d.values else None for d in series]
+        missing = [key for key in dict.fromkeys(keys) if key and self._facts.get(key) is None]
+        if self.remote and len(missing) > 1:
+            texts = list(self._pool().map(self._read_facts, [ctx] * len(missing), missing))
+        else:
+            texts = [self._read_facts(ctx, key) for key in missing]
+        found = {key: text for key, text in zip(missing, texts) if text is not None}
+        for key, text in found.items():
+            self._facts.put(key, text)
+        return [(key and (found.get(key) or self._facts.get(key))) or "null" for key in keys]
+
+    def blob(self, ctx, blob_key, version=None):
+        """The bytes of one blob; ``version`` (the step's wall time) keys the cache.
+
+        Raises:
+          errors.NotFoundError: no blob has this key (also for malformed keys).
+        """
+        cached = self._blobs.get((blob_key, version))
+        if cached is not None:
+            return cached
+        try:
+            data = bytes(self._read(ctx, blob_key))
+        except _NOT_FOUND as error:
+            logger.info("cnnvis: blob %r not found: %s", blob_key, error)
+            raise errors.NotFoundError("no blob with this key") from None
+        if version is not None:
+            self._blobs.put((blob_key, version), data)
+        return data
+
+    def prefetch(self, ctx, series):
+        """Read the images of ``series`` into the cache in the background (remote only).
+
+        The most recent request is served first (a LIFO queue), newest step first; the
+        reading threads are daemons, so a pending read-ahead never delays shutdown.
+        """
+        if not self.remote:
+            return
+        wanted = [
+            (value.blob_key, repr(datum.wall_time))
+            for datum in sorted(series, key=lambda datum: datum.step)
+            for value in datum.values[1:]
+        ][-PREFETCH_LIMIT:]
+        with self._lock:
+            wanted = [key for key in wanted if key not in self._pending and key not in self._blobs]
+            self._pending.update(wanted)
+            for key in wanted:
+                self._queue.put((ctx, key))
+            while wanted and len(self._workers) < PREFETCH_THREADS:
+                worker = threading.Thread(target=self._prefetch_loop, name="cnnvis-prefetch")
+                worker.daemon = True
+                worker.start()
+                self._workers.append(worker)
+
+    def _prefetch_loop(self):
+        """Read queued images into the cache, forever; a failure only means read on request."""
+        while True:
+            ctx, key = self._queue.get()
+            try:
+                self.blob(ctx, *key)
+            except errors.NotFoundError:
+                pass
+            except Exception:  # A broken provider must not kill the thread: log, go on.
+                logger.exception("cnnvis: reading ahead blob %r failed", key[0])
+            finally:
+                with self._lock:
+                    self._pending.discard(key)
+
+    def _read_facts(self, ctx, key):
+        """The facts text of one step, or None if its blob cannot be read now."""
+        try:
+            return facts_text(self._read(ctx, key[0]))
+        except _NOT_FOUND as error:
+            logger.info("cnnvis: facts blob %r not found: %s", key[0], error)
+            return None
+
+    def _read(self, ctx, blob_key):
+        """One ``read_blob`` call."""
+        return self._provider.read_blob(ctx, blob_key=blob_key)
+
+    def _pool(self):
+        """The thread pool that reads facts in parallel, made on first use."""
+        with self._lock:
+            if self._readers is None:
+                self._readers = concurrent.futures.ThreadPoolExecutor(16, "cnnvis-facts")
+            return self._readers
+
+
+def facts_text(raw):
+    """A facts blob as compact JSON text (``null`` if unreadable), NaN and inf as strings.
+
+    Example:
+      >>> facts_text(b'{"p": [NaN, 0.5]}')
+      '{"p":["NaN",0.5]}'
+    """
+    try:
+        facts = json.loads(bytes(raw).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        logger.warning("cnnvis: a step's facts blob is not JSON; serving null")
+        return "null"
+    return json.dumps(json_util.Cleanse(facts), separators=(",", ":"), allow_nan=False)

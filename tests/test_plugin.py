@@ -1,0 +1,399 @@
+"""plugin: the routes of ``http_api.md`` over TensorBoard's own data provider, in process.
+
+Real event files (``write_synthetic_run``) -> ``LocalDataIngester`` built from flags parsed by
+TensorBoard's own argparse (so the 10-samples default is in force unless ``fix_flags`` acts)
+-> ``TensorBoardWSGIApp`` with the loader -> ``werkzeug.test.Client``.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from tensorboard import program
+from tensorboard.backend import application
+from tensorboard.backend.event_processing import data_ingester
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.core import core_plugin
+from werkzeug.test import Client
+
+from tb_cnnvis import metadata, plugin, plugin_data, plugin_loader
+from tb_cnnvis.testing import write_synthetic_run
+
+EPOCHS = 15
+BASE = "/data/plugin/cnnvis/"
+EXPECTED_TAG_ORDER = [
+    "probes",
+    "feature_maps/conv1",
+    "filter_patterns/conv1",
+    "deconvnet/conv1",
+    "guided_backprop/conv1",
+    "saliency/conv1",
+    "feature_maps/base/conv2",
+    "filter_patterns/base/conv2",
+    "grad_cam/base/conv2",
+    "gradcam_plus_plus/base/conv2",
+    "score_cam/base/conv2",
+    "deconvnet/base/conv2",
+    "guided_backprop/base/conv2",
+    "saliency/base/conv2",
+]
+
+
+def tensorboard_flags(logdir, *extra_args, fix_flags=True):
+    """Flags as the ``tensorboard`` command parses them, with or without our ``fix_flags``."""
+    loaders = [core_plugin.CorePluginLoader()]
+    if fix_flags:
+        loaders.append(plugin_loader.CnnVisLoader())
+    tb = program.TensorBoard(plugins=loaders)
+    tb.configure(argv=[None, "--logdir", logdir, "--load_fast=false", *extra_args])
+    flags = tb.flags
+    flags.reload_interval, flags.reload_task = 0, "blocking"  # load once, now
+    return flags
+
+
+def make_client(logdir, *extra_args, fix_flags=True):
+    """A werkzeug client on a TensorBoard WSGI app holding only the cnnvis plugin."""
+    flags = tensorboard_flags(logdir, *extra_args, fix_flags=fix_flags)
+    ingester = data_ingester.LocalDataIngester(flags)
+    ingester.start()
+    app = application.TensorBoardWSGIApp(
+        flags, [plugin_loader.CnnVisLoader()], ingester.data_provider
+    )
+    return Client(app), ingester
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A 15-epoch synthetic run (steps 0..14), 2 layers, 2 probes; and when it was written."""
+    logdir = str(tmp_path_factory.mktemp("synthetic"))
+    start = time.time()
+    info = write_synthetic_run(logdir, epochs=EPOCHS - 1, layers=2, probes=2)
+    return logdir, info, start, time.time()
+
+
+@pytest.fixture(scope="module")
+def client(synthetic):
+    return make_client(synthetic[0])[0]
+
+
+def get_json(client, route, status=200):
+    response = client.get(BASE + route)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    return response.json
+
+
+def test_tags_lists_every_tag_with_its_stored_metadata_in_model_order(client, synthetic):
+    _, info, start, end = synthetic
+    body = get_json(client, "tags")
+    assert [run["run"] for run in body["runs"]] == ["cnnvis"]
+    tags = body["runs"][0]["tags"]
+    assert [entry["tag"] for entry in tags] == EXPECTED_TAG_ORDER
+    for entry in tags:
+        assert start <= entry.pop("max_wall_time") <= end
+        tag = entry["tag"]
+        expected = json.loads(json.dumps(info["tags"][tag]))
+        expected.update(tag=tag, max_step=0 if tag == "probes" else EPOCHS - 1)
+        assert entry == expected
+
+
+def test_steps_returns_all_15_epochs_with_facts_and_image_urls(client):
+    body = get_json(client, "steps?run=cnnvis&tag=grad_cam/base/conv2")
+    assert body["run"] == "cnnvis" and body["tag"] == "grad_cam/base/conv2"
+    assert [step["step"] for step in body["steps"]] == list(range(EPOCHS))
+    walls = [step["wall_time"] for step in body["steps"]]
+    assert walls == sorted(walls)
+    for step in body["steps"]:
+        assert len(step["images"]) == len(step["facts"]["images"]) == 2
+        assert step["facts"]["class_index"] == step["facts"]["predicted"]
+        assert all(url.startswith("blob?key=") for url in step["images"])
+
+
+def test_steps_with_a_step_parameter_returns_only_that_step(client):
+    body = get_json(client, "steps?run=cnnvis&tag=feature_maps/conv1&step=7")
+    assert [step["step"] for step in body["steps"]] == [7]
+
+
+@pytest.mark.parametrize("tag", ["feature_maps/conv1", "filter_patterns/base/conv2", "probes"])
+def test_blob_urls_serve_pngs_that_decode_to_the_described_atlas(client, tag):
+    body = get_json(client, f"steps?run=cnnvis&tag={tag}")
+    step = body["steps"][-1]
+    for url, described in zip(step["images"], step["facts"]["images"], strict=True):
+        response = client.get(BASE + url)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.headers["Cache-Control"] == "private, max-age=86400"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        pixels = np.asarray(Image.open(io.BytesIO(response.data)))
+        rows, cols = described["grid"]
+        height, width = described["tile"]
+        expected = (rows * height, cols * width)
+        expected += () if described["channels"] == 1 else (described["channels"],)
+        assert pixels.shape == expected
+        assert pixels.dtype == np.uint8 and pixels.max() > pixels.min()
+
+
+def test_without_fix_flags_tensorboard_would_keep_only_10_epochs(synthetic):
+    unfixed, _ = make_client(synthetic[0], fix_flags=False)
+    steps = get_json(unfixed, "steps?run=cnnvis&tag=feature_maps/conv1")["steps"]
+    assert len(steps) == 10 and steps[-1]["step"] == EPOCHS - 1
+
+
+def test_an_explicit_samples_per_plugin_flag_wins_over_the_plugin_default(synthetic):
+    flags = tensorboard_flags(synthetic[0], "--samples_per_plugin", "images=3,cnnvis=4")
+    assert flags.samples_per_plugin == {"images": 3, "cnnvis": 4}
+    limited, _ = make_client(synthetic[0], "--samples_per_plugin", "cnnvis=4")
+    steps = get_json(limited, "steps?run=cnnvis&tag=feature_maps/conv1")["steps"]
+    assert len(steps) == 4 and steps[-1]["step"] == EPOCHS - 1
+
+
+def test_fix_flags_sets_the_documented_default_and_normalizes_strings():
+    flags = tensorboard_flags("/nonexistent")
+    assert flags.samples_per_plugin == {"cnnvis": plugin_loader.DEFAULT_SAMPLES_PER_TAG}
+    assert plugin_loader.DEFAULT_SAMPLES_PER_TAG == 1000
+    namespace = type("Flags", (), {"samples_per_plugin": "images=5, cnnvis=0"})()
+    plugin_loader.CnnVisLoader().fix_flags(namespace)
+    assert namespace.samples_per_plugin == {"images": 5, "cnnvis": 0}
+    with pytest.raises(base_plugin.FlagsError, match="name=count"):
+        plugin_loader.parse_samples_per_plugin("cnnvis=lots")
+
+
+def test_frontend_metadata_names_the_es_module_route_and_the_tab():
+    frontend = plugin.CnnVisPlugin(base_plugin.TBContext()).frontend_metadata()
+    assert frontend.es_module_path == "/index.js"
+    assert frontend.tab_name == "CNN Vis"
+    assert "/index.js" in plugin.CnnVisPlugin(base_plugin.TBContext()).get_plugin_apps()
+
+
+@pytest.mark.parametrize(
+    ("route", "status", "message"),
+    [
+        ("steps?tag=probes", 400, "missing query parameter 'run'"),
+        ("steps?run=cnnvis", 400, "missing query parameter 'tag'"),
+        ("steps?run=nope&tag=probes", 404, "runs with cnnvis data: ['cnnvis']"),
+        ("steps?run=cnnvis&tag=nope", 404, "its tags: ['deconvnet/base/conv2'"),
+        ("steps?run=cnnvis&tag=probes&step=3", 404, "has no step 3"),
+        ("steps?run=cnnvis&tag=probes&step=two", 400, "step must be an integer"),
+        ("blob", 400, "missing query parameter 'key'"),
+        ("blob?key=not-a-key", 404, "no blob with this key"),
+        ("blob?key=WyJ4IiwiY25udmlzIiwibm9wZSIsInQiLDAsMV0", 404, "no blob with this key"),
+        ("blob?key=" + "A" * 5000, 400, "too long"),
+        ("model.js?x=1", 404, "no frontend file 'model.js'"),
+    ],
+)
+def test_bad_input_is_a_json_error_without_a_stack_trace(client, route, status, message):
+    if route.startswith("model.js") and (plugin.frontend_dir() / "model.js").is_file():
+        route = "no-such-file.js"  # the frontend has model.js now: use an unlisted file
+        status, message = 404, None
+    response = client.get(BASE + route)
+    assert response.status_code == status
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and 'File "' not in text
+    if message is not None:
+        assert response.headers["Content-Type"] == "application/json"
+        assert message in response.json["error"]
+
+
+def test_a_blob_key_of_a_valid_step_with_an_index_out_of_range_is_404(client):
+    # The Python loader's keys are base64 JSON (experiment, plugin, run, tag, step, index).
+    response = client.get(BASE + "blob?key=WyIiLCJjbm52aXMiLCJjbm52aXMiLCJwcm9iZXMiLDAsOTld")
+    assert response.status_code == 404 and response.json == {
+        "error": "Not found: no blob with this key"
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../../etc/passwd",
+        "%2e%2e/%2e%2e/setup.py",
+        "..%2f..%2fsetup.py",
+        "..\\..\\setup.py",
+        "%5c..%5csetup.py",
+        "/etc/passwd",
+        "index.js/../../plugin.py",
+        "frontend/index.js",
+        "plugin.py",
+        "http_api.md",
+    ],
+)
+def test_paths_outside_the_allow_list_are_404(client, path):
+    response = client.get(BASE + path)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].split(";")[0] in ("text/plain", "application/json")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert b"import" not in response.data and b"root:" not in response.data
+
+
+def test_static_files_come_from_the_frontend_folder_as_text_javascript(client):
+    response = client.get(BASE + "index.js")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.data == (plugin.frontend_dir() / "index.js").read_bytes()
+    assert plugin.frontend_dir() == plugin.Path(plugin.__file__).resolve().parents[1] / "frontend"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("route", ["tags", "steps?run=cnnvis&tag=probes", "blob?key=x", "index.js"])
+def test_only_get_is_allowed(client, method, route):
+    response = client.open(BASE + route, method=method)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert response.json == {"error": f"method {method} not allowed; use GET"}
+    assert client.head(BASE + route).status_code in (200, 400, 404)
+
+
+def test_no_route_writes_to_the_logdir(synthetic):
+    logdir = synthetic[0]
+
+    def snapshot():
+        return {
+            os.path.join(root, name): os.stat(os.path.join(root, name)).st_mtime_ns
+            for root, _, names in os.walk(logdir)
+            for name in names
+        }
+
+    before = snapshot()
+    fresh, _ = make_client(logdir)
+    get_json(fresh, "tags")
+    body = get_json(fresh, "steps?run=cnnvis&tag=saliency/conv1")
+    fresh.get(BASE + body["steps"][0]["images"][0])
+    fresh.get(BASE + "index.js")
+    assert snapshot() == before
+
+
+def test_corrupted_and_truncated_event_files_beside_good_ones_do_not_hide_good_data(
+    synthetic, tmp_path
+):
+    logdir = tmp_path / "logs"
+    good = logdir / "cnnvis"
+    good.mkdir(parents=True)
+    [source] = os.listdir(os.path.join(synthetic[0], "cnnvis"))
+    with open(os.path.join(synthetic[0], "cnnvis", source), "rb") as events:
+        data = events.read()
+    (good / source).write_bytes(data)
+    (good / "events.out.tfevents.9999999999.zz.garbage").write_bytes(b"\x07garbage" * 100)
+    for name, content in [("truncated", data[: len(data) // 2]), ("garbage", os.urandom(999))]:
+        (logdir / name).mkdir()
+        (logdir / name / "events.out.tfevents.1.x").write_bytes(content)
+    mixed, _ = make_client(str(logdir))
+    runs = get_json(mixed, "tags")["runs"]
+    assert runs[0]["run"] == "cnnvis"
+    assert [entry["tag"] for entry in runs[0]["tags"]] == EXPECTED_TAG_ORDER
+    steps = get_json(mixed, "steps?run=cnnvis&tag=feature_maps/base/conv2")["steps"]
+    assert [step["step"] for step in steps] == list(range(EPOCHS))
+    assert [run["run"] for run in runs] == ["cnnvis", "truncated"]  # "garbage" holds nothing
+    cut = get_json(mixed, "steps?run=truncated&tag=feature_maps/conv1")["steps"]
+    assert [step["step"] for step in cut] == list(range(len(cut)))  # the complete records
+    assert 1 <= len(cut) < EPOCHS
+
+
+def test_facts_are_read_once_per_blob_then_served_from_the_cache(synthetic):
+    fresh, ingester = make_client(synthetic[0])
+    provider = ingester.data_provider
+    reads = []
+    original = provider.read_blob
+
+    def counting_read_blob(ctx=None, *, blob_key):
+        reads.append(blob_key)
+        return original(ctx, blob_key=blob_key)
+
+    provider.read_blob = counting_read_blob
+    first = get_json(fresh, "steps?run=cnnvis&tag=feature_maps/conv1")
+    assert len(reads) == EPOCHS
+    assert get_json(fresh, "steps?run=cnnvis&tag=feature_maps/conv1") == first
+    assert len(reads) == EPOCHS
+
+
+def test_sized_lru_cache_evicts_least_recently_used_entries_past_its_bound():
+    cache = plugin_data.SizedLruCache(max_size=10)
+    cache.put("a", "1234")
+    cache.put("b", "5678")
+    assert cache.get("a") == "1234"  # "a" is now the most recently used
+    cache.put("c", "90")
+    cache.put("d", "xy")
+    assert (cache.get("b"), cache.get("a"), cache.get("c"), cache.get("d")) == (
+        None,
+        "1234",
+        "90",
+        "xy",
+    )
+    cache.put("huge", "z" * 11)
+    assert cache.get("huge") is None and len(cache) == 3
+
+
+def test_facts_with_nan_or_unreadable_json_are_served_as_valid_json():
+    assert json.loads(plugin_data.facts_text(b'{"probability": [NaN, Infinity, 0.5]}')) == {
+        "probability": ["NaN", "Infinity", 0.5]
+    }
+    assert plugin_data.facts_text(b"\xff not json") == "null"
+
+
+def test_is_active_is_cheap_and_defers_to_the_data_provider_listing():
+    assert plugin.CnnVisPlugin(base_plugin.TBContext()).is_active() is False
+    assert plugin.CnnVisPlugin.plugin_name == metadata.PLUGIN_NAME
+
+
+class RemoteLikeProvider:
+    """A real provider seen as remote (not the in-memory one): counts its ``read_blob`` calls."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.reads = []
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def read_blob(self, ctx=None, *, blob_key):
+        self.reads.append(blob_key)
+        return self._inner.read_blob(ctx, blob_key=blob_key)
+
+
+def test_with_a_remote_provider_facts_are_read_in_parallel_and_images_ahead(synthetic, client):
+    flags = tensorboard_flags(synthetic[0])
+    ingester = data_ingester.LocalDataIngester(flags)
+    ingester.start()
+    remote = RemoteLikeProvider(ingester.data_provider)
+    app = application.TensorBoardWSGIApp(flags, [plugin_loader.CnnVisLoader()], remote)
+    remote_client = Client(app)
+    route = "steps?run=cnnvis&tag=feature_maps/conv1"
+    body = get_json(remote_client, route)
+    assert body == get_json(client, route)  # same answer as with the in-memory provider
+    images = [url for step in body["steps"] for url in step["images"]]
+    assert len(images) == 2 * EPOCHS
+    deadline = time.monotonic() + 30
+    while len(remote.reads) < EPOCHS + len(images) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the images are being read ahead in the background
+    assert len(remote.reads) == EPOCHS + len(images)
+    for url in images:
+        response = remote_client.get(BASE + url)
+        assert response.status_code == 200
+        assert response.data == client.get(BASE + url).data
+    assert len(remote.reads) == EPOCHS + len(images)  # every image came from the cache
+    get_json(remote_client, route)
+    assert len(remote.reads) == EPOCHS + len(images)  # nothing is read ahead twice
+
+
+def test_the_entry_point_and_the_plugin_import_without_tensorflow_or_keras(tmp_path):
+    code = (
+        "import sys, importlib.metadata as md\n"
+        "[entry] = [e for e in md.entry_points(group='tensorboard_plugins') if e.name == 'cnnvis']\n"
+        "loader = entry.load()()\n"
+        "from tensorboard.plugins import base_plugin\n"
+        "plugin = loader.load(base_plugin.TBContext())\n"
+        "print(type(plugin).__name__, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["CnnVisPlugin", "[]"]

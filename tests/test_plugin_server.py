@@ -1,0 +1,203 @@
+"""plugin: a real ``tensorboard`` process finds the plugin, serves every epoch, and follows
+a log directory that training is still writing, with the Python loader and the Rust server.
+"""
+
+import io
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from tensorboard.compat.proto import event_pb2
+
+from tb_cnnvis.testing import write_synthetic_run
+
+EPOCHS = 15
+GROWING_FIRST = 5  # the "growing" run starts with steps 0..4 and gets the rest later
+DEADLINE_SECONDS = 120
+BASE = "/data/plugin/cnnvis/"
+
+
+def split_records(data):
+    """The TFRecord frames of an event file: (length, crc, payload, crc) byte strings."""
+    records, offset = [], 0
+    while offset < len(data):
+        (length,) = struct.unpack("<Q", data[offset : offset + 8])
+        records.append(data[offset : offset + 16 + length])
+        offset += 16 + length
+    return records
+
+
+def record_step(record):
+    """The step of the event a TFRecord frame holds."""
+    return event_pb2.Event.FromString(record[12:-4]).step
+
+
+def fetch(url):
+    """(status, headers, body) of a GET, also for error statuses."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def fetch_json(url, status=200):
+    code, headers, body = fetch(url)
+    assert code == status, body[:500]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    return json.loads(body)
+
+
+def poll(condition, what):
+    """Call ``condition()`` until it returns a truthy value; fail after the deadline."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def start_tensorboard(logdir, load_fast, log_path):
+    """Start ``tensorboard`` on 127.0.0.1 at a free port; return (process, base URL)."""
+    script = Path(sys.executable).with_name("tensorboard")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "tensorboard.main"]
+    command += ["--logdir", logdir, "--host", "127.0.0.1", "--port", "0"]
+    command += ["--reload_interval", "1", f"--load_fast={load_fast}"]
+    log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=logdir)
+    log.close()
+
+    def url():
+        if process.poll() is not None:
+            pytest.fail(f"tensorboard exited: {Path(log_path).read_text()[-3000:]}")
+        match = re.search(r"(http://127\.0\.0\.1:\d+)/", Path(log_path).read_text())
+        return match and match.group(1)
+
+    return process, poll(url, "the TensorBoard URL on stderr")
+
+
+@pytest.fixture(scope="module")
+def source_records(tmp_path_factory):
+    """The event records of a 15-epoch synthetic run."""
+    logdir = tmp_path_factory.mktemp("source")
+    write_synthetic_run(str(logdir), epochs=EPOCHS - 1, layers=2, probes=2)
+    [name] = os.listdir(logdir / "cnnvis")
+    return name, (logdir / "cnnvis" / name).read_bytes()
+
+
+@pytest.fixture(scope="module", params=["false", "auto"])
+def server(request, source_records, tmp_path_factory):
+    """A TensorBoard (Python loader or Rust data server) over good, broken and growing runs."""
+    name, data = source_records
+    logdir = tmp_path_factory.mktemp(f"logs_{request.param}")
+    for run in ("cnnvis", "truncated", "garbage", "growing"):
+        (logdir / run).mkdir()
+    (logdir / "cnnvis" / name).write_bytes(data)
+    (logdir / "truncated" / name).write_bytes(data[: len(data) // 2])
+    (logdir / "garbage" / name).write_bytes(b"\x00\x01not an event file" * 64)
+    records = split_records(data)
+    first = [record for record in records if record_step(record) < GROWING_FIRST]
+    growing = logdir / "growing" / name
+    growing.write_bytes(b"".join(first))
+    process, url = start_tensorboard(str(logdir), request.param, logdir.parent / "tb.log")
+    try:
+        yield {
+            "url": url,
+            "load_fast": request.param,
+            "growing": growing,
+            "rest": records[len(first) :],
+            "log": logdir.parent / "tb.log",
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(logdir, ignore_errors=True)
+
+
+def steps_of(server, run, tag):
+    body = fetch_json(f"{server['url']}{BASE}steps?run={run}&tag={tag}")
+    return [step["step"] for step in body["steps"]]
+
+
+def test_the_loader_in_use_is_the_one_asked_for(server):
+    poll(lambda: "TensorBoard 2" in server["log"].read_text(), "start-up banner")
+    rust_note = "Using experimental fast data loading logic" in server["log"].read_text()
+    assert rust_note == (server["load_fast"] == "auto")
+
+
+def test_plugins_listing_enables_cnnvis_with_its_module_path(server):
+    def listing():
+        body = fetch_json(server["url"] + "/data/plugins_listing")
+        return body["cnnvis"] if body["cnnvis"]["enabled"] else None
+
+    entry = poll(listing, "cnnvis to be enabled")
+    assert entry["tab_name"] == "CNN Vis"
+    assert entry["loading_mechanism"] == {
+        "type": "IFRAME",
+        "module_path": "/data/plugin/cnnvis/index.js",
+    }
+
+
+def test_every_epoch_is_served_not_tensorboards_default_ten(server):
+    poll(lambda: steps_of(server, "cnnvis", "feature_maps/conv1") == list(range(EPOCHS)), "15")
+    tags = fetch_json(server["url"] + BASE + "tags")["runs"]
+    runs = {run["run"]: run["tags"] for run in tags}
+    assert set(runs) >= {"cnnvis", "growing", "truncated"} and "garbage" not in runs
+    assert [entry["tag"] for entry in runs["cnnvis"]][:3] == [
+        "probes",
+        "feature_maps/conv1",
+        "filter_patterns/conv1",
+    ]
+    for entry in runs["cnnvis"]:
+        expected = list(range(1 if entry["tag"] == "probes" else EPOCHS))
+        assert steps_of(server, "cnnvis", entry["tag"]) == expected
+
+
+def test_images_and_frontend_files_are_served_with_their_content_types(server):
+    poll(lambda: steps_of(server, "cnnvis", "grad_cam/base/conv2"), "grad_cam data")
+    body = fetch_json(f"{server['url']}{BASE}steps?run=cnnvis&tag=grad_cam/base/conv2")
+    status, headers, png = fetch(server["url"] + BASE + body["steps"][-1]["images"][0])
+    assert (status, headers["Content-Type"]) == (200, "image/png")
+    assert headers["Cache-Control"] == "private, max-age=86400"
+    assert Image.open(io.BytesIO(png)).size == (32, 32)
+    status, headers, script = fetch(server["url"] + BASE + "index.js")
+    assert (status, headers["Content-Type"]) == (200, "text/javascript; charset=utf-8")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert b"export" in script
+
+
+def test_bad_keys_and_names_are_json_errors_on_both_back_ends(server):
+    url = server["url"] + BASE
+    assert fetch_json(url + "blob?key=bm9wZQ", 404) == {"error": "Not found: no blob with this key"}
+    assert "runs with cnnvis data" in fetch_json(url + "steps?run=x&tag=y", 404)["error"]
+    status, headers, _ = fetch(url + "%2e%2e/%2e%2e/setup.py")
+    assert status == 404 and headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_epochs_written_while_serving_appear_and_a_half_written_record_is_harmless(server):
+    growing = lambda: steps_of(server, "growing", "feature_maps/conv1")  # noqa: E731
+    poll(lambda: growing() == list(range(GROWING_FIRST)), "the first epochs")
+    rest = b"".join(server["rest"])
+    with open(server["growing"], "ab") as events:
+        events.write(rest[:1000])  # a record cut in the middle, as while a writer flushes
+    for _ in range(4):
+        time.sleep(0.6)
+        assert growing() == list(range(GROWING_FIRST))
+        assert fetch_json(server["url"] + BASE + "tags")["runs"]
+    with open(server["growing"], "ab") as events:
+        events.write(rest[1000:])
+    poll(lambda: growing() == list(range(EPOCHS)), "the later epochs")

@@ -1,0 +1,195 @@
+"""summary: every writer round-trips through TensorBoard's own data provider."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tb_cnnvis import imaging, metadata, summary
+from tb_cnnvis.testing import data_provider, write_synthetic_run
+
+COMMON = {"input_shape": (8, 8, 3), "probe_count": 2, "class_names": ["a", "b", "c"]}
+
+
+def _layer_content(kind, layer="block/conv1", shape=(4, 4, 5)):
+    return summary.content(
+        kind, layer, layer_index=2, layer_class="Conv2D", output_shape=shape, **COMMON
+    )
+
+
+def _read_all(logdir):
+    """{(run, tag): [(step, facts, pngs, content)]} read as TensorBoard reads it."""
+    provider, ctx, eid = data_provider(logdir, {metadata.PLUGIN_NAME: 1000})
+    listing = provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
+    data = provider.read_blob_sequences(
+        ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
+    )
+    result = {}
+    for run, tags in data.items():
+        for tag, sequence in tags.items():
+            content = metadata.parse_content(listing[run][tag].plugin_content)
+            steps = []
+            for datum in sequence:
+                blobs = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]
+                facts, pngs = summary.decode_step(blobs)
+                steps.append((datum.step, facts, pngs, content))
+            result[(run, tag)] = steps
+    return result
+
+
+def _write(logdir, fn):
+    writer = tf.summary.create_file_writer(f"{logdir}/cnnvis")
+    with writer.as_default():
+        fn()
+    writer.close()
+    return _read_all(logdir)
+
+
+def test_feature_maps_round_trip_within_one_grey_level(logdir):
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(2, 4, 4, 5)) * np.array([1, 10, 100, 0.01, 0])
+    maps[1, :, :, 2] = np.nan  # an all-NaN channel is stored as a flat zero
+    tc = _layer_content(metadata.FEATURE_MAPS)
+    data = _write(logdir, lambda: summary.write_feature_maps(tc, maps, step=3, seconds=0.5))
+    [(step, facts, pngs, content)] = data[("cnnvis", "feature_maps/block/conv1")]
+    assert step == 3
+    assert content == json.loads(json.dumps(tc))
+    assert content["output_shape"] == [4, 4, 5] and content["layer_index"] == 2
+    assert facts["seconds"] == 0.5
+    assert facts["images"] == [
+        {"probe": p, "grid": [2, 3], "tile": [4, 4], "count": 5, "channels": 1} for p in (0, 1)
+    ]
+    recovered = summary.recover_feature_maps(facts, pngs)
+    truth = np.where(np.isfinite(maps), maps, 0.0)
+    span = np.ptp(truth, axis=(1, 2), keepdims=True)
+    assert recovered.shape == maps.shape
+    assert np.all(np.abs(recovered - truth) <= span / 255 + 1e-6)
+    np.testing.assert_allclose(facts["min"], truth.min(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(facts["max"], truth.max(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(facts["mean"][0], maps[0].mean(axis=(0, 1)), rtol=1e-6)
+
+
+def test_probes_and_filter_patterns_store_display_rgb(logdir):
+    probes = np.random.default_rng(1).random((2, 8, 8, 3))
+    patterns = np.random.default_rng(2).random((3, 8, 8, 1))  # grey patterns become RGB
+
+    def write():
+        summary.write_probes(
+            summary.content("probes", **COMMON), probes, step=0, labels=np.array([2, 0])
+        )
+        summary.write_filter_patterns(
+            _layer_content(metadata.FILTER_PATTERNS),
+            patterns,
+            step=1,
+            filters=[0, 3, 4],
+            activations=[1.5, 0.0, np.nan],
+            start_activations=[0.1, 0.0, 0.2],
+            dead=[3],
+        )
+
+    data = _write(logdir, write)
+    [(_, facts, pngs, content)] = data[("cnnvis", "probes")]
+    assert content["layer"] is None and content["probe_count"] == 2
+    assert facts["labels"] == [2, 0]
+    assert [image["probe"] for image in facts["images"]] == [0, 1]
+    pixels = np.stack([imaging.decode_png(png) for png in pngs])
+    assert np.abs(pixels / 255.0 - probes).max() <= 0.5 / 255 + 1e-9
+
+    [(step, facts, pngs, _)] = data[("cnnvis", "filter_patterns/block/conv1")]
+    assert step == 1
+    assert facts["filters"] == [0, 3, 4] and facts["dead"] == [3]
+    assert facts["activations"] == [1.5, 0.0, None]  # NaN is stored as null (valid JSON)
+    [tiles] = summary.decode_tiles(facts, pngs)
+    assert facts["images"] == [
+        {"probe": None, "grid": [2, 2], "tile": [8, 8], "count": 3, "channels": 3}
+    ]
+    np.testing.assert_array_equal(tiles[..., 0], tiles[..., 2])
+    assert np.abs(tiles[..., 1] / 255.0 - patterns[..., 0]).max() <= 0.5 / 255 + 1e-9
+
+
+def test_cam_and_projection_facts_and_pixels(logdir):
+    maps = np.linspace(0, 1, 2 * 8 * 8).reshape(2, 8, 8)
+    projections = np.zeros((2, 8, 8, 3))
+    projections[0, 1, 2] = [-4.0, 2.0, 0.0]
+    projections[1, 3, 3] = [0.0, 0.0, 0.5]
+
+    def write():
+        summary.write_cam(
+            _layer_content(metadata.GRADCAM_PLUS_PLUS),
+            maps,
+            step=2,
+            class_index=[1, 2],
+            predicted=[1, 0],
+            probability=[0.9, 0.6],
+            target_probability=[0.9, 0.1],
+            cam_max=[3.5, 0.25],
+        )
+        summary.write_projection(
+            _layer_content(metadata.GUIDED_BACKPROP),
+            projections,
+            step=2,
+            channel=[4, 1],
+            activation=[2.5, 0.5],
+            position=[(1, 2), (0, 3)],
+        )
+
+    data = _write(logdir, write)
+    [(_, facts, pngs, _)] = data[("cnnvis", "gradcam_plus_plus/block/conv1")]
+    assert facts["class_index"] == [1, 2] and facts["predicted"] == [1, 0]
+    assert facts["cam_max"] == [3.5, 0.25] and facts["labels"] is None
+    assert facts["target_probability"] == pytest.approx([0.9, 0.1])
+    decoded = np.stack([imaging.decode_png(png)[..., 0] for png in pngs]) / 255.0
+    assert np.abs(decoded - maps).max() <= 0.5 / 255 + 1e-9
+
+    [(_, facts, pngs, _)] = data[("cnnvis", "guided_backprop/block/conv1")]
+    assert facts["scale"] == [4.0, 0.5]
+    assert facts["position"] == [[1, 2], [0, 3]] and facts["channel"] == [4, 1]
+    first = imaging.decode_png(pngs[0]).astype(float)
+    recovered = (first / 255.0 - 0.5) * 2 * facts["scale"][0]
+    assert np.abs(recovered - projections[0]).max() <= 4.0 / 255 + 1e-9
+    assert (imaging.decode_png(pngs[1])[0, 0] == 128).all()  # zero is grey
+
+
+def test_writers_refuse_content_of_another_kind():
+    with pytest.raises(ValueError, match="kind"):
+        summary.write_feature_maps(_layer_content(metadata.GRAD_CAM), np.zeros((1, 2, 2, 1)))
+    with pytest.raises(ValueError, match="Unknown kind"):
+        summary.content("heatmap", "conv1", **COMMON)
+
+
+def test_decode_step_rejects_blobs_that_do_not_match_the_facts():
+    facts = json.dumps({"images": [{}], "seconds": 0}).encode()
+    with pytest.raises(ValueError, match="1 images but 0"):
+        summary.decode_step([facts])
+    with pytest.raises(ValueError, match="not JSON"):
+        summary.decode_step([b"\x89PNG"])
+
+
+def test_synthetic_run_has_every_tag_and_step_through_tensorboard_sampling(logdir):
+    info = write_synthetic_run(logdir, epochs=3, layers=2, probes=2, size=16)
+    data = _read_all(logdir)
+    layers = ["conv1", "base/conv2"]
+    expected = {"probes"}
+    expected |= {f"{k}/{layer}" for k in ("feature_maps", "filter_patterns") for layer in layers}
+    expected |= {f"{k}/{layer}" for k in metadata.PROJECTION_KINDS for layer in layers}
+    expected |= {f"{k}/base/conv2" for k in metadata.CAM_KINDS}
+    assert {tag for run, tag in data} == expected == set(info["tags"])
+    assert {run for run, tag in data} == {"cnnvis"}
+    for (_, tag), steps in data.items():
+        assert [s[0] for s in steps] == ([0] if tag == "probes" else [0, 1, 2, 3]), tag
+        for _, facts, pngs, content in steps:
+            assert content["kind"] == tag.split("/")[0]
+            for image, tiles in zip(facts["images"], summary.decode_tiles(facts, pngs)):
+                assert tiles.shape[1:] == (*image["tile"], image["channels"])
+    fm = data[("cnnvis", "feature_maps/base/conv2")][0]
+    assert summary.recover_feature_maps(fm[1], fm[2]).shape == (2, 8, 8, 8)
+
+
+def test_tensorboard_default_sampling_keeps_only_ten_steps(logdir):
+    write_synthetic_run(logdir, epochs=14, layers=1, probes=1, size=8, kinds=["feature_maps"])
+    provider, ctx, eid = data_provider(logdir)
+    data = provider.read_blob_sequences(
+        ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
+    )
+    assert len(data["cnnvis"]["feature_maps/base/conv1"]) == 10
