@@ -206,8 +206,8 @@ def main(argv=None):
         return 1
     print(f"TensorBoard at {url}#cnnvis  (open the 'cnnvis' tab; Ctrl-C to stop)", flush=True)
     try:
-        while True:
-            time.sleep(3600)
+        while True:  # short naps: Ctrl-C may reach another thread, then the nap ends it
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("Stopped.")
     return 0

@@ -57,6 +57,10 @@ class _EpochTimer(keras.callbacks.Callback):
         return [round(b - a, 3) for a, b in zip(self.ends, self.ends[1:])]
 
 
+N_REFERENCE = 300
+"""Held-out images searched for each filter's top-activating examples."""
+
+
 def pick_probes(labels, count=8, seed=0):
     """Indices of ``count`` probe images, taking classes in turn so that each one appears.
 
@@ -216,10 +220,11 @@ def train(
     """
     keras.utils.set_random_seed(seed)
     if images is None:
-        images, labels, _ = make_shapes(n_train + n_val, seed=seed)
+        images, labels, masks = make_shapes(n_train + n_val, seed=seed)
         class_names = CLASS_NAMES if class_names is None else class_names
         n_hold = n_val
     else:
+        masks = None
         images = np.asarray(images, dtype=np.float32)
         if labels is None or len(labels) != len(images):
             raise ValueError(
@@ -235,6 +240,8 @@ def train(
     if len(class_names) < classes:
         raise ValueError(f"{len(class_names)} class names for labels up to {classes - 1}.")
     (x_fit, y_fit), (x_val, y_val) = _split(images, labels, n_hold, seed)
+    if masks is not None:
+        (m_fit, _), (m_val, _) = _split(masks, labels, n_hold, seed)
     if model is None:
         model = build_model(size=images.shape[1], classes=len(class_names))
         rate = DEMO_LEARNING_RATE if learning_rate is None else learning_rate
@@ -242,7 +249,15 @@ def train(
         rate = FINE_TUNE_LEARNING_RATE if learning_rate is None else learning_rate
     probe_source = (x_val, y_val) if len(y_val) else (x_fit, y_fit)
     probes = pick_probes(probe_source[1], n_probes, seed)
-    options = {"class_names": list(class_names), "input_range": (0.0, 1.0), "verbose": verbose}
+    options = {
+        "class_names": list(class_names),
+        "input_range": (0.0, 1.0),
+        "verbose": verbose,
+        # Held-out images for the top-activating examples per filter (Zeiler & Fergus).
+        "reference_images": probe_source[0][:N_REFERENCE],
+    }
+    if masks is not None:  # the generated shapes know where the object is: pointing game
+        options["probe_masks"] = (m_val if len(y_val) else m_fit)[probes]
     options.update(cnnvis_options or {})
     cnnvis = CnnVisCallback(logdir, probe_source[0][probes], probe_source[1][probes], **options)
     timer = _EpochTimer()

@@ -141,3 +141,21 @@ export function overlay(base, heat, table, out, { opacity, threshold }) {
     px[j + 3] = 255;
   }
 }
+
+/**
+ * Amplify an RGB image's deviations from mid-grey: how projections (deconvnet, guided
+ * backprop, saliency), stored with zero at grey, are made easier to see.
+ *
+ * @param {Uint8ClampedArray} src RGBA pixels.
+ * @param {number} gain 1 keeps the image; k multiplies every (value - 128) by k.
+ * @param {ImageData} out receives RGBA pixels (same size).
+ */
+export function amplify(src, gain, out) {
+  const px = out.data;
+  for (let j = 0; j < src.length; j += 4) {
+    px[j] = 128 + (src[j] - 128) * gain;
+    px[j + 1] = 128 + (src[j + 1] - 128) * gain;
+    px[j + 2] = 128 + (src[j + 2] - 128) * gain;
+    px[j + 3] = 255;
+  }
+}

@@ -3,8 +3,8 @@
 // Every name that comes from the data (runs, tags, layers, classes) reaches the page as a
 // text node or textContent; this module never assigns innerHTML.
 
-import { COLORMAP_NAMES, colorize, cssGradient, lookupTable, overlay } from './colormaps.js';
-import { imageIndexForProbe, itemProbe, remapFor, tileGray, tileRect } from './model.js';
+import { amplify, COLORMAP_NAMES, colorize, cssGradient, lookupTable, overlay } from './colormaps.js';
+import { className, imageIndexForProbe, itemProbe, remapFor, shapeText, tileGray, tileRect } from './model.js';
 
 /**
  * Create an element. Strings among the children become text nodes.
@@ -41,11 +41,6 @@ let uid = 0;
 function field(text, control, extra = null) {
   control.id = control.id || `cv-${++uid}`;
   return h('div', { class: 'field' }, h('label', { htmlFor: control.id, text }), control, extra);
-}
-
-/** '32×32×16' for a shape list, '' for none. */
-export function shapeText(shape) {
-  return Array.isArray(shape) ? shape.join('×') : '';
 }
 
 /**
@@ -104,7 +99,9 @@ export function buildShell(on) {
   const epochRange = h('span', { class: 'epoch-range' });
   const epochNote = h('span', { class: 'epoch-note' });
   const options = h('div', { class: 'options' });
-  const content = h('div', { class: 'content' });
+  const intro = h('p', { class: 'view-intro' });
+  const panesHost = h('div', { class: 'panes-host' });
+  const content = h('div', { class: 'content' }, intro, panesHost);
   const dialog = h('dialog', { class: 'detail', attrs: { 'aria-label': 'Details' } });
   const epochBar = h(
     'div',
@@ -130,7 +127,7 @@ export function buildShell(on) {
   const root = h('div', { class: 'cnnvis' }, header, body, dialog);
   return {
     root, runSelect, compareSelect, status, tabs, layerList, slider, ticks, play, prev, next,
-    epochValue, epochRange, epochNote, epochBar, options, content, dialog, body, aside, main,
+    epochValue, epochRange, epochNote, epochBar, options, content, intro, panesHost, dialog,
   };
 }
 
@@ -248,6 +245,9 @@ export function setOptions(container, family, state, set, probePicker = null) {
       ),
       colormapField(state.featureColormap, (v) => set('featureColormap', v)),
     );
+  }
+  if (family === 'projection') {
+    parts.push(rangeField('Gain', state.gain, { min: 1, max: 8, step: 0.5 }, (v) => set('gain', v), (v) => `${v}×`));
   }
   if (family === 'cam') {
     parts.push(
@@ -421,7 +421,8 @@ export async function loadItem(family, i, step, ctx, store) {
     ]);
     return { base, heat };
   }
-  return { bitmap: await store.bitmap(step.images[i]) };
+  const url = step.images[i];
+  return ctx.gain > 1 ? { rgba: await store.rgba(url) } : { bitmap: await store.bitmap(url) };
 }
 
 /** Draw item i from loadItem's result with the page's current display options. */
@@ -441,6 +442,11 @@ export function drawItem(canvas, family, i, step, ctx, data) {
     } else {
       paintGray(canvas, heat.gray, heat.width, heat.height, table, { scale: 1, offset: 0 });
     }
+  } else if (data.rgba) {
+    const context = sized(canvas, data.rgba.width, data.rgba.height);
+    const out = context.createImageData(data.rgba.width, data.rgba.height);
+    amplify(data.rgba.data, ctx.gain, out);
+    context.putImageData(out, 0, 0);
   } else {
     paintBitmap(canvas, data.bitmap);
   }
@@ -516,4 +522,44 @@ export function buildDetail(on, steps, withProbe) {
     ),
   );
   return { element, title, subtitle, big, probe, facts, epoch, frames };
+}
+
+/** Whether an element is on screen or within 200 px of it (worth drawing now). */
+export function onScreen(element) {
+  const rect = element.getBoundingClientRect();
+  return rect.width > 0 && rect.bottom > -200 && rect.top < window.innerHeight + 200;
+}
+
+/** Rebuild a container's children and give focus back to the control at the same place. */
+export function keepFocus(container, rebuild) {
+  const active = container.ownerDocument.activeElement;
+  const focusable = () => [...container.querySelectorAll('button, select, input')];
+  const index = container.contains(active) ? focusable().indexOf(active) : -1;
+  rebuild();
+  if (index >= 0) focusable()[index]?.focus();
+}
+
+/**
+ * The line above the cards: which view of which layer, and what it shows.
+ *
+ * @param {object} pane the first pane ({view, layer, run, probeLabels}).
+ * @param {object} state the page state (probe, scaling).
+ * @returns {Array<Node>} nodes for the intro paragraph.
+ */
+export function viewIntro(pane, state) {
+  if (!pane) return [];
+  const parts = [h('strong', { text: pane.view.label })];
+  if (pane.layer) {
+    const shape = shapeText(pane.layer.outputShape);
+    parts.push(' · ', h('span', { class: 'intro-layer', text: pane.layer.name }), shape ? ` (${shape})` : '');
+  }
+  let what = pane.view.blurb;
+  if (pane.family === 'feature_maps') {
+    const label = pane.probeLabels ? pane.probeLabels[state.probe] : null;
+    const probe = label === null || label === undefined ? `probe ${state.probe}` :
+      `probe ${state.probe} (${className(pane.run.classNames, label)})`;
+    what += ` Showing ${probe}, each channel scaled to ${state.scaling === 'layer' ? 'the whole layer' : 'its own'} range.`;
+  }
+  parts.push(h('span', { class: 'intro-text', text: ` — ${what}` }));
+  return parts;
 }

@@ -9,12 +9,21 @@ Public API (imported lazily, so that TensorBoard can load the plugin without Ten
     cv.backprop(model, images, layer, channel=None, rule="deconvnet")
     cv.guided_grad_cam(model, images, layer=None, class_index=None)
     cv.filter_patterns(model, layer, filters=None, steps=..., preset="fast", seed=0)
+    cv.top_examples(model, reference, layer, k=9)  # top-activating patches + projections
+    cv.receptive_field(model, layer)               # exact receptive field of a layer's units
+    cv.faithfulness_scores(model, images, maps)    # deletion / insertion AUC vs a random map
+    cv.pointing_game(maps, masks, tolerance=0)     # does each map peak on the object?
+    cv.randomization_check(model, images)          # Adebayo et al.'s model-randomization test
     cv.CnnVisCallback(log_dir, probe_images, ...)  # logs all views during model.fit
+
+Command line: ``tb-cnnvis log --model 'ckpt/*.keras' --images DIR --logdir LOGS`` logs saved
+models after the fact (``tb_cnnvis.cli``).
 
 Modules: ``capture`` (layer lookup and graph tracing), ``algorithms`` (pure array
 functions), ``imaging`` (normalization, atlases, PNG), ``summary`` (the stored format),
-``callback`` (the Keras callback), ``plugin`` (the TensorBoard plugin), ``metadata``
-(names shared by writer and server).
+``callback`` (the Keras callback, with ``plan``, ``views`` and ``epoch_metrics``), ``cli``
+(the ``tb-cnnvis`` command), ``plugin`` (the TensorBoard plugin), ``metadata`` (names shared
+by writer and server).
 """
 
 import importlib
@@ -30,6 +39,11 @@ _EXPORTS = {
     "filter_patterns": "tb_cnnvis.algorithms.filters",
     "FilterPatterns": "tb_cnnvis.algorithms.filters",
     "InputRange": "tb_cnnvis.input_range",
+    "top_examples": "tb_cnnvis.algorithms.top_examples",
+    "receptive_field": "tb_cnnvis.algorithms.receptive_field",
+    "faithfulness_scores": "tb_cnnvis.algorithms.faithfulness",
+    "pointing_game": "tb_cnnvis.algorithms.faithfulness",
+    "randomization_check": "tb_cnnvis.algorithms.sanity",
     "CnnVisCallback": "tb_cnnvis.callback",
 }
 

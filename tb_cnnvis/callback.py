@@ -4,7 +4,9 @@ The callback only orchestrates. ``__init__`` stores and checks the arguments; ``
 resolves layers and probe images against the model (every configuration error is raised
 there, before the first epoch); ``on_train_begin``/``on_epoch_end`` decide which views are
 due and hand them to ``tb_cnnvis.views``, which calls the algorithms and the writers of
-``tb_cnnvis.summary``. The file writer is created on first use, in ``<log_dir>/cnnvis``.
+``tb_cnnvis.summary``, with ``tb_cnnvis.epoch_metrics`` adding the per-epoch metrics. The
+file writer is created on first use, in ``<log_dir>/cnnvis``. ``log_step`` logs a model
+outside ``fit`` (the ``tb-cnnvis log`` command uses it for saved checkpoints).
 
 Example:
     >>> cb = CnnVisCallback("logs", x_val[:8], y_val[:8], class_names=names)
@@ -19,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import metadata, plan, summary, views
-from tb_cnnvis.views import DEFAULT_VIEWS, VIEWS
+from tb_cnnvis.epoch_metrics import METHOD_NAMES, EpochMetrics
+from tb_cnnvis.views import ALL_VIEWS, DEFAULT_VIEWS
 
 CAM_TARGETS = ("label", "predicted")
 
@@ -35,6 +38,13 @@ class CnnVisCallback(keras.callbacks.Callback):
     Default layers: class activation maps use the last layer with a (h, w, c) output; the
     other views use every convolution layer (``Conv2D``, ``SeparableConv2D``, ...).
 
+    Metrics (``metrics=True``): per logged step, dead filters and activation sparsity of the
+    feature-map layers, the drift of CAMs and filter patterns since their previous logged
+    step, the deletion AUC of each CAM view (beside a random map's) and, with
+    ``probe_masks``, the pointing game; written as ``cnnvis_metrics/<name>`` scalars and in
+    the tags' facts (see ``tb_cnnvis.summary``). A metric that fails is warned about and
+    skipped.
+
     Distribution: works under ``tf.distribute`` strategies. Only the chief writes: with a
     cluster (``MultiWorkerMirroredStrategy``, ``TF_CONFIG``), that is task ``chief`` or, if
     the cluster has no chief, ``worker`` 0; other tasks compute and write nothing.
@@ -48,12 +58,14 @@ class CnnVisCallback(keras.callbacks.Callback):
         probe_labels: N integer labels or one-hot rows (ignored if the dataset has labels).
         layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
             path, a regular expression, a list of these, or a dict ``{view: spec}``.
-        views: the views to log, from ``VIEWS``: ``feature_maps``, ``filter_patterns``,
-            ``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``deconvnet``,
-            ``guided_backprop``, ``saliency``.
+        views: the views to log: ``feature_maps``, ``filter_patterns``, ``grad_cam``,
+            ``gradcam_plus_plus``, ``score_cam``, ``deconvnet``, ``guided_backprop``,
+            ``saliency`` and ``top_examples`` (needs ``reference_images``). None:
+            ``DEFAULT_VIEWS``, plus ``top_examples`` when reference images are given.
         every_n_epochs: how often to log each view (an int >= 1).
         filters_every_n_epochs: how often to log filter patterns, the costly view.
-        max_filters_per_layer: the first this many filters of each layer get a pattern.
+        max_filters_per_layer: the first this many filters of each layer get a pattern
+            (and top examples).
         filter_preset: ``"fast"`` or ``"quality"`` (see ``tb_cnnvis.algorithms.filters``).
         filter_steps: optimization steps per pattern; None uses the preset's.
         max_probes: the most probe images used.
@@ -63,14 +75,27 @@ class CnnVisCallback(keras.callbacks.Callback):
         cam_target: explain the true ``"label"`` (when labels are given; the prediction
             otherwise) or the ``"predicted"`` class.
         verbose: 1 prints one line per logged step with the time each view took.
+        reference_images: images to search for each filter's top-activating examples
+            (Zeiler & Fergus 2014), e.g. a few hundred validation images: an array
+            (N, H, W, C) or a ``tf.data.Dataset`` like ``probe_images``. At most
+            ``max_reference_images`` are read, once.
+        top_examples_every_n_epochs: how often to log the top examples.
+        top_k: top examples per filter.
+        max_reference_images: the most reference images used.
+        probe_masks: object masks (N, H, W), nonzero on the object, one per probe image,
+            for the pointing-game metric; None skips it.
+        metrics: log the per-epoch metrics (see above).
 
     Raises:
-        ValueError: for an unknown view or cam_target, a frequency < 1, or probe images or
-            labels that cannot be read. Layer and shape problems are raised by ``set_model``.
+        ValueError: for an unknown view or cam_target, a frequency < 1, ``top_examples``
+            without reference images, or probe or reference images or labels that cannot
+            be read. Layer and shape problems are raised by ``set_model``.
 
     Example:
         >>> cb = CnnVisCallback("logs", probes, labels, views=("feature_maps", "grad_cam"))
         >>> model.fit(x, y, epochs=5, callbacks=[cb])
+        >>> cb = CnnVisCallback("logs", probes, labels, reference_images=x_val[:500],
+        ...                     probe_masks=masks)   # adds top examples and pointing game
     """
 
     def __init__(
@@ -80,7 +105,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         probe_labels=None,
         *,
         layers=None,
-        views=DEFAULT_VIEWS,
+        views=None,
         every_n_epochs=1,
         filters_every_n_epochs=10,
         max_filters_per_layer=8,
@@ -91,15 +116,34 @@ class CnnVisCallback(keras.callbacks.Callback):
         input_range=None,
         cam_target="label",
         verbose=0,
+        reference_images=None,
+        top_examples_every_n_epochs=5,
+        top_k=9,
+        max_reference_images=500,
+        probe_masks=None,
+        metrics=True,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
+        if views is None:
+            views = DEFAULT_VIEWS + (
+                (metadata.TOP_EXAMPLES,) if reference_images is not None else ()
+            )
         self.views = _check_views(views)
+        if metadata.TOP_EXAMPLES in self.views and reference_images is None:
+            raise ValueError(
+                "The top_examples view needs reference_images (e.g. a few hundred validation "
+                "images); none were given."
+            )
         self.layers = _check_layer_spec(layers, self.views)
         self.every_n_epochs = _positive_int(every_n_epochs, "every_n_epochs")
         self.filters_every_n_epochs = _positive_int(
             filters_every_n_epochs, "filters_every_n_epochs"
         )
+        self.top_examples_every_n_epochs = _positive_int(
+            top_examples_every_n_epochs, "top_examples_every_n_epochs"
+        )
+        self.top_k = _positive_int(top_k, "top_k")
         self.max_filters_per_layer = _positive_int(max_filters_per_layer, "max_filters_per_layer")
         self.max_probes = _positive_int(max_probes, "max_probes")
         if cam_target not in CAM_TARGETS:
@@ -112,6 +156,17 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.probe_images, self.probe_labels = plan.read_probes(
             probe_images, probe_labels, self.max_probes
         )
+        self.reference_images = None
+        if reference_images is not None:
+            limit = _positive_int(max_reference_images, "max_reference_images")
+            self.reference_images, _ = plan.read_probes(
+                reference_images, None, limit, "reference_images", "max_reference_images"
+            )
+        self.probe_masks = None
+        if probe_masks is not None:
+            self.probe_masks = np.asarray(probe_masks)[: len(self.probe_images)]
+        self.metrics = bool(metrics)
+        self._metrics = EpochMetrics() if self.metrics else None
         self._plan = None
         self._pending_first = False
         self._chief = True
@@ -130,6 +185,8 @@ class CnnVisCallback(keras.callbacks.Callback):
             max_filters_per_layer=self.max_filters_per_layer,
             filter_options=self.filter_options,
             cam_target=self.cam_target,
+            reference_images=self.reference_images,
+            top_k=self.top_k,
         )
         self._plan = plan.make_plan(
             model,
@@ -139,6 +196,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             self.probe_labels,
             self.class_names,
             options,
+            masks=self.probe_masks,
         )
         self._chief = is_chief(getattr(model, "distribute_strategy", None))
 
@@ -170,6 +228,41 @@ class CnnVisCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         """Close the writer (a later fit opens a new event file)."""
+        self.close()
+
+    # -- outside fit ----------------------------------------------------------------------
+
+    def log_step(self, step, views=None):
+        """Log ``views`` (default: all) of the current model at ``step`` now, outside ``fit``.
+
+        Call ``set_model`` first; steps are expected in increasing order (drift compares
+        each step with the previous one logged). ``close`` when done.
+
+        Args:
+            step: the step (an int >= 0), e.g. the epoch a checkpoint was saved after.
+            views: the views to log, among the callback's ``views``; None: all of them.
+
+        Raises:
+            ValueError: for a view the callback was not configured with.
+            RuntimeError: if ``set_model`` was not called.
+
+        Example:
+            >>> cb = CnnVisCallback("logs", probes, labels)
+            >>> for step, path in enumerate(checkpoints):
+            ...     cb.set_model(keras.models.load_model(path))
+            ...     cb.log_step(step)
+            >>> cb.close()
+        """
+        chosen = self.views if views is None else _check_views(views)
+        unknown = [view for view in chosen if view not in self.views]
+        if unknown:
+            raise ValueError(
+                f"Views {unknown} are not logged by this callback: {list(self.views)}."
+            )
+        self._log(int(step), chosen)
+
+    def close(self):
+        """Flush and close the writer (logging again opens a new event file)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -180,6 +273,8 @@ class CnnVisCallback(keras.callbacks.Callback):
         """Log ``view`` every this many epochs."""
         if view == metadata.FILTER_PATTERNS:
             return self.filters_every_n_epochs
+        if view == metadata.TOP_EXAMPLES:
+            return self.top_examples_every_n_epochs
         return self.every_n_epochs
 
     def _log(self, step, due):
@@ -192,6 +287,10 @@ class CnnVisCallback(keras.callbacks.Callback):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.run_dir)
         seconds = {}
+        metrics = self._metrics
+        if metrics is not None:
+            last = {view: refs[-1].path for view, refs in resolved.layers.items() if refs}
+            metrics.begin(step, {view: path for view, path in last.items() if view in METHOD_NAMES})
         with self._writer.as_default(step=step):
             if self._last_step < 0:
                 summary.write_probes(
@@ -209,10 +308,21 @@ class CnnVisCallback(keras.callbacks.Callback):
                     resolved.contents[view],
                     resolved.options,
                     step,
+                    metrics,
                 )
                 for path, error in failures:
                     warnings.warn(
                         f"cnnvis: the {view} view of layer {path!r} failed at step {step} and "
+                        f"was not logged ({type(error).__name__}: {error}). Training goes on.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            if metrics is not None:
+                seconds["metrics"] = metrics.seconds
+                summary.write_metrics(metrics.scalars, step)
+                for name, path, error in metrics.failures:
+                    warnings.warn(
+                        f"cnnvis: the {name} metric of layer {path!r} failed at step {step} and "
                         f"was not logged ({type(error).__name__}: {error}). Training goes on.",
                         RuntimeWarning,
                         stacklevel=2,
@@ -231,9 +341,9 @@ class CnnVisCallback(keras.callbacks.Callback):
 def _check_views(views):
     """The views as a tuple, each one known."""
     chosen = (views,) if isinstance(views, str) else tuple(views)
-    unknown = [view for view in chosen if view not in VIEWS]
+    unknown = [view for view in chosen if view not in ALL_VIEWS]
     if unknown or not chosen:
-        raise ValueError(f"Unknown or no views {unknown}; choose from {list(VIEWS)}.")
+        raise ValueError(f"Unknown or no views {unknown}; choose from {list(ALL_VIEWS)}.")
     return tuple(dict.fromkeys(chosen))
 
 

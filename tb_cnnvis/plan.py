@@ -253,7 +253,9 @@ def read_probes(images, labels, limit, what="probe_images", limit_name="max_prob
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4 or len(array) == 0:
-        raise ValueError(f"{what} must have shape (N, H, W, C) with N >= 1; got {np.shape(images)}.")
+        raise ValueError(
+            f"{what} must have shape (N, H, W, C) with N >= 1; got {np.shape(images)}."
+        )
     if len(array) > limit:
         warnings.warn(
             f"cnnvis: using the first {limit} of {len(array)} {what} ({limit_name}={limit}).",

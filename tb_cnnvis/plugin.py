@@ -34,6 +34,8 @@ STATIC_FILES = {
     "model.js": "text/javascript",
     "views.js": "text/javascript",
     "colormaps.js": "text/javascript",
+    "detail.js": "text/javascript",
+    "host.js": "text/javascript",
     "style.css": "text/css",
 }
 """The frontend files served, by name, with their content type. Nothing else is served."""

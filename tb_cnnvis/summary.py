@@ -5,6 +5,8 @@ Run and tags
     One tag per (kind, layer): ``"<kind>/<layer path>"`` (e.g. ``"grad_cam/conv3"``,
     ``"feature_maps/vgg16/block1_conv1"``), plus the tag ``"probes"``. The step is the epoch:
     0 is the untrained network (logged before the first epoch), ``e`` is after epoch ``e``.
+    ``tb-cnnvis log`` (post hoc, ``tb_cnnvis.cli``) writes one step per saved checkpoint,
+    numbered by the number in its file name (else 0, 1, ...).
 
 Metadata (``metadata.create_summary_metadata``)
     ``plugin_data.plugin_name = "cnnvis"``, ``data_class = DATA_CLASS_BLOB_SEQUENCE``, and
@@ -30,7 +32,7 @@ Values
     Facts common to every kind: ``"seconds"`` (time spent computing this view at this step)
     and ``"images"``. Per kind:
 
-    ``probes`` (step 0 only): one RGB PNG per probe image (display RGB, see
+    ``probes`` (the first logged step only: 0 during ``fit``): one RGB PNG per probe image (display RGB, see
         ``input_range``); facts ``{"labels": [int] | null}``.
     ``feature_maps``: one grayscale atlas per probe image, one tile per channel, each tile
         scaled from its own (probe, channel) min..max to 0..255; facts

@@ -134,7 +134,9 @@ def _filter_patterns(view, model, ref, probes, tag_content, options, step, began
     if dead is None:
         dead = np.asarray(result.filters)[activations <= 0]
     seconds = time.perf_counter() - began
-    facts = {} if metrics is None else metrics.filter_patterns(ref.path, result.filters, result.images)
+    facts = (
+        {} if metrics is None else metrics.filter_patterns(ref.path, result.filters, result.images)
+    )
     summary.write_filter_patterns(
         tag_content,
         to_display_rgb(result.images, options.input_range),

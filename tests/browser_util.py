@@ -150,7 +150,11 @@ def open_dashboard(page, url, timeout=30_000):
 
     Waits until the dashboard reports a state (``body[data-state]``) in the iframe.
     """
-    page.goto(f"{url}#cnnvis")
+    target = f"{url}#cnnvis"
+    if page.url == target:
+        page.reload()  # goto() to the same URL and hash would not load anything
+    else:
+        page.goto(target)
     page.wait_for_selector("iframe", state="attached", timeout=timeout)
     frame = None
     deadline = time.monotonic() + timeout / 1000

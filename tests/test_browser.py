@@ -244,7 +244,7 @@ def canvases(frame, selector=".card .frame canvas"):
 
 def press(frame, key):
     """Press a key with the focus on the page itself (not in a select or a text field)."""
-    frame.evaluate("document.activeElement && document.activeElement.blur()")
+    frame.evaluate("document.activeElement && document.activeElement.blur(); window.focus()")
     frame.page.keyboard.press(key)
 
 
@@ -364,6 +364,7 @@ def test_detail_shows_facts_and_a_filmstrip_of_every_epoch(tab):
     frame = open_tab(tab)
     choose_run(frame, MAIN)
     open_view(frame, "filter_patterns", "conv1")
+    act(frame, lambda: press(frame, "End"))
     frame.locator(".card").nth(2).click()
     dialog = frame.locator("dialog.detail")
     dialog.wait_for()
@@ -403,6 +404,7 @@ def test_cam_detail_names_the_predicted_and_true_class(tab):
     frame = open_tab(tab)
     choose_run(frame, MAIN)
     open_view(frame, "grad_cam", "conv2")
+    act(frame, lambda: press(frame, "End"))
     frame.locator(".card").nth(1).click()
     dialog = frame.locator("dialog.detail")
     dialog.wait_for()
@@ -462,11 +464,26 @@ def test_feature_map_scaling_switches_between_channel_and_layer_ranges(tab):
     assert_clean(tab)
 
 
+def test_projection_gain_amplifies_the_difference_from_grey(tab):
+    frame = open_tab(tab)
+    choose_run(frame, MAIN)
+    open_view(frame, "guided_backprop", "conv2")
+    plain = canvases(frame)
+    act(frame, lambda: frame.get_by_label("Gain", exact=True).fill("4"))
+    amplified = canvases(frame)
+    assert all(a["sum"] != b["sum"] for a, b in zip(plain, amplified, strict=True))
+    act(frame, lambda: frame.get_by_label("Gain", exact=True).fill("1"))
+    assert canvases(frame) == plain
+    assert_clean(tab)
+
+
 def test_two_runs_side_by_side_at_the_same_layer_and_epoch(tab):
     frame = open_tab(tab)
     choose_run(frame, MAIN)
     open_view(frame, "feature_maps", "conv1")
     act(frame, lambda: frame.get_by_label("Compare with").select_option(LIVE))
+    act(frame, lambda: press(frame, "End"))  # epoch 2: the live run has only 0 and 1
+    assert epoch_shown(frame) == "2"
     heads = frame.locator(".pane-head h2").all_inner_texts()
     assert heads == [MAIN, LIVE]
     assert frame.locator(".pane").nth(1).locator(".card").count() == 4
@@ -548,6 +565,9 @@ def test_new_epochs_appear_without_losing_the_place(tab, logs):
     frame.locator("dialog.detail").wait_for()
     assert frame.locator(".frame-button").count() == 2
     logs.train_live()
+    reloads = frame.evaluate("window.cnnvis.reloads")
+    tab.page.locator("button.reload-button").click()  # TensorBoard's own reload button
+    frame.wait_for_function(f"window.cnnvis.reloads > {reloads}")
     frame.wait_for_function(
         "document.querySelectorAll('.frame-button').length === 3", timeout=30_000
     )

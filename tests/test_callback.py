@@ -57,8 +57,15 @@ def test_three_epoch_fit_writes_exactly_these_tags_at_steps_0_to_3(logdir):
     expected = {("cnnvis", "probes"): [0], ("cnnvis", "grad_cam/base/conv2"): [0, 1, 2, 3]}
     for kind in ("feature_maps", "filter_patterns", "deconvnet"):
         expected.update({("cnnvis", f"{kind}/{layer}"): [0, 1, 2, 3] for layer in layers})
-    for view in views.DEFAULT_VIEWS:
+    for view in (*views.DEFAULT_VIEWS, "metrics"):
         expected[("cnnvis", f"cnnvis_seconds/{view}")] = [0, 1, 2, 3]
+    for name in ("deletion_auc/gradcam", "deletion_auc/random"):
+        expected[("cnnvis", f"cnnvis_metrics/{name}")] = [0, 1, 2, 3]
+    expected[("cnnvis", "cnnvis_metrics/cam_drift/gradcam")] = [1, 2, 3]
+    for layer in layers:
+        for name in ("dead_filters", "sparsity"):
+            expected[("cnnvis", f"cnnvis_metrics/{name}/{layer}")] = [0, 1, 2, 3]
+        expected[("cnnvis", f"cnnvis_metrics/pattern_drift/{layer}")] = [1, 2, 3]
     assert found == expected
     assert sorted(os.listdir(logdir)) == ["cnnvis", "train"]
 

@@ -25,7 +25,12 @@ from tb_cnnvis import metadata
 REPO = Path(__file__).resolve().parents[1]
 CONVS = ["conv1", "conv2", "conv3", "conv4"]
 # Few, cheap filter patterns, logged every epoch, so that every view is due at every step.
-CHEAP_EVERY_EPOCH = {"filters_every_n_epochs": 1, "max_filters_per_layer": 4, "filter_steps": 4}
+CHEAP_EVERY_EPOCH = {
+    "filters_every_n_epochs": 1,
+    "top_examples_every_n_epochs": 1,
+    "max_filters_per_layer": 4,
+    "filter_steps": 4,
+}
 
 
 def _cnnvis_steps(logdir):
@@ -64,11 +69,16 @@ def test_demo_training_logs_every_view_for_every_epoch(logdir):
         metadata.FILTER_PATTERNS: CONVS,
         metadata.GRAD_CAM: ["pool4"],  # the callback's default: the last 4-D layer
         metadata.DECONVNET: CONVS,
+        metadata.TOP_EXAMPLES: CONVS,  # from the held-out reference images
     }
     expected = {
         metadata.tag_name(kind, layer) for kind, layers in layer_views.items() for layer in layers
     }
-    image_tags = {tag for tag in steps if not tag.startswith(metadata.TIMING_TAG_PREFIX)}
+    image_tags = {
+        tag
+        for tag in steps
+        if not tag.startswith((metadata.TIMING_TAG_PREFIX, metadata.SCALAR_TAG_PREFIX))
+    }
     assert image_tags == expected | {metadata.PROBES}
     for tag in expected:
         assert steps[tag] == [0, 1, 2], tag

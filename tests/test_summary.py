@@ -193,3 +193,63 @@ def test_tensorboard_default_sampling_keeps_only_ten_steps(logdir):
         ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
     )
     assert len(data["cnnvis"]["feature_maps/base/conv1"]) == 10
+
+
+def test_top_examples_store_filter_rows_of_patches_and_signed_projections(logdir):
+    rng = np.random.default_rng(5)
+    patches = rng.random((2, 3, 5, 4, 3))  # 2 filters x 3 examples of 5x4 patches
+    projections = rng.normal(size=(2, 3, 5, 4, 3))
+    field = type("Field", (), {"size": (5, 4), "stride": (2, 2), "start": (-1, -1)})()
+    tc = _layer_content(metadata.TOP_EXAMPLES)
+
+    def write():
+        summary.write_top_examples(
+            tc,
+            patches,
+            step=2,
+            projections=projections,
+            filters=[4, 1],
+            indices=[[7, 0, 3], [2, 9, 8]],
+            activations=[[3.0, 2.0, 1.0], [6.0, 5.0, 4.0]],
+            positions=np.arange(12).reshape(2, 3, 2),
+            boxes=np.arange(24).reshape(2, 3, 4),
+            receptive_field=field,
+            reference_count=10,
+            seconds=0.25,
+        )
+
+    [(step, facts, pngs, _)] = _write(logdir, write)[("cnnvis", "top_examples/block/conv1")]
+    assert step == 2 and facts["atlases"] == ["patches", "projections"]
+    atlas = {"probe": None, "grid": [2, 3], "tile": [5, 4], "count": 6, "channels": 3}
+    assert facts["images"] == [atlas, atlas]
+    assert facts["filters"] == [4, 1] and facts["indices"] == [[7, 0, 3], [2, 9, 8]]
+    assert facts["activations"] == [[3.0, 2.0, 1.0], [6.0, 5.0, 4.0]]
+    assert facts["positions"][1][2] == [10, 11] and facts["boxes"][0][1] == [4, 5, 6, 7]
+    assert facts["receptive_field"] == {"size": [5, 4], "stride": [2, 2], "start": [-1, -1]}
+    assert facts["reference_count"] == 10
+    patch_tiles, projection_tiles = summary.decode_tiles(facts, pngs)
+    # Tile k is filter row k // 3, example k % 3.
+    np.testing.assert_array_equal(patch_tiles[4], imaging.to_uint8(patches[1, 1]))
+    scale = np.abs(projections[1, 2]).max()
+    assert facts["projection_scale"][1][2] == pytest.approx(scale)
+    expected = imaging.to_uint8(projections[1, 2] / (2 * scale) + 0.5)
+    np.testing.assert_array_equal(projection_tiles[5], expected)
+
+
+def test_metric_facts_are_added_but_never_replace_a_fact(logdir):
+    tc = _layer_content(metadata.FEATURE_MAPS)
+    maps = np.ones((2, 4, 4, 5))
+    with pytest.raises(ValueError, match=r"must not replace the facts \['min'\]"):
+        summary.write_feature_maps(tc, maps, 0, metrics={"min": 1})
+
+    def write():
+        summary.write_feature_maps(tc, maps, 0, metrics={"dead_filters": [], "sparsity": 0.0})
+        summary.write_metrics({"sparsity/conv1": 0.25, "broken": float("nan")}, step=0)
+
+    [(_, facts, _, _)] = _write(logdir, write)[("cnnvis", "feature_maps/block/conv1")]
+    assert facts["dead_filters"] == [] and facts["sparsity"] == 0.0
+    provider, ctx, eid = data_provider(logdir, {"scalars": 1000})
+    scalars = provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars", downsample=10)
+    assert {tag: [d.value for d in s] for tag, s in scalars["cnnvis"].items()} == {
+        "cnnvis_metrics/sparsity/conv1": [0.25]
+    }

@@ -45,7 +45,7 @@ from tb_cnnvis.algorithms.fv_objectives import (
     redirected_relu,
 )
 from tb_cnnvis.algorithms.fv_params import FourierImage, PixelImage
-from tb_cnnvis.algorithms.fv_transforms import Affine, Jitter, Pad, apply_transforms
+from tb_cnnvis.algorithms.fv_transforms import Affine, Jitter, Pad, Roll, apply_transforms
 from tb_cnnvis.input_range import InputRange, to_display_rgb
 
 CHUNK_BYTES = 1 << 30
@@ -81,10 +81,11 @@ class Preset:
 PRESETS = {
     "fast": Preset(
         parametrization=PixelImage(noise=0.1),
-        transforms=(Affine(shift=2, scale=(0.95, 1.05), degrees=5),),
+        transforms=(Roll(2), Affine(scale=(0.95, 1.05), degrees=5, every=4)),
         regularizers=(TotalVariation(0.02), L2(0.01)),
-        optimizer=NormalizedAscent(lr=0.03),
+        optimizer=NormalizedAscent(lr=0.08),
         steps=32,
+        rescue_steps=8,
     ),
     "quality": Preset(
         parametrization=FourierImage(decay=1.0, sd=0.01),
@@ -233,23 +234,28 @@ def _optimizer_loop(model, path, recipe, input_range, shape):
         _, taps = capture.run_graph(model, x, taps=[path], stop_at=[path], relu_fn=relu_fn)
         return channel_means(taps[path], filters)
 
-    def penalty_grad(params):
+    def penalty_grad(unit):
         if not recipe.regularizers:
-            return tf.zeros_like(params)
-        with tf.GradientTape() as tape:
-            tape.watch(params)
-            unit = param.to_unit(params, shape)
-            cost = tf.add_n([tf.reduce_sum(regularizer(unit)) for regularizer in recipe.regularizers])
-        return tape.gradient(cost, params)
+            return None
+        return tf.add_n([regularizer.grad(unit) for regularizer in recipe.regularizers])
 
     def loop(relu_fn, filters, seed):
         def body(step, params, state):
+            with tf.GradientTape(persistent=True) as outer:
+                outer.watch(params)
+                unit = param.to_unit(params, shape)
             with tf.GradientTape() as tape:
-                tape.watch(params)
-                seen = apply_transforms(recipe.transforms, param.to_unit(params, shape), seed, step)
+                tape.watch(unit)
+                seen = apply_transforms(recipe.transforms, unit, seed, step)
                 value = tf.reduce_sum(objective(seen, filters, relu_fn))
-            grad = tape.gradient(value, params)
-            params, state = optimizer.step(params, grad, penalty_grad(params), state, step)
+            grad, cost_grad = tape.gradient(value, unit), penalty_grad(unit)
+            if unit is not params:  # chain the unit-image gradients to the parameters
+                grad = outer.gradient(unit, params, output_gradients=grad)
+                if cost_grad is not None:
+                    cost_grad = outer.gradient(unit, params, output_gradients=cost_grad)
+            if cost_grad is None:
+                cost_grad = tf.zeros_like(grad)
+            params, state = optimizer.step(params, grad, cost_grad, state, step)
             return step + 1, param.project(params), state
 
         return body

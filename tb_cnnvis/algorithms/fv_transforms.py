@@ -6,9 +6,10 @@ random removes that noise (Mordvintsev et al. 2015, "Inceptionism"; Olah et al. 
 "Feature Visualization", whose Lucid defaults are pad 12, jitter 8, scale 0.9-1.1,
 rotate +-10 degrees, jitter 4).
 
-Each transform is a small frozen dataclass called as ``transform(images, seed)``, with
-``images`` a (B, H, W, C) tensor of unit images and ``seed`` a stateless-RNG seed (an int32
-tensor of shape (2,)); every slot of the batch gets the same draw. The seed is derived from
+Each transform is a small frozen dataclass called as ``transform(images, seed, step)``,
+with ``images`` a (B, H, W, C) tensor of unit images, ``seed`` a stateless-RNG seed (an
+int32 tensor of shape (2,)) and ``step`` the optimization step; every slot of the batch
+gets the same draw. The seed is derived from
 (the user's seed, step, transform position), so a run is reproducible exactly, and chunks of
 one request see the same sequence.
 
@@ -37,14 +38,14 @@ class Pad:
     """Pad every side by ``pixels`` with a constant ``value`` (0.5: grey).
 
     Example:
-        >>> Pad(12)(tf.zeros((1, 8, 8, 3)), seed).shape
+        >>> Pad(12)(tf.zeros((1, 8, 8, 3)), seed, step).shape
         TensorShape([1, 32, 32, 3])
     """
 
     pixels: int
     value: float = 0.5
 
-    def __call__(self, images, seed):
+    def __call__(self, images, seed, step=0):
         p = self.pixels
         return tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=self.value)
 
@@ -58,7 +59,7 @@ class Jitter:
 
     pixels: int
 
-    def __call__(self, images, seed):
+    def __call__(self, images, seed, step=0):
         d = self.pixels
         height, width = images.shape[1] - d, images.shape[2] - d
         seeds = tf.random.experimental.stateless_split(seed, 2)
@@ -67,11 +68,29 @@ class Jitter:
 
 
 @dataclass(frozen=True)
+class Roll:
+    """Shift the image circularly by up to ``pixels`` along each axis; the size is kept.
+
+    The cheapest jitter: content leaving one side comes back on the other.
+    """
+
+    pixels: int
+
+    def __call__(self, images, seed, step=0):
+        seeds = tf.random.experimental.stateless_split(seed, 2)
+        dy = _offset(seeds[0], 2 * self.pixels) - self.pixels
+        dx = _offset(seeds[1], 2 * self.pixels) - self.pixels
+        return tf.roll(images, shift=tf.stack([dy, dx]), axis=[1, 2])
+
+
+@dataclass(frozen=True)
 class Affine:
     """One random shift, scale and rotation about the centre, keeping the image size.
 
     A single ``ImageProjectiveTransformV3`` with bilinear sampling, so shift, scale and
-    rotation together cost one pass over the pixels.
+    rotation together cost one pass over the pixels (and one more for the gradient). On
+    CPU that pass costs as much as a small convolution; ``every`` applies it on one step
+    in ``every`` only (the others pass the image through unchanged).
 
     Args:
         shift: largest shift in pixels along each axis.
@@ -79,17 +98,29 @@ class Affine:
         degrees: largest rotation in degrees, either way.
         fill: how pixels coming from outside are filled: ``"reflect"``, ``"wrap"``,
             ``"nearest"`` or ``"constant"`` (grey, 0.5).
+        every: apply the transform on steps ``0, every, 2 * every, ...`` only.
 
     Example:
-        >>> Affine(shift=2, scale=(0.95, 1.05), degrees=5)(images, seed)
+        >>> Affine(shift=2, scale=(0.95, 1.05), degrees=5)(images, seed, step)
     """
 
     shift: float = 0.0
     scale: tuple = (1.0, 1.0)
     degrees: float = 0.0
     fill: str = "reflect"
+    every: int = 1
 
-    def __call__(self, images, seed):
+    def __call__(self, images, seed, step=0):
+        if self.every == 1:
+            return self._warp(images, seed)
+        return tf.cond(
+            tf.equal(tf.math.floormod(step, self.every), 0),
+            lambda: self._warp(images, seed),
+            lambda: tf.identity(images),
+        )
+
+    def _warp(self, images, seed):
+        """The random warp itself."""
         seeds = tf.random.experimental.stateless_split(seed, 4)
         zoom = _uniform(seeds[0], self.scale[0], self.scale[1] + 1e-7)
         angle = _uniform(seeds[1], -self.degrees, self.degrees + 1e-7) * (math.pi / 180.0)
@@ -130,5 +161,5 @@ def apply_transforms(transforms, images, seed, step):
     base = tf.stack([tf.cast(seed, tf.int32), tf.cast(step, tf.int32)])
     seeds = tf.random.experimental.stateless_split(base, len(transforms))
     for i, transform in enumerate(transforms):
-        images = transform(images, seeds[i])
+        images = transform(images, seeds[i], step)
     return images

@@ -1,0 +1,154 @@
+// What each view's items are (a channel, a filter, a probe image) and how to describe them:
+// counts, captions, names and facts, read from a step's stored facts (tb_cnnvis/summary.py).
+// Pure functions, no DOM and no fetching.
+
+import { imageIndexForProbe } from './model.js';
+
+/** A class name for an index, or '#i' when the run has no class names. */
+export function className(classNames, index) {
+  if (index === null || index === undefined) return '–';
+  return classNames && classNames[index] !== undefined ? String(classNames[index]) : `#${index}`;
+}
+
+/** A probability as a percentage. */
+function percent(p) {
+  return p === null || p === undefined ? '–' : `${(100 * p).toFixed(p >= 0.995 || p < 0.1 ? 1 : 0)}%`;
+}
+
+/** A number with about three significant digits (exponent form when very large or small). */
+export function fmt(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return '–';
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs >= 1e4 || abs < 1e-3)) return value.toExponential(2);
+  return Number(value.toPrecision(3)).toString();
+}
+
+/** The probe index that item i of a step is about (probe-per-image kinds). */
+function probeOfImage(step, i) {
+  const desc = (step.facts.images || [])[i];
+  return desc && desc.probe !== null && desc.probe !== undefined ? desc.probe : i;
+}
+
+/** The true label of a probe, from the step's facts or the probes tag. */
+function labelOf(step, probe, ctx) {
+  const labels = step.facts.labels || ctx.probeLabels;
+  return labels ? labels[probe] : null;
+}
+
+/**
+ * How many items (tiles or images) one step of a view holds.
+ *
+ * @param {string} family a VIEWS family.
+ * @param {object} step a step from Store.steps().
+ * @param {{probe: number}} ctx the chosen probe (feature maps).
+ * @returns {number}
+ */
+export function itemCount(family, step, ctx) {
+  const images = step.facts.images || [];
+  if (family === 'feature_maps') {
+    const desc = images[imageIndexForProbe(step.facts, ctx.probe)];
+    return desc ? desc.count : 0;
+  }
+  if (family === 'filter_patterns') return images[0] ? images[0].count : 0;
+  return step.images.length;
+}
+
+/** The image URLs one step of a view needs (what a prefetch would load). */
+export function itemUrls(family, step, ctx) {
+  if (family === 'feature_maps') {
+    const url = step.images[imageIndexForProbe(step.facts, ctx.probe)];
+    return url ? [url] : [];
+  }
+  if (family === 'filter_patterns') return step.images.slice(0, 1);
+  return step.images;
+}
+
+/**
+ * The short caption of item i: {title, meta, badge, tone} (tone: 'good' | 'bad' | '').
+ *
+ * @param {string} family a VIEWS family.
+ * @param {number} i item index.
+ * @param {object} step a step from Store.steps().
+ * @param {object} ctx {probe, classNames, probeLabels}.
+ */
+export function itemCaption(family, i, step, ctx) {
+  const f = step.facts;
+  if (family === 'feature_maps') {
+    const max = f.max?.[ctx.probe]?.[i];
+    return { title: `ch ${i}`, meta: `max ${fmt(max)}`, badge: max <= 0 ? 'off' : '', tone: '' };
+  }
+  if (family === 'filter_patterns') {
+    const filter = f.filters ? f.filters[i] : i;
+    const dead = (f.dead || []).includes(filter);
+    return { title: `#${filter}`, meta: `act ${fmt(f.activations?.[i])}`, badge: dead ? 'dead' : '', tone: '' };
+  }
+  const probe = probeOfImage(step, i);
+  if (family === 'cam') {
+    const predicted = f.predicted?.[i];
+    const label = labelOf(step, probe, ctx);
+    const tone = label === null || label === undefined ? '' : label === predicted ? 'good' : 'bad';
+    return {
+      title: `${className(ctx.classNames, predicted)} ${percent(f.probability?.[i])}`,
+      meta: label === null || label === undefined ? `probe ${probe}` : `true ${className(ctx.classNames, label)}`,
+      badge: '',
+      tone,
+    };
+  }
+  return { title: `unit ${f.channel?.[i] ?? '–'}`, meta: `act ${fmt(f.activation?.[i])}`, badge: '', tone: '' };
+}
+
+/** The name of item i in its view, e.g. 'Filter 5' or 'Probe 2'. */
+export function itemName(family, i, step, ctx) {
+  if (family === 'feature_maps') return `Channel ${i}`;
+  if (family === 'filter_patterns') return `Filter ${step.facts.filters ? step.facts.filters[i] : i}`;
+  return `Probe ${probeOfImage(step, i)}`;
+}
+
+/** The probe image an item is about, or null (filter patterns are about no probe). */
+export function itemProbe(family, i, step, ctx) {
+  if (family === 'filter_patterns') return null;
+  if (family === 'feature_maps') return ctx.probe;
+  return probeOfImage(step, i);
+}
+
+/**
+ * Every stored fact of item i at one step, as [label, text] rows for the detail panel.
+ *
+ * @param {string} family a VIEWS family.
+ * @param {number} i item index.
+ * @param {object} step a step from Store.steps().
+ * @param {object} ctx {probe, classNames, probeLabels}.
+ * @returns {Array<[string, string]>}
+ */
+export function itemFacts(family, i, step, ctx) {
+  const f = step.facts;
+  const rows = [];
+  if (family === 'feature_maps') {
+    const p = ctx.probe;
+    const label = labelOf(step, p, ctx);
+    rows.push(['Channel', String(i)], ['Probe', label === null || label === undefined ? String(p) : `${p} (${className(ctx.classNames, label)})`]);
+    rows.push(['Min', fmt(f.min?.[p]?.[i])], ['Max', fmt(f.max?.[p]?.[i])], ['Mean', fmt(f.mean?.[p]?.[i])]);
+  } else if (family === 'filter_patterns') {
+    const filter = f.filters ? f.filters[i] : i;
+    rows.push(['Filter index', String(filter)], ['Activation reached', fmt(f.activations?.[i])]);
+    rows.push(['Activation at start', fmt(f.start_activations?.[i])]);
+    rows.push(['Dead', (f.dead || []).includes(filter) ? 'yes (stayed ≤ 0)' : 'no']);
+  } else if (family === 'cam') {
+    const probe = probeOfImage(step, i);
+    const label = labelOf(step, probe, ctx);
+    rows.push(['Probe', String(probe)]);
+    rows.push(['Predicted class', className(ctx.classNames, f.predicted?.[i])]);
+    rows.push(['Probability', percent(f.probability?.[i])]);
+    rows.push(['True class', className(ctx.classNames, label)]);
+    rows.push(['Class explained', className(ctx.classNames, f.class_index?.[i])]);
+    rows.push(['Its probability', percent(f.target_probability?.[i])]);
+    rows.push(['CAM maximum', fmt(f.cam_max?.[i])]);
+  } else {
+    const position = f.position?.[i];
+    rows.push(['Probe', String(probeOfImage(step, i))], ['Unit (channel)', String(f.channel?.[i] ?? '–')]);
+    rows.push(['Activation', fmt(f.activation?.[i])], ['Position (y, x)', position ? position.join(', ') : '–']);
+    rows.push(['Largest |value|', fmt(f.scale?.[i])]);
+  }
+  if (f.seconds !== undefined) rows.push(['Computed in', `${fmt(f.seconds)} s`]);
+  return rows;
+}
