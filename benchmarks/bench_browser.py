@@ -17,8 +17,9 @@ Usage::
 
     python -m benchmarks.bench_browser [--logdir DIR] [--loads 5] [--screenshots DIR]
 
-``--screenshots`` also saves one screenshot per view (and the detail panel, dark theme,
-comparison) at 1280x800: the candidates for the README.
+``--screenshots`` also saves one screenshot per view (``demo_<view>.png``), the detail panel
+of a Grad-CAM probe, of a filter pattern and of a filter's top examples, and two views in
+the dark theme, at 1280x800: the candidates for the README.
 """
 
 import argparse
@@ -31,7 +32,7 @@ from tests.browser_util import chromium, open_dashboard, tensorboard_server, wai
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_LOGS = ROOT / "demo" / "logs"
 VIEWPORT = {"width": 1280, "height": 800}
-VIEWS = ("grad_cam", "feature_maps", "filter_patterns", "deconvnet")  # not the opening view first
+VIEWS = ("grad_cam", "feature_maps", "filter_patterns", "deconvnet", "top_examples")
 
 
 def _row(metric, value, unit, target=None):
@@ -118,23 +119,48 @@ def epoch_switches(page, frame, kinds):
     return results
 
 
+def choose_layer(frame, position):
+    """Click the ``position``-th layer that has the current view, if there is one after it."""
+    layers = frame.locator(".layer:not(.missing)")
+    if layers.count() > position + 1:
+        layers.nth(position).click()
+        settle(frame)
+
+
+def open_detail(page, frame, card, path):
+    """Open a card's detail, wait until it is drawn, save a screenshot and close it."""
+    frame.locator(".card").nth(card).click()
+    frame.locator("dialog.detail").wait_for()
+    settle(frame)
+    frame.wait_for_timeout(300)
+    page.screenshot(path=str(path))
+    frame.get_by_role("button", name="Close").click()
+
+
 def screenshots(page, frame, folder):
-    """One screenshot per view at the newest epoch, plus detail, dark theme, comparison."""
+    """One screenshot per view at the newest epoch, plus details and the dark theme."""
     folder.mkdir(parents=True, exist_ok=True)
     press(frame, "End")
-    for kind in ("feature_maps", "filter_patterns", "grad_cam", "guided_backprop", "deconvnet"):
+    # A deeper layer where the first says little: conv2 for maps and patterns, conv3 for
+    # top examples (larger receptive fields).
+    deeper = {"feature_maps": 1, "filter_patterns": 1, "top_examples": 2}
+    kinds = ("feature_maps", "filter_patterns", "grad_cam", "guided_backprop", "deconvnet",
+             "top_examples")  # fmt: skip
+    for kind in kinds:
         if open_view(frame, kind):
+            if kind in deeper:
+                choose_layer(frame, deeper[kind])
             page.screenshot(path=str(folder / f"demo_{kind}.png"))
+            if kind == "top_examples":
+                open_detail(page, frame, 1, folder / "demo_detail_top_examples.png")
+    if open_view(frame, "filter_patterns"):
+        choose_layer(frame, 2)
+        open_detail(page, frame, 1, folder / "demo_detail_filter.png")
     if open_view(frame, "grad_cam"):
-        frame.locator(".card").nth(1).click()
-        frame.locator("dialog.detail").wait_for()
-        settle(frame)
-        frame.wait_for_timeout(300)
-        page.screenshot(path=str(folder / "demo_detail_grad_cam.png"))
-        page.keyboard.press("Escape")
+        open_detail(page, frame, 1, folder / "demo_detail_grad_cam.png")
     page.evaluate("document.body.classList.add('dark-mode')")
     frame.wait_for_function("document.documentElement.dataset.theme === 'dark'")
-    for kind in ("grad_cam", "feature_maps"):
+    for kind in ("grad_cam", "filter_patterns"):
         if open_view(frame, kind):
             page.screenshot(path=str(folder / f"demo_dark_{kind}.png"))
 

@@ -1,8 +1,87 @@
-// The detail panel: one filter / channel / probe image large, with its facts and a filmstrip
-// of the same item across every logged epoch. Opened by clicking a card.
+// The detail panel: one filter / channel / probe image large, with its facts, the filter's
+// top-activating examples (when logged) and a filmstrip of the same item across every
+// logged epoch. Opened by clicking a card.
 
-import { itemCount, itemFacts, itemName, itemProbe, nearestStepIndex } from './model.js';
-import * as V from './views.js';
+import { h, onScreen, setFacts } from './dom.js';
+import { itemCount, itemFacts, itemFilter, itemName, itemProbe } from './items.js';
+import { nearestStepIndex } from './model.js';
+import { paintBitmap } from './paint.js';
+import { buildSection, paintSection } from './top_examples.js';
+
+/**
+ * The detail dialog's content: a large view, the probe, the facts, the top examples and a
+ * filmstrip.
+ *
+ * @param {object} on handlers: close(), item(delta), pick(stepIndex).
+ * @param {Array<object>} steps every step of the series (one filmstrip frame each).
+ * @param {{probe: boolean, top: boolean, big: boolean}} parts whether to show the probe image
+ *     beside the large view, a top-examples section, and the large view (the top-examples
+ *     view shows its section in that place instead).
+ * @returns {object} references: element, title, subtitle, big, probe, facts, epoch, top,
+ *     frames.
+ */
+function buildDetail(on, steps, parts) {
+  const title = h('h2', { class: 'detail-title' });
+  const subtitle = h('p', { class: 'detail-subtitle' });
+  const big = h('canvas', { width: 1, height: 1, class: 'big' });
+  const probe = parts.probe ? h('canvas', { width: 1, height: 1, class: 'probe-canvas' }) : null;
+  const facts = h('dl', { class: 'facts' });
+  const epoch = h('p', { class: 'detail-epoch' });
+  const top = parts.top ? buildSection() : null;
+  const frames = steps.map((step, index) => {
+    const canvas = h('canvas', { width: 1, height: 1 });
+    const button = h(
+      'button',
+      {
+        class: 'frame-button',
+        attrs: { 'aria-label': `Epoch ${step.step}`, 'aria-current': 'false' },
+        dataset: { step: step.step },
+        on: { click: () => on.pick(index) },
+      },
+      h('div', { class: 'frame pending' }, canvas),
+      h('span', { text: `${step.step}` }),
+    );
+    return { button, canvas, index };
+  });
+  const button = (text, label, click) =>
+    h('button', { class: 'icon-button', text, title: label, attrs: { 'aria-label': label }, on: { click } });
+  const probeFigure = probe
+    ? h('figure', { class: 'probe-figure' }, h('div', { class: 'frame' }, probe), h('figcaption', { text: 'Probe image' }))
+    : null;
+  const main = parts.big || !top ? h('figure', { class: 'frame big-frame' }, big) : top.element;
+  const element = h(
+    'div',
+    { class: `detail-body${top ? ' with-top' : ''}${parts.big ? '' : ' top-main'}` },
+    h(
+      'header',
+      { class: 'detail-head' },
+      h('div', {}, title, subtitle),
+      h('div', { class: 'spacer' }),
+      button('‹', 'Previous item', () => on.item(-1)),
+      button('›', 'Next item', () => on.item(1)),
+      button('✕', 'Close', () => on.close()),
+    ),
+    h(
+      'div',
+      { class: 'detail-main' },
+      main,
+      h(
+        'div',
+        { class: 'detail-side' },
+        epoch,
+        h('div', { class: 'detail-facts' }, facts, probeFigure),
+        top && main !== top.element ? top.element : null,
+      ),
+    ),
+    h(
+      'section',
+      { class: 'filmstrip-section', attrs: { 'aria-label': 'Every logged epoch' } },
+      h('h3', { text: 'Across epochs' }),
+      h('div', { class: 'filmstrip' }, frames.map((frame) => frame.button)),
+    ),
+  );
+  return { element, title, subtitle, big, probe, facts, epoch, top, frames };
+}
 
 /**
  * Controls the page's <dialog>. The app provides panes, state, ctx(pane), store,
@@ -53,7 +132,8 @@ export class Detail {
     }
     const count = () => itemCount(pane.family, pane.step || pane.steps.at(-1), this.app.state);
     current.item = Math.min(current.item, count() - 1);
-    current.view = V.buildDetail(
+    const filterKinds = ['feature_maps', 'filter_patterns', 'top_examples'];
+    current.view = buildDetail(
       {
         close: () => this.dialog.close(),
         item: (delta) => {
@@ -63,7 +143,11 @@ export class Detail {
         pick: (index) => this.app.setEpoch(pane.steps[index].step),
       },
       pane.steps,
-      pane.family !== 'filter_patterns' && pane.probeUrls.length > 0,
+      {
+        probe: !['filter_patterns', 'top_examples'].includes(pane.family) && pane.probeUrls.length > 0,
+        top: filterKinds.includes(pane.family) && pane.layer.tags.has('top_examples'),
+        big: pane.family !== 'top_examples',
+      },
     );
     const strip = current.view.element.querySelector('.filmstrip');
     current.observer?.disconnect();
@@ -90,28 +174,36 @@ export class Detail {
     this.app.paintInto(frame.canvas, pane, this.current.item, pane.steps[frame.index], frame);
   }
 
-  /** Redraw the large view, facts and filmstrip at the current epoch. */
+  /** Redraw the large view, facts, top examples and filmstrip at the current epoch. */
   async paint() {
     const pane = this.pane();
     if (!pane?.steps) return;
     const { item, view } = this.current;
-    const index = nearestStepIndex(pane.steps, this.app.state.epoch ?? 0);
+    const epoch = this.app.state.epoch ?? pane.steps.at(-1).step;
+    const index = nearestStepIndex(pane.steps, epoch);
     const step = pane.steps[index];
     const ctx = this.app.ctx(pane);
     view.title.textContent = itemName(pane.family, item, step, ctx);
     view.subtitle.textContent = `${pane.run.name} · ${pane.layer.name} · ${pane.view.label}`;
     view.epoch.textContent = `Epoch ${step.step}`;
-    V.setFacts(view.facts, itemFacts(pane.family, item, step, ctx));
+    setFacts(view.facts, itemFacts(pane.family, item, step, ctx));
     for (const frame of view.frames) {
       const current = frame.index === index;
       frame.button.setAttribute('aria-current', String(current));
       if (current && frame.button.isConnected) frame.button.scrollIntoView({ block: 'nearest', inline: 'nearest' });
-      if (frame.button.isConnected && V.onScreen(frame.button)) this.paintFrame(frame);
+      if (frame.button.isConnected && onScreen(frame.button)) this.paintFrame(frame);
     }
-    const jobs = [this.app.paintInto(view.big, pane, item, step, view)];
+    const jobs = view.big.isConnected ? [this.app.paintInto(view.big, pane, item, step, view)] : [];
     const probeUrl = pane.probeUrls[itemProbe(pane.family, item, step, ctx)];
     if (view.probe && probeUrl) {
-      jobs.push(this.app.store.bitmap(probeUrl).then((bitmap) => V.paintBitmap(view.probe, bitmap)));
+      jobs.push(this.app.store.bitmap(probeUrl).then((bitmap) => paintBitmap(view.probe, bitmap)));
+    }
+    if (view.top) {
+      const where = { store: this.app.store, run: pane.run.name, tag: pane.layer.tags.get('top_examples') };
+      const filter = itemFilter(pane.family, item, step);
+      jobs.push(paintSection(view.top, { ...where, filter, epoch }).catch((err) => {
+        view.top.note.textContent = `Could not load the top examples: ${err.message}`;
+      }));
     }
     await Promise.all(jobs);
   }

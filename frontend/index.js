@@ -1,14 +1,18 @@
 // The cnnvis dashboard: TensorBoard imports this module in the plugin's iframe and calls
 // render(). The App owns the page state (run, layer, view, epoch, display options) and
-// decides what to fetch (model.js) and what to draw (views.js, detail.js).
+// decides what to fetch (store.js) and when to redraw: controls.js keeps the controls in
+// step, panes.js draws the cards, detail.js the detail dialog.
 
+import { Controls } from './controls.js';
+import { h } from './dom.js';
 import { Detail } from './detail.js';
 import { listenForReloads, loadState, loadStylesheet, saveState, watchTheme } from './host.js';
-import { itemCaption, itemCount, itemName, itemProbe, itemUrls, nearestStepIndex, Store, viewOf } from './model.js';
+import { nearestStepIndex } from './model.js';
+import { Board, loadPane } from './panes.js';
+import { Store } from './store.js';
 import * as V from './views.js';
 
 const POLL_SECONDS = 10;
-const PLAY_INTERVAL_MS = 700;
 const SAVED = ['run', 'compare', 'layer', 'kind', 'epoch', 'probe', 'scaling', 'featureColormap',
   'camColormap', 'opacity', 'threshold', 'gain', 'size'];
 
@@ -37,29 +41,30 @@ class App {
     this.runs = [];
     this.panes = [];
     this.epochs = [];
-    this.playing = false;
     this.token = 0;
     this.paintToken = 0;
     this.inflight = new Set();
+    this.followNewest = false; // set by refresh(): the next rebuild moves to the newest epoch
     this.reloads = 0; // experimental.DataReloaded messages heard from TensorBoard
     this.timings = { firstPaint: null, switches: [] };
-    this.observer = new IntersectionObserver((entries) => this.onVisible(entries), { rootMargin: '200px' });
   }
 
   async start() {
     await loadStylesheet(this.doc, './style.css');
+    this.controls = new Controls(this);
     this.ui = V.buildShell({
       run: (name) => this.set({ run: name }, true),
       compare: (name) => this.set({ compare: name }, true),
       epochIndex: (i) => this.setEpoch(this.epochs[i]),
-      play: () => this.togglePlay(),
-      step: (delta) => this.step(delta),
+      play: () => this.controls.togglePlay(),
+      step: (delta) => this.controls.step(delta),
       refresh: () => this.refresh(),
     });
     this.doc.body.replaceChildren(this.ui.root);
+    this.board = new Board(this);
     this.detail = new Detail(this);
-    this.ui.dialog.addEventListener('keydown', (e) => this.onKey(e, true));
-    this.doc.addEventListener('keydown', (e) => this.onKey(e, false));
+    this.ui.dialog.addEventListener('keydown', (e) => this.controls.onKey(e, true));
+    this.doc.addEventListener('keydown', (e) => this.controls.onKey(e, false));
     watchTheme(this.doc);
     listenForReloads(() => {
       this.reloads += 1;
@@ -67,6 +72,11 @@ class App {
     });
     setInterval(() => this.doc.hidden || this.refresh(), POLL_SECONDS * 1000);
     await this.load();
+  }
+
+  /** Whether playback is running (for tests and benchmarks). */
+  get playing() {
+    return this.controls.playing;
   }
 
   setStatus(text) {
@@ -98,11 +108,12 @@ class App {
     this.ui.root.classList.add('no-data');
     this.ui.panesHost.replaceChildren(node);
     this.panes = [];
+    this.board.panes = [];
     this.doc.body.dataset.state = state;
   }
 
   retryButton(action) {
-    return V.h('button', { class: 'primary', text: 'Retry', on: { click: action } });
+    return h('button', { class: 'primary', text: 'Retry', on: { click: action } });
   }
 
   runByName(name) {
@@ -123,10 +134,16 @@ class App {
     return run;
   }
 
+  /** Remember the selection for this browser tab; at the newest epoch, remember to follow it. */
+  save() {
+    const following = this.epochs.length > 0 && this.controls.atNewest();
+    saveState({ ...this.state, epoch: following ? null : this.state.epoch }, SAVED);
+  }
+
   /** Change state and redraw: `structural` changes rebuild the panes, the rest repaint. */
   set(changes, structural = false) {
     Object.assign(this.state, changes);
-    saveState(this.state, SAVED);
+    this.save();
     if (structural) return this.update();
     if ('size' in changes) {
       for (const grid of this.ui.panesHost.querySelectorAll('.grid')) grid.style.setProperty('--tile', `${changes.size}px`);
@@ -176,58 +193,29 @@ class App {
   async rebuild() {
     const token = ++this.token;
     const run = this.normalize();
-    this.syncControls(run);
+    this.controls.syncSelectors(run);
     const names = [this.state.run, this.state.compare].filter(Boolean);
     const spinner = setTimeout(() => {
       if (token !== this.token) return;
       const count = run.layers.find((l) => l.name === this.state.layer)?.outputShape?.[2];
       this.ui.panesHost.replaceChildren(V.loadingState(`Loading ${this.state.layer}…`, count, this.state.size));
     }, 150);
-    const panes = await Promise.all(names.map((name) => this.loadPane(this.runByName(name))));
+    const panes = await Promise.all(names.map((name) => loadPane(this.store, this.runByName(name), this.state)));
     clearTimeout(spinner);
     if (token !== this.token) return;
-    this.buildPanes(panes);
-    this.syncOptions();
-    this.syncEpochBar();
+    this.epochs = [...new Set(panes.flatMap((p) => (p.steps || []).map((s) => s.step)))].sort((a, b) => a - b);
+    if (this.state.epoch === null || (this.followNewest && this.epochs.length)) {
+      this.state.epoch = this.epochs.at(-1) ?? null;
+      this.save();
+    }
+    this.followNewest = false;
+    this.panes = this.board.build(panes, this.ui.panesHost);
+    this.ui.intro.replaceChildren(...V.viewIntro(panes.find((p) => p.layer) || panes[0], this.state));
+    this.controls.syncOptions();
+    this.controls.syncEpochBar();
     this.doc.body.dataset.state = 'ready';
     this.detail.sync();
     await this.paint();
-  }
-
-  /** Fetch one run's series for the current layer and view, and its probe images. */
-  async loadPane(run) {
-    const view = viewOf(this.state.kind);
-    const layer = run.layers.find((l) => l.name === this.state.layer);
-    const pane = { run, layer, view, family: view.family, steps: null, probeUrls: [], probeLabels: null };
-    if (!layer) {
-      pane.message = ['Layer not in this run', `Run "${run.name}" has no layer "${this.state.layer}".`];
-      return pane;
-    }
-    pane.tag = layer.tags.get(view.kind);
-    if (!pane.tag) {
-      pane.jump = run.layers.filter((l) => l.tags.has(view.kind)).map((l) => l.name);
-      const where = pane.jump.length ? `Logged for: ${pane.jump.join(', ')}.` : `No layer of "${run.name}" has it.`;
-      pane.message = [`${view.label} not logged for ${layer.name}`, where];
-      return pane;
-    }
-    const [steps, probes] = await Promise.allSettled([
-      this.store.steps(run.name, pane.tag),
-      run.probesTag ? this.store.steps(run.name, run.probesTag) : Promise.resolve([]),
-    ]);
-    if (steps.status === 'rejected') {
-      pane.error = steps.reason;
-      return pane;
-    }
-    pane.steps = steps.value.length ? steps.value : null;
-    if (!pane.steps) pane.message = ['No epochs yet', `${pane.tag} has no logged steps.`];
-    const first = probes.status === 'fulfilled' ? probes.value[0] : null;
-    if (first) {
-      first.images.forEach((url, i) => {
-        pane.probeUrls[first.facts.images?.[i]?.probe ?? i] = url;
-      });
-      pane.probeLabels = first.facts.labels || null;
-    }
-    return pane;
   }
 
   ctx(pane) {
@@ -241,173 +229,14 @@ class App {
     return this.epochs[nearestStepIndex(this.epochs.map((step) => ({ step })), this.state.epoch)];
   }
 
-  /** The panes' DOM: one column per run, each a grid of cards or a message. */
-  buildPanes(panes) {
-    const previous = new Map(this.panes.map((pane) => [pane.key, pane]));
-    this.epochs = [...new Set(panes.flatMap((p) => (p.steps || []).map((s) => s.step)))].sort((a, b) => a - b);
-    if (this.state.epoch === null) this.state.epoch = this.shownEpoch();
-    const columns = panes.map((pane, index) => {
-      pane.key = this.paneKey(pane, index, panes.length);
-      const same = previous.get(pane.key);
-      if (!same) return this.buildPane(pane, index, panes.length > 1);
-      // Nothing visible changed (e.g. a refresh that only added epochs): keep the DOM.
-      previous.delete(pane.key);
-      for (const key of ['element', 'cards', 'count', 'note', 'banner']) pane[key] = same[key];
-      for (const card of pane.cards || []) card.pane = pane;
-      return pane.element;
-    });
-    for (const old of previous.values()) for (const card of old.cards || []) this.observer.unobserve(card.button);
-    this.panes = panes;
-    this.ui.intro.replaceChildren(...V.viewIntro(panes.find((p) => p.layer) || panes[0], this.state));
-    const host = this.ui.panesHost;
-    const container = host.firstElementChild;
-    const unchanged = container?.classList.contains('panes') && container.children.length === columns.length &&
-      columns.every((column, i) => container.children[i] === column);
-    if (!unchanged) host.replaceChildren(V.h('div', { class: `panes panes-${panes.length}` }, columns));
-  }
-
-  /** What a pane's DOM depends on: equal keys mean the old cards can be kept. */
-  paneKey(pane, index, total) {
-    const step = pane.steps ? pane.steps[nearestStepIndex(pane.steps, this.state.epoch ?? 0)] : null;
-    const count = step ? itemCount(pane.family, step, this.state) : null;
-    const problem = pane.error ? pane.error.message : pane.message;
-    return JSON.stringify([index, total, pane.run.name, pane.tag, this.state.layer, pane.family,
-      this.state.probe, count, problem, pane.probeUrls.length]);
-  }
-
-  buildPane(pane, index, titled) {
-    pane.note = V.h('span', { class: 'pane-note' });
-    pane.banner = V.h('p', { class: 'pane-banner', hidden: true, attrs: { role: 'alert' } });
-    const head = titled ? V.h('header', { class: 'pane-head' }, V.h('h2', { text: pane.run.name }), pane.note) : null;
-    let body;
-    if (pane.error) {
-      body = V.message('error', `Could not load ${pane.tag}`, pane.error.message, this.retryButton(() => this.update()));
-    } else if (pane.message) {
-      const jumps = (pane.jump || []).map((name) =>
-        V.h('button', { class: 'chip', text: name, on: { click: () => this.set({ layer: name }, true) } }));
-      body = V.message('info', pane.message[0], pane.message[1], jumps.length ? V.h('div', { class: 'chips' }, jumps) : null);
-    } else {
-      const step = pane.steps[nearestStepIndex(pane.steps, this.state.epoch ?? 0)];
-      const ctx = this.ctx(pane);
-      pane.count = itemCount(pane.family, step, ctx);
-      const label = (i) => `Open ${itemName(pane.family, i, step, ctx).toLowerCase()}`;
-      const open = (i) => this.detail.open(index, i, this.doc.activeElement);
-      const withProbe = pane.family === 'projection' && pane.probeUrls.length > 0;
-      const grid = V.buildGrid(pane.count, this.state.size, label, open, withProbe);
-      pane.cards = grid.cards;
-      for (const card of pane.cards) {
-        card.pane = pane;
-        card.button.cardRef = card;
-        this.observer.observe(card.button);
-      }
-      body = grid.element;
-    }
-    pane.element = V.h('section', { class: 'pane', attrs: { 'aria-label': pane.run.name } }, head, pane.banner, body);
-    return pane.element;
-  }
-
-  /** Run and compare selects, view tabs and the layer list. */
-  syncControls(run) {
-    const names = this.runs.map((r) => r.name);
-    V.setRunOptions(this.ui.runSelect, names, this.state.run);
-    V.setRunOptions(this.ui.compareSelect, names.filter((n) => n !== this.state.run), this.state.compare, 'None');
-    this.ui.compareSelect.disabled = names.length < 2;
-    const layer = run.layers.find((l) => l.name === this.state.layer);
-    const logged = new Set(layer ? layer.tags.keys() : []);
-    V.keepFocus(this.ui.tabs, () =>
-      V.setTabs(this.ui.tabs, run.kinds.map(viewOf), this.state.kind, logged, (kind) => this.selectKind(kind)));
-    V.keepFocus(this.ui.layerList, () =>
-      V.setLayers(this.ui.layerList, run.layers, this.state.layer, this.state.kind, (name) => this.set({ layer: name }, true)));
-  }
-
-  /** The options row of the current view (rebuilt only when the view or probes change). */
-  syncOptions() {
-    const pane = this.panes.find((p) => p.steps) || this.panes[0];
-    const family = viewOf(this.state.kind).family;
-    const probeCount = pane ? pane.probeUrls.length : 0;
-    const key = JSON.stringify([family, probeCount, this.state.probe, this.state.run]);
-    if (key === this.optionsKey) return;
-    this.optionsKey = key;
-    let picker = null;
-    if (family === 'feature_maps' && probeCount) {
-      const names = pane.run.classNames;
-      const label = (i) => (pane.probeLabels && names ? String(names[pane.probeLabels[i]] ?? '') : '');
-      picker = V.probePicker(probeCount, this.state.probe, label, (i) => this.set({ probe: i }, true));
-      picker.canvases.forEach((canvas, i) => {
-        this.store.bitmap(pane.probeUrls[i]).then((bitmap) => V.paintBitmap(canvas, bitmap), () => V.paintFailed(canvas));
-      });
-    }
-    V.keepFocus(this.ui.options, () =>
-      V.setOptions(this.ui.options, family, this.state, (name, value) => this.set({ [name]: value }), picker?.element));
-  }
-
-  syncEpochBar() {
-    const { slider, ticks, epochValue, epochRange, epochNote, prev, next, play } = this.ui;
-    const n = this.epochs.length;
-    const shown = this.shownEpoch();
-    const index = Math.max(0, this.epochs.indexOf(shown));
-    slider.max = String(Math.max(0, n - 1));
-    slider.value = String(index);
-    slider.disabled = n < 2;
-    slider.setAttribute('aria-valuetext', `Epoch ${shown ?? '–'}`);
-    if (ticks.childElementCount !== (n <= 60 ? n : 0)) {
-      ticks.replaceChildren(...this.epochs.slice(0, n <= 60 ? n : 0).map((_, i) => V.h('option', { value: String(i) })));
-    }
-    epochValue.textContent = shown === null ? '–' : String(shown);
-    epochRange.textContent = n ? `/ ${this.epochs[n - 1]}` : '';
-    prev.disabled = index <= 0;
-    next.disabled = index >= n - 1;
-    play.disabled = n < 2;
-    const pane = this.panes.find((p) => p.steps);
-    const step = pane ? pane.steps[nearestStepIndex(pane.steps, shown ?? 0)] : null;
-    const when = step?.wallTime ? new Date(step.wallTime * 1000).toLocaleTimeString() : '';
-    epochNote.textContent = shown === 0 ? 'untrained network' : when ? `logged ${when}` : '';
-    this.doc.body.dataset.epoch = String(shown ?? '');
-  }
-
+  /** Show `epoch` and repaint (the detail's filmstrip and the slider call this). */
   setEpoch(epoch, fromPlay = false) {
-    if (epoch === undefined || epoch === null) return Promise.resolve();
-    if (!fromPlay) this.stopPlay();
-    this.switchStart = performance.now();
-    this.state.epoch = epoch;
-    saveState(this.state, SAVED);
-    this.syncEpochBar();
-    return this.paint();
+    return this.controls.setEpoch(epoch, fromPlay);
   }
 
-  step(delta) {
-    const index = this.epochs.indexOf(this.shownEpoch()) + delta;
-    if (index >= 0 && index < this.epochs.length) this.setEpoch(this.epochs[index]);
-  }
-
-  togglePlay() {
-    if (this.playing) return this.stopPlay();
-    if (this.epochs.length < 2) return;
-    this.playing = true;
-    this.ui.play.textContent = '❚❚';
-    this.ui.play.setAttribute('aria-label', 'Pause');
-    this.ui.root.classList.add('playing');
-    const tick = async () => {
-      if (!this.playing) return;
-      const index = this.epochs.indexOf(this.shownEpoch());
-      if (index >= this.epochs.length - 1) return this.stopPlay();
-      await this.setEpoch(this.epochs[index + 1], true);
-      this.playTimer = setTimeout(tick, PLAY_INTERVAL_MS);
-    };
-    const atEnd = this.epochs.indexOf(this.shownEpoch()) >= this.epochs.length - 1;
-    if (!atEnd) return tick();
-    return this.setEpoch(this.epochs[0], true).then(() => {
-      this.playTimer = setTimeout(tick, PLAY_INTERVAL_MS);
-    });
-  }
-
-  stopPlay() {
-    if (!this.playing) return;
-    this.playing = false;
-    clearTimeout(this.playTimer);
-    this.ui.play.textContent = '▶';
-    this.ui.play.setAttribute('aria-label', 'Play the epochs');
-    this.ui.root.classList.remove('playing');
+  /** Load and draw one item into a canvas (for the detail panel). */
+  paintInto(canvas, pane, index, step, owner) {
+    return this.board.paintInto(canvas, pane, index, step, owner);
   }
 
   async repaint() {
@@ -416,13 +245,7 @@ class App {
     const start = switching ? this.switchStart : performance.now();
     this.switchStart = null;
     const shown = this.shownEpoch();
-    const jobs = [];
-    for (const pane of this.panes) {
-      if (!pane.cards) continue;
-      pane.step = pane.steps[nearestStepIndex(pane.steps, this.state.epoch ?? 0)];
-      pane.note.textContent = pane.step.step === shown ? '' : `showing epoch ${pane.step.step}`;
-      for (const card of pane.cards) jobs.push(this.paintCard(card));
-    }
+    const jobs = this.board.paint(shown);
     if (this.detail.isOpen) jobs.push(this.detail.paint());
     await Promise.all(jobs);
     if (token !== this.paintToken) return;
@@ -435,73 +258,9 @@ class App {
     const body = this.doc.body.dataset;
     body.painted = String(shown ?? '');
     body.paints = String(Number(body.paints || 0) + 1);
-    this.prefetch();
-  }
-
-  /** Caption now; pixels now if the card is on screen, else when it scrolls into view. */
-  async paintCard(card) {
-    const { pane } = card;
-    const ctx = this.ctx(pane);
-    const caption = itemCaption(pane.family, card.index, pane.step, ctx);
-    card.title.textContent = caption.title;
-    card.meta.textContent = caption.meta;
-    card.button.dataset.tone = caption.tone;
-    card.button.dataset.badge = caption.badge;
-    card.dirty = !V.onScreen(card.button);
-    if (card.dirty) return;
-    this.paintInset(card, ctx);
-    await this.paintInto(card.canvas, pane, card.index, pane.step, card);
-  }
-
-  /** Load and draw one item into a canvas, unless a newer paint of it started meanwhile. */
-  async paintInto(canvas, pane, index, step, owner) {
-    const key = {};
-    owner.key = key;
-    const ctx = this.ctx(pane);
-    try {
-      const data = await V.loadItem(pane.family, index, step, ctx, this.store);
-      if (owner.key === key) V.drawItem(canvas, pane.family, index, step, ctx, data);
-    } catch (err) {
-      if (owner.key !== key) return;
-      V.paintFailed(canvas);
-      if (pane.banner) {
-        pane.banner.hidden = false;
-        pane.banner.textContent = `Some images could not be loaded: ${err.message}`;
-      }
-    }
-  }
-
-  /** The probe beside a projection (drawn once: it does not change with epochs). */
-  paintInset(card, ctx) {
-    const url = card.inset && card.pane.probeUrls[itemProbe(card.pane.family, card.index, card.pane.step, ctx)];
-    if (!url || card.insetUrl === url) return;
-    card.insetUrl = url;
-    this.store.bitmap(url).then((bitmap) => V.paintBitmap(card.inset, bitmap), () => {});
-  }
-
-  onVisible(entries) {
-    for (const entry of entries) {
-      const card = entry.target.cardRef;
-      if (!entry.isIntersecting || !card?.dirty || !card.pane.step) continue;
-      card.dirty = false;
-      const ctx = this.ctx(card.pane);
-      this.paintInset(card, ctx);
-      this.paintInto(card.canvas, card.pane, card.index, card.pane.step, card);
-    }
-  }
-
-  /** Warm the cache with the next epoch's images (two while playing), so stepping is instant. */
-  prefetch() {
-    const index = this.epochs.indexOf(this.shownEpoch());
-    const upcoming = this.epochs.slice(index + 1, index + (this.playing ? 3 : 2));
-    if (index < 0 || !upcoming.length) return;
-    setTimeout(() => {
-      for (const pane of this.panes.filter((p) => p.steps)) {
-        for (const step of pane.steps.filter((s) => upcoming.includes(s.step))) {
-          for (const url of itemUrls(pane.family, step, this.ctx(pane))) this.store.bitmap(url).catch(() => {});
-        }
-      }
-    }, 0);
+    // Warm the cache with the next epoch's images (two while playing), so stepping is instant.
+    const index = this.epochs.indexOf(shown);
+    if (index >= 0) this.board.prefetch(this.epochs.slice(index + 1, index + (this.playing ? 3 : 2)));
   }
 
   /** What the pixels of a card depend on besides its step (for the detail's filmstrip). */
@@ -510,31 +269,21 @@ class App {
     return [s.probe, s.scaling, s.featureColormap, s.camColormap, s.opacity, s.threshold, s.gain].join('|');
   }
 
-  /** Arrow keys, Home and End move through epochs; space plays (outside form controls). */
-  onKey(event, inDialog) {
-    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
-    const target = event.target;
-    if (['INPUT', 'SELECT', 'TEXTAREA'].includes(target.tagName)) return;
-    if (!inDialog && this.ui.dialog.open) return;
-    const moves = { ArrowLeft: -1, ArrowRight: 1 };
-    if (event.key in moves) this.step(moves[event.key]);
-    else if (event.key === 'Home') this.setEpoch(this.epochs[0]);
-    else if (event.key === 'End') this.setEpoch(this.epochs.at(-1));
-    else if (event.key === ' ' && !inDialog && target === this.doc.body) this.togglePlay();
-    else return;
-    event.preventDefault();
-  }
-
-  /** Look for new runs and epochs; redraw only if something changed, keeping the place. */
+  /**
+   * Look for new runs and epochs; redraw only if something changed. A view that showed the
+   * newest epoch moves to the newest one; any other keeps its place.
+   */
   async refresh() {
     if (this.refreshing) return;
     this.refreshing = true;
     try {
+      const follow = this.controls.atNewest();
       const changed = await this.store.refresh();
       this.setStatus(`Live · checked ${new Date().toLocaleTimeString()}`);
       if (changed) {
         const hadRuns = this.runs.length > 0;
         this.runs = await this.store.runs();
+        this.followNewest = follow && this.controls.atNewest(); // not if the user moved meanwhile
         if (!hadRuns || !this.runs.length) await this.load();
         else await this.update();
       }

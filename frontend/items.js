@@ -2,6 +2,7 @@
 // counts, captions, names and facts, read from a step's stored facts (tb_cnnvis/summary.py).
 // Pure functions, no DOM and no fetching.
 
+import { itemMetricRows, num, pointingOf, show } from './metrics.js';
 import { imageIndexForProbe } from './model.js';
 
 /** A class name for an index, or '#i' when the run has no class names. */
@@ -10,9 +11,11 @@ export function className(classNames, index) {
   return classNames && classNames[index] !== undefined ? String(classNames[index]) : `#${index}`;
 }
 
-/** A probability as a percentage. */
+/** A probability as a percentage: '83%', '99.6%', '4.2%', '100%'. */
 function percent(p) {
-  return p === null || p === undefined ? '–' : `${(100 * p).toFixed(p >= 0.995 || p < 0.1 ? 1 : 0)}%`;
+  if (p === null || p === undefined) return '–';
+  const digits = p >= 0.99 || p < 0.1 ? 1 : 0;
+  return `${Number((100 * p).toFixed(digits))}%`;
 }
 
 /** A number with about three significant digits (exponent form when very large or small). */
@@ -50,6 +53,7 @@ export function itemCount(family, step, ctx) {
     return desc ? desc.count : 0;
   }
   if (family === 'filter_patterns') return images[0] ? images[0].count : 0;
+  if (family === 'top_examples') return (step.facts.filters || []).length;
   return step.images.length;
 }
 
@@ -63,8 +67,17 @@ export function itemUrls(family, step, ctx) {
   return step.images;
 }
 
+/** The filter (channel) item i is about, or null (CAMs and projections are about probes). */
+export function itemFilter(family, i, step) {
+  if (family === 'feature_maps') return i;
+  if (family === 'filter_patterns' || family === 'top_examples') return step.facts.filters?.[i] ?? i;
+  return null;
+}
+
 /**
- * The short caption of item i: {title, meta, badge, tone} (tone: 'good' | 'bad' | '').
+ * The short caption of item i: {title, note, meta, badge, tone, point} (note: a short figure
+ * beside the title, e.g. a filter's drift; tone: 'good' | 'bad' | ''; point: the pointing
+ * game's 'hit' | 'miss' | '').
  *
  * @param {string} family a VIEWS family.
  * @param {number} i item index.
@@ -75,12 +88,19 @@ export function itemCaption(family, i, step, ctx) {
   const f = step.facts;
   if (family === 'feature_maps') {
     const max = f.max?.[ctx.probe]?.[i];
-    return { title: `ch ${i}`, meta: `max ${fmt(max)}`, badge: max <= 0 ? 'off' : '', tone: '' };
+    const dead = Array.isArray(f.dead_filters) && f.dead_filters.includes(i);
+    return { title: `ch ${i}`, meta: `max ${fmt(max)}`, badge: dead ? 'dead' : max <= 0 ? 'off' : '', tone: '', point: '' };
   }
   if (family === 'filter_patterns') {
     const filter = f.filters ? f.filters[i] : i;
     const dead = (f.dead || []).includes(filter);
-    return { title: `#${filter}`, meta: `act ${fmt(f.activations?.[i])}`, badge: dead ? 'dead' : '', tone: '' };
+    const note = 'drift' in f ? `ρ ${show(f.drift?.[i])}` : '';
+    return { title: `#${filter}`, note, meta: `act ${fmt(f.activations?.[i])}`, badge: dead ? 'dead' : '', tone: '', point: '' };
+  }
+  if (family === 'top_examples') {
+    const best = f.activations?.[i]?.[0];
+    const k = f.indices?.[i]?.length ?? 0;
+    return { title: `#${itemFilter(family, i, step)}`, meta: `top ${k} · best ${fmt(num(best))}`, badge: '', tone: '', point: '' };
   }
   const probe = probeOfImage(step, i);
   if (family === 'cam') {
@@ -92,21 +112,22 @@ export function itemCaption(family, i, step, ctx) {
       meta: label === null || label === undefined ? `probe ${probe}` : `true ${className(ctx.classNames, label)}`,
       badge: '',
       tone,
+      point: pointingOf(f, i),
     };
   }
-  return { title: `unit ${f.channel?.[i] ?? '–'}`, meta: `act ${fmt(f.activation?.[i])}`, badge: '', tone: '' };
+  return { title: `unit ${f.channel?.[i] ?? '–'}`, meta: `act ${fmt(f.activation?.[i])}`, badge: '', tone: '', point: '' };
 }
 
 /** The name of item i in its view, e.g. 'Filter 5' or 'Probe 2'. */
 export function itemName(family, i, step, ctx) {
   if (family === 'feature_maps') return `Channel ${i}`;
-  if (family === 'filter_patterns') return `Filter ${step.facts.filters ? step.facts.filters[i] : i}`;
+  if (family === 'filter_patterns' || family === 'top_examples') return `Filter ${itemFilter(family, i, step)}`;
   return `Probe ${probeOfImage(step, i)}`;
 }
 
 /** The probe image an item is about, or null (filter patterns are about no probe). */
 export function itemProbe(family, i, step, ctx) {
-  if (family === 'filter_patterns') return null;
+  if (family === 'filter_patterns' || family === 'top_examples') return null;
   if (family === 'feature_maps') return ctx.probe;
   return probeOfImage(step, i);
 }
@@ -133,6 +154,12 @@ export function itemFacts(family, i, step, ctx) {
     rows.push(['Filter index', String(filter)], ['Activation reached', fmt(f.activations?.[i])]);
     rows.push(['Activation at start', fmt(f.start_activations?.[i])]);
     rows.push(['Dead', (f.dead || []).includes(filter) ? 'yes (stayed ≤ 0)' : 'no']);
+  } else if (family === 'top_examples') {
+    const field = f.receptive_field;
+    rows.push(['Filter index', String(itemFilter(family, i, step))]);
+    rows.push(['Strongest activation', fmt(num(f.activations?.[i]?.[0]))]);
+    rows.push(['Reference images searched', String(f.reference_count ?? '–')]);
+    if (field?.size) rows.push(['Receptive field', `${field.size.join('×')} px, stride ${field.stride.join('×')}`]);
   } else if (family === 'cam') {
     const probe = probeOfImage(step, i);
     const label = labelOf(step, probe, ctx);
@@ -140,7 +167,7 @@ export function itemFacts(family, i, step, ctx) {
     rows.push(['Predicted class', className(ctx.classNames, f.predicted?.[i])]);
     rows.push(['Probability', percent(f.probability?.[i])]);
     rows.push(['True class', className(ctx.classNames, label)]);
-    rows.push(['Class explained', className(ctx.classNames, f.class_index?.[i])]);
+    rows.push(['Explained class', className(ctx.classNames, f.class_index?.[i])]);
     rows.push(['Its probability', percent(f.target_probability?.[i])]);
     rows.push(['CAM maximum', fmt(f.cam_max?.[i])]);
   } else {
@@ -149,6 +176,7 @@ export function itemFacts(family, i, step, ctx) {
     rows.push(['Activation', fmt(f.activation?.[i])], ['Position (y, x)', position ? position.join(', ') : '–']);
     rows.push(['Largest |value|', fmt(f.scale?.[i])]);
   }
+  rows.push(...itemMetricRows(family, i, f, itemFilter(family, i, step)));
   if (f.seconds !== undefined) rows.push(['Computed in', `${fmt(f.seconds)} s`]);
   return rows;
 }

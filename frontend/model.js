@@ -1,7 +1,6 @@
-// What the dashboard knows: runs, layers, steps and decoded images, each fetched once.
-//
-// Everything here talks to the plugin's HTTP API (tb_cnnvis/http_api.md) with URLs relative
-// to the iframe's <base href>, and interprets the stored facts (tb_cnnvis/summary.py). No DOM.
+// What the stored data means: the views, the runs and layers of the /tags answer, atlas
+// tiles, steps and feature-map scaling, read from the stored facts (tb_cnnvis/summary.py).
+// Pure functions, no DOM and no fetching (that is store.js).
 
 /** The layer views, in the order the tabs show them. */
 export const VIEWS = [
@@ -21,6 +20,8 @@ export const VIEWS = [
     blurb: 'the strongest unit projected back with guided backpropagation (Springenberg et al., 2015).' },
   { kind: 'saliency', label: 'Saliency', family: 'projection',
     blurb: "the gradient of the strongest unit with respect to the pixels (Simonyan et al., 2013)." },
+  { kind: 'top_examples', label: 'Top examples', family: 'top_examples',
+    blurb: 'the reference images that excite each filter most, each patch beside its deconvnet projection (Zeiler & Fergus, 2014).' },
 ];
 
 const VIEW_BY_KIND = new Map(VIEWS.map((view) => [view.kind, view]));
@@ -28,36 +29,6 @@ const VIEW_BY_KIND = new Map(VIEWS.map((view) => [view.kind, view]));
 /** The view description of a kind, or undefined for kinds this page does not show. */
 export function viewOf(kind) {
   return VIEW_BY_KIND.get(kind);
-}
-
-/** An HTTP or network failure, with a message that says which request and why. */
-export class ApiError extends Error {
-  constructor(message, status, url) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-    this.url = url;
-  }
-}
-
-/** Fetch a URL, turning network errors and non-2xx answers into an ApiError. */
-async function request(fetchImpl, url) {
-  let response;
-  try {
-    response = await fetchImpl(url);
-  } catch (err) {
-    throw new ApiError(`Could not reach TensorBoard for ${url}: ${err.message}`, 0, url);
-  }
-  if (!response.ok) {
-    let detail = response.statusText;
-    try {
-      detail = (await response.json()).error || detail;
-    } catch {
-      // Not a JSON error body: keep the status text.
-    }
-    throw new ApiError(`${url} answered ${response.status}: ${detail}`, response.status, url);
-  }
-  return response;
 }
 
 /**
@@ -159,187 +130,6 @@ export function remapFor(facts, probe, channel, scaling) {
   const max = facts.max[probe][channel];
   if (!(hi > lo)) return { scale: 0, offset: 0 };
   return { scale: (max - min) / (hi - lo), offset: (255 * (min - lo)) / (hi - lo) };
-}
-
-/** A map with least-recently-used eviction once the summed sizes exceed a budget. */
-class LruCache {
-  constructor(budget, sizeOf, onEvict = () => {}) {
-    this.budget = budget;
-    this.sizeOf = sizeOf;
-    this.onEvict = onEvict;
-    this.used = 0;
-    this.map = new Map();
-  }
-
-  get(key) {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-
-  set(key, value) {
-    this.map.set(key, value);
-    this.used += this.sizeOf(value);
-    for (const [oldKey, oldValue] of this.map) {
-      if (this.used <= this.budget || oldKey === key) break;
-      this.map.delete(oldKey);
-      this.used -= this.sizeOf(oldValue);
-      this.onEvict(oldValue);
-    }
-  }
-}
-
-/**
- * Fetches and caches everything the page shows. Blobs never change, so a decoded image is
- * kept (up to a memory budget) and never requested twice; /tags and /steps are refetched
- * only by refresh().
- *
- * @example
- *   const store = new Store();
- *   const runs = await store.runs();
- *   const steps = await store.steps('cnnvis', 'grad_cam/conv3');
- *   const bitmap = await store.bitmap(steps[0].images[0]);
- */
-export class Store {
-  constructor(fetchImpl = (url) => fetch(url), { imageBudgetBytes = 256 << 20 } = {}) {
-    this.fetchImpl = fetchImpl;
-    this.requests = 0;
-    this.runsPromise = null;
-    this.series = new Map();
-    const bytes = (entry) => entry.bytes;
-    const release = (entry) => entry.bitmap?.close?.();
-    this.images = new LruCache(imageBudgetBytes, bytes, release);
-  }
-
-  async fetch(url) {
-    this.requests += 1;
-    return request(this.fetchImpl, url);
-  }
-
-  /** Every run with cnnvis data (organizeRuns); cached until refresh(). */
-  runs() {
-    if (!this.runsPromise) {
-      this.runsPromise = this.fetch('./tags')
-        .then((response) => response.json())
-        .then(organizeRuns);
-      this.runsPromise.catch(() => {
-        this.runsPromise = null;
-      });
-    }
-    return this.runsPromise;
-  }
-
-  /** The steps of one series: [{step, wallTime, facts, images}], in step order; cached. */
-  steps(run, tag) {
-    const key = JSON.stringify([run, tag]);
-    if (!this.series.has(key)) {
-      const params = new URLSearchParams({ run, tag });
-      const promise = this.fetch(`./steps?${params}`)
-        .then((response) => response.json())
-        .then((json) =>
-          json.steps.map((s) => ({
-            step: s.step,
-            wallTime: s.wall_time,
-            facts: s.facts || {},
-            images: s.images || [],
-          })),
-        );
-      promise.catch(() => this.series.delete(key));
-      this.series.set(key, promise);
-    }
-    return this.series.get(key);
-  }
-
-  /** Refetch /tags and every series fetched so far; resolves true if anything changed. */
-  async refresh() {
-    const before = await this.snapshot();
-    this.runsPromise = null;
-    const keys = [...this.series.keys()];
-    const old = new Map(this.series);
-    this.series.clear();
-    await this.runs();
-    await Promise.all(
-      keys.map((key) =>
-        this.steps(...JSON.parse(key)).catch(() => {
-          this.series.set(key, old.get(key));
-        }),
-      ),
-    );
-    return before !== (await this.snapshot());
-  }
-
-  /** A string that changes whenever the runs, tags or any cached series' steps change. */
-  async snapshot() {
-    const parts = [];
-    try {
-      const runs = await this.runs();
-      for (const run of runs) {
-        parts.push(run.name, ...run.layers.flatMap((layer) => [...layer.tags.values()]));
-      }
-    } catch {
-      parts.push('runs failed');
-    }
-    for (const [key, promise] of this.series) {
-      const steps = await promise.catch(() => []);
-      parts.push(key, steps.map((s) => s.step).join(','));
-    }
-    return parts.join('\u0000');
-  }
-
-  /** The decoded image at a URL: {bitmap, width, height}; fetched at most once. */
-  bitmap(url) {
-    return this.entry(url).then((entry) => entry.bitmap);
-  }
-
-  entry(url) {
-    let entry = this.images.get(url);
-    if (!entry) {
-      entry = { bytes: 4096, bitmap: null, rgba: null, gray: null };
-      entry.ready = this.fetch(url)
-        .then((response) => response.blob())
-        .then((blob) =>
-          createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' }),
-        )
-        .then((bitmap) => {
-          entry.bitmap = bitmap;
-          entry.bytes = bitmap.width * bitmap.height * 4;
-          return entry;
-        });
-      entry.ready.catch(() => this.images.map.delete(url));
-      this.images.set(url, entry);
-    }
-    return entry.ready;
-  }
-
-  /** The RGBA pixels of the image at a URL (an ImageData); decoded once, cached. */
-  async rgba(url) {
-    const entry = await this.entry(url);
-    if (!entry.rgba) {
-      const { width, height } = entry.bitmap;
-      const canvas = new OffscreenCanvas(width, height);
-      const context = canvas.getContext('2d', { willReadFrequently: true });
-      context.drawImage(entry.bitmap, 0, 0);
-      entry.rgba = context.getImageData(0, 0, width, height);
-      entry.bytes += width * height * 4;
-    }
-    return entry.rgba;
-  }
-
-  /** The single-channel intensities of a grayscale PNG: {width, height, gray}; cached. */
-  async gray(url) {
-    const entry = await this.entry(url);
-    if (!entry.gray) {
-      const rgba = await this.rgba(url);
-      const gray = new Uint8ClampedArray(rgba.width * rgba.height);
-      for (let i = 0; i < gray.length; i++) gray[i] = rgba.data[i * 4];
-      entry.gray = { width: rgba.width, height: rgba.height, gray };
-      entry.bytes += gray.length;
-    }
-    return entry.gray;
-  }
 }
 
 /** '32×32×16' for a shape list, '' for none. */

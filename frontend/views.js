@@ -1,47 +1,10 @@
-// The dashboard's DOM: page skeleton, controls, cards, states and canvas painters.
-//
-// Every name that comes from the data (runs, tags, layers, classes) reaches the page as a
-// text node or textContent; this module never assigns innerHTML.
+// The dashboard's DOM: page skeleton, run and layer selectors, view tabs, cards, messages
+// and the line that introduces a view. (The options row is options.js; the detail dialog is
+// detail.js.) Names from the data reach the page as text only (see dom.js).
 
-import { amplify, COLORMAP_NAMES, colorize, cssGradient, lookupTable, overlay } from './colormaps.js';
-import { className, imageIndexForProbe, itemProbe, remapFor, shapeText, tileGray, tileRect } from './model.js';
-
-/**
- * Create an element. Strings among the children become text nodes.
- *
- * @param {string} tag element name.
- * @param {object} props `class`, `text` (textContent), `attrs` (setAttribute), `on` (event
- *     listeners), `style`, `dataset`; any other key is assigned as a property.
- * @param {...(Node|string|null)} children appended in order; null and false are skipped.
- * @returns {HTMLElement}
- * @example h('button', {class: 'chip', on: {click}}, 'conv1')
- */
-export function h(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null) continue;
-    if (key === 'class') node.className = value;
-    else if (key === 'text') node.textContent = value;
-    else if (key === 'attrs') for (const [k, v] of Object.entries(value)) node.setAttribute(k, v);
-    else if (key === 'on') for (const [k, v] of Object.entries(value)) node.addEventListener(k, v);
-    else if (key === 'style') Object.assign(node.style, value);
-    else if (key === 'dataset') Object.assign(node.dataset, value);
-    else node[key] = value;
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(typeof child === 'string' ? document.createTextNode(child) : child);
-  }
-  return node;
-}
-
-let uid = 0;
-
-/** A labelled control: <label for=id>text</label> followed by the control. */
-function field(text, control, extra = null) {
-  control.id = control.id || `cv-${++uid}`;
-  return h('div', { class: 'field' }, h('label', { htmlFor: control.id, text }), control, extra);
-}
+import { field, h } from './dom.js';
+import { className } from './items.js';
+import { shapeText } from './model.js';
 
 /**
  * Build the page skeleton once.
@@ -179,112 +142,6 @@ export function setLayers(list, layers, active, kind, onSelect) {
   );
 }
 
-/** A select of colormaps with a gradient legend. */
-function colormapField(value, onChange) {
-  const legend = h('span', { class: 'legend', style: { background: cssGradient(value) } });
-  const select = h(
-    'select',
-    { on: { change: (e) => onChange(e.target.value) } },
-    COLORMAP_NAMES.map((name) => h('option', { value: name, text: name })),
-  );
-  select.value = value;
-  return field('Colormap', select, legend);
-}
-
-/** A labelled range input with its value shown beside it. */
-function rangeField(text, value, { min, max, step }, onInput, show = (v) => `${Math.round(v * 100)}%`) {
-  const output = h('output', { text: show(value) });
-  const input = h('input', {
-    type: 'range',
-    min,
-    max,
-    step,
-    value,
-    on: {
-      input: (e) => {
-        output.textContent = show(Number(e.target.value));
-        onInput(Number(e.target.value));
-      },
-    },
-  });
-  return field(text, input, output);
-}
-
-/** Two or more mutually exclusive buttons (aria-pressed). */
-function segmented(text, choices, value, onChange) {
-  const group = h('div', { class: 'segmented', attrs: { role: 'group', 'aria-label': text } });
-  for (const [key, label] of choices) {
-    group.append(
-      h('button', {
-        text: label,
-        attrs: { 'aria-pressed': String(key === value) },
-        dataset: { value: key },
-        on: { click: () => onChange(key) },
-      }),
-    );
-  }
-  return h('div', { class: 'field' }, h('span', { class: 'field-label', text }), group);
-}
-
-/**
- * The options row of a view family.
- *
- * @param {HTMLElement} container the options element.
- * @param {string} family 'feature_maps' | 'filter_patterns' | 'cam' | 'projection'.
- * @param {object} state the page's state (colormaps, opacity, threshold, scaling, size).
- * @param {Function} set set(key, value) updates the state and repaints.
- * @param {HTMLElement|null} probePicker the probe chooser (feature maps), if any.
- */
-export function setOptions(container, family, state, set, probePicker = null) {
-  const parts = [];
-  if (probePicker) parts.push(probePicker);
-  if (family === 'feature_maps') {
-    parts.push(
-      segmented('Scaling', [['channel', 'Per channel'], ['layer', 'Per layer']], state.scaling, (v) =>
-        set('scaling', v),
-      ),
-      colormapField(state.featureColormap, (v) => set('featureColormap', v)),
-    );
-  }
-  if (family === 'projection') {
-    parts.push(rangeField('Gain', state.gain, { min: 1, max: 8, step: 0.5 }, (v) => set('gain', v), (v) => `${v}×`));
-  }
-  if (family === 'cam') {
-    parts.push(
-      colormapField(state.camColormap, (v) => set('camColormap', v)),
-      rangeField('Opacity', state.opacity, { min: 0, max: 1, step: 0.05 }, (v) => set('opacity', v)),
-      rangeField('Threshold', state.threshold, { min: 0, max: 0.95, step: 0.05 }, (v) => set('threshold', v)),
-    );
-  }
-  parts.push(
-    rangeField('Size', state.size, { min: 64, max: 256, step: 16 }, (v) => set('size', v), (v) => `${v}px`),
-  );
-  container.replaceChildren(...parts);
-}
-
-/** The probe chooser: one small thumbnail button per probe image. */
-export function probePicker(count, active, labelOf, onSelect) {
-  const group = h('div', { class: 'probe-picker', attrs: { role: 'group', 'aria-label': 'Probe image' } });
-  const canvases = [];
-  for (let i = 0; i < count; i++) {
-    const canvas = h('canvas', { width: 1, height: 1 });
-    canvases.push(canvas);
-    group.append(
-      h(
-        'button',
-        {
-          class: 'probe',
-          title: `Probe ${i}${labelOf(i) ? ` (${labelOf(i)})` : ''}`,
-          attrs: { 'aria-pressed': String(i === active), 'aria-label': `Probe ${i}` },
-          on: { click: () => onSelect(i) },
-        },
-        canvas,
-      ),
-    );
-  }
-  return { element: h('div', { class: 'field' }, h('span', { class: 'field-label', text: 'Probe' }), group), canvases };
-}
-
 /** A centred message: title, text and optional extra nodes (buttons, code). */
 export function message(kind, title, text, ...extra) {
   return h(
@@ -330,213 +187,31 @@ export function loadingState(text, count, size) {
  * @param {number} size displayed canvas size in CSS pixels.
  * @param {Function} label label(i) -> accessible name of card i.
  * @param {Function} onOpen onOpen(i) when card i is activated.
- * @param {boolean} withInset add a small canvas to the caption (the probe of a projection).
- * @returns {{element: HTMLElement, cards: Array<{button, canvas, inset, title, meta}>}}
+ * @param {{inset: boolean, wide: boolean}} options `inset`: add a small canvas to the caption
+ *     (the probe of a projection); `wide`: cards two columns wide (top examples).
+ * @returns {{element: HTMLElement, cards: Array<{button, canvas, inset, badge, title, note,
+ *     meta}>}}
  */
-export function buildGrid(count, size, label, onOpen, withInset = false) {
-  const grid = h('div', { class: 'grid', style: { '--tile': `${size}px` } });
+export function buildGrid(count, size, label, onOpen, { inset = false, wide = false } = {}) {
+  const grid = h('div', { class: `grid${wide ? ' wide' : ''}`, style: { '--tile': `${size}px` } });
   const cards = [];
   for (let i = 0; i < count; i++) {
     const canvas = h('canvas', { width: 1, height: 1 });
-    const inset = withInset ? h('canvas', { width: 1, height: 1, class: 'inset' }) : null;
+    const small = inset ? h('canvas', { width: 1, height: 1, class: 'inset' }) : null;
+    const badge = h('span', { class: 'point-badge', hidden: true });
     const title = h('span', { class: 'card-title' });
+    const note = h('span', { class: 'card-note' });
     const meta = h('span', { class: 'card-meta' });
     const button = h(
       'button',
       { class: 'card', attrs: { 'aria-label': label(i) }, dataset: { index: i }, on: { click: () => onOpen(i) } },
-      h('div', { class: 'frame pending' }, canvas),
-      h('div', { class: 'caption' }, inset, h('div', { class: 'caption-text' }, title, meta)),
+      h('div', { class: 'frame pending' }, canvas, badge),
+      h('div', { class: 'caption' }, small, h('div', { class: 'caption-text' }, h('div', { class: 'card-head' }, title, note), meta)),
     );
     grid.append(button);
-    cards.push({ button, canvas, inset, title, meta, index: i });
+    cards.push({ button, canvas, inset: small, badge, title, note, meta, index: i });
   }
   return { element: grid, cards };
-}
-
-/** Resize a canvas's pixel buffer (not its CSS size) when needed; returns its 2-D context. */
-function sized(canvas, width, height) {
-  if (canvas.width !== width || canvas.height !== height) {
-    canvas.width = width;
-    canvas.height = height;
-  }
-  return canvas.getContext('2d');
-}
-
-/** Draw tile `rect` of an atlas bitmap into a canvas at natural size. */
-export function paintTile(canvas, bitmap, rect) {
-  const context = sized(canvas, rect.w, rect.h);
-  context.drawImage(bitmap, rect.x, rect.y, rect.w, rect.h, 0, 0, rect.w, rect.h);
-}
-
-/** Draw a whole bitmap into a canvas at natural size. */
-export function paintBitmap(canvas, bitmap) {
-  paintTile(canvas, bitmap, { x: 0, y: 0, w: bitmap.width, h: bitmap.height });
-}
-
-/** Draw intensities through a colormap table, remapped by {scale, offset}. */
-export function paintGray(canvas, gray, width, height, table, remap) {
-  const context = sized(canvas, width, height);
-  const out = context.createImageData(width, height);
-  colorize(gray, table, out, remap);
-  context.putImageData(out, 0, 0);
-}
-
-/** Draw a heat map over an image (RGBA ImageData) with opacity and threshold. */
-export function paintOverlay(canvas, base, heat, table, options) {
-  const context = sized(canvas, base.width, base.height);
-  const out = context.createImageData(base.width, base.height);
-  overlay(base.data, heat.gray, table, out, options);
-  context.putImageData(out, 0, 0);
-}
-
-/** Show a broken-image mark in a canvas that could not be painted. */
-export function paintFailed(canvas) {
-  sized(canvas, 1, 1).clearRect(0, 0, 1, 1);
-  canvas.closest('.frame')?.classList.add('failed');
-}
-
-/**
- * Fetch (or take from the cache) what item i of a step needs to be drawn.
- *
- * @param {string} family a VIEWS family.
- * @param {number} i item index.
- * @param {object} step a step from Store.steps().
- * @param {object} ctx {probe, probeUrls, ...}.
- * @param {Store} store the page's store.
- * @returns {Promise<object>} the input of drawItem.
- */
-export async function loadItem(family, i, step, ctx, store) {
-  if (family === 'feature_maps') {
-    const index = imageIndexForProbe(step.facts, ctx.probe);
-    return { atlas: await store.gray(step.images[index]), desc: step.facts.images[index] };
-  }
-  if (family === 'filter_patterns') {
-    return { bitmap: await store.bitmap(step.images[0]), desc: step.facts.images[0] };
-  }
-  if (family === 'cam') {
-    const probeUrl = ctx.probeUrls[itemProbe(family, i, step, ctx)];
-    const [base, heat] = await Promise.all([
-      probeUrl ? store.rgba(probeUrl) : null,
-      store.gray(step.images[i]),
-    ]);
-    return { base, heat };
-  }
-  const url = step.images[i];
-  return ctx.gain > 1 ? { rgba: await store.rgba(url) } : { bitmap: await store.bitmap(url) };
-}
-
-/** Draw item i from loadItem's result with the page's current display options. */
-export function drawItem(canvas, family, i, step, ctx, data) {
-  if (family === 'feature_maps') {
-    const rect = tileRect(data.desc, i);
-    const gray = tileGray(data.atlas.gray, data.atlas.width, rect);
-    const remap = remapFor(step.facts, ctx.probe, i, ctx.scaling);
-    paintGray(canvas, gray, rect.w, rect.h, lookupTable(ctx.featureColormap), remap);
-  } else if (family === 'filter_patterns') {
-    paintTile(canvas, data.bitmap, tileRect(data.desc, i));
-  } else if (family === 'cam') {
-    const table = lookupTable(ctx.camColormap);
-    const { base, heat } = data;
-    if (base && base.width === heat.width && base.height === heat.height) {
-      paintOverlay(canvas, base, heat, table, { opacity: ctx.opacity, threshold: ctx.threshold });
-    } else {
-      paintGray(canvas, heat.gray, heat.width, heat.height, table, { scale: 1, offset: 0 });
-    }
-  } else if (data.rgba) {
-    const context = sized(canvas, data.rgba.width, data.rgba.height);
-    const out = context.createImageData(data.rgba.width, data.rgba.height);
-    amplify(data.rgba.data, ctx.gain, out);
-    context.putImageData(out, 0, 0);
-  } else {
-    paintBitmap(canvas, data.bitmap);
-  }
-  canvas.closest('.frame')?.classList.remove('failed', 'pending');
-}
-
-/** Fill a <dl> with [label, text] rows. */
-export function setFacts(list, rows) {
-  list.replaceChildren(...rows.flatMap(([label, text]) => [h('dt', { text: label }), h('dd', { text })]));
-}
-
-/**
- * The detail dialog's content: a large view, the probe, the facts and a filmstrip.
- *
- * @param {object} on handlers: close(), item(delta), pick(stepIndex).
- * @param {Array<object>} steps every step of the series (one filmstrip frame each).
- * @param {boolean} withProbe whether to show the probe image beside the large view.
- * @returns {object} references: element, title, subtitle, big, probe, facts, frames.
- */
-export function buildDetail(on, steps, withProbe) {
-  const title = h('h2', { class: 'detail-title' });
-  const subtitle = h('p', { class: 'detail-subtitle' });
-  const big = h('canvas', { width: 1, height: 1, class: 'big' });
-  const probe = withProbe ? h('canvas', { width: 1, height: 1, class: 'probe-canvas' }) : null;
-  const facts = h('dl', { class: 'facts' });
-  const epoch = h('p', { class: 'detail-epoch' });
-  const frames = steps.map((step, index) => {
-    const canvas = h('canvas', { width: 1, height: 1 });
-    const button = h(
-      'button',
-      {
-        class: 'frame-button',
-        attrs: { 'aria-label': `Epoch ${step.step}`, 'aria-current': 'false' },
-        dataset: { step: step.step },
-        on: { click: () => on.pick(index) },
-      },
-      h('div', { class: 'frame pending' }, canvas),
-      h('span', { text: `${step.step}` }),
-    );
-    return { button, canvas, index };
-  });
-  const button = (text, label, click) =>
-    h('button', { class: 'icon-button', text, title: label, attrs: { 'aria-label': label }, on: { click } });
-  const element = h(
-    'div',
-    { class: 'detail-body' },
-    h(
-      'header',
-      { class: 'detail-head' },
-      h('div', {}, title, subtitle),
-      h('div', { class: 'spacer' }),
-      button('‹', 'Previous item', () => on.item(-1)),
-      button('›', 'Next item', () => on.item(1)),
-      button('✕', 'Close', () => on.close()),
-    ),
-    h(
-      'div',
-      { class: 'detail-main' },
-      h('figure', { class: 'frame big-frame' }, big),
-      h(
-        'div',
-        { class: 'detail-side' },
-        epoch,
-        facts,
-        probe ? h('figure', { class: 'probe-figure' }, h('div', { class: 'frame' }, probe), h('figcaption', { text: 'Probe image' })) : null,
-      ),
-    ),
-    h(
-      'section',
-      { class: 'filmstrip-section', attrs: { 'aria-label': 'Every logged epoch' } },
-      h('h3', { text: 'Across epochs' }),
-      h('div', { class: 'filmstrip' }, frames.map((frame) => frame.button)),
-    ),
-  );
-  return { element, title, subtitle, big, probe, facts, epoch, frames };
-}
-
-/** Whether an element is on screen or within 200 px of it (worth drawing now). */
-export function onScreen(element) {
-  const rect = element.getBoundingClientRect();
-  return rect.width > 0 && rect.bottom > -200 && rect.top < window.innerHeight + 200;
-}
-
-/** Rebuild a container's children and give focus back to the control at the same place. */
-export function keepFocus(container, rebuild) {
-  const active = container.ownerDocument.activeElement;
-  const focusable = () => [...container.querySelectorAll('button, select, input')];
-  const index = container.contains(active) ? focusable().indexOf(active) : -1;
-  rebuild();
-  if (index >= 0) focusable()[index]?.focus();
 }
 
 /**
@@ -559,6 +234,11 @@ export function viewIntro(pane, state) {
     const probe = label === null || label === undefined ? `probe ${state.probe}` :
       `probe ${state.probe} (${className(pane.run.classNames, label)})`;
     what += ` Showing ${probe}, each channel scaled to ${state.scaling === 'layer' ? 'the whole layer' : 'its own'} range.`;
+  }
+  const facts = pane.family === 'top_examples' ? pane.steps?.at(-1)?.facts : null;
+  if (facts?.indices?.length) {
+    const searched = facts.reference_count ? ` of ${facts.reference_count} reference images` : '';
+    what += ` Top ${facts.indices[0].length}${searched} per filter, projections left, patches right.`;
   }
   parts.push(h('span', { class: 'intro-text', text: ` — ${what}` }));
   return parts;

@@ -31,11 +31,20 @@ logger = logging.getLogger(__name__)
 
 STATIC_FILES = {
     "index.js": "text/javascript",
-    "model.js": "text/javascript",
-    "views.js": "text/javascript",
     "colormaps.js": "text/javascript",
+    "controls.js": "text/javascript",
     "detail.js": "text/javascript",
+    "dom.js": "text/javascript",
     "host.js": "text/javascript",
+    "items.js": "text/javascript",
+    "metrics.js": "text/javascript",
+    "model.js": "text/javascript",
+    "options.js": "text/javascript",
+    "paint.js": "text/javascript",
+    "panes.js": "text/javascript",
+    "store.js": "text/javascript",
+    "top_examples.js": "text/javascript",
+    "views.js": "text/javascript",
     "style.css": "text/css",
 }
 """The frontend files served, by name, with their content type. Nothing else is served."""

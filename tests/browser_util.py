@@ -91,7 +91,8 @@ def tensorboard_server(logdir, *, reload_interval=1, timeout=60, extra_args=()):
                 url.append(match.group(1))
                 found.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         if not found.wait(timeout):
             raise RuntimeError(
@@ -106,6 +107,8 @@ def tensorboard_server(logdir, *, reload_interval=1, timeout=60, extra_args=()):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(5)  # the pipe is at its end once the process is gone
+        process.stderr.close()
 
 
 def wait_for_runs(url, runs, timeout=60, settle=0.5):

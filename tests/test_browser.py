@@ -7,13 +7,16 @@ plugin's iframe the way a user would: clicks, keys, the slider. Screenshots of e
 to ``artifacts/screenshots/``.
 
 Runs in the log directory:
-    ``fit/cnnvis``: a tiny Sequential CNN (tests/models.py), steps 0..2, every view.
+    ``fit/cnnvis``: a tiny Sequential CNN (tests/models.py), steps 0..2, every view, with
+        reference images (top examples at steps 0 and 2 only) and probe masks (pointing game).
     ``<img src=x onerror=alert(1)>/cnnvis``: a layer and class names made of HTML (written
         through ``tb_cnnvis.summary``: TensorFlow rejects such a layer name in a model).
-    ``live/cnnvis``: feature maps only; a test trains one more epoch while the page is open.
+    ``live/cnnvis``: feature maps only; a test trains more epochs while the page is open.
 """
 
 import json
+import re
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -42,22 +45,27 @@ EVERY_VIEW = (
     "deconvnet",
     "guided_backprop",
     "saliency",
+    "top_examples",
 )
 SIZE = 24
+TOP_K = 4
 
 
 def _data(count=64, seed=1):
-    """Discs, squares and diamonds of random colours on noise: (images in [0, 1], labels)."""
+    """Discs, squares and diamonds of random colours on noise: images in [0, 1], labels and
+    the shapes' masks."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:SIZE, 0:SIZE] + 0.5
     images = rng.uniform(0.0, 0.35, (count, SIZE, SIZE, 3)).astype("float32")
     labels = np.arange(count) % 3
-    for image, label in zip(images, labels, strict=True):
+    masks = np.zeros((count, SIZE, SIZE), bool)
+    for image, label, shape in zip(images, labels, masks, strict=True):
         cy, cx = rng.uniform(SIZE * 0.35, SIZE * 0.65, 2)
         dy, dx, r = np.abs(yy - cy), np.abs(xx - cx), SIZE * 0.22
         mask = [dy**2 + dx**2 <= r**2, np.maximum(dy, dx) <= r * 0.85, dy + dx <= r * 1.2][label]
         image[mask] = rng.uniform(0.55, 1.0, 3)
-    return images, labels
+        shape[mask] = True
+    return images, labels, masks
 
 
 def _callback(log_dir, images, labels, **options):
@@ -115,13 +123,23 @@ def logs(tmp_path_factory):
     import models
 
     root = tmp_path_factory.mktemp("browser_logs")
-    images, labels = _data()
+    images, labels, masks = _data()
     keras.utils.set_random_seed(0)
     names = ["circle", "square", "triangle"]
 
     model = models.sequential(size=SIZE)
     model.compile("adam", "sparse_categorical_crossentropy")
-    callback = _callback(root / "fit", images, labels, views=EVERY_VIEW, class_names=names)
+    callback = _callback(
+        root / "fit",
+        images,
+        labels,
+        views=EVERY_VIEW,
+        class_names=names,
+        reference_images=images[:24],
+        top_k=TOP_K,
+        top_examples_every_n_epochs=2,  # steps 0 and 2: step 1 shows those of step 0
+        probe_masks=masks[:4],
+    )
     model.fit(images, labels, epochs=2, batch_size=16, callbacks=[callback], verbose=0)
 
     _write_hostile_run(root / HOSTILE, images, labels)
@@ -130,17 +148,19 @@ def logs(tmp_path_factory):
     live.compile("adam", "sparse_categorical_crossentropy")
     live_callback = _callback(root / "live", images, labels, views=("feature_maps",))
     live.fit(images, labels, epochs=1, batch_size=16, callbacks=[live_callback], verbose=0)
+    trained = [1]
 
     def train_one_more_epoch():
         live.fit(
             images,
             labels,
-            initial_epoch=1,
-            epochs=2,
+            initial_epoch=trained[0],
+            epochs=trained[0] + 1,
             batch_size=16,
             callbacks=[live_callback],
             verbose=0,
         )
+        trained[0] += 1
 
     return SimpleNamespace(path=root, train_live=train_one_more_epoch)
 
@@ -264,6 +284,88 @@ def assert_clean(tab):
 # ------------------------------------------------------------------------------ tests
 
 
+def test_frontend_helpers_compute_tiles_ranges_and_colours(tab):
+    """The page's own modules, imported in the plugin's iframe, on hand-computed cases."""
+    frame = open_tab(tab)
+    result = frame.evaluate(
+        """async () => {
+          const m = await import('./model.js');
+          const c = await import('./colormaps.js');
+          const x = await import('./metrics.js');
+          const failed = {deletion_auc: null, deletion_auc_random: null, pointing_hits: null,
+                          drift: null, drift_from: null};
+          const cam = [{step: 0, facts: failed}, {step: 1, facts: {deletion_auc: [0.2, 'NaN'],
+            deletion_auc_random: [0.4, 0.6], pointing_hits: [true, false, null],
+            drift: [0.5, 1.0], drift_from: 0}}];
+          const text = (family, steps, i) => x.viewMetrics(family, steps, i).map((m) => m.text);
+          const line = x.sparkline([{step: 0, value: 1, compare: null},
+            {step: 1, value: 2, compare: null}, {step: 2, value: null, compare: null},
+            {step: 3, value: 4, compare: null}], 1);
+          const runs = m.organizeRuns({runs: [{run: 'r', tags: [
+            {tag: 'grad_cam/b', kind: 'grad_cam', layer: 'b', layer_index: 3},
+            {tag: 'feature_maps/b', kind: 'feature_maps', layer: 'b', layer_index: 3},
+            {tag: 'feature_maps/a', kind: 'feature_maps', layer: 'a', layer_index: 1,
+             output_shape: [8, 8, 4]},
+            {tag: 'probes', kind: 'probes', layer: null, class_names: ['x'], probe_count: 2},
+          ]}]});
+          const out = new ImageData(2, 1);
+          c.overlay(new Uint8ClampedArray([100, 100, 100, 255, 100, 100, 100, 255]),
+                    new Uint8ClampedArray([10, 255]), c.lookupTable('jet'), out,
+                    {opacity: 0.5, threshold: 0.2});
+          return {
+            layers: runs[0].layers.map((l) => l.name),
+            kinds: runs[0].kinds,
+            probes: runs[0].probesTag,
+            tile: m.tileRect({grid: [2, 3], tile: [5, 7]}, 4),
+            gray: Array.from(m.tileGray(new Uint8ClampedArray([0, 1, 2, 3, 4, 5, 6, 7, 8]), 3,
+                                        {x: 1, y: 1, w: 2, h: 2})),
+            remap: m.remapFor({min: [[0, 1]], max: [[2, 5]]}, 0, 0, 'layer'),
+            same: m.remapFor({min: [[0, 1]], max: [[2, 5]]}, 0, 0, 'channel'),
+            nearest: m.nearestStepIndex([{step: 0}, {step: 3}, {step: 6}], 5),
+            viridis: Array.from(c.lookupTable('viridis').slice(0, 3)),
+            jetTop: Array.from(c.lookupTable('jet').slice(765, 768)),
+            blended: Array.from(out.data),
+            camFailed: text('cam', cam, 0),
+            camLater: text('cam', cam, 1),
+            olderLog: text('cam', [{step: 0, facts: {cam_max: [1]}}], 0),
+            maps: text('feature_maps', [{step: 3, facts: {dead_filters: [1, 2], sparsity: 0.05,
+                                                         images: [{count: 8}]}}], 0),
+            rows: x.itemMetricRows('cam', 0, failed),
+            lines: [...line.querySelectorAll('polyline')].map((l) => l.getAttribute('points')),
+            dots: line.querySelectorAll('circle').length,
+            lonePoint: x.sparkline([{step: 0, value: 1, compare: null}], 0),
+          };
+        }"""
+    )
+    assert result["layers"] == ["a", "b"]  # model order, not tag order
+    assert result["kinds"] == ["feature_maps", "grad_cam"]
+    assert result["probes"] == "probes"
+    assert result["tile"] == {"x": 7, "y": 5, "w": 7, "h": 5}  # tile 4: row 1, column 1
+    assert result["gray"] == [4, 5, 7, 8]
+    assert result["remap"] == {"scale": 0.4, "offset": 0}  # channel 0..2 inside layer 0..5
+    assert result["same"] == {"scale": 1, "offset": 0}
+    assert result["nearest"] == 1
+    assert result["viridis"] == [68, 1, 84]
+    assert result["jetTop"] == [128, 0, 0]
+    # Below the threshold the probe stays; above it, half probe and half jet's dark red.
+    assert result["blended"] == [100, 100, 100, 255, 114, 50, 50, 255]
+    # Metrics: null (failed) and absent (older logs) read '—' or are left out; NaN is skipped.
+    assert result["camFailed"] == ["—", "—", "—"]
+    assert result["camLater"] == ["0.2 · random 0.5", "1/2 (50%)", "ρ 0.75 since epoch 0"]
+    assert result["olderLog"] == []
+    assert result["maps"] == ["2 / 8", "5%"]
+    assert result["rows"] == [
+        ["Deletion AUC", "—"],
+        ["Random map’s AUC", "—"],
+        ["Pointing game", "—"],
+        ["Drift", "—"],
+    ]
+    assert len(result["lines"]) == 1 and len(result["lines"][0].split()) == 2  # gap at null
+    assert result["dots"] == 1
+    assert result["lonePoint"] is None
+    assert_clean(tab)
+
+
 def test_layers_are_listed_in_model_order_with_shapes(tab):
     frame = open_tab(tab)
     choose_run(frame, MAIN)
@@ -288,13 +390,18 @@ def test_each_view_draws_decoded_images(tab, kind):
     expected = {
         "feature_maps": 4,  # channels of conv1
         "filter_patterns": len(facts.get("filters", [])),
+        "top_examples": len(facts.get("filters", [])),
     }.get(kind, 4)  # one card per probe image
     drawn = canvases(frame)
     assert len(drawn) == expected
     for canvas in drawn:
         assert canvas["w"] > 1 and canvas["h"] > 1
-        assert canvas["drawn"] == canvas["w"] * canvas["h"]
-    if kind in ("grad_cam", "deconvnet", "feature_maps", "filter_patterns"):
+        if kind == "top_examples":  # two mosaics side by side, with transparent gaps
+            assert canvas["w"] > 2 * canvas["h"]
+            assert canvas["drawn"] > 0.8 * canvas["w"] * canvas["h"]
+        else:
+            assert canvas["drawn"] == canvas["w"] * canvas["h"]
+    if kind in ("grad_cam", "deconvnet", "feature_maps", "filter_patterns", "top_examples"):
         screenshot(tab.page, f"view_{kind}")
     assert_clean(tab)
 
@@ -420,8 +527,151 @@ def test_cam_detail_names_the_predicted_and_true_class(tab):
     assert shown["Predicted class"] == names[facts["predicted"][1]]
     assert shown["True class"] == names[facts["labels"][1]]
     assert float(shown["CAM maximum"]) == pytest.approx(facts["cam_max"][1], rel=1e-2, abs=1e-3)
+    assert float(shown["Deletion AUC"]) == three_digits(facts["deletion_auc"][1])
+    assert float(shown["Random map’s AUC"]) == three_digits(facts["deletion_auc_random"][1])
+    assert shown["Pointing game"][0] == ("✓" if facts["pointing_hits"][1] else "✗")
+    assert shown["Drift since epoch 1"] == f"ρ {three_digits(facts['drift'][1]):g}"
     frame.wait_for_function("document.querySelector('canvas.big').width > 1")
     screenshot(tab.page, "detail_grad_cam")
+    assert_clean(tab)
+
+
+def three_digits(value):
+    """A number as the page shows a metric: three significant digits."""
+    return float(f"{value:.3g}")
+
+
+def numbers(text):
+    """The numbers in a text, in order."""
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)]
+
+
+def top_pairs(frame):
+    """The detail's top examples: the epoch they are from, the note, and each pair's caption."""
+    section = frame.locator(".top-section")
+    return SimpleNamespace(
+        epoch=section.get_attribute("data-epoch"),
+        note=section.locator(".top-note").inner_text(),
+        captions=section.locator(".top-pair figcaption").all_inner_texts(),
+        patches=canvases(frame, ".top-pair canvas.patch"),
+        projections=canvases(frame, ".top-pair canvas.projection"),
+    )
+
+
+def wait_top(frame, epoch):
+    frame.wait_for_function(
+        "(e) => { const s = document.querySelector('.top-section');"
+        " return s && s.dataset.epoch === e && s.querySelector('.top-pair'); }",
+        arg=str(epoch),
+    )
+    frame.evaluate("window.cnnvis.settled()")
+
+
+def test_top_examples_show_each_filters_patches_beside_projections_epoch_by_epoch(tab):
+    frame = open_tab(tab)
+    choose_run(frame, MAIN)
+    steps = {
+        s["step"]: s["facts"]
+        for s in api(tab.url, "steps", run=MAIN, tag="top_examples/conv2")["steps"]
+    }
+    assert sorted(steps) == [0, 2]  # logged every 2 epochs
+    # The view of its own: one card per filter; its detail shows k pairs.
+    open_view(frame, "top_examples", "conv2")
+    act(frame, lambda: press(frame, "End"))
+    assert frame.get_by_label("Epoch", exact=True).get_attribute("max") == "1"  # steps 0, 2
+    assert frame.locator(".card").count() == len(steps[2]["filters"])
+    frame.locator(".card").nth(1).click()
+    wait_top(frame, 2)
+    shown = top_pairs(frame)
+    facts, row = steps[2], 1
+    tile = facts["images"][0]["tile"]
+    assert len(shown.patches) == len(shown.projections) == TOP_K
+    for canvas in shown.patches + shown.projections:  # decoded, every pixel drawn
+        assert (canvas["h"], canvas["w"]) == tuple(tile)
+        assert canvas["drawn"] == canvas["w"] * canvas["h"]
+    for j, caption in enumerate(shown.captions):
+        index, activation = numbers(caption)
+        assert index == facts["indices"][row][j]
+        assert activation == three_digits(facts["activations"][row][j])
+    assert frame.locator(".detail-title").inner_text() == f"Filter {facts['filters'][row]}"
+    screenshot(tab.page, "detail_top_examples")
+    tab.page.keyboard.press("Escape")
+    # From a filter pattern, at epoch 1: the newest top examples at or before it, from 0.
+    open_view(frame, "filter_patterns", "conv2")
+    act(frame, lambda: press(frame, "End"))
+    frame.locator(".card").nth(2).click()
+    wait_top(frame, 2)
+    filter_index = steps[2]["filters"][2]
+    at_two = top_pairs(frame)
+    assert [numbers(c)[0] for c in at_two.captions] == steps[2]["indices"][2]
+    assert at_two.note == ""
+    act(frame, lambda: frame.locator(".frame-button").nth(1).click())  # epoch 1
+    wait_top(frame, 0)
+    at_one = top_pairs(frame)
+    assert frame.locator(".detail-epoch").inner_text() == "Epoch 1"
+    assert "at or before epoch 1" in at_one.note
+    row = steps[0]["filters"].index(filter_index)
+    assert [numbers(c)[0] for c in at_one.captions] == steps[0]["indices"][row]
+    assert [numbers(c)[1] for c in at_one.captions] == [
+        three_digits(a) for a in steps[0]["activations"][row]
+    ]
+    assert all(c["drawn"] == c["w"] * c["h"] for c in at_one.patches + at_one.projections)
+    screenshot(tab.page, "detail_filter_top_examples")
+    tab.page.keyboard.press("Escape")
+    # From a feature-map channel: the same filter's top examples.
+    open_view(frame, "feature_maps", "conv2")
+    act(frame, lambda: press(frame, "End"))
+    frame.locator(".card").nth(3).click()
+    wait_top(frame, 2)
+    row = steps[2]["filters"].index(3)
+    assert [numbers(c)[0] for c in top_pairs(frame).captions] == steps[2]["indices"][row]
+    assert_clean(tab)
+
+
+def metric(frame, key):
+    """The text a metric of the view's header shows."""
+    return frame.locator(f'.metric[data-metric="{key}"] .metric-value').inner_text()
+
+
+def test_metrics_shown_equal_the_logged_facts_with_a_sparkline_per_metric(tab):
+    frame = open_tab(tab)
+    choose_run(frame, MAIN)
+    open_view(frame, "grad_cam", "conv2")
+    act(frame, lambda: press(frame, "End"))
+    series = api(tab.url, "steps", run=MAIN, tag="grad_cam/conv2")["steps"]
+    facts = series[-1]["facts"]
+    auc, random_auc = numbers(metric(frame, "deletion_auc"))
+    assert auc == three_digits(np.mean(facts["deletion_auc"]))
+    assert random_auc == three_digits(np.mean(facts["deletion_auc_random"]))
+    hits = facts["pointing_hits"]
+    assert len(hits) == 4
+    share = round(100 * sum(hits) / len(hits))
+    assert metric(frame, "pointing_game") == f"{sum(hits)}/{len(hits)} ({share}%)"
+    badges = frame.locator(".card .point-badge:visible")
+    assert badges.count() == len(hits)  # one per probe card
+    assert badges.all_inner_texts() == ["✓" if hit else "✗" for hit in hits]
+    drift = metric(frame, "cam_drift")
+    assert drift == f"ρ {numbers(drift)[0]:g} since epoch {facts['drift_from']}"
+    assert numbers(drift)[0] == three_digits(np.mean(facts["drift"]))
+    lines = frame.locator('.metric[data-metric="deletion_auc"] polyline')
+    assert lines.count() == 2  # the map's AUC and the random map's, over every epoch
+    assert len(lines.nth(1).get_attribute("points").split()) == len(series)
+    screenshot(tab.page, "metrics_grad_cam")
+    act(frame, lambda: press(frame, "Home"))  # epoch 0: no previous epoch to drift from
+    assert metric(frame, "cam_drift") == "—"
+    auc_0 = numbers(metric(frame, "deletion_auc"))[0]
+    assert auc_0 == three_digits(np.mean(series[0]["facts"]["deletion_auc"]))
+    open_view(frame, "feature_maps", "conv1")
+    act(frame, lambda: press(frame, "End"))
+    facts = api(tab.url, "steps", run=MAIN, tag="feature_maps/conv1")["steps"][-1]["facts"]
+    assert metric(frame, "dead_filters") == f"{len(facts['dead_filters'])} / 4"
+    assert metric(frame, "sparsity") == f"{round(100 * facts['sparsity'])}%"
+    open_view(frame, "filter_patterns", "conv2")
+    facts = api(tab.url, "steps", run=MAIN, tag="filter_patterns/conv2")["steps"][-1]["facts"]
+    notes = frame.locator(".card .card-note").all_inner_texts()
+    assert [numbers(note)[0] for note in notes] == [three_digits(d) for d in facts["drift"]]
+    assert all(note.startswith("ρ ") for note in notes)
+    assert numbers(metric(frame, "pattern_drift"))[0] == three_digits(np.mean(facts["drift"]))
     assert_clean(tab)
 
 
@@ -556,24 +806,47 @@ def test_empty_and_error_states_say_what_to_do(tab):
     assert all("500" in p for p in tab.problems)  # only the failed request itself
 
 
-def test_new_epochs_appear_without_losing_the_place(tab, logs):
+def reload_and_wait(tab, frame, condition, step):
+    """Once TensorBoard has loaded ``step`` of the live run, press its own reload button; wait
+    until the page shows ``condition``."""
+    deadline = time.monotonic() + 30
+    tag = "feature_maps/conv1"
+    while step not in [s["step"] for s in api(tab.url, "steps", run=LIVE, tag=tag)["steps"]]:
+        assert time.monotonic() < deadline, f"TensorBoard did not load step {step}"
+        time.sleep(0.2)
+    reloads = frame.evaluate("window.cnnvis.reloads")
+    tab.page.locator("button.reload-button").click()
+    frame.wait_for_function(f"window.cnnvis.reloads > {reloads}")
+    frame.wait_for_function(condition, timeout=30_000)
+    frame.evaluate("window.cnnvis.settled()")
+
+
+def test_a_new_epoch_is_followed_from_the_newest_and_any_other_place_is_kept(tab, logs):
     frame = open_tab(tab)
     choose_run(frame, LIVE)
     open_view(frame, "feature_maps", "conv1")
-    assert frame.get_by_label("Epoch", exact=True).get_attribute("max") == "1"
+    slider = frame.get_by_label("Epoch", exact=True)
+    assert slider.get_attribute("max") == "1"
+    assert epoch_shown(frame) == "1"  # the newest epoch
     frame.locator(".card").nth(3).click()
     frame.locator("dialog.detail").wait_for()
     assert frame.locator(".frame-button").count() == 2
-    logs.train_live()
-    reloads = frame.evaluate("window.cnnvis.reloads")
-    tab.page.locator("button.reload-button").click()  # TensorBoard's own reload button
-    frame.wait_for_function(f"window.cnnvis.reloads > {reloads}")
-    frame.wait_for_function(
-        "document.querySelectorAll('.frame-button').length === 3", timeout=30_000
-    )
-    assert frame.get_by_label("Epoch", exact=True).get_attribute("max") == "2"
-    assert epoch_shown(frame) == "1"
+    logs.train_live()  # epoch 2 arrives: the view moves to it, the detail stays open
+    reload_and_wait(tab, frame, "document.querySelectorAll('.frame-button').length === 3", 2)
+    assert slider.get_attribute("max") == "2"
+    assert epoch_shown(frame) == "2"
+    assert frame.locator(".detail-epoch").inner_text() == "Epoch 2"
+    assert frame.locator(".frame-button").nth(2).get_attribute("aria-current") == "true"
     assert frame.locator("dialog.detail").is_visible()
     assert frame.locator(".detail-title").inner_text() == "Channel 3"
     assert frame.locator(".layer[aria-current='true'] .layer-name").inner_text() == "conv1"
+    frame.get_by_role("button", name="Close").click()  # the focus is on TensorBoard's page
+    act(frame, lambda: press(frame, "Home"))  # the user goes back: epoch 3 must not move it
+    logs.train_live()
+    reload_and_wait(
+        tab, frame, "document.querySelector('input.epoch-slider').getAttribute('max') === '3'", 3
+    )
+    assert epoch_shown(frame) == "0"
+    assert frame.locator(".epoch-range").inner_text() == "/ 3"
+    assert frame.evaluate("document.body.dataset.painted") == "0"
     assert_clean(tab)

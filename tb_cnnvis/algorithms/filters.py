@@ -7,19 +7,12 @@ mean activation of one channel. Slot ``i`` of one batch optimizes the image of f
 ``tf.function``, cached per (model, layer, batch shape, preset) and reused across calls and
 epochs; it reads the model's current weights every time.
 
-A preset is a combination of composable pieces (``fv_params``, ``fv_transforms``,
-``fv_objectives``):
-
-- ``"fast"`` (the callback's default): pixel parametrization; one random shift of up to
-  2 pixels, zoom 0.95-1.05 and rotation of up to 5 degrees per step; total variation 0.02
-  and L2 decay 0.01 towards grey; per-slot normalized gradient steps of 0.03; 32 steps.
-- ``"quality"``: Lucid's defaults: 1/f Fourier parametrization with colour decorrelation
-  and a sigmoid, pad 12 / jitter 8 / zoom 0.9-1.1 / rotate +-10 degrees / jitter 4,
-  Adam 0.05, 512 steps.
-
-Both redirect ReLU gradients during the first 16 steps (``fv_objectives.redirected_relu``)
-so that filters which are off for the start image still get a pattern; filters whose
-activation stays <= 0 are listed in ``FilterPatterns.dead`` instead of showing noise.
+A preset (``fv_presets``: ``"fast"``, the callback's default, and ``"quality"``, Lucid's
+defaults) combines composable pieces: a parametrization (``fv_params``), random transforms
+(``fv_transforms``), regularizers and a step rule (``fv_objectives``). During the first
+steps ReLU gradients are redirected (``fv_objectives.redirected_relu``) so that filters
+which are off for the start image still get a pattern; filters whose activation stays
+<= 0 are listed in ``FilterPatterns.dead`` instead of showing noise.
 
 Start images depend only on (seed, filter index) and the random transforms only on
 (seed, step), so the pattern of a filter at two epochs differs only because the model did.
@@ -36,66 +29,17 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import capture
-from tb_cnnvis.algorithms.fv_objectives import (
-    L2,
-    Adam,
-    NormalizedAscent,
-    TotalVariation,
-    channel_means,
-    redirected_relu,
-)
-from tb_cnnvis.algorithms.fv_params import FourierImage, PixelImage
-from tb_cnnvis.algorithms.fv_transforms import Affine, Jitter, Pad, Roll, apply_transforms
+from tb_cnnvis.algorithms.fv_objectives import channel_means, redirected_relu
+from tb_cnnvis.algorithms.fv_presets import PRESETS, Preset
+from tb_cnnvis.algorithms.fv_transforms import apply_transforms
 from tb_cnnvis.input_range import InputRange, to_display_rgb
 
 CHUNK_BYTES = 1 << 30
 """Estimated working memory allowed for one compiled batch; larger requests are chunked."""
 
-
-@dataclass(frozen=True)
-class Preset:
-    """A feature-visualization recipe: parametrization, transforms, regularizers, step rule.
-
-    Args:
-        parametrization: a ``fv_params`` parametrization (``PixelImage``, ``FourierImage``).
-        transforms: ``fv_transforms`` transforms applied in order before every step.
-        regularizers: ``fv_objectives`` penalties on the unit image (``TotalVariation``, ``L2``).
-        optimizer: an ``fv_objectives`` step rule (``NormalizedAscent``, ``Adam``).
-        steps: the default number of steps.
-        rescue_steps: for how many first steps ReLU gradients are redirected.
-
-    Example:
-        >>> mine = Preset(PixelImage(), (Affine(shift=4),), (TotalVariation(0.05),),
-        ...               NormalizedAscent(0.05), steps=64)
-        >>> cv.filter_patterns(model, "conv2", preset=mine)
-    """
-
-    parametrization: object
-    transforms: tuple
-    regularizers: tuple
-    optimizer: object
-    steps: int
-    rescue_steps: int = 16
-
-
-PRESETS = {
-    "fast": Preset(
-        parametrization=PixelImage(noise=0.1),
-        transforms=(Roll(2), Affine(scale=(0.95, 1.05), degrees=5, every=4)),
-        regularizers=(TotalVariation(0.02), L2(0.01)),
-        optimizer=NormalizedAscent(lr=0.08),
-        steps=32,
-        rescue_steps=8,
-    ),
-    "quality": Preset(
-        parametrization=FourierImage(decay=1.0, sd=0.01),
-        transforms=(Pad(12), Jitter(8), Affine(scale=(0.9, 1.1), degrees=10), Jitter(4)),
-        regularizers=(),
-        optimizer=Adam(lr=0.05),
-        steps=512,
-    ),
-}
-"""The named presets (see the module docstring)."""
+JIT_UPDATE = True
+"""Compile each step's update (regularizer gradients, step rule, clipping) with XLA, which
+fuses its dozen element-wise passes into a few; set False where XLA is unavailable."""
 
 
 @dataclass
@@ -193,7 +137,7 @@ def filter_patterns(
     ):
         raise ValueError(f"chunk_size must be an int >= 1 or None; got {chunk_size!r}.")
     batch = int(min(chunk_size, len(filters)))
-    key = ("filter_patterns", ref.path, batch, shape, recipe, rng)
+    key = ("filter_patterns", ref.path, batch, shape, recipe, rng, JIT_UPDATE)
     run = capture.CACHE.get(
         model, key, lambda: _optimizer_loop(model, ref.path, recipe, rng, shape)
     )
@@ -224,8 +168,9 @@ def filter_patterns(
 def _optimizer_loop(model, path, recipe, input_range, shape):
     """The Python function compiled per cache key: the whole optimization of one batch.
 
-    Two loops: the first ``rescue_steps`` steps with redirected ReLU gradients, the rest
-    with the model's own graph (so its fused kernels are kept).
+    Two loops: the first ``rescue_steps`` steps with redirected ReLU gradients (skipped
+    when every slot starts with a positive activation: the redirection changes nothing
+    for those, yet slows each step), the rest with the model's own graph.
     """
     param, optimizer = recipe.parametrization, recipe.optimizer
 
@@ -239,6 +184,16 @@ def _optimizer_loop(model, path, recipe, input_range, shape):
             return None
         return tf.add_n([regularizer.grad(unit) for regularizer in recipe.regularizers])
 
+    def update(params, grad, cost_grad, state, step, pixels):
+        if pixels:  # the unit image is the parameter: the penalty is taken here, fused
+            cost_grad = penalty_grad(params)
+        if cost_grad is None:
+            cost_grad = tf.zeros_like(grad)
+        params, state = optimizer.step(params, grad, cost_grad, state, step)
+        return param.project(params), state
+
+    fused_update = tf.function(update, jit_compile=True) if JIT_UPDATE else update
+
     def loop(relu_fn, filters, seed):
         def body(step, params, state):
             with tf.GradientTape(persistent=True) as outer:
@@ -248,23 +203,23 @@ def _optimizer_loop(model, path, recipe, input_range, shape):
                 tape.watch(unit)
                 seen = apply_transforms(recipe.transforms, unit, seed, step)
                 value = tf.reduce_sum(objective(seen, filters, relu_fn))
-            grad, cost_grad = tape.gradient(value, unit), penalty_grad(unit)
-            if unit is not params:  # chain the unit-image gradients to the parameters
+            grad, cost_grad = tape.gradient(value, unit), None
+            pixels = unit is params
+            if not pixels:  # chain the unit-image gradients to the parameters
                 grad = outer.gradient(unit, params, output_gradients=grad)
-                if cost_grad is not None:
-                    cost_grad = outer.gradient(unit, params, output_gradients=cost_grad)
-            if cost_grad is None:
-                cost_grad = tf.zeros_like(grad)
-            params, state = optimizer.step(params, grad, cost_grad, state, step)
-            return step + 1, param.project(params), state
+                if recipe.regularizers:
+                    cost = penalty_grad(unit)
+                    cost_grad = outer.gradient(unit, params, output_gradients=cost)
+            params, state = fused_update(params, grad, cost_grad, state, step, pixels)
+            return step + 1, params, state
 
         return body
 
     def run(params, filters, seed, steps):
         start = objective(param.to_unit(params, shape), filters, None)
         carry = (tf.constant(0), params, optimizer.init(params))
-        if recipe.rescue_steps:
-            rescue = tf.minimum(steps, recipe.rescue_steps)
+        if recipe.rescue_steps:  # only when some slot starts dead: it slows every step
+            rescue = tf.where(tf.reduce_any(start <= 0), tf.minimum(steps, recipe.rescue_steps), 0)
             carry = tf.while_loop(
                 lambda step, *_: step < rescue, loop(redirected_relu, filters, seed), carry
             )

@@ -148,13 +148,15 @@ def redirected_relu(x):
     Example:
         >>> capture.run_graph(model, images, taps=["conv3"], relu_fn=redirected_relu)
     """
-    on = x > 0
 
     def grad(upstream):
-        zero = tf.zeros_like(upstream)
-        plain = tf.where(on, upstream, zero)
+        plain = tf.raw_ops.ReluGrad(gradients=upstream, features=x)
         axes = list(range(1, plain.shape.rank))
-        stuck = tf.logical_not(tf.reduce_any(plain != 0, axis=axes, keepdims=True))
-        return tf.where(on | (stuck & (upstream > 0)), upstream, zero)
+        stuck = tf.equal(tf.reduce_max(tf.abs(plain), axis=axes, keepdims=True), 0.0)
+
+        def redirect():
+            return tf.where((x > 0) | (stuck & (upstream > 0)), upstream, tf.zeros_like(upstream))
+
+        return tf.cond(tf.reduce_any(stuck), redirect, lambda: plain)
 
     return tf.nn.relu(x), grad

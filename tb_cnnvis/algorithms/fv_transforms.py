@@ -137,7 +137,7 @@ class Affine:
         return tf.raw_ops.ImageProjectiveTransformV3(
             images=images,
             transforms=matrix,
-            output_shape=tf.shape(images)[1:3],
+            output_shape=tf.constant(list(images.shape[1:3]), tf.int32),
             fill_value=0.5,
             interpolation="BILINEAR",
             fill_mode=self.fill.upper(),

@@ -1,0 +1,225 @@
+// The panes: one column per run (two when comparing), each a metrics bar and a grid of cards
+// for the current layer and view. loadPane fetches a pane's data; Board builds the panes'
+// DOM and paints the cards (lazily: a card off screen is painted when it scrolls into view).
+
+import { h, onScreen } from './dom.js';
+import { itemCaption, itemCount, itemName, itemProbe, itemUrls } from './items.js';
+import { setMetricsBar } from './metrics.js';
+import { nearestStepIndex, viewOf } from './model.js';
+import { drawItem, loadItem, paintBitmap, paintFailed } from './paint.js';
+import * as V from './views.js';
+
+/**
+ * Fetch one run's series for the current layer and view, and its probe images.
+ *
+ * @param {Store} store the page's store.
+ * @param {object} run a run from organizeRuns().
+ * @param {{kind: string, layer: string}} state the view and layer chosen.
+ * @returns {Promise<object>} a pane: {run, layer, view, family, tag, steps, probeUrls,
+ *     probeLabels}, with `message` (and `jump`, the layers that have the view) or `error`
+ *     when there is nothing to draw.
+ * @example const pane = await loadPane(store, runs[0], {kind: 'grad_cam', layer: 'conv3'});
+ */
+export async function loadPane(store, run, state) {
+  const view = viewOf(state.kind);
+  const layer = run.layers.find((l) => l.name === state.layer);
+  const pane = { run, layer, view, family: view.family, steps: null, probeUrls: [], probeLabels: null };
+  if (!layer) {
+    pane.message = ['Layer not in this run', `Run "${run.name}" has no layer "${state.layer}".`];
+    return pane;
+  }
+  pane.tag = layer.tags.get(view.kind);
+  if (!pane.tag) {
+    pane.jump = run.layers.filter((l) => l.tags.has(view.kind)).map((l) => l.name);
+    const where = pane.jump.length ? `Logged for: ${pane.jump.join(', ')}.` : `No layer of "${run.name}" has it.`;
+    pane.message = [`${view.label} not logged for ${layer.name}`, where];
+    return pane;
+  }
+  const [steps, probes] = await Promise.allSettled([
+    store.steps(run.name, pane.tag),
+    run.probesTag ? store.steps(run.name, run.probesTag) : Promise.resolve([]),
+  ]);
+  if (steps.status === 'rejected') {
+    pane.error = steps.reason;
+    return pane;
+  }
+  pane.steps = steps.value.length ? steps.value : null;
+  if (!pane.steps) pane.message = ['No epochs yet', `${pane.tag} has no logged steps.`];
+  const first = probes.status === 'fulfilled' ? probes.value[0] : null;
+  if (first) {
+    first.images.forEach((url, i) => {
+      pane.probeUrls[first.facts.images?.[i]?.probe ?? i] = url;
+    });
+    pane.probeLabels = first.facts.labels || null;
+  }
+  return pane;
+}
+
+/**
+ * Builds the panes' DOM and paints their cards. The app provides state, store, detail,
+ * ctx(pane), set(), update() and retryButton().
+ *
+ * @example
+ *   const board = new Board(app);
+ *   app.panes = board.build(await Promise.all(runs.map((run) => loadPane(store, run, state))));
+ *   await board.paint();
+ */
+export class Board {
+  constructor(app) {
+    this.app = app;
+    this.panes = [];
+    this.observer = new IntersectionObserver((entries) => this.onVisible(entries), { rootMargin: '200px' });
+  }
+
+  /** The step of a pane shown at the chosen epoch. */
+  stepOf(pane) {
+    return pane.steps[nearestStepIndex(pane.steps, this.app.state.epoch ?? pane.steps.at(-1).step)];
+  }
+
+  /** Put the panes on the page, keeping the DOM of those whose content did not change. */
+  build(panes, host) {
+    const previous = new Map(this.panes.map((pane) => [pane.key, pane]));
+    const columns = panes.map((pane, index) => {
+      pane.key = this.paneKey(pane, index, panes.length);
+      const same = previous.get(pane.key);
+      if (!same) return this.buildPane(pane, index, panes.length > 1);
+      // Nothing visible changed (e.g. a refresh that only added epochs): keep the DOM.
+      previous.delete(pane.key);
+      for (const key of ['element', 'cards', 'count', 'note', 'banner', 'metrics']) pane[key] = same[key];
+      for (const card of pane.cards || []) card.pane = pane;
+      return pane.element;
+    });
+    for (const old of previous.values()) for (const card of old.cards || []) this.observer.unobserve(card.button);
+    this.panes = panes;
+    const container = host.firstElementChild;
+    const unchanged = container?.classList.contains('panes') && container.children.length === columns.length &&
+      columns.every((column, i) => container.children[i] === column);
+    if (!unchanged) host.replaceChildren(h('div', { class: `panes panes-${panes.length}` }, columns));
+    return panes;
+  }
+
+  /** What a pane's DOM depends on: equal keys mean the old cards can be kept. */
+  paneKey(pane, index, total) {
+    const { state } = this.app;
+    const step = pane.steps ? this.stepOf(pane) : null;
+    const count = step ? itemCount(pane.family, step, state) : null;
+    const problem = pane.error ? pane.error.message : pane.message;
+    return JSON.stringify([index, total, pane.run.name, pane.tag, state.layer, pane.family,
+      state.probe, count, problem, pane.probeUrls.length]);
+  }
+
+  buildPane(pane, index, titled) {
+    const { app } = this;
+    pane.note = h('span', { class: 'pane-note' });
+    pane.banner = h('p', { class: 'pane-banner', hidden: true, attrs: { role: 'alert' } });
+    pane.metrics = h('div', { class: 'metrics', hidden: true, attrs: { 'aria-label': 'Metrics' } });
+    const head = titled ? h('header', { class: 'pane-head' }, h('h2', { text: pane.run.name }), pane.note) : null;
+    let body;
+    if (pane.error) {
+      body = V.message('error', `Could not load ${pane.tag}`, pane.error.message, app.retryButton(() => app.update()));
+    } else if (pane.message) {
+      const jumps = (pane.jump || []).map((name) =>
+        h('button', { class: 'chip', text: name, on: { click: () => app.set({ layer: name }, true) } }));
+      body = V.message('info', pane.message[0], pane.message[1], jumps.length ? h('div', { class: 'chips' }, jumps) : null);
+    } else {
+      const step = this.stepOf(pane);
+      const ctx = app.ctx(pane);
+      pane.count = itemCount(pane.family, step, ctx);
+      const label = (i) => `Open ${itemName(pane.family, i, step, ctx).toLowerCase()}`;
+      const open = (i) => app.detail.open(index, i, app.doc.activeElement);
+      const inset = pane.family === 'projection' && pane.probeUrls.length > 0;
+      const grid = V.buildGrid(pane.count, app.state.size, label, open, { inset, wide: pane.family === 'top_examples' });
+      pane.cards = grid.cards;
+      for (const card of pane.cards) {
+        card.pane = pane;
+        card.button.cardRef = card;
+        this.observer.observe(card.button);
+      }
+      body = grid.element;
+    }
+    pane.element = h('section', { class: 'pane', attrs: { 'aria-label': pane.run.name } }, head, pane.banner, pane.metrics, body);
+    return pane.element;
+  }
+
+  /** Paint every card of every pane at the chosen epoch (pixels of on-screen cards only). */
+  paint(shown) {
+    const jobs = [];
+    for (const pane of this.panes) {
+      if (!pane.cards) continue;
+      pane.step = this.stepOf(pane);
+      pane.note.textContent = pane.step.step === shown ? '' : `showing epoch ${pane.step.step}`;
+      setMetricsBar(pane.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step));
+      for (const card of pane.cards) jobs.push(this.paintCard(card));
+    }
+    return jobs;
+  }
+
+  /** Caption now; pixels now if the card is on screen, else when it scrolls into view. */
+  async paintCard(card) {
+    const { pane } = card;
+    const ctx = this.app.ctx(pane);
+    const caption = itemCaption(pane.family, card.index, pane.step, ctx);
+    card.title.textContent = caption.title;
+    card.note.textContent = caption.note || '';
+    card.note.title = caption.note ? 'Drift: rank correlation with the previous logged epoch' : '';
+    card.meta.textContent = caption.meta;
+    card.button.dataset.tone = caption.tone;
+    card.button.dataset.badge = caption.badge;
+    card.badge.hidden = !caption.point;
+    card.badge.dataset.point = caption.point;
+    card.badge.textContent = caption.point === 'hit' ? '✓' : caption.point === 'miss' ? '✗' : '';
+    card.badge.title = caption.point ? `Pointing game: the map's peak is ${caption.point === 'hit' ? 'on' : 'off'} the object` : '';
+    card.dirty = !onScreen(card.button);
+    if (card.dirty) return;
+    this.paintInset(card, ctx);
+    await this.paintInto(card.canvas, pane, card.index, pane.step, card);
+  }
+
+  /** Load and draw one item into a canvas, unless a newer paint of it started meanwhile. */
+  async paintInto(canvas, pane, index, step, owner) {
+    const key = {};
+    owner.key = key;
+    const ctx = this.app.ctx(pane);
+    try {
+      const data = await loadItem(pane.family, index, step, ctx, this.app.store);
+      if (owner.key === key) drawItem(canvas, pane.family, index, step, ctx, data);
+    } catch (err) {
+      if (owner.key !== key) return;
+      paintFailed(canvas);
+      if (pane.banner) {
+        pane.banner.hidden = false;
+        pane.banner.textContent = `Some images could not be loaded: ${err.message}`;
+      }
+    }
+  }
+
+  /** The probe beside a projection (drawn once: it does not change with epochs). */
+  paintInset(card, ctx) {
+    const url = card.inset && card.pane.probeUrls[itemProbe(card.pane.family, card.index, card.pane.step, ctx)];
+    if (!url || card.insetUrl === url) return;
+    card.insetUrl = url;
+    this.app.store.bitmap(url).then((bitmap) => paintBitmap(card.inset, bitmap), () => {});
+  }
+
+  onVisible(entries) {
+    for (const entry of entries) {
+      const card = entry.target.cardRef;
+      if (!entry.isIntersecting || !card?.dirty || !card.pane.step) continue;
+      card.dirty = false;
+      this.paintInset(card, this.app.ctx(card.pane));
+      this.paintInto(card.canvas, card.pane, card.index, card.pane.step, card);
+    }
+  }
+
+  /** Warm the cache with the images of the given epochs, after the current paint. */
+  prefetch(upcoming) {
+    if (!upcoming.length) return;
+    setTimeout(() => {
+      for (const pane of this.panes.filter((p) => p.steps)) {
+        for (const step of pane.steps.filter((s) => upcoming.includes(s.step))) {
+          for (const url of itemUrls(pane.family, step, this.app.ctx(pane))) this.app.store.bitmap(url).catch(() => {});
+        }
+      }
+    }, 0);
+  }
+}
