@@ -1,121 +1,167 @@
-"""Cost of CnnVisCallback during ``fit``: training-time overhead and memory over many epochs.
+"""Cost of CnnVisCallback during ``fit``: time overhead and event bytes on the demo, memory.
 
-1. Overhead: the demo CNN (``demo.model.build_model``) on the synthetic shapes
-   (``demo.shapes.make_shapes``) is trained twice from the same seed, without and with the
-   callback at its defaults; the ratio of the two fit times is printed (goal: < 1.15).
-2. Per view: the seconds each view took per logged step (from the callback's own timings),
-   and their sum as a fraction of the rest of the fit: unlike the ratio of two fits, this
-   share is not skewed when other processes load the machine during one of them.
-3. Memory: a small model is trained for 30 epochs with every view logged every epoch; the
-   growth of resident memory after warm-up (epoch 5) is printed (goal: a few MB).
+1. Overhead, on the demo as ``python -m demo.run`` sets it up: the demo CNN
+   (``demo.model.build_model``) on the generated shapes (``demo.shapes``) with a validation
+   split, Adam with cosine decay, batch 64; the callback at its defaults plus the demo's
+   settings (``demo.run.DEMO_CNNVIS_OPTIONS``, and as ``demo.train`` builds it: 8 probes
+   from every class, their object masks, 300 held-out reference images, input range 0..1).
+   Fresh models from the same seed, on the same data, are fitted without (A) and with (B)
+   the callback, taking turns A B B A ... (so that a load that drifts during the run weighs
+   on both alike; other processes may share the machine). Reported: the ratio of the summed
+   fit times B / A (goal < 1.15); the share of B's fit time spent inside the callback's
+   views and metrics (its ``cnnvis_seconds/*`` scalars), which other load skews less; and
+   the bytes the callback wrote per logged epoch (size of ``<logdir>/cnnvis`` / steps).
+   The demo trains 15 epochs on 10,000 images (about 2 x 3 minutes on two cores); by
+   default this runs fewer (``--epochs``, ``--images``), which makes the ratio larger, not
+   smaller: each logged step costs the same whatever the epoch's size, and step 0 (with
+   the one-off tracing) and the last step (every view) weigh more in a short fit. A row
+   projects the ratio to the demo's size from the measured per-epoch and per-view times.
+2. Memory: a small model is trained for 30 epochs with every view logged every epoch; the
+   growth of resident memory after warm-up (epoch 5) is reported (goal < 5 MiB).
 
-Run: ``python -m benchmarks.bench_callback [--epochs 15 --images 10000]`` (the demo's
-size; smaller runs weigh the one-off tracing at step 0 more). Numbers depend
-on the machine; the ratios are measured within one run.
+Run: ``python -m benchmarks.bench_callback [--quick] [--epochs 15 --images 10000]``.
 """
 
 import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
 
-from tb_cnnvis import CnnVisCallback, views
+from benchmarks.common import print_rows, row
+from tb_cnnvis import CnnVisCallback, metadata, views
+
+DEMO_EPOCHS, DEMO_IMAGES = 15, 10000
 
 
-def _demo_model_and_data(images, size=64):
-    """The demo's model and data, or a stand-in of the same shape while they are missing."""
-    try:
-        from demo.shapes import CLASS_NAMES, make_shapes
+def demo_setup(images, seed=0):
+    """``(train, validation, callback options)`` as the demo sets them up, at ``images`` size."""
+    from demo.run import DEMO_CNNVIS_OPTIONS
+    from demo.shapes import CLASS_NAMES, make_shapes
+    from demo.train import N_REFERENCE, pick_probes
 
-        x, y, _ = make_shapes(images, seed=0)
-        names = list(CLASS_NAMES)
-    except ImportError:
-        rng = np.random.default_rng(0)
-        x, y = rng.random((images, size, size, 3), dtype=np.float32), rng.integers(0, 6, images)
-        names = [f"class{i}" for i in range(6)]
-    try:
-        from demo.model import build_model
-
-        builder = build_model
-    except ImportError:
-
-        def builder():
-            layers = [keras.Input(x.shape[1:])]
-            for filters in (16, 32, 64, 64):
-                layers += [
-                    keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
-                    keras.layers.MaxPooling2D(),
-                ]
-            layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(names))]
-            model = keras.Sequential(layers)
-            model.compile(
-                "adam",
-                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"],
-            )
-            return model
-
-    return builder, x.astype(np.float32), y, names
+    n_val = images // 5  # the demo's 10,000 + 2,000
+    x, y, masks = make_shapes(images + n_val, seed=seed)
+    order = np.random.default_rng(seed).permutation(len(y))
+    val, fit = order[:n_val], order[n_val:]
+    probes = pick_probes(y[val], 8, seed)
+    options = {
+        "class_names": list(CLASS_NAMES),
+        "input_range": (0.0, 1.0),
+        "reference_images": x[val][:N_REFERENCE],
+        "probe_masks": masks[val][probes],
+        **DEMO_CNNVIS_OPTIONS,
+    }
+    return (x[fit], y[fit]), (x[val], y[val]), (x[val][probes], y[val][probes], options)
 
 
-def _fit_seconds(builder, x, y, epochs, callbacks):
-    """Seconds of one ``fit`` of a fresh model from seed 0."""
-    keras.utils.set_random_seed(0)
-    model = builder()
-    if not getattr(model, "compiled", False):
-        model.compile("adam", "sparse_categorical_crossentropy")
+def fit_seconds(train, validation, epochs, callbacks, seed=0):
+    """Seconds of one ``fit`` of a fresh demo CNN from ``seed``, compiled as the demo does."""
+    from demo.model import build_model
+    from demo.train import DEMO_LEARNING_RATE
+
+    keras.utils.set_random_seed(seed)
+    model = build_model()
+    steps = epochs * -(-len(train[1]) // 64)
+    schedule = keras.optimizers.schedules.CosineDecay(DEMO_LEARNING_RATE, steps)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     start = time.perf_counter()
-    model.fit(x, y, epochs=epochs, batch_size=64, callbacks=callbacks, verbose=0)
+    model.fit(*train, epochs=epochs, batch_size=64, validation_data=validation,
+              callbacks=callbacks, verbose=0)  # fmt: skip
     return time.perf_counter() - start
 
 
-def overhead(epochs, images):
-    """Print the fit-time ratio with/without the default callback and the per-view costs."""
-    builder, x, y, names = _demo_model_and_data(images)
-    probes, labels = x[:8], y[:8]
-    base = _fit_seconds(builder, x, y, epochs, [])
-    with tempfile.TemporaryDirectory() as logdir:
-        cb = CnnVisCallback(logdir, probes, labels, class_names=names)
-        with_cb = _fit_seconds(builder, x, y, epochs, [cb])
-        timings = _timings(logdir)
-    print(f"overhead: {epochs} epochs x {len(x)} images of {x.shape[1:]}")
-    print(f"  fit without callback   {base:8.2f} s")
-    print(f"  fit with CnnVisCallback {with_cb:7.2f} s   ratio {with_cb / base:.3f}  (goal < 1.15)")
-    spent = sum(sum(seconds) for seconds in timings.values())
-    print(
-        f"  time inside the callback's views {spent:7.2f} s = {spent / (with_cb - spent):.3f} of "
-        "the training time in the same fit (robust to other load on the machine)"
-    )
-    for view, seconds in sorted(timings.items()):
-        first, rest = seconds[0], seconds[1:] or [float("nan")]
-        print(
-            f"  {view:<18} step 0 (traces) {first:6.3f} s, later steps {np.mean(rest):6.3f} s "
-            f"({len(seconds)} logged steps)"
-        )
-
-
-def _timings(logdir):
-    """``{view: [seconds per logged step]}`` read back from the ``cnnvis_seconds`` scalars."""
-    from tb_cnnvis.metadata import TIMING_TAG_PREFIX
+def timings(logdir):
+    """``{view: {step: seconds}}`` read back from the callback's ``cnnvis_seconds`` scalars."""
     from tb_cnnvis.testing import data_provider
 
     provider, ctx, eid = data_provider(logdir, {"scalars": 1000})
     scalars = provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars", downsample=1000)
+    prefix = metadata.TIMING_TAG_PREFIX
     return {
-        tag[len(TIMING_TAG_PREFIX) :]: [datum.value for datum in series]
-        for tag, series in scalars.get("cnnvis", {}).items()
-        if tag.startswith(TIMING_TAG_PREFIX)
+        tag[len(prefix) :]: {datum.step: datum.value for datum in series}
+        for tag, series in scalars.get(metadata.RUN_SUBDIR, {}).items()
+        if tag.startswith(prefix)
     }
 
 
+def _due_steps(view, options, epochs):
+    """The steps at which the callback logs ``view`` in a fit of ``epochs`` epochs."""
+    every = {
+        metadata.FILTER_PATTERNS: options.get("filters_every_n_epochs", 10),
+        metadata.TOP_EXAMPLES: options.get("top_examples_every_n_epochs", 5),
+    }.get(view, options.get("every_n_epochs", 1))
+    return [s for s in range(epochs + 1) if s == 0 or s == epochs or s % every == 0]
+
+
+def projected_ratio(per_view, epoch_seconds, options, epochs=DEMO_EPOCHS):
+    """The ratio for ``epochs`` epochs of ``epoch_seconds``, from measured per-view costs.
+
+    Each view costs its step-0 time once (tracing included) and the median of its later
+    steps at every other step it is due (metrics: at every logged step).
+    """
+    total = 0.0
+    for view, by_step in per_view.items():
+        later = [s for step, s in by_step.items() if step > 0] or [by_step[0]]
+        due = _due_steps(view, options, epochs) if view != "metrics" else range(epochs + 1)
+        total += by_step.get(0, 0.0) + (len(due) - 1) * float(np.median(later))
+    return (epochs * epoch_seconds + total) / (epochs * epoch_seconds)
+
+
+def overhead(epochs, images, rounds):
+    """Rows: fit-time ratio with / without the callback, view share, bytes per logged epoch."""
+    train, validation, (probes, labels, options) = demo_setup(images)
+    fit_seconds((train[0][:256], train[1][:256]), None, 1, [])  # process-wide one-off costs
+    seconds = {"A": [], "B": []}
+    with tempfile.TemporaryDirectory(prefix="bench_callback_") as workdir:
+        for turn in range(rounds):
+            for kind in "AB" if turn % 2 == 0 else "BA":
+                logdir = os.path.join(workdir, f"{kind}{turn}")
+                callbacks = []
+                if kind == "B":
+                    callbacks = [CnnVisCallback(logdir, probes, labels, **options)]
+                seconds[kind].append(fit_seconds(train, validation, epochs, callbacks))
+        run_dir = Path(workdir) / f"B{rounds - 1}" / metadata.RUN_SUBDIR
+        size = sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file())
+        per_view = timings(str(run_dir.parent))
+    base, with_cb = sum(seconds["A"]), sum(seconds["B"])
+    steps = {step for by_step in per_view.values() for step in by_step}
+    inside = sum(sum(by_step.values()) for by_step in per_view.values())
+    share = inside / seconds["B"][-1]
+    size_note = f"{epochs} epochs x {len(train[1])} images + {len(validation[1])} validation"
+    turns = ", ".join(f"{b / a:.3f}" for a, b in zip(seconds["A"], seconds["B"]))
+    order = " ".join("AB" if t % 2 == 0 else "BA" for t in range(rounds))
+    demo_epoch = np.mean(seconds["A"]) / epochs * DEMO_IMAGES / len(train[1])
+    projected = projected_ratio(per_view, demo_epoch, options)
+    slowest = max(per_view, key=lambda view: sum(per_view[view].values()))
+    return [
+        row("callback", "demo fit time, with / without callback", with_cb / base, "x", "< 1.15",
+            f"{size_note}; order {order}; per turn {turns}; summed fits {with_cb:.0f} s / "
+            f"{base:.0f} s"),
+        row("callback", "demo fit time spent inside views and metrics", share, "share",
+            "< 0.13", f"{inside:.1f} s of {seconds['B'][-1]:.0f} s (last B fit; "
+            f"share 0.13 = ratio 1.15); most: {slowest} {sum(per_view[slowest].values()):.1f} s"),
+        row("callback", "demo ratio projected to 15 epochs x 10,000 images", projected, "x",
+            "< 1.15", "from this run's epoch time and per-view step times (step 0 once, "
+            "median of later steps at each due step)"),
+        row("callback", "event bytes per logged epoch (demo)", size / len(steps), "bytes", None,
+            f"{size / 2**20:.2f} MiB in <logdir>/cnnvis over {len(steps)} logged steps"),
+    ]  # fmt: skip
+
+
 def memory(epochs=30, warmup=5):
-    """Print the RSS growth over ``epochs`` epochs with every view logged every epoch."""
+    """Rows: resident memory after warm-up and its growth over ``epochs`` epochs."""
     size = 32
+    keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
             keras.Input((size, size, 3)),
@@ -131,17 +177,20 @@ def memory(epochs=30, warmup=5):
     x, y = rng.random((128, size, size, 3), dtype=np.float32), rng.integers(0, 3, 128)
     rss = []
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: rss.append(_rss()))
-    with tempfile.TemporaryDirectory() as logdir:
+    with tempfile.TemporaryDirectory(prefix="bench_callback_memory_") as logdir:
         cb = CnnVisCallback(
-            logdir, x[:4], y[:4], views=views.VIEWS, filters_every_n_epochs=1, filter_steps=8
-        )
+            logdir, x[:4], y[:4], views=views.ALL_VIEWS, filters_every_n_epochs=1, filter_steps=8,
+            reference_images=x[:64], top_examples_every_n_epochs=1,
+        )  # fmt: skip
         model.fit(x, y, epochs=epochs, batch_size=32, callbacks=[cb, record], verbose=0)
     growth = (rss[-1] - rss[warmup - 1]) / 2**20
-    print(f"memory: {epochs} epochs, every view every epoch")
-    print(
-        f"  RSS after epoch {warmup}: {rss[warmup - 1] / 2**20:.1f} MiB, after epoch "
-        f"{epochs}: {rss[-1] / 2**20:.1f} MiB, growth {growth:+.1f} MiB (goal: a few MiB)"
-    )
+    note = f"small CNN, every view ({len(cb.views)}) every epoch, {epochs} epochs"
+    return [
+        row("callback", f"RSS after warm-up (epoch {warmup})", rss[warmup - 1] / 2**20, "MiB",
+            None, note),
+        row("callback", f"RSS growth, epoch {warmup} to {epochs}", growth, "MiB", "< 5",
+            f"{growth / (epochs - warmup) * 1024:+.0f} KiB per epoch"),
+    ]  # fmt: skip
 
 
 def _rss():
@@ -150,15 +199,34 @@ def _rss():
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def main():
+def main(argv=None):
+    """Run the benchmark, print its table and return its rows.
+
+    Args:
+        argv: command-line arguments (``--quick``, ``--epochs``, ``--images``, ``--rounds``,
+            ``--skip-memory``); None reads ``sys.argv``.
+
+    Returns:
+        A list of rows (see ``benchmarks.common.row``).
+
+    Example:
+        >>> rows = main(["--quick"])
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--images", type=int, default=10000)
+    parser.add_argument("--quick", action="store_true", help="2 epochs x 1,000 images")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 6)")
+    parser.add_argument("--images", type=int, default=None, help="training images (default 5000)")
+    parser.add_argument("--rounds", type=int, default=None, help="A/B turns (default 2: A B B A)")
     parser.add_argument("--skip-memory", action="store_true")
-    args = parser.parse_args()
-    overhead(args.epochs, args.images)
+    args = parser.parse_args(argv)
+    epochs = args.epochs or (2 if args.quick else 6)
+    images = args.images or (1000 if args.quick else 5000)
+    rounds = args.rounds or (1 if args.quick else 2)
+    rows = overhead(epochs, images, rounds)
     if not args.skip_memory:
-        memory()
+        rows += memory(10, 3) if args.quick else memory()
+    print_rows(f"callback benchmark: overhead on the demo ({epochs} epochs), memory", rows)
+    return rows
 
 
 if __name__ == "__main__":

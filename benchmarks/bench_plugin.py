@@ -17,6 +17,7 @@ Usage::
 
     python -m benchmarks.bench_plugin            # the full size (a few minutes)
     python -m benchmarks.bench_plugin --quick    # 1 run x 20 epochs x 5 layers
+    python -m benchmarks.bench_plugin --runs 2 --epochs 50 --layers 10 --loaders auto
 """
 
 import argparse
@@ -32,6 +33,8 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from benchmarks.common import print_rows, row
 
 VIEWS = ("feature_maps", "filter_patterns", "grad_cam", "guided_backprop")
 TARGET_MS = {"tags": 50.0, "steps": 50.0, "steps_cold": None, "image": 10.0, "image_uncached": None}
@@ -225,7 +228,8 @@ def bench_loader(load_fast, runs, epochs, steps, workdir):
             ms = sorted(1000 * s for s in samples)
             p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
             target = TARGET_MS[route]
-            rows.append(_row(load_fast, f"{route} median", statistics.median(ms), "ms", target))
+            rows.append(_row(load_fast, f"{route} median", statistics.median(ms), "ms", target,
+                             f"{len(ms)} requests"))  # fmt: skip
             rows.append(_row(load_fast, f"{route} p95", p95, "ms"))
         memory = rss_mib(process.pid)  # with the plugin's caches filled by the requests above
         rows.append(_row(load_fast, "memory after the requests", memory, "MiB"))
@@ -260,11 +264,10 @@ def memory_growth(load_fast, runs, epochs, steps, workdir):
     return rows
 
 
-def _row(loader, metric, value, unit, target=None):
-    """One result row."""
+def _row(loader, metric, value, unit, target=None, note=""):
+    """One result row; the loader (``--load_fast`` value) names itself in the metric."""
     name = {"false": "python", "auto": "rust"}[loader]
-    return {"bench": "plugin", "loader": name, "metric": metric, "value": round(value, 3),
-            "unit": unit, "target": target}  # fmt: skip
+    return row("plugin", f"{name} loader: {metric}", value, unit, target, note)
 
 
 def main(argv=None):
@@ -274,7 +277,7 @@ def main(argv=None):
       argv: command-line arguments (``--quick``, ``--loaders false,auto``).
 
     Returns:
-      A list of ``{"bench", "loader", "metric", "value", "unit", "target"}`` dicts.
+      A list of rows (see ``benchmarks.common.row``); each metric starts with the loader.
 
     Example:
       >>> rows = main(["--quick"])
@@ -282,29 +285,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 run x 20 epochs x 5 layers")
     parser.add_argument("--loaders", default="false,auto", help="--load_fast values to run")
+    parser.add_argument("--runs", type=int, default=None, help="runs (default 3)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 100)")
+    parser.add_argument("--layers", type=int, default=None, help="layers per run (default 20)")
     args = parser.parse_args(argv)
     runs, epochs, layers = (1, 20, 5) if args.quick else (3, 100, 20)
+    runs, epochs, layers = args.runs or runs, args.epochs or epochs, args.layers or layers
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_plugin_") as workdir:
         start = time.monotonic()
         steps = run_frames(source_frames(os.path.join(workdir, "source")), epochs, layers)
         write_steps(Path(workdir) / "size", runs, steps, 0, epochs)
         size = sum(f.stat().st_size for f in (Path(workdir) / "size").rglob("*")) / 2**20
-        rows.append(_row("false", "log directory size", size, "MiB"))
-        rows.append(_row("false", "log directory write time", time.monotonic() - start, "s"))
+        shape = f"{runs} runs x {epochs} epochs x {layers} layers x {len(VIEWS)} views"
+        rows.append(row("plugin", "log directory size", size, "MiB", None, shape))
+        rows.append(row("plugin", "log directory write time", time.monotonic() - start, "s"))
         for loader in args.loaders.split(","):
             rows += bench_loader(loader, runs, epochs, steps, workdir)
-    print(f"plugin benchmark: {runs} runs x {epochs} epochs x {layers} layers x {len(VIEWS)} views")
-    for row in rows:
-        target = "" if row["target"] is None else f"  (target < {row['target']:g})"
-        verdict = (
-            ""
-            if row["target"] is None
-            else ("  ok" if row["value"] < row["target"] else "  MISSED")
-        )
-        print(
-            f"{row['loader']:>7}  {row['metric']:<36} {row['value']:>10.3f} {row['unit']}{target}{verdict}"
-        )
+    title = (
+        f"plugin benchmark: {runs} runs x {epochs} epochs x {layers} layers x {len(VIEWS)} views"
+    )
+    print_rows(title, rows)
     return rows
 
 

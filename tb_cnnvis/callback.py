@@ -153,6 +153,8 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.input_range = input_range
         self.verbose = int(verbose)
+        self._lines = []
+        self._defer_print = False
         self.probe_images, self.probe_labels = plan.read_probes(
             probe_images, probe_labels, self.max_probes
         )
@@ -213,6 +215,7 @@ class CnnVisCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         """Log every view at step ``epoch`` (0: untrained) before the first epoch of a fit."""
+        self._print_pending()
         if self._pending_first:
             self._pending_first = False
             if epoch > self._last_step:
@@ -224,10 +227,13 @@ class CnnVisCallback(keras.callbacks.Callback):
         last = step == (self.params or {}).get("epochs")
         due = [view for view in self.views if last or step % self._frequency(view) == 0]
         if due:
+            # Keras's progress bar finishes the epoch's line after this hook: print later.
+            self._defer_print = True
             self._log(step, due)
 
     def on_train_end(self, logs=None):
         """Close the writer (a later fit opens a new event file)."""
+        self._print_pending()
         self.close()
 
     # -- outside fit ----------------------------------------------------------------------
@@ -332,7 +338,16 @@ class CnnVisCallback(keras.callbacks.Callback):
         self._last_step = max(self._last_step, step)
         if self.verbose:
             spent = ", ".join(f"{view} {s:.2f}s" for view, s in seconds.items())
-            print(f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)")
+            self._lines.append(f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)")
+            if not self._defer_print:
+                self._print_pending()
+
+    def _print_pending(self):
+        """Print the progress lines held back while Keras's progress bar was mid-line."""
+        self._defer_print = False
+        for line in self._lines:
+            print(line)
+        self._lines.clear()
 
 
 # -- argument checks ----------------------------------------------------------------------

@@ -294,6 +294,21 @@ def test_verbose_prints_one_line_per_logged_step(logdir, capsys):
     assert "feature_maps " in lines[1] and "grad_cam " in lines[1] and "total" in lines[1]
 
 
+def test_verbose_lines_come_after_keras_finishes_the_epoch_line(logdir, capsys):
+    x, y = _data(2)
+    cb = CnnVisCallback(logdir, x, y, views=["feature_maps"], verbose=1)
+    model = models.sequential()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=8, callbacks=[cb], verbose=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    tags = [
+        "cnnvis" if line.startswith("cnnvis") else "epoch" if line.startswith("Epoch") else "bar"
+        for line in lines
+    ]
+    # step 0 before training, then each epoch's Keras line is complete before our line.
+    assert tags == ["cnnvis", "epoch", "bar", "cnnvis", "epoch", "bar", "cnnvis"], lines
+
+
 def test_a_second_fit_with_initial_epoch_continues_the_steps(logdir):
     model = models.sequential()
     x, y = _data(2)
