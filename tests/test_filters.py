@@ -16,7 +16,7 @@ from keras import layers
 
 import tb_cnnvis as cv
 from tb_cnnvis import capture
-from tb_cnnvis.algorithms.filters import PRESETS, filter_patterns
+from tb_cnnvis.algorithms.filters import PRESETS, filter_patterns, interior_window
 from tb_cnnvis.algorithms.fv_objectives import L2, TotalVariation
 from tb_cnnvis.algorithms.fv_params import FourierImage, PixelImage
 from tb_cnnvis.algorithms.fv_transforms import Affine, Jitter, Pad, Roll, apply_transforms
@@ -73,9 +73,11 @@ def trained():
 
 
 def _channel_means(model, layer, images):
-    """(N, C) mean activation of every channel of ``layer`` for each image."""
+    """(N, C) mean activation of every channel of ``layer`` for each image, over the
+    positions the objective averages (units whose receptive field is inside the image)."""
     _, taps = capture.run_graph(model, tf.constant(images), taps=[layer], stop_at=[layer])
-    return tf.reduce_mean(taps[layer], axis=[1, 2]).numpy()
+    top, bottom, left, right = interior_window(model, layer, images.shape[1:3])
+    return tf.reduce_mean(taps[layer][:, top:bottom, left:right], axis=[1, 2]).numpy()
 
 
 def _firing(model, layer, probes):
@@ -282,3 +284,17 @@ def test_parametrizations_give_unit_images_of_the_asked_shape(shape):
         assert images.min() >= 0.0 and images.max() <= 1.0
         assert not np.allclose(images[0], images[1])  # each filter draws its own start
         np.testing.assert_array_equal(params[1], param.init([2], shape, seed=1)[0])
+
+
+def test_the_objective_ignores_units_that_see_the_zero_padding():
+    # conv 3x3 "same" -> pool 2 -> conv 3x3 "same" on 16 px: the second conv's units see
+    # 8x8 input pixels from (2y - 3, 2x - 3); those whose field stays inside are 2..6.
+    model = models.sequential()
+    assert interior_window(model, "conv1", (16, 16)) == (1, 15, 1, 15)
+    assert interior_window(model, "conv2", (16, 16)) == (2, 6, 2, 6)
+    # A patterns's reached activation is the mean over that window.
+    result = filter_patterns(model, "conv2", filters=[0, 1], steps=2)
+    _, taps = capture.run_graph(model, tf.constant(result.images), taps=["conv2"])
+    window = taps["conv2"].numpy()[:, 2:6, 2:6]
+    expected = [window[0, ..., 0].mean(), window[1, ..., 1].mean()]
+    np.testing.assert_allclose(result.activations, expected, rtol=1e-4, atol=1e-6)

@@ -32,6 +32,7 @@ from tb_cnnvis import capture
 from tb_cnnvis.algorithms.fv_objectives import channel_means, redirected_relu
 from tb_cnnvis.algorithms.fv_presets import PRESETS, Preset
 from tb_cnnvis.algorithms.fv_transforms import apply_transforms
+from tb_cnnvis.algorithms.receptive_field import receptive_field
 from tb_cnnvis.input_range import InputRange, to_display_rgb
 
 CHUNK_BYTES = 1 << 30
@@ -138,8 +139,9 @@ def filter_patterns(
         raise ValueError(f"chunk_size must be an int >= 1 or None; got {chunk_size!r}.")
     batch = int(min(chunk_size, len(filters)))
     key = ("filter_patterns", ref.path, batch, shape, recipe, rng, JIT_UPDATE)
+    window = interior_window(model, ref.path, shape[:2])
     run = capture.CACHE.get(
-        model, key, lambda: _optimizer_loop(model, ref.path, recipe, rng, shape)
+        model, key, lambda: _optimizer_loop(model, ref.path, recipe, rng, shape, window)
     )
     parts = []
     for begin in range(0, len(filters), batch):
@@ -165,7 +167,33 @@ def filter_patterns(
     )
 
 
-def _optimizer_loop(model, path, recipe, input_range, shape):
+def interior_window(model, path, size):
+    """The positions of ``path``'s output whose receptive field lies inside the image.
+
+    The objective averages a filter over these positions only. Units at the border see the
+    zero padding, which breaks the symmetry of a flat start image: there the filter fires
+    first, and the pattern grows in from the edges while the middle stays grey (the Keras
+    tutorial trims two units for the same reason). Returns (top, bottom, left, right), or
+    None (all positions) when the receptive field cannot be computed; the central unit
+    when no unit lies wholly inside.
+    """
+    try:
+        field = receptive_field(model, path, input_size=size)
+    except ValueError:
+        return None
+    bounds = []
+    for axis in range(2):
+        start, stride, extent = field.start[axis], field.stride[axis], field.output_size[axis]
+        first = max(0, -(start // stride) if start < 0 else 0)
+        last = min(extent, (size[axis] - field.size[axis] - start) // stride + 1)
+        if last <= first:  # no unit sees only the image: take the central one
+            first = (extent - 1) // 2
+            last = first + 1
+        bounds += [int(first), int(last)]
+    return bounds[0], bounds[1], bounds[2], bounds[3]
+
+
+def _optimizer_loop(model, path, recipe, input_range, shape, window=None):
     """The Python function compiled per cache key: the whole optimization of one batch.
 
     Two loops: the first ``rescue_steps`` steps with redirected ReLU gradients (skipped
@@ -177,7 +205,7 @@ def _optimizer_loop(model, path, recipe, input_range, shape):
     def objective(unit, filters, relu_fn):
         x = input_range.from_unit(unit)
         _, taps = capture.run_graph(model, x, taps=[path], stop_at=[path], relu_fn=relu_fn)
-        return channel_means(taps[path], filters)
+        return channel_means(taps[path], filters, window)
 
     def penalty_grad(unit):
         if not recipe.regularizers:

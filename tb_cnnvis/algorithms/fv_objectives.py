@@ -26,8 +26,15 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 
-def channel_means(activations, filters):
-    """Mean of channel ``filters[i]`` of ``activations[i]`` over positions, shape (B,)."""
+def channel_means(activations, filters, window=None):
+    """Mean of channel ``filters[i]`` of ``activations[i]`` over positions, shape (B,).
+
+    ``window`` = (top, bottom, left, right) limits the mean to those positions (see
+    ``interior_window``).
+    """
+    if window is not None:
+        top, bottom, left, right = window
+        activations = activations[:, top:bottom, left:right, :]
     means = tf.reduce_mean(tf.cast(activations, tf.float32), axis=[1, 2])
     return tf.gather(means, filters[:, None], batch_dims=1)[:, 0]
 
