@@ -57,6 +57,31 @@ def guided_relu(x):
 _RELU_FNS = {"gradient": None, "deconvnet": deconvnet_relu, "guided": guided_relu}
 
 
+def relu_rule(rule):
+    """The ReLU replacement for ``rule`` (None for the plain gradient).
+
+    Raises:
+        ValueError: for a rule other than "gradient", "deconvnet" or "guided".
+    """
+    if rule not in _RELU_FNS:
+        raise ValueError(f"Unknown rule {rule!r}; expected one of {list(RULES)}.")
+    return _RELU_FNS[rule]
+
+
+def class_gradient(model, images, class_index, rule="guided"):
+    """Input gradient of each image's class logit under a ReLU ``rule``, (N, H, W, C_in).
+
+    Compiled once per (model, rule). ``images`` is a checked float32 batch and
+    ``class_index`` one int per image.
+    """
+    relu_fn = relu_rule(rule)
+    model_ref = weakref.ref(model)
+    function = capture.CACHE.get(
+        model, ("class_gradient", rule), lambda: _build_class_gradient(model_ref, relu_fn)
+    )
+    return function(tf.constant(images), tf.constant(class_index, tf.int32)).numpy()
+
+
 class Projection(NamedTuple):
     """Projections of one unit per image, and which unit (all arrays have N rows).
 
@@ -116,12 +141,6 @@ def _build_class_gradient(model_ref, relu_fn):
     return run
 
 
-def _check_rule(rule):
-    """ValueError for an unknown rule, listing the allowed ones."""
-    if rule not in _RELU_FNS:
-        raise ValueError(f"Unknown rule {rule!r}; expected one of {list(RULES)}.")
-
-
 def projection_details(model, images, layer, channel=None, rule="deconvnet"):
     """Project each image's strongest activation of a channel back to the input.
 
@@ -148,7 +167,7 @@ def projection_details(model, images, layer, channel=None, rule="deconvnet"):
         >>> details = projection_details(model, images, "conv2", rule="guided")
         >>> details.channel, details.position
     """
-    _check_rule(rule)
+    relu_rule(rule)
     ref = capture.resolve_layer(model, layer)
     batch = capture.check_images(model, images)
     channels = cam.class_indices(channel, len(batch), ref.output_shape[-1], what="channel")
@@ -228,10 +247,6 @@ def guided_grad_cam(model, images, layer=None, class_index=None):
     """
     details = cam.cam_details(model, images, layer, class_index, method="gradcam")
     batch = capture.check_images(model, images)
-    model_ref = weakref.ref(model)
-    function = capture.CACHE.get(
-        model, ("class_gradient", "guided"), lambda: _build_class_gradient(model_ref, guided_relu)
-    )
-    grads = function(tf.constant(batch), tf.constant(details.class_index)).numpy()
+    grads = class_gradient(model, batch, details.class_index, rule="guided")
     guided = capture.finite_or_zero(grads, "guided backpropagation of the class score")
     return (guided * details.maps[..., None]).astype(np.float32)

@@ -30,44 +30,20 @@ Example:
     ('conv1', 0.08)
 """
 
-import weakref
-
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tb_cnnvis import capture
 from tb_cnnvis.algorithms import backprop, cam, drift
 
 METHODS = ("gradcam", "guided", "gradient", "deconvnet")
-_RELU_FNS = {"gradient": None, "deconvnet": backprop.deconvnet_relu, "guided": backprop.guided_relu}
-
-
-def _build_class_gradient(model_ref, relu_fn):
-    """Input gradient of each image's logit ``target`` with the ReLUs passed by ``relu_fn``."""
-
-    def run(images, target):
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(images)
-            logits, _ = capture.run_graph(model_ref(), images, relu_fn=relu_fn, logits=True)
-            logits = tf.cast(logits, tf.float32)
-            score = tf.reduce_sum(tf.gather(logits, target, axis=1, batch_dims=1))
-        return tape.gradient(score, images)
-
-    return run
 
 
 def _maps(model, images, method, layer, targets):
     """(N, H, W) maps of ``method`` for ``targets``; gradients reduce to max |value| over C."""
     if method == "gradcam":
         return cam.grad_cam(model, images, layer, class_index=targets)
-    model_ref = weakref.ref(model)
-    function = capture.CACHE.get(
-        model,
-        ("sanity/class_gradient", method),
-        lambda: _build_class_gradient(model_ref, _RELU_FNS[method]),
-    )
-    grads = function(tf.constant(images), tf.constant(targets, tf.int32)).numpy()
+    grads = backprop.class_gradient(model, images, targets, rule=method)
     return np.abs(np.nan_to_num(grads)).max(axis=-1)
 
 

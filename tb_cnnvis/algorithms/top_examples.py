@@ -160,13 +160,6 @@ def crop_windows(images, corners, size):
     return patches, np.stack([top, left, bottom, right], axis=1)
 
 
-_RELU_RULES = {
-    "gradient": None,
-    "deconvnet": backprop.deconvnet_relu,
-    "guided": backprop.guided_relu,
-}
-
-
 def _build_unit_projection(model_ref, path, relu_fn):
     """Input gradient of one given unit ``(channel, y, x)`` of ``path`` per image."""
 
@@ -210,8 +203,7 @@ def project_units(model, images, layer, units, rule="deconvnet", batch_size=64):
         >>> project_units(model, images[:2], "conv2", [[0, 3, 4], [5, 0, 0]]).shape
         (2, 16, 16, 3)
     """
-    if rule not in _RELU_RULES:
-        raise ValueError(f"Unknown rule {rule!r}; expected one of {list(_RELU_RULES)}.")
+    relu_fn = backprop.relu_rule(rule)
     ref = capture.resolve_layer(model, layer)
     batch = capture.check_images(model, images)
     units = np.asarray(units, dtype=np.int32).reshape(-1, 3)
@@ -229,7 +221,7 @@ def project_units(model, images, layer, units, rule="deconvnet", batch_size=64):
     function = capture.CACHE.get(
         model,
         ("top_examples/unit_projection", ref.path, rule),
-        lambda: _build_unit_projection(model_ref, ref.path, _RELU_RULES[rule]),
+        lambda: _build_unit_projection(model_ref, ref.path, relu_fn),
     )
     parts = [
         function(tf.constant(batch[s : s + batch_size]), tf.constant(units[s : s + batch_size]))
@@ -282,8 +274,7 @@ def top_examples(
     """
     if int(k) < 1 or int(batch_size) < 1:
         raise ValueError(f"k and batch_size must be >= 1; got k={k}, batch_size={batch_size}.")
-    if rule not in _RELU_RULES:
-        raise ValueError(f"Unknown rule {rule!r}; expected one of {list(_RELU_RULES)}.")
+    backprop.relu_rule(rule)  # an unknown rule fails before the reference set is read
     ref = capture.resolve_layer(model, layer)
     chosen = _check_filters(filters, ref.output_shape[-1], ref.path)
     model_ref = weakref.ref(model)
