@@ -8,6 +8,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 6006
 LOGDIR ?= demo/logs
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: venv demo test lint format bench clean
 
@@ -34,7 +35,7 @@ test: lint
 	$(PY) -m pytest -q
 
 bench: venv
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info artifacts

@@ -11,11 +11,13 @@
    fit times B / A (goal < 1.15); the share of B's fit time spent inside the callback's
    views and metrics (its ``cnnvis_seconds/*`` scalars), which other load skews less; and
    the bytes the callback wrote per logged epoch (size of ``<logdir>/cnnvis`` / steps).
-   The demo trains 15 epochs on 10,000 images (about 2 x 3 minutes on two cores); by
-   default this runs fewer (``--epochs``, ``--images``), which makes the ratio larger, not
-   smaller: each logged step costs the same whatever the epoch's size, and step 0 (with
-   the one-off tracing) and the last step (every view) weigh more in a short fit. A row
-   projects the ratio to the demo's size from the measured per-epoch and per-view times.
+   The demo trains 15 epochs on 10,000 images (about 2 x 2 minutes on two cores); this
+   runs 6 epochs on its 10,000 images by default (``--epochs``, ``--images``), which makes
+   the ratio larger, not smaller: step 0 (with the one-off tracing) and the last step
+   (every view) weigh more in a short fit, as do filter patterns (every 3 epochs) and top
+   examples (every 5). A row projects the ratio to the demo's 15 epochs from the measured
+   epoch and per-view times. When ``demo/logs`` holds a run of ``python -m demo.run``,
+   its own share of time inside the views and bytes per logged epoch are read back too.
 2. Memory: a small model is trained for 30 epochs with every view logged every epoch; the
    growth of resident memory after warm-up (epoch 5) is reported (goal < 5 MiB).
 
@@ -37,6 +39,7 @@ from benchmarks.common import print_rows, row
 from tb_cnnvis import CnnVisCallback, metadata, views
 
 DEMO_EPOCHS, DEMO_IMAGES = 15, 10000
+DEMO_LOGS = Path(__file__).resolve().parents[1] / "demo" / "logs"
 
 
 def demo_setup(images, seed=0):
@@ -61,7 +64,10 @@ def demo_setup(images, seed=0):
 
 
 def fit_seconds(train, validation, epochs, callbacks, seed=0):
-    """Seconds of one ``fit`` of a fresh demo CNN from ``seed``, compiled as the demo does."""
+    """``(seconds, [seconds per epoch])`` of one ``fit`` of a fresh demo CNN from ``seed``.
+
+    The model is compiled as the demo does; an epoch's time includes the callbacks' work.
+    """
     from demo.model import build_model
     from demo.train import DEMO_LEARNING_RATE
 
@@ -74,10 +80,14 @@ def fit_seconds(train, validation, epochs, callbacks, seed=0):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    ends = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter())
+    )
     start = time.perf_counter()
     model.fit(*train, epochs=epochs, batch_size=64, validation_data=validation,
-              callbacks=callbacks, verbose=0)  # fmt: skip
-    return time.perf_counter() - start
+              callbacks=[*callbacks, timer], verbose=0)  # fmt: skip
+    return time.perf_counter() - start, list(np.diff([start, *ends]))
 
 
 def timings(logdir):
@@ -103,25 +113,28 @@ def _due_steps(view, options, epochs):
     return [s for s in range(epochs + 1) if s == 0 or s == epochs or s % every == 0]
 
 
-def projected_ratio(per_view, epoch_seconds, options, epochs=DEMO_EPOCHS):
-    """The ratio for ``epochs`` epochs of ``epoch_seconds``, from measured per-view costs.
+def projected_ratio(per_view, first_epoch, epoch, options, epochs=DEMO_EPOCHS):
+    """The fit-time ratio for ``epochs`` epochs, from measured epoch and per-view times.
 
-    Each view costs its step-0 time once (tracing included) and the median of its later
-    steps at every other step it is due (metrics: at every logged step).
+    Without the callback, the fit takes ``first_epoch`` (one-off tracing included) plus
+    ``epoch`` seconds per later epoch. With it, each view adds its step-0 time once
+    (tracing included) and the median of its later steps at every other step it is due
+    (metrics: at every logged step).
     """
     total = 0.0
     for view, by_step in per_view.items():
         later = [s for step, s in by_step.items() if step > 0] or [by_step[0]]
         due = _due_steps(view, options, epochs) if view != "metrics" else range(epochs + 1)
         total += by_step.get(0, 0.0) + (len(due) - 1) * float(np.median(later))
-    return (epochs * epoch_seconds + total) / (epochs * epoch_seconds)
+    base = first_epoch + (epochs - 1) * epoch
+    return (base + total) / base
 
 
 def overhead(epochs, images, rounds):
     """Rows: fit-time ratio with / without the callback, view share, bytes per logged epoch."""
     train, validation, (probes, labels, options) = demo_setup(images)
     fit_seconds((train[0][:256], train[1][:256]), None, 1, [])  # process-wide one-off costs
-    seconds = {"A": [], "B": []}
+    seconds, epoch_seconds = {"A": [], "B": []}, []
     with tempfile.TemporaryDirectory(prefix="bench_callback_") as workdir:
         for turn in range(rounds):
             for kind in "AB" if turn % 2 == 0 else "BA":
@@ -129,7 +142,10 @@ def overhead(epochs, images, rounds):
                 callbacks = []
                 if kind == "B":
                     callbacks = [CnnVisCallback(logdir, probes, labels, **options)]
-                seconds[kind].append(fit_seconds(train, validation, epochs, callbacks))
+                total, per_epoch = fit_seconds(train, validation, epochs, callbacks)
+                seconds[kind].append(total)
+                if kind == "A":
+                    epoch_seconds.append(per_epoch)
         run_dir = Path(workdir) / f"B{rounds - 1}" / metadata.RUN_SUBDIR
         size = sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file())
         per_view = timings(str(run_dir.parent))
@@ -140,8 +156,10 @@ def overhead(epochs, images, rounds):
     size_note = f"{epochs} epochs x {len(train[1])} images + {len(validation[1])} validation"
     turns = ", ".join(f"{b / a:.3f}" for a, b in zip(seconds["A"], seconds["B"]))
     order = " ".join("AB" if t % 2 == 0 else "BA" for t in range(rounds))
-    demo_epoch = np.mean(seconds["A"]) / epochs * DEMO_IMAGES / len(train[1])
-    projected = projected_ratio(per_view, demo_epoch, options)
+    scale = DEMO_IMAGES / len(train[1])  # epoch times scale with the images, not one-off costs
+    epoch = float(np.median([e for fit in epoch_seconds for e in fit[1:]] or [np.nan]))
+    first = float(np.median([fit[0] for fit in epoch_seconds])) + (scale - 1) * epoch
+    projected = projected_ratio(per_view, first, epoch * scale, options)
     slowest = max(per_view, key=lambda view: sum(per_view[view].values()))
     return [
         row("callback", "demo fit time, with / without callback", with_cb / base, "x", "< 1.15",
@@ -151,10 +169,49 @@ def overhead(epochs, images, rounds):
             "< 0.13", f"{inside:.1f} s of {seconds['B'][-1]:.0f} s (last B fit; "
             f"share 0.13 = ratio 1.15); most: {slowest} {sum(per_view[slowest].values()):.1f} s"),
         row("callback", "demo ratio projected to 15 epochs x 10,000 images", projected, "x",
-            "< 1.15", "from this run's epoch time and per-view step times (step 0 once, "
-            "median of later steps at each due step)"),
+            "< 1.15", f"from this run's epoch times (first {first:.1f} s, then "
+            f"{epoch * scale:.1f} s) and per-view step times (step 0 once, median of later "
+            "steps at each due step)"),
         row("callback", "event bytes per logged epoch (demo)", size / len(steps), "bytes", None,
-            f"{size / 2**20:.2f} MiB in <logdir>/cnnvis over {len(steps)} logged steps"),
+            f"{size / 2**20:.2f} MiB in the last B fit's cnnvis run over {len(steps)} logged steps"),
+    ]  # fmt: skip
+
+
+def demo_log_rows(logdir):
+    """Rows read back from a log directory written by ``python -m demo.run`` ([] if none).
+
+    The fit's span runs from the start of step 0 (the wall time of its timing scalars less
+    the seconds they record) to the last timing scalar (written after the last epoch).
+    """
+    run_dir = Path(logdir) / metadata.RUN_SUBDIR
+    if not any(run_dir.glob("events.out.tfevents.*")):
+        return []
+    from tb_cnnvis.testing import data_provider
+
+    provider, ctx, eid = data_provider(str(logdir), {"scalars": 1000})
+    scalars = provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars", downsample=1000)
+    data = [
+        datum
+        for tag, values in scalars.get(metadata.RUN_SUBDIR, {}).items()
+        if tag.startswith(metadata.TIMING_TAG_PREFIX)
+        for datum in values
+    ]
+    if not data:
+        return []
+    first = [datum for datum in data if datum.step == 0]
+    start = min(d.wall_time for d in first) - sum(d.value for d in first)
+    span = max(d.wall_time for d in data) - start
+    inside = sum(d.value for d in data)
+    steps = len({d.step for d in data})
+    size = sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file())
+    shown = os.path.relpath(logdir, DEMO_LOGS.parents[1])
+    source = f"{shown} as written by python -m demo.run ({steps - 1} epochs), read back"
+    return [
+        row("callback", "demo logs: fit time spent inside views and metrics", inside / span,
+            "share", "< 0.13", f"{source}: {inside:.1f} s of a {span:.0f} s fit; ratio about "
+            f"{span / (span - inside):.3f} if the views' time adds to training"),
+        row("callback", "demo logs: event bytes per logged epoch", size / steps, "bytes", None,
+            f"{size / 2**20:.2f} MiB in {shown}/{metadata.RUN_SUBDIR} over {steps} logged steps"),
     ]  # fmt: skip
 
 
@@ -215,14 +272,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 epochs x 1,000 images")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 6)")
-    parser.add_argument("--images", type=int, default=None, help="training images (default 5000)")
+    parser.add_argument("--images", type=int, default=None, help="training images (10,000)")
     parser.add_argument("--rounds", type=int, default=None, help="A/B turns (default 2: A B B A)")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--demo-logs", default=str(DEMO_LOGS), help="a demo log directory to read back, if any"
+    )
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 6)
-    images = args.images or (1000 if args.quick else 5000)
+    images = args.images or (1000 if args.quick else DEMO_IMAGES)
     rounds = args.rounds or (1 if args.quick else 2)
-    rows = overhead(epochs, images, rounds)
+    rows = overhead(epochs, images, rounds) + demo_log_rows(args.demo_logs)
     if not args.skip_memory:
         rows += memory(10, 3) if args.quick else memory()
     print_rows(f"callback benchmark: overhead on the demo ({epochs} epochs), memory", rows)

@@ -43,6 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.common import print_rows, row
 from tb_cnnvis import capture
 from tb_cnnvis.algorithms.filters import filter_patterns
 from tb_cnnvis.algorithms.fv_objectives import channel_means
@@ -149,8 +150,8 @@ def _clone(model):
     return copy
 
 
-def _case(name, model, layer, filters, steps, input_range, timing, tutorial_filters, rows):
-    """Measure every method on one layer and append the rows.
+def _case(case, model, layer, filters, steps, input_range, timing, tutorial_filters, rows):
+    """Measure every method on one layer and append its rows (see ``benchmarks.common.row``).
 
     ``timing`` is ``(instances, rounds)``: ours and the limit are compiled on ``instances``
     copies of the model; every method runs once per round, methods taking turns so that
@@ -160,7 +161,6 @@ def _case(name, model, layer, filters, steps, input_range, timing, tutorial_filt
     filters = list(filters)
     subset = filters[:tutorial_filters]
     scale = len(filters) / len(subset)  # the tutorial's cost is the same for every filter
-    base = {"case": name, "layer": layer, "filters": len(filters), "steps": steps}
     copies = [model] + [_clone(model) for _ in range(instances - 1)]
     start = time.perf_counter()
     filter_patterns(model, layer, filters, steps=steps, input_range=input_range)
@@ -199,56 +199,53 @@ def _case(name, model, layer, filters, steps, input_range, timing, tutorial_filt
 
     ours = best("ours")
     act = _reached(model, layer, filters, images["ours 0"], input_range)
+    name = f"{case} {layer} ({len(filters)} filters, {steps} steps)"
     rows.append(
-        {
-            **base,
-            "method": "ours (fast)",
-            "seconds": ours,
-            "act": act,
-            "ratio": 1.0,
-            "note": spread("ours"),
-        }
+        row(
+            "filters",
+            f"{name}: ours (fast), traced",
+            ours,
+            "s",
+            None,
+            f"act {act:.3f}; {spread('ours')}; first call (trace) {first:.2f} s",
+        )
     )
+    limit = best("limit")
     rows.append(
-        {
-            **base,
-            "method": "ours, first call (trace)",
-            "seconds": first,
-            "act": act,
-            "ratio": first / ours,
-        }
+        row(
+            "filters",
+            f"{name}: efficiency, limit / ours",
+            limit / ours,
+            "x",
+            ">= 0.8",
+            f"plain fwd+bwd {limit:.2f} s; {spread('limit')}",
+        )
     )
+    tutorial = best("tutorial") * scale
+    tutorial_act = _reached(model, layer, subset, images["tutorial"], input_range)
     rows.append(
-        {
-            **base,
-            "method": "limit: plain fwd+bwd",
-            "seconds": best("limit"),
-            "act": float("nan"),
-            "ratio": best("limit") / ours,
-            "goal": ">= 0.8",
-            "note": spread("limit"),
-        }
-    )
-    rows.append(
-        {
-            **base,
-            "method": f"tutorial loop ({len(subset)} filters, x{scale:g})",
-            "seconds": best("tutorial") * scale,
-            "act": _reached(model, layer, subset, images["tutorial"], input_range),
-            "ratio": best("tutorial") * scale / ours,
-            "goal": ">= 4",
-        }
+        row(
+            "filters",
+            f"{name}: speed-up over the tutorial loop",
+            tutorial / ours,
+            "x",
+            ">= 4",
+            f"tutorial {tutorial:.2f} s ({len(subset)} filters timed, x{scale:g}); "
+            f"act {tutorial_act:.3f} vs ours {act:.3f}",
+        )
     )
     if vis is not None:
+        seconds_vis = best("tf-keras-vis")
+        vis_act = _reached(model, layer, filters, images["tf-keras-vis"], input_range)
         rows.append(
-            {
-                **base,
-                "method": "tf-keras-vis ActivationMaximization",
-                "seconds": best("tf-keras-vis"),
-                "act": _reached(model, layer, filters, images["tf-keras-vis"], input_range),
-                "ratio": best("tf-keras-vis") / ours,
-                "goal": ">= 3",
-            }
+            row(
+                "filters",
+                f"{name}: speed-up over tf-keras-vis",
+                seconds_vis / ours,
+                "x",
+                ">= 3",
+                f"tf-keras-vis {seconds_vis:.2f} s; act {vis_act:.3f} vs ours {act:.3f}",
+            )
         )
 
 
@@ -265,31 +262,25 @@ def _demo_model(quick):
     return model
 
 
-def print_table(rows):
-    """Print the rows as one aligned table."""
-    print(
-        f"{'case':10} {'layer':13} {'F':>3} {'steps':>5}  {'method':40} {'seconds':>8} "
-        f"{'ratio':>6} {'goal':>6} {'act':>9}"
-    )
-    for row in rows:
-        print(
-            f"{row['case']:10} {row['layer']:13} {row['filters']:>3} {row['steps']:>5}  "
-            f"{row['method']:40} {row['seconds']:8.2f} {row['ratio']:6.2f} "
-            f"{row.get('goal', ''):>6} {row['act']:9.3f}  {row.get('note', '')}"
-        )
-    print(
-        "ratio: time of the method / ours (limit: limit / ours = efficiency); "
-        "act: mean activation reached, same measure for every method."
-    )
-
-
 def main(argv=None):
-    """Run the benchmark, print one table, and return its rows (a list of dicts)."""
+    """Run the benchmark, print its table and return its rows.
+
+    Args:
+        argv: command-line arguments (``--quick``, ``--instances``, ``--rounds``); None
+            reads ``sys.argv``.
+
+    Returns:
+        A list of rows (see ``benchmarks.common.row``).
+
+    Example:
+        >>> rows = main(["--quick"])
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer layers, filters and steps")
     parser.add_argument("--instances", type=int, default=2, help="compiled copies timed")
     parser.add_argument("--rounds", type=int, default=None, help="timed turns per method")
     args = parser.parse_args(argv)
+    tf.get_logger().setLevel("ERROR")  # the limit's compiled copies warn of retracing
     quick = args.quick
     timing = (args.instances, args.rounds or (1 if quick else 2))
     steps = 40
@@ -312,7 +303,9 @@ def main(argv=None):
         2 if quick else 4,
         rows,
     )
-    print_table(rows)
+    print_rows(
+        "filter patterns benchmark: act = mean activation reached (same measure for all)", rows
+    )
     return rows
 
 

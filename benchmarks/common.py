@@ -22,6 +22,7 @@ import importlib.metadata
 import math
 import os
 import platform
+import re
 
 ROW_KEYS = ("bench", "metric", "value", "unit", "target", "note")
 """The keys of a result row, in table order."""
@@ -86,10 +87,10 @@ def parse_target(target):
     if isinstance(target, (int, float)) and not isinstance(target, bool):
         return "<", float(target)
     if isinstance(target, str):
-        op, _, bound = target.strip().partition(" ")
-        if op in OPERATORS:
+        match = re.fullmatch(r"\s*(<=|>=|<|>)\s*([-+.0-9eE]+)\s*", target)
+        if match:
             try:
-                return op, float(bound)
+                return match.group(1), float(match.group(2))
             except ValueError:
                 pass
     raise ValueError(
@@ -154,7 +155,7 @@ def format_value(value):
     """A number for a table: 4 significant digits, thousands separated, NaN as ``-``."""
     if value is None or not math.isfinite(value):
         return "-"
-    if abs(value) >= 1000 or (value == int(value) and abs(value) >= 1):
+    if abs(value) >= 999.5 or value == int(value):
         return f"{value:,.0f}"
     return f"{value:.4g}"
 

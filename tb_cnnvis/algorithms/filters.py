@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import capture
-from tb_cnnvis.algorithms.fv_objectives import channel_means, redirected_relu
+from tb_cnnvis.algorithms.fv_objectives import channel_means, rescue_relu
 from tb_cnnvis.algorithms.fv_presets import PRESETS, Preset
 from tb_cnnvis.algorithms.fv_transforms import apply_transforms
 from tb_cnnvis.algorithms.receptive_field import receptive_field
@@ -38,9 +38,10 @@ from tb_cnnvis.input_range import InputRange, to_display_rgb
 CHUNK_BYTES = 1 << 30
 """Estimated working memory allowed for one compiled batch; larger requests are chunked."""
 
-JIT_UPDATE = True
-"""Compile each step's update (regularizer gradients, step rule, clipping) with XLA, which
-fuses its dozen element-wise passes into a few; set False where XLA is unavailable."""
+JIT_UPDATE = False
+"""Compile each step's update (regularizer gradients, step rule, clipping) with XLA. Off by
+default: on 2 CPU cores the XLA compile at the first call (once per layer) costs more than
+the fused update saves over a training run's logged epochs."""
 
 
 @dataclass
@@ -196,9 +197,8 @@ def interior_window(model, path, size):
 def _optimizer_loop(model, path, recipe, input_range, shape, window=None):
     """The Python function compiled per cache key: the whole optimization of one batch.
 
-    Two loops: the first ``rescue_steps`` steps with redirected ReLU gradients (skipped
-    when every slot starts with a positive activation: the redirection changes nothing
-    for those, yet slows each step), the rest with the model's own graph.
+    One loop: for the first ``rescue_steps`` steps (only when some slot starts dead) the
+    ReLUs pass redirected gradients (``fv_objectives.rescue_relu``), ordinary ones after.
     """
     param, optimizer = recipe.parametrization, recipe.optimizer
 
@@ -222,8 +222,9 @@ def _optimizer_loop(model, path, recipe, input_range, shape, window=None):
 
     fused_update = tf.function(update, jit_compile=True) if JIT_UPDATE else update
 
-    def loop(relu_fn, filters, seed):
+    def loop(filters, seed, rescue):
         def body(step, params, state):
+            relu_fn = rescue_relu(step < rescue) if recipe.rescue_steps else None
             with tf.GradientTape(persistent=True) as outer:
                 outer.watch(params)
                 unit = param.to_unit(params, shape)
@@ -246,13 +247,10 @@ def _optimizer_loop(model, path, recipe, input_range, shape, window=None):
     def run(params, filters, seed, steps):
         start = objective(param.to_unit(params, shape), filters, None)
         carry = (tf.constant(0), params, optimizer.init(params))
-        if recipe.rescue_steps:  # only when some slot starts dead: it slows every step
-            rescue = tf.where(tf.reduce_any(start <= 0), tf.minimum(steps, recipe.rescue_steps), 0)
-            carry = tf.while_loop(
-                lambda step, *_: step < rescue, loop(redirected_relu, filters, seed), carry
-            )
+        # Redirected ReLU gradients for the first steps, only when some slot starts dead.
+        rescue = tf.where(tf.reduce_any(start <= 0), tf.minimum(steps, recipe.rescue_steps), 0)
         _, params, _ = tf.while_loop(
-            lambda step, *_: step < steps, loop(None, filters, seed), carry
+            lambda step, *_: step < steps, loop(filters, seed, rescue), carry
         )
         unit = param.to_unit(params, shape)
         return input_range.from_unit(unit), objective(unit, filters, None), start

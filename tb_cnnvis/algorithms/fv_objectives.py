@@ -143,7 +143,6 @@ class Adam:
         return params + self.lr * m_hat / (tf.sqrt(v_hat) + self.epsilon), (m, v)
 
 
-@tf.custom_gradient
 def redirected_relu(x):
     """A ReLU for ``capture.run_graph(relu_fn=...)`` whose gradient also reaches units that are off.
 
@@ -155,15 +154,29 @@ def redirected_relu(x):
     Example:
         >>> capture.run_graph(model, images, taps=["conv3"], relu_fn=redirected_relu)
     """
+    return rescue_relu(tf.constant(True))(x)
 
-    def grad(upstream):
-        plain = tf.raw_ops.ReluGrad(gradients=upstream, features=x)
-        axes = list(range(1, plain.shape.rank))
-        stuck = tf.equal(tf.reduce_max(tf.abs(plain), axis=axes, keepdims=True), 0.0)
 
-        def redirect():
-            return tf.where((x > 0) | (stuck & (upstream > 0)), upstream, tf.zeros_like(upstream))
+def rescue_relu(active):
+    """``redirected_relu`` while the scalar bool tensor ``active`` is true, else a plain ReLU.
 
-        return tf.cond(tf.reduce_any(stuck), redirect, lambda: plain)
+    Lets one compiled loop hold both phases of an optimization (rescue, then ordinary
+    gradients), so the model's graph is traced once instead of twice.
+    """
 
-    return tf.nn.relu(x), grad
+    @tf.custom_gradient
+    def relu(x):
+        def grad(upstream):
+            plain = tf.raw_ops.ReluGrad(gradients=upstream, features=x)
+            axes = list(range(1, plain.shape.rank))
+            stuck = tf.equal(tf.reduce_max(tf.abs(plain), axis=axes, keepdims=True), 0.0)
+
+            def redirect():
+                keep = (x > 0) | (stuck & (upstream > 0))
+                return tf.where(keep, upstream, tf.zeros_like(upstream))
+
+            return tf.cond(active & tf.reduce_any(stuck), redirect, lambda: plain)
+
+        return tf.nn.relu(x), grad
+
+    return relu
