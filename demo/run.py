@@ -27,7 +27,7 @@ import numpy as np
 DEMO_EPOCHS = 15
 OWN_RUNS = ("train", "validation", "cnnvis")
 # Grad-CAM on the last convolution (8x8) rather than the last 4-D layer (pool4, 4x4).
-DEMO_CNNVIS_OPTIONS = {"layers": {"grad_cam": "conv4"}, "filters_every_n_epochs": 3}
+DEMO_CNNVIS_OPTIONS = {"layers": {"grad_cam": "conv4"}, "filters_every_n_epochs": 5}
 
 
 def parse_args(argv=None):
