@@ -240,3 +240,27 @@ def data_provider(logdir, samples_per_plugin=None):
     ingester = data_ingester.LocalDataIngester(flags)
     ingester.start()
     return ingester.data_provider, context.RequestContext(), ""
+
+
+def read_run(logdir, run=metadata.RUN_SUBDIR):
+    """Every cnnvis step of ``run``, decoded: ``{tag: {step: (facts, [png bytes])}}``.
+
+    Reads through ``data_provider`` with every step kept.
+
+    Example:
+        >>> steps = read_run(logdir)
+        >>> facts, pngs = steps["grad_cam/conv2"][3]
+    """
+    provider, ctx, eid = data_provider(str(logdir), {metadata.PLUGIN_NAME: 0})
+    blobs = provider.read_blob_sequences(
+        ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1_000_000
+    ).get(run, {})
+    return {
+        tag: {
+            datum.step: summary.decode_step(
+                [provider.read_blob(ctx, blob_key=value.blob_key) for value in datum.values]
+            )
+            for datum in series
+        }
+        for tag, series in blobs.items()
+    }

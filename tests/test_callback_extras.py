@@ -12,7 +12,7 @@ from tb_cnnvis.algorithms import feature_maps as fm
 from tb_cnnvis.algorithms import top_examples as te
 from tb_cnnvis.callback import CnnVisCallback
 from tb_cnnvis.input_range import to_display_rgb
-from tb_cnnvis.testing import data_provider
+from tb_cnnvis.testing import data_provider, read_run
 
 FAST = {"filter_steps": 2, "max_filters_per_layer": 3}
 
@@ -32,18 +32,7 @@ def _fit(model, callbacks, epochs, learning_rate=1e-2):
 def _read(logdir):
     """``({tag: {step: (facts, pngs)}}, {tag: {step: value}})`` of the cnnvis run."""
     provider, ctx, eid = data_provider(logdir, {metadata.PLUGIN_NAME: 1000, "scalars": 1000})
-    blobs = provider.read_blob_sequences(
-        ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
-    )["cnnvis"]
-    steps = {
-        tag: {
-            d.step: summary.decode_step(
-                [provider.read_blob(ctx, blob_key=v.blob_key) for v in d.values]
-            )
-            for d in series
-        }
-        for tag, series in blobs.items()
-    }
+    steps = read_run(logdir)
     scalars = provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars", downsample=1000)
     values = {tag: {d.step: d.value for d in s} for tag, s in scalars["cnnvis"].items()}
     return steps, values

@@ -14,7 +14,7 @@ from PIL import Image
 
 from tb_cnnvis import cli, metadata, summary
 from tb_cnnvis.algorithms import feature_maps as fm
-from tb_cnnvis.testing import data_provider
+from tb_cnnvis.testing import data_provider, read_run
 
 CHEAP = ["--filter-steps", "2", "--max-filters", "2", "--quiet"]
 
@@ -46,18 +46,7 @@ def _read(logdir):
     """``{tag: {step: facts/pngs}}`` and the plugin content of each tag, of the cnnvis run."""
     provider, ctx, eid = data_provider(str(logdir), {metadata.PLUGIN_NAME: 1000})
     listing = provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name="cnnvis")
-    blobs = provider.read_blob_sequences(
-        ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
-    )["cnnvis"]
-    steps = {
-        tag: {
-            d.step: summary.decode_step(
-                [provider.read_blob(ctx, blob_key=v.blob_key) for v in d.values]
-            )
-            for d in series
-        }
-        for tag, series in blobs.items()
-    }
+    steps = read_run(logdir)
     contents = {
         tag: metadata.parse_content(m.plugin_content) for tag, m in listing["cnnvis"].items()
     }
