@@ -10,7 +10,7 @@ LOGDIR ?= demo/logs
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test lint format bench clean chromium
 
 $(VENV)/.installed: setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,15 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+# The browser tests drive Debian's chromium (Playwright with executable_path); as root with
+# apt, install it when missing, otherwise say what to install.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+	  else echo "make test needs Debian's chromium for the browser tests: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: lint chromium
 	$(PY) -m pytest -q
 
 bench: venv
