@@ -1,0 +1,125 @@
+"""The registry of views: every kind of tag the callback can log, described in one place.
+
+A *view* is one kind of tag (``"grad_cam"``, ``"deconvnet"``, ...). Views come in
+*families* that share how they are computed, stored and drawn (``"cam"``: every class
+activation map; ``"projection"``: every backprop rule). Each family module of this
+package registers its views with ``register``; everything else (the callback, the CLI,
+the plugin and, through the plugin's ``/tags``, the dashboard) asks the registry.
+
+This module imports no TensorFlow: the TensorBoard plugin reads the registry.
+
+Example:
+    >>> from tb_cnnvis import views
+    >>> views.get("gradcam_plus_plus").family.name
+    'cam'
+    >>> [view.kind for view in views.of_family("projection")]
+    ['deconvnet', 'guided_backprop', 'saliency']
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class View:
+    """One registered kind of tag.
+
+    Attributes:
+        kind: the tag kind, e.g. ``"grad_cam"`` (tags are ``"<kind>/<layer path>"``).
+        family: the ``Family`` that computes, writes and draws it.
+        label: the name the dashboard shows, e.g. ``"Grad-CAM"``.
+        blurb: one sentence for the dashboard: what the view shows, with its paper.
+        params: what tells this view apart inside its family (e.g. ``{"method": "gradcam"}``).
+        metric_name: the ``<method>`` part of its ``cnnvis_metrics/*`` scalars, if any.
+        default: logged when the callback is given no ``views``.
+    """
+
+    kind: str
+    family: object
+    label: str
+    blurb: str
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+    metric_name: str | None = None
+    default: bool = False
+
+    def describe(self):
+        """What the dashboard needs to know of this view (JSON-ready)."""
+        return {
+            "kind": self.kind,
+            "family": self.family.name,
+            "label": self.label,
+            "blurb": self.blurb,
+        }
+
+
+_VIEWS = {}
+
+
+def register(*views):
+    """Add views to the registry (each kind once); returns them.
+
+    Raises:
+        ValueError: if a kind is registered twice or is not a plain tag-kind name.
+    """
+    for view in views:
+        if view.kind in _VIEWS or not view.kind.replace("_", "").isalnum():
+            raise ValueError(f"View kind {view.kind!r} is registered twice or malformed.")
+        _VIEWS[view.kind] = view
+    return views
+
+
+def get(kind):
+    """The registered ``View`` of ``kind``.
+
+    Raises:
+        ValueError: for an unknown kind; the message lists the known ones.
+    """
+    view = _VIEWS.get(kind)
+    if view is None:
+        raise ValueError(f"Unknown view {kind!r}; choose from {list(_VIEWS)}.")
+    return view
+
+
+def all_views():
+    """Every registered view: families by ``Family.order``, then in registration order.
+
+    This is the order of the dashboard's tabs.
+    """
+    return tuple(sorted(_VIEWS.values(), key=lambda view: view.family.order))
+
+
+def of_family(name):
+    """The registered views of the family called ``name``, in registration order."""
+    return tuple(view for view in all_views() if view.family.name == name)
+
+
+def kinds(family=None):
+    """The registered kinds (of one family, if ``family`` names one)."""
+    views = all_views() if family is None else of_family(family)
+    return tuple(view.kind for view in views)
+
+
+def catalog():
+    """Every view as ``View.describe()`` dicts, for the plugin's ``/tags`` answer."""
+    return [view.describe() for view in all_views()]
+
+
+class Family:
+    """How the views of one family are chosen, computed and written; one subclass per module.
+
+    Class attributes:
+        name: the family's name (the dashboard draws each family in its own way).
+        order: families are listed (and their tabs shown) by increasing ``order``.
+        source: ``"probes"`` (computed on the probe images) or ``"reference"`` (on the
+            callback's ``reference_images``).
+        frequency: the ``CnnVisCallback`` argument that says how often its views are logged.
+        needs_classifier: its views explain class scores (the model must be a classifier).
+        facts: the keys of a stored step's facts besides ``seconds`` and ``images``, as the
+            format in ``tb_cnnvis.summary`` describes them.
+    """
+
+    name = ""
+    order = 100
+    source = "probes"
+    frequency = "every_n_epochs"
+    needs_classifier = False
+    facts = ()
