@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import metadata, plan, summary
-from tb_cnnvis.views import pipeline as views
 from tb_cnnvis.epoch_metrics import METHOD_NAMES, EpochMetrics
+from tb_cnnvis.views import pipeline as views
 from tb_cnnvis.views.pipeline import ALL_VIEWS, DEFAULT_VIEWS
 
 CAM_TARGETS = ("label", "predicted")
