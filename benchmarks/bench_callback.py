@@ -107,8 +107,8 @@ def timings(logdir):
 def _due_steps(view, options, epochs):
     """The steps at which the callback logs ``view`` in a fit of ``epochs`` epochs."""
     every = {
-        metadata.FILTER_PATTERNS: options.get("filters_every_n_epochs", 10),
-        metadata.TOP_EXAMPLES: options.get("top_examples_every_n_epochs", 5),
+        "filter_patterns": options.get("filters_every_n_epochs", 10),
+        "top_examples": options.get("top_examples_every_n_epochs", 5),
     }.get(view, options.get("every_n_epochs", 1))
     return [s for s in range(epochs + 1) if s == 0 or s == epochs or s % every == 0]
 

@@ -3,8 +3,9 @@
 The callback only orchestrates. ``__init__`` stores and checks the arguments; ``set_model``
 resolves layers and probe images against the model (every configuration error is raised
 there, before the first epoch); ``on_train_begin``/``on_epoch_end`` decide which views are
-due and hand them to ``tb_cnnvis.views``, which calls the algorithms and the writers of
-``tb_cnnvis.summary``, with ``tb_cnnvis.epoch_metrics`` adding the per-epoch metrics. The
+due and hand them to ``views.pipeline.log_views``, where each view's family (its module in
+``tb_cnnvis.views``) computes and writes it and ``tb_cnnvis.epoch_metrics`` observes the
+results for the per-epoch metrics. The
 file writer is created on first use, in ``<log_dir>/cnnvis``. ``log_step`` logs a model
 outside ``fit`` (the ``tb-cnnvis log`` command uses it for saved checkpoints).
 
@@ -20,10 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_cnnvis import metadata, plan, summary
-from tb_cnnvis.epoch_metrics import METHOD_NAMES, EpochMetrics
-from tb_cnnvis.views import pipeline as views
-from tb_cnnvis.views.pipeline import ALL_VIEWS, DEFAULT_VIEWS
+from tb_cnnvis import metadata, plan, summary, views
+from tb_cnnvis.distribute import is_chief
+from tb_cnnvis.epoch_metrics import EpochMetrics
+from tb_cnnvis.views.pipeline import log_views
 
 CAM_TARGETS = ("label", "predicted")
 
@@ -127,13 +128,13 @@ class CnnVisCallback(keras.callbacks.Callback):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
         if views is None:
-            views = DEFAULT_VIEWS + (
-                (metadata.TOP_EXAMPLES,) if reference_images is not None else ()
-            )
+            extra = _reference_views() if reference_images is not None else ()
+            views = _default_views() + extra
         self.views = _check_views(views)
-        if metadata.TOP_EXAMPLES in self.views and reference_images is None:
+        needing = [view for view in self.views if view in _reference_views()]
+        if needing and reference_images is None:
             raise ValueError(
-                "The top_examples view needs reference_images (e.g. a few hundred validation "
+                f"The {needing[0]} view needs reference_images (e.g. a few hundred validation "
                 "images); none were given."
             )
         self.layers = _check_layer_spec(layers, self.views)
@@ -277,12 +278,8 @@ class CnnVisCallback(keras.callbacks.Callback):
     # -- logging --------------------------------------------------------------------------
 
     def _frequency(self, view):
-        """Log ``view`` every this many epochs."""
-        if view == metadata.FILTER_PATTERNS:
-            return self.filters_every_n_epochs
-        if view == metadata.TOP_EXAMPLES:
-            return self.top_examples_every_n_epochs
-        return self.every_n_epochs
+        """Log ``view`` every this many epochs (its family's frequency argument)."""
+        return getattr(self, views.get(view).family.frequency)
 
     def _log(self, step, due):
         """Compute and write the ``due`` views at ``step``, then flush (chief only)."""
@@ -293,11 +290,9 @@ class CnnVisCallback(keras.callbacks.Callback):
             return
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.run_dir)
-        seconds = {}
         metrics = self._metrics
         if metrics is not None:
-            last = {view: refs[-1].path for view, refs in resolved.layers.items() if refs}
-            metrics.begin(step, {view: path for view, path in last.items() if view in METHOD_NAMES})
+            metrics.begin(step, _last_cam_layers(resolved))
         with self._writer.as_default(step=step):
             if self._last_step < 0:
                 summary.write_probes(
@@ -306,24 +301,14 @@ class CnnVisCallback(keras.callbacks.Callback):
                     step,
                     labels=resolved.probes.labels,
                 )
-            for view in due:
-                seconds[view], failures = views.compute_and_write(
-                    view,
-                    resolved.model,
-                    resolved.layers[view],
-                    resolved.probes,
-                    resolved.contents[view],
-                    resolved.options,
-                    step,
-                    metrics,
+            seconds, failures = log_views(resolved, due, step, metrics)
+            for view, path, error in failures:
+                warnings.warn(
+                    f"cnnvis: the {view} view of layer {path!r} failed at step {step} and "
+                    f"was not logged ({type(error).__name__}: {error}). Training goes on.",
+                    RuntimeWarning,
+                    stacklevel=2,
                 )
-                for path, error in failures:
-                    warnings.warn(
-                        f"cnnvis: the {view} view of layer {path!r} failed at step {step} and "
-                        f"was not logged ({type(error).__name__}: {error}). Training goes on.",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
             if metrics is not None:
                 seconds["metrics"] = metrics.seconds
                 summary.write_metrics(metrics.scalars, step)
@@ -351,15 +336,34 @@ class CnnVisCallback(keras.callbacks.Callback):
         self._lines.clear()
 
 
+def _last_cam_layers(resolved):
+    """``{view kind: its last layer's path}`` for the views whose metrics have a name."""
+    return {
+        kind: refs[-1].path
+        for kind, refs in resolved.layers.items()
+        if refs and views.get(kind).metric_name
+    }
+
+
 # -- argument checks ----------------------------------------------------------------------
 
 
-def _check_views(views):
+def _default_views():
+    """The views logged when none are named (``views.DEFAULT_VIEWS``)."""
+    return views.DEFAULT_VIEWS
+
+
+def _reference_views():
+    """The views computed on the reference images."""
+    return views.REFERENCE_VIEWS
+
+
+def _check_views(chosen):
     """The views as a tuple, each one known."""
-    chosen = (views,) if isinstance(views, str) else tuple(views)
-    unknown = [view for view in chosen if view not in ALL_VIEWS]
+    chosen = (chosen,) if isinstance(chosen, str) else tuple(chosen)
+    unknown = [view for view in chosen if view not in views.ALL_VIEWS]
     if unknown or not chosen:
-        raise ValueError(f"Unknown or no views {unknown}; choose from {list(ALL_VIEWS)}.")
+        raise ValueError(f"Unknown or no views {unknown}; choose from {list(views.ALL_VIEWS)}.")
     return tuple(dict.fromkeys(chosen))
 
 
@@ -380,25 +384,3 @@ def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
     return int(value)
-
-
-def is_chief(strategy=None):
-    """Whether this task writes: True without a cluster; else task ``chief``, or ``worker`` 0
-    when the cluster has no chief.
-
-    Args:
-        strategy: a ``tf.distribute.Strategy`` (default: the current one), or a cluster
-            resolver.
-    """
-    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
-    resolver = getattr(strategy, "cluster_resolver", strategy)
-    task_type = getattr(resolver, "task_type", None)
-    if not task_type:
-        return True
-    if task_type == "chief":
-        return True
-    try:
-        cluster = resolver.cluster_spec().as_dict()
-    except (AttributeError, ValueError):
-        cluster = {}
-    return task_type == "worker" and "chief" not in cluster and (resolver.task_id or 0) == 0

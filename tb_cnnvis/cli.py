@@ -26,7 +26,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from tb_cnnvis import metadata
+from tb_cnnvis import views
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 """Image files read from a folder."""
@@ -60,9 +60,9 @@ def build_parser():
     log.add_argument(
         "--views",
         nargs="+",
-        choices=metadata.LAYER_KINDS,
+        choices=views.ALL_VIEWS,
         metavar="VIEW",
-        help=f"views to log (default: the callback's): {', '.join(metadata.LAYER_KINDS)}",
+        help=f"views to log (default: the callback's): {', '.join(views.ALL_VIEWS)}",
     )
     log.add_argument("--layers", nargs="+", metavar="LAYER", help="layer names, paths or regexes")
     log.add_argument("--input-range", help="unit, byte, tf, torch, caffe or LOW,HIGH")
@@ -113,8 +113,9 @@ def _log(args):
         path = getattr(args, option)
         if path is not None and not os.path.exists(path):
             raise UsageError(f"--{option} {path!r} does not exist.")
-    if args.reference is None and metadata.TOP_EXAMPLES in (args.views or ()):
-        raise UsageError("--views top_examples needs --reference (a folder or .npy of images).")
+    needing = [view for view in args.views or () if view in views.REFERENCE_VIEWS]
+    if args.reference is None and needing:
+        raise UsageError(f"--views {needing[0]} needs --reference (a folder or .npy of images).")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 

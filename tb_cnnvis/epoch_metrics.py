@@ -1,8 +1,8 @@
 """Per-epoch metrics of the logged views: faithfulness, drift, dead filters and sparsity.
 
-The views (``tb_cnnvis.views``) hand the arrays they have just computed to an
-``EpochMetrics``, which returns extra facts for the tag being written and collects scalars
-for ``cnnvis_metrics/<name>`` (see ``tb_cnnvis.summary`` for both). Nothing is recomputed:
+After a view (``tb_cnnvis.views``) has computed a layer, ``EpochMetrics.observe`` looks at
+the result, returns extra facts for the tag about to be written and collects scalars for
+``cnnvis_metrics/<name>`` (see ``tb_cnnvis.summary`` for both). Nothing is recomputed:
 dead filters and sparsity come from the feature maps, drift from the class activation maps
 and filter patterns, which the collector keeps until the view's next logged step. Only
 the deletion AUC runs the model again (on the probe images, for each CAM view's last layer).
@@ -19,7 +19,7 @@ callback warns) and leaves that fact null and that scalar out; it never stops tr
 Example:
     >>> metrics = EpochMetrics()
     >>> metrics.begin(step=3, last_layers={"grad_cam": "conv4"})
-    >>> facts = metrics.feature_maps("conv1", maps)      # {"dead_filters": [...], ...}
+    >>> facts = metrics.observe(views.get("feature_maps"), ref, maps, plan)
     >>> metrics.scalars
     {'dead_filters/conv1': 2, 'sparsity/conv1': 0.61}
 """
@@ -29,14 +29,7 @@ import time
 
 import numpy as np
 
-from tb_cnnvis import metadata
-
-METHOD_NAMES = {
-    metadata.GRAD_CAM: "gradcam",
-    metadata.GRADCAM_PLUS_PLUS: "gradcampp",
-    metadata.SCORE_CAM: "scorecam",
-}
-"""The ``<method>`` part of the CAM scalars' names, per CAM view."""
+from tb_cnnvis import views
 
 DELETION_STEPS = 16
 """Points per deletion curve, minus one."""
@@ -48,8 +41,8 @@ POINTING_TOLERANCE = 15 / 224
 class EpochMetrics:
     """Computes the metrics of one logged step and remembers what drift needs.
 
-    Call ``begin`` at each logged step, then the method of each view as it is written; read
-    ``scalars``, ``failures`` and ``seconds`` afterwards. The memory of previous maps
+    Call ``begin`` at each logged step, then ``observe`` with each layer's result before
+    it is written; read ``scalars``, ``failures`` and ``seconds`` afterwards. The memory of previous maps
     survives ``begin`` (and a change of model, so that checkpoints can be compared).
 
     Args:
@@ -58,7 +51,7 @@ class EpochMetrics:
     Example:
         >>> metrics = EpochMetrics()
         >>> metrics.begin(0, {"grad_cam": "conv2"})
-        >>> metrics.cam("grad_cam", "conv2", model, probes, cam_details(model, x, "conv2"))
+        >>> metrics.observe(views.get("grad_cam"), ref, cam_details(model, x, "conv2"), plan)
         {'drift': None, 'drift_from': None, 'pointing_hits': None, 'deletion_auc': [...], ...}
     """
 
@@ -72,7 +65,7 @@ class EpochMetrics:
         self._previous = {}
 
     def begin(self, step, last_layers):
-        """Start a logged step; ``last_layers`` maps each CAM view to its last layer's path."""
+        """Start a logged step; ``last_layers`` maps each CAM view's kind to its last layer."""
         self.step = int(step)
         self.scalars = {}
         self.failures = []
@@ -95,6 +88,24 @@ class EpochMetrics:
         previous = self._previous.get(key)
         self._previous[key] = (self.step, value)
         return previous if previous is not None and previous[0] < self.step else None
+
+    def observe(self, view, ref, result, plan):
+        """The metric facts of one layer's result of ``view`` (a ``views.View``).
+
+        Feature maps give dead filters and sparsity, filter patterns their drift, class
+        activation maps their drift, pointing game and deletion AUC; other families none.
+
+        Returns:
+            A dict of facts to add to the tag's step (see ``tb_cnnvis.summary``).
+        """
+        family = view.family.name
+        if family == views.feature_maps.FAMILY.name:
+            return self.feature_maps(ref.path, result)
+        if family == views.filter_patterns.FAMILY.name:
+            return self.filter_patterns(ref.path, result.filters, result.images)
+        if family == views.cams.FAMILY.name:
+            return self.cam(view, ref.path, plan.model, plan.probes, result)
+        return {}
 
     def feature_maps(self, path, maps):
         """Dead filters and sparsity of one layer's feature maps (N, h, w, C).
@@ -130,7 +141,7 @@ class EpochMetrics:
         facts = {"drift": None, "drift_from": None}
         with self._guard("pattern_drift", path):
             filters = np.asarray(filters).reshape(-1)
-            previous = self._swap((metadata.FILTER_PATTERNS, path), (filters, images))
+            previous = self._swap(("filter_patterns", path), (filters, images))
             if previous is not None and _same(previous[1][0], filters, previous[1][1], images):
                 rho = drift.pattern_drift(previous[1][1], images)
                 facts.update(drift=rho.tolist(), drift_from=previous[0])
@@ -141,7 +152,7 @@ class EpochMetrics:
         """Drift, pointing game and deletion AUCs of one layer's class activation maps.
 
         Args:
-            view: the CAM view (``grad_cam``, ``gradcam_plus_plus`` or ``score_cam``).
+            view: the CAM ``views.View`` (its ``metric_name`` names the scalars).
             path: the layer path.
             model: the model (run again for the deletion AUC).
             probes: the ``plan.Probes`` (images, and masks for the pointing game).
@@ -152,14 +163,14 @@ class EpochMetrics:
         """
         from tb_cnnvis.algorithms import drift, faithfulness
 
-        method = METHOD_NAMES[view]
-        last = path == self._last_layers.get(view)
+        method = view.metric_name
+        last = path == self._last_layers.get(view.kind)
         facts = dict.fromkeys(
             ("drift", "drift_from", "pointing_hits", "deletion_auc", "deletion_auc_random")
         )
         maps = np.asarray(details.maps)
         with self._guard("cam_drift", path):
-            previous = self._swap((view, path), maps)
+            previous = self._swap((view.kind, path), maps)
             if previous is not None and previous[1].shape == maps.shape:
                 rho = drift.spearman(previous[1], maps)
                 facts.update(drift=rho.tolist(), drift_from=previous[0])

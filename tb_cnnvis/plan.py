@@ -20,20 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_cnnvis import capture, metadata, summary
-
-_CONV_CLASSES = tuple(
-    getattr(keras.layers, name)
-    for name in (
-        "Conv1D",
-        "Conv2D",
-        "Conv3D",
-        "SeparableConv2D",
-        "DepthwiseConv2D",
-        "Conv2DTranspose",
-    )
-    if hasattr(keras.layers, name)
-)
+from tb_cnnvis import capture, metadata, summary, views
+from tb_cnnvis.views.registry import WriteContext
 
 
 class Probes(NamedTuple):
@@ -66,6 +54,11 @@ class Plan(NamedTuple):
     probe_content: dict
     probes: Probes
     options: Options
+
+    @property
+    def context(self):
+        """What the writers need besides a result (``views.WriteContext``)."""
+        return WriteContext(labels=self.probes.labels, input_range=self.options.input_range)
 
 
 def make_plan(model, chosen, layers, images, labels, class_names, options, masks=None):
@@ -108,40 +101,65 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     except ValueError as error:
         raise ValueError(f"Cannot show the probe images: {error}") from None
     options = options._replace(input_range=input_range)
-    if metadata.TOP_EXAMPLES in chosen:
+    needing = [kind for kind in chosen if views.get(kind).family.source == "reference"]
+    if needing:
         if options.reference_images is None:
-            raise ValueError("The top_examples view needs reference_images; none were given.")
+            raise ValueError(f"The {needing[0]} view needs reference_images; none were given.")
         reference = capture.check_images(model, options.reference_images, "reference_images")
         options = options._replace(reference_images=reference)
-    resolved = {}
-    for view in chosen:
-        spec = layers.get(view) if isinstance(layers, dict) else layers
-        resolved[view] = (
-            default_layers(model, view)
-            if spec is None
-            else (capture.select_layers(model, spec, need_4d=True))
-        )
+    probes = Probes(images, display, labels, _check_masks(masks, images))
     common = {
         "input_shape": images.shape[1:],
         "probe_count": len(images),
         "class_names": class_names,
     }
+    plan = Plan(model, {}, {}, summary.content(metadata.PROBES, **common), probes, options)
+    resolved = {}
+    for kind in chosen:
+        spec = layers.get(kind) if isinstance(layers, dict) else layers
+        if spec is None:
+            resolved[kind] = _runnable(plan, kind, default_layers(model, kind))
+        else:
+            resolved[kind] = capture.select_layers(model, spec, need_4d=True)
+            _check_runnable(plan, kind, resolved[kind])
     contents = {
-        view: {ref.path: summary.content_for_layer(view, ref, **common) for ref in refs}
-        for view, refs in resolved.items()
+        kind: {ref.path: summary.content_for_layer(kind, ref, **common) for ref in refs}
+        for kind, refs in resolved.items()
     }
     # One forward pass now shows that the graph can be walked; with the feature-map layers
     # in the view's order it also traces the function that view will use.
-    walked = resolved.get(metadata.FEATURE_MAPS) or [r for refs in resolved.values() for r in refs]
+    walked = resolved.get("feature_maps") or [r for refs in resolved.values() for r in refs]
     feature_maps.layer_outputs(model, images, list(dict.fromkeys(ref.path for ref in walked)))
-    return Plan(
-        model=model,
-        layers=resolved,
-        contents=contents,
-        probe_content=summary.content(metadata.PROBES, **common),
-        probes=Probes(images, display, labels, _check_masks(masks, images)),
-        options=options,
-    )
+    return plan._replace(layers=resolved, contents=contents)
+
+
+def _check_runnable(plan, kind, refs):
+    """Raise ``ValueError`` if ``kind`` cannot run on one of the layers the user named."""
+    view = views.get(kind)
+    for ref in refs:
+        try:
+            view.family.check(plan, view, ref)
+        except ValueError as error:
+            raise ValueError(f"The {kind} view cannot run on layer {ref.path!r}: {error}") from None
+
+
+def _runnable(plan, kind, refs):
+    """The default layers ``kind`` can run on; the others are left out with a warning."""
+    view = views.get(kind)
+    kept = []
+    for ref in refs:
+        try:
+            view.family.check(plan, view, ref)
+        except ValueError as error:
+            warnings.warn(
+                f"cnnvis: the {kind} view of layer {ref.path!r} failed its check at set_model "
+                f"and is left out of the default layers: {error}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            continue
+        kept.append(ref)
+    return kept
 
 
 def _check_masks(masks, images):
@@ -190,22 +208,18 @@ def _classes(model, chosen):
     try:
         return cam.class_count(model)
     except ValueError:
-        if any(view in metadata.CAM_KINDS for view in chosen):
+        if any(views.get(view).family.needs_classifier for view in chosen):
             raise
         return None
 
 
-def is_convolution(ref):
-    """True for a convolution layer (Conv2D, SeparableConv2D, ...) with a 4-D output."""
-    return isinstance(ref.layer, _CONV_CLASSES) and ref.output_shape is not None
-
-
 def default_layers(model, view):
-    """The layers ``view`` uses when the user names none.
+    """The layers ``view`` uses when the user names none (its family's choice).
 
     Class activation maps use the last layer with a 4-D output (the usual Grad-CAM choice);
     every other view uses each convolution layer (``Conv2D``, ``SeparableConv2D``,
-    ``DepthwiseConv2D``, ...), or every layer with a 4-D output if there is no convolution.
+    ``DepthwiseConv2D``, ...), or every layer with a 4-D output if there is no convolution
+    (see ``views.Family.default_layers``).
 
     Returns:
         A list of ``capture.LayerRef``.
@@ -219,10 +233,7 @@ def default_layers(model, view):
             f"Model {model.name!r} has no layer with a (height, width, channels) output; "
             f"its layers are {[ref.path for ref in capture.layer_refs(model)]}."
         )
-    if view in metadata.CAM_KINDS:
-        return four_d[-1:]
-    convolutions = [ref for ref in four_d if is_convolution(ref)]
-    return convolutions or four_d
+    return views.get(view).family.default_layers(model, four_d)
 
 
 def read_probes(images, labels, limit, what="probe_images", limit_name="max_probes"):

@@ -24,7 +24,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_cnnvis import metadata
+from tb_cnnvis import metadata, views
 from tb_cnnvis.plugin_data import BlobReader
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ _ALLOWED_METHODS = ("GET", "HEAD")
 _MAX_PARAM_LENGTH = 4096
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _READ_ALL = 2**31 - 1  # "keep everything" at read time; downsample=0 would return nothing.
-_KIND_ORDER = {kind: index for index, kind in enumerate(metadata.KINDS)}
+_KIND_ORDER = {kind: index for index, kind in enumerate((metadata.PROBES, *views.kinds()))}
 
 
 def frontend_dir():

@@ -90,7 +90,7 @@ def _write_hostile_run(run_dir, images, labels):
     """
     import tensorflow as tf
 
-    from tb_cnnvis import summary
+    from tb_cnnvis import summary, views
 
     common = {"input_shape": images.shape[1:], "probe_count": 4, "class_names": HOSTILE_CLASSES}
     layer = {"layer_index": 0, "layer_class": "Conv2D", "output_shape": (SIZE, SIZE, 2)}
@@ -100,9 +100,9 @@ def _write_hostile_run(run_dir, images, labels):
         for step in (0, 1):
             maps = images[:4, :, :, :2] * (1 + step)
             fm = summary.content("feature_maps", HOSTILE_LAYER, **layer, **common)
-            summary.write_feature_maps(fm, maps, step)
+            views.feature_maps.write_feature_maps(fm, maps, step)
             cam = summary.content("grad_cam", HOSTILE_LAYER, **layer, **common)
-            summary.write_cam(
+            views.cams.write_cam(
                 cam,
                 images[:4].mean(axis=-1),
                 step,

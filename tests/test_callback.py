@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 
-from tb_cnnvis import callback, capture, metadata, summary, views
+from tb_cnnvis import callback, capture, metadata, testing, views
 from tb_cnnvis.callback import CnnVisCallback
 from tb_cnnvis.testing import data_provider
 
@@ -82,11 +82,11 @@ def test_stored_steps_hold_the_models_real_feature_maps_and_predictions(logdir):
 
     def last(tag):
         blobs = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in data[tag][-1].values]
-        return summary.decode_step(blobs)
+        return testing.decode_step(blobs)
 
     facts, pngs = last("feature_maps/conv2")
     truth = keras.Model(model.inputs, model.get_layer("conv2").output).predict(x, verbose=0)
-    recovered = summary.recover_feature_maps(facts, pngs)
+    recovered = testing.recover_feature_maps(facts, pngs)
     span = np.ptp(truth, axis=(1, 2), keepdims=True)
     assert np.all(np.abs(recovered - truth) <= span / 255 + 1e-4)
     facts, _ = last("grad_cam/conv2")
@@ -236,8 +236,8 @@ def test_probe_images_are_stored_as_display_rgb_through_the_input_range(logdir):
         ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
     )["cnnvis"]["probes"]
     blobs = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]
-    facts, pngs = summary.decode_step(blobs)
-    [first, _] = summary.decode_tiles(facts, pngs)
+    facts, pngs = testing.decode_step(blobs)
+    [first, _] = testing.decode_tiles(facts, pngs)
     assert facts["images"][0]["channels"] == 3 and facts["labels"] is None
     np.testing.assert_array_equal(first[0], np.repeat(x[0], 3, axis=-1).astype(np.uint8))
 
@@ -252,7 +252,7 @@ def test_a_failing_view_warns_with_view_and_layer_and_the_rest_is_logged(logdir,
     def broken(*args):
         raise FloatingPointError("boom")
 
-    monkeypatch.setitem(views._WRITERS, "grad_cam", broken)
+    monkeypatch.setattr(views.cams.FAMILY, "write", broken)
     x, y = _data(2)
     cb = CnnVisCallback(logdir, x, y, views=["feature_maps", "grad_cam"], **FAST)
     with pytest.warns(RuntimeWarning, match=r"grad_cam view of layer 'conv2' failed at step 0"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tb_cnnvis import metadata, summary, views
+from tb_cnnvis import metadata, testing, views
 from tb_cnnvis.algorithms import cam, drift, faithfulness
 from tb_cnnvis.algorithms import feature_maps as fm
 from tb_cnnvis.algorithms import top_examples as te
@@ -84,7 +84,7 @@ def test_top_examples_are_logged_per_step_and_are_the_true_top_k_at_that_step(lo
     facts, pngs = steps["top_examples/conv2"][3]
     assert facts["atlases"] == ["patches", "projections"]
     assert facts["images"][0]["grid"] == [3, 4] and facts["images"][0]["tile"] == [8, 8]
-    patch_tiles, _ = summary.decode_tiles(facts, pngs)
+    patch_tiles, _ = testing.decode_tiles(facts, pngs)
     np.testing.assert_array_equal(patch_tiles, to_display_rgb(top.patches.reshape(12, 8, 8, 3)))
     np.testing.assert_array_equal(facts["boxes"], top.boxes)
     assert facts["receptive_field"]["size"] == list(top.receptive_field.size)

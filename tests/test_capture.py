@@ -175,8 +175,8 @@ def test_cache_reuses_functions_counts_traces_and_lets_models_go():
     model = models.sequential()
     ref = weakref.ref(model)
 
-    def build():
-        return lambda x: ref()(x)
+    def build(model_ref):
+        return lambda x: model_ref()(x)
 
     first = capture.CACHE.get(model, "probe", build)
     assert capture.CACHE.get(model, "probe", build) is first
@@ -187,6 +187,14 @@ def test_cache_reuses_functions_counts_traces_and_lets_models_go():
     del model, first
     gc.collect()
     assert ref() is None
+
+
+def test_the_cache_refuses_a_function_that_holds_the_model():
+    model = models.sequential()
+    with pytest.raises(TypeError, match="weak reference"):
+        capture.CACHE.get(model, "holds", lambda model_ref: lambda x: model(x))
+    with pytest.raises(TypeError, match="weak reference"):
+        capture.CACHE.get(model, "holds", lambda model_ref, m=model: m)
 
 
 def test_finite_or_zero_zeroes_only_the_bad_images_and_warns():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tb_cnnvis import cli, metadata, summary
+from tb_cnnvis import cli, metadata, testing
 from tb_cnnvis.algorithms import feature_maps as fm
 from tb_cnnvis.testing import data_provider, read_run
 
@@ -70,7 +70,7 @@ def test_checkpoints_become_steps_in_natural_order_from_a_class_folder(saved, tm
     model = keras.saving.load_model(root / "ckpt" / "epoch_10.keras")
     images = pixels[[0, 1, 2, 3, 4, 5]].astype(np.float32) / 255
     truth = fm.feature_maps(model, images, "conv2")
-    recovered = summary.recover_feature_maps(*steps["feature_maps/conv2"][10])
+    recovered = testing.recover_feature_maps(*steps["feature_maps/conv2"][10])
     span = np.ptp(truth, axis=(1, 2), keepdims=True)
     assert np.all(np.abs(recovered - truth) <= span / 255 + 1e-4)
     assert capsys.readouterr().err == ""

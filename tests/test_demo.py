@@ -65,11 +65,11 @@ def test_demo_training_logs_every_view_for_every_epoch(logdir):
     )
     steps, events = _cnnvis_steps(logdir)
     layer_views = {
-        metadata.FEATURE_MAPS: CONVS,
-        metadata.FILTER_PATTERNS: CONVS,
-        metadata.GRAD_CAM: ["pool4"],  # the callback's default: the last 4-D layer
-        metadata.DECONVNET: CONVS,
-        metadata.TOP_EXAMPLES: CONVS,  # from the held-out reference images
+        "feature_maps": CONVS,
+        "filter_patterns": CONVS,
+        "grad_cam": ["pool4"],  # the callback's default: the last 4-D layer
+        "deconvnet": CONVS,
+        "top_examples": CONVS,  # from the held-out reference images
     }
     expected = {
         metadata.tag_name(kind, layer) for kind, layers in layer_views.items() for layer in layers

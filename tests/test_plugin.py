@@ -34,6 +34,7 @@ EXPECTED_TAG_ORDER = [
     "deconvnet/conv1",
     "guided_backprop/conv1",
     "saliency/conv1",
+    "top_examples/conv1",
     "feature_maps/base/conv2",
     "filter_patterns/base/conv2",
     "grad_cam/base/conv2",
@@ -42,6 +43,7 @@ EXPECTED_TAG_ORDER = [
     "deconvnet/base/conv2",
     "guided_backprop/base/conv2",
     "saliency/base/conv2",
+    "top_examples/base/conv2",
 ]
 
 

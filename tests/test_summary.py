@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tb_cnnvis import imaging, metadata, summary
+from tb_cnnvis import imaging, metadata, summary, testing, views
 from tb_cnnvis.testing import data_provider, write_synthetic_run
 
 COMMON = {"input_shape": (8, 8, 3), "probe_count": 2, "class_names": ["a", "b", "c"]}
@@ -32,7 +32,7 @@ def _read_all(logdir):
             steps = []
             for datum in sequence:
                 blobs = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]
-                facts, pngs = summary.decode_step(blobs)
+                facts, pngs = testing.decode_step(blobs)
                 steps.append((datum.step, facts, pngs, content))
             result[(run, tag)] = steps
     return result
@@ -50,8 +50,10 @@ def test_feature_maps_round_trip_within_one_grey_level(logdir):
     rng = np.random.default_rng(0)
     maps = rng.normal(size=(2, 4, 4, 5)) * np.array([1, 10, 100, 0.01, 0])
     maps[1, :, :, 2] = np.nan  # an all-NaN channel is stored as a flat zero
-    tc = _layer_content(metadata.FEATURE_MAPS)
-    data = _write(logdir, lambda: summary.write_feature_maps(tc, maps, step=3, seconds=0.5))
+    tc = _layer_content("feature_maps")
+    data = _write(
+        logdir, lambda: views.feature_maps.write_feature_maps(tc, maps, step=3, seconds=0.5)
+    )
     [(step, facts, pngs, content)] = data[("cnnvis", "feature_maps/block/conv1")]
     assert step == 3
     assert content == json.loads(json.dumps(tc))
@@ -60,7 +62,7 @@ def test_feature_maps_round_trip_within_one_grey_level(logdir):
     assert facts["images"] == [
         {"probe": p, "grid": [2, 3], "tile": [4, 4], "count": 5, "channels": 1} for p in (0, 1)
     ]
-    recovered = summary.recover_feature_maps(facts, pngs)
+    recovered = testing.recover_feature_maps(facts, pngs)
     truth = np.where(np.isfinite(maps), maps, 0.0)
     span = np.ptp(truth, axis=(1, 2), keepdims=True)
     assert recovered.shape == maps.shape
@@ -78,8 +80,8 @@ def test_probes_and_filter_patterns_store_display_rgb(logdir):
         summary.write_probes(
             summary.content("probes", **COMMON), probes, step=0, labels=np.array([2, 0])
         )
-        summary.write_filter_patterns(
-            _layer_content(metadata.FILTER_PATTERNS),
+        views.filter_patterns.write_filter_patterns(
+            _layer_content("filter_patterns"),
             patterns,
             step=1,
             filters=[0, 3, 4],
@@ -100,7 +102,7 @@ def test_probes_and_filter_patterns_store_display_rgb(logdir):
     assert step == 1
     assert facts["filters"] == [0, 3, 4] and facts["dead"] == [3]
     assert facts["activations"] == [1.5, 0.0, None]  # NaN is stored as null (valid JSON)
-    [tiles] = summary.decode_tiles(facts, pngs)
+    [tiles] = testing.decode_tiles(facts, pngs)
     assert facts["images"] == [
         {"probe": None, "grid": [2, 2], "tile": [8, 8], "count": 3, "channels": 3}
     ]
@@ -115,8 +117,8 @@ def test_cam_and_projection_facts_and_pixels(logdir):
     projections[1, 3, 3] = [0.0, 0.0, 0.5]
 
     def write():
-        summary.write_cam(
-            _layer_content(metadata.GRADCAM_PLUS_PLUS),
+        views.cams.write_cam(
+            _layer_content("gradcam_plus_plus"),
             maps,
             step=2,
             class_index=[1, 2],
@@ -125,8 +127,8 @@ def test_cam_and_projection_facts_and_pixels(logdir):
             target_probability=[0.9, 0.1],
             cam_max=[3.5, 0.25],
         )
-        summary.write_projection(
-            _layer_content(metadata.GUIDED_BACKPROP),
+        views.projections.write_projection(
+            _layer_content("guided_backprop"),
             projections,
             step=2,
             channel=[4, 1],
@@ -153,7 +155,7 @@ def test_cam_and_projection_facts_and_pixels(logdir):
 
 def test_writers_refuse_content_of_another_kind():
     with pytest.raises(ValueError, match="kind"):
-        summary.write_feature_maps(_layer_content(metadata.GRAD_CAM), np.zeros((1, 2, 2, 1)))
+        views.feature_maps.write_feature_maps(_layer_content("grad_cam"), np.zeros((1, 2, 2, 1)))
     with pytest.raises(ValueError, match="Unknown kind"):
         summary.content("heatmap", "conv1", **COMMON)
 
@@ -161,9 +163,9 @@ def test_writers_refuse_content_of_another_kind():
 def test_decode_step_rejects_blobs_that_do_not_match_the_facts():
     facts = json.dumps({"images": [{}], "seconds": 0}).encode()
     with pytest.raises(ValueError, match="1 images but 0"):
-        summary.decode_step([facts])
+        testing.decode_step([facts])
     with pytest.raises(ValueError, match="not JSON"):
-        summary.decode_step([b"\x89PNG"])
+        testing.decode_step([b"\x89PNG"])
 
 
 def test_synthetic_run_has_every_tag_and_step_through_tensorboard_sampling(logdir):
@@ -172,18 +174,19 @@ def test_synthetic_run_has_every_tag_and_step_through_tensorboard_sampling(logdi
     layers = ["conv1", "base/conv2"]
     expected = {"probes"}
     expected |= {f"{k}/{layer}" for k in ("feature_maps", "filter_patterns") for layer in layers}
-    expected |= {f"{k}/{layer}" for k in metadata.PROJECTION_KINDS for layer in layers}
-    expected |= {f"{k}/base/conv2" for k in metadata.CAM_KINDS}
+    expected |= {f"{k}/{layer}" for k in views.kinds("projection") for layer in layers}
+    expected |= {f"{k}/base/conv2" for k in views.kinds("cam")}
+    expected |= {f"top_examples/{layer}" for layer in layers}
     assert {tag for run, tag in data} == expected == set(info["tags"])
     assert {run for run, tag in data} == {"cnnvis"}
     for (_, tag), steps in data.items():
         assert [s[0] for s in steps] == ([0] if tag == "probes" else [0, 1, 2, 3]), tag
         for _, facts, pngs, content in steps:
             assert content["kind"] == tag.split("/")[0]
-            for image, tiles in zip(facts["images"], summary.decode_tiles(facts, pngs)):
+            for image, tiles in zip(facts["images"], testing.decode_tiles(facts, pngs)):
                 assert tiles.shape[1:] == (*image["tile"], image["channels"])
     fm = data[("cnnvis", "feature_maps/base/conv2")][0]
-    assert summary.recover_feature_maps(fm[1], fm[2]).shape == (2, 8, 8, 8)
+    assert testing.recover_feature_maps(fm[1], fm[2]).shape == (2, 8, 8, 8)
 
 
 def test_tensorboard_default_sampling_keeps_only_ten_steps(logdir):
@@ -200,10 +203,10 @@ def test_top_examples_store_filter_rows_of_patches_and_signed_projections(logdir
     patches = rng.random((2, 3, 5, 4, 3))  # 2 filters x 3 examples of 5x4 patches
     projections = rng.normal(size=(2, 3, 5, 4, 3))
     field = type("Field", (), {"size": (5, 4), "stride": (2, 2), "start": (-1, -1)})()
-    tc = _layer_content(metadata.TOP_EXAMPLES)
+    tc = _layer_content("top_examples")
 
     def write():
-        summary.write_top_examples(
+        views.top_examples.write_top_examples(
             tc,
             patches,
             step=2,
@@ -227,7 +230,7 @@ def test_top_examples_store_filter_rows_of_patches_and_signed_projections(logdir
     assert facts["positions"][1][2] == [10, 11] and facts["boxes"][0][1] == [4, 5, 6, 7]
     assert facts["receptive_field"] == {"size": [5, 4], "stride": [2, 2], "start": [-1, -1]}
     assert facts["reference_count"] == 10
-    patch_tiles, projection_tiles = summary.decode_tiles(facts, pngs)
+    patch_tiles, projection_tiles = testing.decode_tiles(facts, pngs)
     # Tile k is filter row k // 3, example k % 3.
     np.testing.assert_array_equal(patch_tiles[4], imaging.to_uint8(patches[1, 1]))
     scale = np.abs(projections[1, 2]).max()
@@ -237,13 +240,15 @@ def test_top_examples_store_filter_rows_of_patches_and_signed_projections(logdir
 
 
 def test_metric_facts_are_added_but_never_replace_a_fact(logdir):
-    tc = _layer_content(metadata.FEATURE_MAPS)
+    tc = _layer_content("feature_maps")
     maps = np.ones((2, 4, 4, 5))
     with pytest.raises(ValueError, match=r"must not replace the facts \['min'\]"):
-        summary.write_feature_maps(tc, maps, 0, metrics={"min": 1})
+        views.feature_maps.write_feature_maps(tc, maps, 0, metrics={"min": 1})
 
     def write():
-        summary.write_feature_maps(tc, maps, 0, metrics={"dead_filters": [], "sparsity": 0.0})
+        views.feature_maps.write_feature_maps(
+            tc, maps, 0, metrics={"dead_filters": [], "sparsity": 0.0}
+        )
         summary.write_metrics({"sparsity/conv1": 0.25, "broken": float("nan")}, step=0)
 
     [(_, facts, _, _)] = _write(logdir, write)[("cnnvis", "feature_maps/block/conv1")]

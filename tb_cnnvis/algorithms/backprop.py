@@ -22,7 +22,6 @@ Example:
     >>> details = projection_details(model, images, "conv2", channel=3)
 """
 
-import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -75,9 +74,8 @@ def class_gradient(model, images, class_index, rule="guided"):
     ``class_index`` one int per image.
     """
     relu_fn = relu_rule(rule)
-    model_ref = weakref.ref(model)
     function = capture.CACHE.get(
-        model, ("class_gradient", rule), lambda: _build_class_gradient(model_ref, relu_fn)
+        model, ("class_gradient", rule), lambda model_ref: _build_class_gradient(model_ref, relu_fn)
     )
     return function(tf.constant(images), tf.constant(class_index, tf.int32)).numpy()
 
@@ -171,11 +169,10 @@ def projection_details(model, images, layer, channel=None, rule="deconvnet"):
     ref = capture.resolve_layer(model, layer)
     batch = capture.check_images(model, images)
     channels = cam.class_indices(channel, len(batch), ref.output_shape[-1], what="channel")
-    model_ref = weakref.ref(model)
     function = capture.CACHE.get(
         model,
         ("projection", ref.path, rule),
-        lambda: _build_projection(model_ref, ref.path, _RELU_FNS[rule]),
+        lambda model_ref: _build_projection(model_ref, ref.path, _RELU_FNS[rule]),
     )
     grads, chosen, peak, position = (
         t.numpy() for t in function(tf.constant(batch), tf.constant(channels))

@@ -23,7 +23,6 @@ Example:
     >>> details.cam_max, details.probability
 """
 
-import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -91,10 +90,7 @@ def _scorecam_weights(ev):
     chosen = _score_cam_channels(ev.acts, ev.max_channels)
     pairs = [(i, c) for i in range(n) for c in chosen[i]]
     batch = min(SCORE_CAM_BATCH, len(pairs))
-    model_ref = weakref.ref(ev.model)
-    score = capture.CACHE.get(
-        ev.model, ("scorecam", ev.path), lambda: _build_masked_scores(model_ref)
-    )
+    score = capture.CACHE.get(ev.model, ("scorecam", ev.path), _build_masked_scores)
     scores = np.zeros(len(pairs), np.float32)
     for start in range(0, len(pairs), batch):
         part = pairs[start : start + batch]
@@ -280,8 +276,9 @@ def cam_details(
     path = _cam_layer(model, layer)
     batch = capture.check_images(model, images)
     targets = class_indices(class_index, len(batch), class_count(model))
-    model_ref = weakref.ref(model)
-    gradients = capture.CACHE.get(model, ("cam", path), lambda: _build_gradients(model_ref, path))
+    gradients = capture.CACHE.get(
+        model, ("cam", path), lambda model_ref: _build_gradients(model_ref, path)
+    )
     acts, grads, logits, target, predicted = (
         t.numpy() for t in gradients(tf.constant(batch), tf.constant(targets))
     )

@@ -27,7 +27,6 @@ Example:
     0.875
 """
 
-import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -52,11 +51,10 @@ def _build_probabilities(model_ref, sigmoid):
 def class_probabilities(model, images, batch_size=64):
     """Probabilities of every class for ``images`` (N, classes), in batches."""
     sigmoid = capture.final_activation(model) == "sigmoid"
-    model_ref = weakref.ref(model)
     function = capture.CACHE.get(
         model,
         ("faithfulness/probabilities", sigmoid),
-        lambda: _build_probabilities(model_ref, sigmoid),
+        lambda model_ref: _build_probabilities(model_ref, sigmoid),
     )
     parts = [
         function(tf.constant(images[start : start + batch_size])).numpy()

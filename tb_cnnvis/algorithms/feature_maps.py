@@ -9,8 +9,6 @@ Example:
     >>> both = layer_outputs(model, images, ["conv1", "base/conv2"])
 """
 
-import weakref
-
 import numpy as np
 import tensorflow as tf
 
@@ -52,8 +50,9 @@ def layer_outputs(model, images, layers):
     batch = capture.check_images(model, images)
     names = [layers] if isinstance(layers, (str, int, np.integer)) else list(layers)
     paths = tuple(dict.fromkeys(capture.resolve_layer(model, name).path for name in names))
-    model_ref = weakref.ref(model)
-    function = capture.CACHE.get(model, ("feature_maps", paths), lambda: _build(model_ref, paths))
+    function = capture.CACHE.get(
+        model, ("feature_maps", paths), lambda model_ref: _build(model_ref, paths)
+    )
     values = function(tf.constant(batch))
     return {
         path: capture.finite_or_zero(value.numpy(), f"feature maps of {path!r}")

@@ -142,7 +142,9 @@ def filter_patterns(
     key = ("filter_patterns", ref.path, batch, shape, recipe, rng, JIT_UPDATE)
     window = interior_window(model, ref.path, shape[:2])
     run = capture.CACHE.get(
-        model, key, lambda: _optimizer_loop(model, ref.path, recipe, rng, shape, window)
+        model,
+        key,
+        lambda model_ref: _optimizer_loop(model_ref, ref.path, recipe, rng, shape, window),
     )
     parts = []
     for begin in range(0, len(filters), batch):
@@ -194,7 +196,7 @@ def interior_window(model, path, size):
     return bounds[0], bounds[1], bounds[2], bounds[3]
 
 
-def _optimizer_loop(model, path, recipe, input_range, shape, window=None):
+def _optimizer_loop(model_ref, path, recipe, input_range, shape, window=None):
     """The Python function compiled per cache key: the whole optimization of one batch.
 
     One loop: for the first ``rescue_steps`` steps (only when some slot starts dead) the
@@ -204,7 +206,7 @@ def _optimizer_loop(model, path, recipe, input_range, shape, window=None):
 
     def objective(unit, filters, relu_fn):
         x = input_range.from_unit(unit)
-        _, taps = capture.run_graph(model, x, taps=[path], stop_at=[path], relu_fn=relu_fn)
+        _, taps = capture.run_graph(model_ref(), x, taps=[path], stop_at=[path], relu_fn=relu_fn)
         return channel_means(taps[path], filters, window)
 
     def penalty_grad(unit):

@@ -1,17 +1,32 @@
-"""Exact receptive fields of conv-net units, from the layer chain.
+"""Exact receptive fields of conv-net units, from one recorded call of the model.
 
 Araujo et al., "Computing Receptive Fields of Convolutional Neural Networks", Distill 2019:
 compose each layer's kernel size, stride, dilation and padding from the input to a layer.
-Used to crop the image patch under a unit (top-activating examples, Zeiler & Fergus 2014).
+The layers are read from one recorded call (``capture.trace_calls``), so Sequential,
+functional, nested and subclassed models are handled alike. Keras's own layers are read
+from their settings; what else runs between them (``tf.nn.relu(x)``, ``x + y`` in a
+subclassed ``call``, or a custom layer's own ops) is read operation by operation from the
+traced graph (convolutions, pooling, padding and per-position operations).
+
+Global context (squeeze-and-excitation blocks of MobileNetV3 and EfficientNet, attention
+gates): a branch that pools the whole image into one value per channel and multiplies it
+back onto the feature map depends on every pixel. The field is defined by the *spatial*
+path: such global inputs are left out when a layer also has spatial inputs, so the field
+of a unit after an SE block is that of the convolutions before it. A layer whose output
+itself has no spatial extent left (global pooling, a dense layer after flattening) sees
+the whole image.
+
+Used to crop the image patch under a unit (top-activating examples, Zeiler & Fergus 2014)
+and to size filter-pattern canvases.
 
 Example:
     >>> receptive_field(model, "conv2").size
     (8, 8)
 """
 
+import weakref
 from typing import NamedTuple
 
-import keras
 import numpy as np
 
 from tb_cnnvis import capture
@@ -49,13 +64,22 @@ class ReceptiveField(NamedTuple):
         return np.array(self.start) + positions * np.array(self.stride) + offset
 
 
-class _Field(NamedTuple):
-    """Receptive field of a tensor's units, per axis, and the tensor's spatial size."""
+class _Field:
+    """The field of a tensor's units, per axis; or a marker: global, constant, unknown."""
 
-    start: np.ndarray
-    stride: np.ndarray
-    size: np.ndarray
-    extent: np.ndarray
+    __slots__ = ("reason", "size", "start", "state", "stride")
+
+    def __init__(self, start=None, stride=None, size=None, state="spatial", reason=""):
+        self.start, self.stride, self.size = start, stride, size
+        self.state, self.reason = state, reason
+
+
+_CONSTANT = _Field(state="constant")  # does not depend on the image (weights, shapes)
+_GLOBAL = _Field(state="global")  # depends on the whole image (pooled, flattened)
+
+
+def _unknown(reason):
+    return _Field(state="unknown", reason=reason)
 
 
 def _pair(value):
@@ -63,130 +87,283 @@ def _pair(value):
     return np.broadcast_to(np.asarray(value, dtype=np.int64), (2,)).copy()
 
 
-def _window(field, kernel, strides, dilation, padding):
-    """The field after a sliding window (convolution or pooling)."""
+def _spatial(tensor):
+    """(h, w) of a 4-D tensor, or None (other ranks, unknown sizes)."""
+    shape = tensor.shape
+    if shape.rank != 4 or shape[1] is None or shape[2] is None:
+        return None
+    return np.array([shape[1], shape[2]], np.int64)
+
+
+def _window(field, extent, kernel, strides, dilation, padding):
+    """The field after a sliding window (convolution or pooling) over an input of ``extent``."""
     span = _pair(dilation) * (_pair(kernel) - 1) + 1
     strides = _pair(strides)
+    padding = padding.lower()
     if padding == "same":
-        extent = -(-field.extent // strides)
-        before = np.maximum((extent - 1) * strides + span - field.extent, 0) // 2
+        out = -(-extent // strides)
+        before = np.maximum((out - 1) * strides + span - extent, 0) // 2
     elif padding == "valid":
-        extent = (field.extent - span) // strides + 1
         before = np.zeros(2, np.int64)
     else:
-        raise ValueError(f"padding {padding!r} is not supported for receptive fields.")
+        return _unknown(f"padding {padding!r} is not supported for receptive fields")
     return _Field(
         field.start - before * field.stride,
         field.stride * strides,
         field.size + (span - 1) * field.stride,
-        extent,
     )
 
 
-_UNSUPPORTED = ("Conv2DTranspose", "UpSampling2D", "Resizing", "Flatten", "Reshape")
+def _merge(fields, where):
+    """The union of several inputs' fields; global inputs count only without spatial ones."""
+    unknown = [f for f in fields if f.state == "unknown"]
+    if unknown:
+        return unknown[0]
+    spatial = [f for f in fields if f.state == "spatial"]
+    if not spatial:
+        return _GLOBAL if any(f.state == "global" for f in fields) else _CONSTANT
+    if any((f.stride != spatial[0].stride).any() for f in spatial):
+        strides = [f.stride.tolist() for f in spatial]
+        return _unknown(f"the inputs of {where} have different strides {strides}")
+    start = np.min([f.start for f in spatial], axis=0)
+    end = np.max([f.start + f.size for f in spatial], axis=0)
+    return _Field(start, spatial[0].stride, end - start)
 
 
-def _layer_field(layer, field):
-    """The field of ``layer``'s output from the field of its input."""
+_UPSAMPLING = ("Conv2DTranspose", "UpSampling2D", "Resizing")
+
+
+def _layer_field(layer, field, extent, out_extent):
+    """The field of a Keras layer's output from the (merged) field of its inputs."""
     name = type(layer).__name__
-    if name in _UNSUPPORTED:
-        raise ValueError(
-            f"Cannot compute the receptive field through layer {layer.name!r} ({name}): only "
-            "convolution, pooling, padding, cropping and per-position layers are supported."
+    if field.state != "spatial":
+        return field
+    where = f"layer {layer.name!r} ({name})"
+    if name in _UPSAMPLING:
+        return _unknown(
+            f"Cannot compute the receptive field through {where}: only convolution, pooling, "
+            "padding, cropping and per-position layers are supported."
         )
+    if out_extent is None:  # flattened or pooled away: the whole image
+        return _GLOBAL
+    if extent is None:
+        return _unknown(f"Cannot compute the receptive field through {where}: unknown sizes.")
     if hasattr(layer, "kernel_size") and hasattr(layer, "strides"):
-        return _window(
-            field,
-            layer.kernel_size,
-            layer.strides,
-            getattr(layer, "dilation_rate", 1),
-            layer.padding,
-        )
-    if hasattr(layer, "pool_size") and hasattr(layer, "strides"):
-        return _window(field, layer.pool_size, layer.strides, 1, layer.padding)
-    if isinstance(layer, (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)):
-        crop = isinstance(layer, keras.layers.Cropping2D)
+        dilation = getattr(layer, "dilation_rate", 1)
+        out = _window(field, extent, layer.kernel_size, layer.strides, dilation, layer.padding)
+    elif hasattr(layer, "pool_size") and hasattr(layer, "strides"):
+        out = _window(field, extent, layer.pool_size, layer.strides, 1, layer.padding)
+    elif name in ("ZeroPadding2D", "Cropping2D"):
+        crop = name == "Cropping2D"
         amounts = np.array(layer.cropping if crop else layer.padding, dtype=np.int64)
         sign = 1 if crop else -1
-        return _Field(
-            field.start + sign * amounts[:, 0] * field.stride,
-            field.stride,
-            field.size,
-            field.extent - sign * amounts.sum(axis=1),
-        )
-    try:
-        spatial = [tuple(layer.input.shape[1:3]), tuple(layer.output.shape[1:3])]
-    except (AttributeError, ValueError, RuntimeError):  # shared or never-called layers
+        out = _Field(field.start + sign * amounts[:, 0] * field.stride, field.stride, field.size)
+    elif (out_extent == extent).all():
         return field
-    if spatial[0] != spatial[1]:
-        raise ValueError(
-            f"Cannot compute the receptive field through layer {layer.name!r} ({name}): it "
-            f"changes the spatial size {spatial[0]} -> {spatial[1]} in a way not understood."
-        )
-    return field
-
-
-def _merge_fields(fields, layer):
-    """The union of the fields of a layer's several inputs (e.g. ``Add``, ``Concatenate``)."""
-    if len(fields) == 1:
-        return fields[0]
-    if any((f.stride != fields[0].stride).any() for f in fields):
-        raise ValueError(
-            f"Cannot compute the receptive field through layer {layer.name!r}: its inputs have "
-            f"different strides {[f.stride.tolist() for f in fields]}."
-        )
-    start = np.min([f.start for f in fields], axis=0)
-    end = np.max([f.start + f.size for f in fields], axis=0)
-    return _Field(start, fields[0].stride, end - start, fields[0].extent)
-
-
-def _walk_fields(model, field, target, prefix=""):
-    """Propagate ``field`` through ``model``; returns ``(output field, target field or None)``."""
-    if isinstance(model, keras.Sequential):
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            field, found = _apply_field(layer, field, target, prefix)
-            if found is not None:
-                return field, found
-        return field, None
-    fields = {id(model.inputs[0]): field}
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            if not node.operation or node.is_input:
-                continue
-            inputs = [fields[id(t)] for t in node.input_tensors if id(t) in fields]
-            if not inputs:
-                continue
-            merged = _merge_fields(inputs, node.operation)
-            out, found = _apply_field(node.operation, merged, target, prefix)
-            if found is not None:
-                return out, found
-            fields.update({id(t): out for t in node.outputs})
-    return fields.get(id(model.outputs[0])), None
-
-
-def _apply_field(layer, field, target, prefix):
-    """One layer (or nested model) of the walk; the second value is set at ``target``."""
-    path = prefix + layer.name
-    if isinstance(layer, keras.Model):
-        out, found = _walk_fields(layer, field, target, prefix=path + "/")
+    elif (out_extent == 1).all():
+        return _GLOBAL
     else:
-        out, found = _layer_field(layer, field), None
-    return out, (out if path == target and found is None else found)
+        return _unknown(
+            f"Cannot compute the receptive field through {where}: it changes the spatial size "
+            f"{tuple(extent.tolist())} -> {tuple(out_extent.tolist())} in a way not understood."
+        )
+    if out.state == "unknown":
+        return _unknown(f"Cannot compute the receptive field through {where}: {out.reason}.")
+    return out
+
+
+_PER_POSITION_OPS = frozenset(
+    [
+        "Identity",
+        "IdentityN",
+        "Relu",
+        "Relu6",
+        "Elu",
+        "Selu",
+        "LeakyRelu",
+        "Sigmoid",
+        "Tanh",
+        "Softplus",
+        "Softsign",
+        "Erf",
+        "Exp",
+        "Log",
+        "Neg",
+        "Abs",
+        "Square",
+        "Sqrt",
+        "Rsqrt",
+        "Reciprocal",
+        "Add",
+        "AddV2",
+        "AddN",
+        "Sub",
+        "Mul",
+        "RealDiv",
+        "DivNoNan",
+        "Maximum",
+        "Minimum",
+        "Pow",
+        "SquaredDifference",
+        "BiasAdd",
+        "Cast",
+        "FusedBatchNorm",
+        "FusedBatchNormV3",
+        "Select",
+        "SelectV2",
+        "ClipByValue",
+        "StopGradient",
+        "PreventGradient",
+        "ConcatV2",
+        "Softmax",
+        "LogSoftmax",
+        "EnsureShape",
+    ]
+)
+_WINDOW_OPS = ("Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool")
+_REDUCTION_OPS = ("Mean", "Max", "Min", "Sum", "Prod")
+
+
+def _op_field(op, inputs, extent, out_extent):
+    """The field of an operation's output from its inputs' fields (``inputs``)."""
+    where = f"operation {op.name!r} ({op.type})"
+    merged = _merge(inputs, where)
+    if merged.state != "spatial":
+        return merged
+    if op.type in _WINDOW_OPS:
+        if op.get_attr("data_format") not in (b"NHWC", "NHWC"):
+            return _unknown(f"Cannot compute the receptive field through {where}: not NHWC.")
+        strides = op.get_attr("strides")[1:3]
+        if op.type in ("MaxPool", "AvgPool"):
+            kernel, dilation = op.get_attr("ksize")[1:3], 1
+        else:
+            kernel = [int(d) for d in op.inputs[1].shape[:2]]
+            dilation = op.get_attr("dilations")[1:3]
+        padding = op.get_attr("padding")
+        padding = padding.decode() if isinstance(padding, bytes) else padding
+        out = _window(merged, extent, kernel, strides, dilation, padding)
+        if out.state == "unknown":
+            return _unknown(f"Cannot compute the receptive field through {where}: {out.reason}.")
+        return out
+    if out_extent is None:
+        return _GLOBAL
+    if op.type in _REDUCTION_OPS or op.type in _PER_POSITION_OPS:
+        if extent is not None and (out_extent == extent).all():
+            return merged
+        if (out_extent == 1).all():
+            return _GLOBAL
+    return _unknown(
+        f"Cannot compute the receptive field through {where}: only convolution, pooling and "
+        "per-position operations are supported."
+    )
+
+
+class _FieldTracer:
+    """Fields of the tensors of one recorded call, keyed by tensor."""
+
+    def __init__(self, inputs, size):
+        ones = np.ones(2, np.int64)
+        self.known = {id(t): _Field(np.zeros(2, np.int64), ones, ones) for t in inputs}
+        self.keep = list(inputs)  # keeps the ids above valid
+
+    def of(self, tensor, depth=0):
+        """The field of ``tensor``: known, or read back through the ops that made it."""
+        found = self.known.get(id(tensor))
+        if found is not None:
+            return found
+        op = tensor.op
+        if not op.inputs or depth > 200:
+            field = _CONSTANT if not op.inputs else _unknown("too many operations in a row")
+        else:
+            inputs = [self.of(t, depth + 1) for t in op.inputs]
+            spatial = [_spatial(t) for t in op.inputs if _spatial(t) is not None]
+            extent = spatial[0] if spatial else None
+            field = _op_field(op, inputs, extent, _spatial(tensor))
+        self.set(tensor, field)
+        return field
+
+    def set(self, tensor, field):
+        self.known[id(tensor)] = field
+        self.keep.append(tensor)
+
+    def layer(self, call):
+        """Set the fields of a Keras layer's outputs from its inputs."""
+        inputs = [self.of(t) for t in call.inputs]
+        field = _merge(inputs, f"layer {call.layer.name!r}")
+        spatial = [_spatial(t) for t in call.inputs if _spatial(t) is not None]
+        extent = spatial[0] if spatial else None
+        for out in call.outputs:
+            self.set(out, _layer_field(call.layer, field, extent, _spatial(out)))
+
+
+def _is_keras_layer(layer):
+    """True for Keras's own layer classes (read from their settings, not their ops)."""
+    return type(layer).__module__.startswith("keras.")
+
+
+def _fields_visit(size):
+    """A ``trace_calls`` visitor that computes the field of every layer path."""
+
+    def visit(calls, inputs, outputs):
+        tracer = _FieldTracer(inputs, size)
+        for call in calls:
+            if not call.children and _is_keras_layer(call.layer):
+                tracer.layer(call)
+        fields = {}
+        for call in calls:
+            if call.path in fields or len(call.outputs) != 1:
+                continue
+            field = tracer.of(call.outputs[0])
+            extent = _spatial(call.outputs[0])
+            fields[call.path] = _result(field, size, extent)
+        return fields
+
+    return visit
+
+
+def _result(field, size, extent):
+    """A ``ReceptiveField`` (or the reason there is none) for a layer's output field."""
+    if extent is None:
+        return "it has no (height, width) output"
+    if field.state == "unknown":
+        return field.reason
+    output_size = tuple(int(v) for v in extent)
+    if field.state != "spatial":  # every unit sees the whole image
+        return ReceptiveField(tuple(size), tuple(size), (0, 0), tuple(size), output_size)
+    return ReceptiveField(
+        size=tuple(int(v) for v in field.size),
+        stride=tuple(int(v) for v in field.stride),
+        start=tuple(int(v) for v in field.start),
+        input_size=tuple(int(v) for v in size),
+        output_size=output_size,
+    )
+
+
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def layer_fields(model, input_size):
+    """``{layer path: ReceptiveField or the reason it cannot be computed}``, cached per model."""
+    size = tuple(int(s) for s in input_size)
+    per_model = _CACHE.setdefault(model, {})
+    if size not in per_model:
+        channels = capture.input_shape(model)[-1]
+        per_model[size] = capture.trace_calls(model, (1, *size, channels), _fields_visit(size))
+    return per_model[size]
 
 
 def receptive_field(model, layer, input_size=None):
-    """The exact receptive field of the units of ``layer``, from the layer chain.
+    """The exact receptive field of the units of ``layer``.
 
-    Walks the graph from the input to ``layer`` and composes each layer's kernel size,
-    stride, dilation and padding (Araujo et al., "Computing Receptive Fields of
-    Convolutional Neural Networks", Distill 2019). Several inputs (``Add``,
-    ``Concatenate``) give the union of their fields. "same" padding is placed as
-    TensorFlow places it (the extra pixel after), so it depends on the input size.
+    Composes each layer's kernel size, stride, dilation and padding from the input to
+    ``layer`` (Araujo et al., "Computing Receptive Fields of Convolutional Neural
+    Networks", Distill 2019). Several inputs (``Add``, ``Concatenate``) give the union of
+    their fields; global-context branches (squeeze-and-excitation) are left out, see the
+    module docstring. "same" padding is placed as TensorFlow places it (the extra pixel
+    after), so it depends on the input size.
 
     Args:
-        model: a built Keras 3 model.
+        model: a built Keras 3 model (Sequential, functional, nested or subclassed).
         layer: name, ``"outer/inner"`` path or ``conv_layers`` index of a 4-D layer.
         input_size: (H, W) of the input; default: the model's input shape.
 
@@ -209,15 +386,9 @@ def receptive_field(model, layer, input_size=None):
             f"The model's input size is {size}; pass input_size=(height, width) to compute "
             "the receptive field."
         )
-    ones = np.ones(2, np.int64)
-    start = _Field(np.zeros(2, np.int64), ones, ones, np.array(size, np.int64))
-    _, found = _walk_fields(model, start, ref.path)
+    found = layer_fields(model, size).get(ref.path)
     if found is None:
         raise ValueError(f"Layer {ref.path!r} was not reached from the input of {model.name!r}.")
-    return ReceptiveField(
-        size=tuple(int(v) for v in found.size),
-        stride=tuple(int(v) for v in found.stride),
-        start=tuple(int(v) for v in found.start),
-        input_size=tuple(int(v) for v in size),
-        output_size=tuple(int(v) for v in found.extent),
-    )
+    if isinstance(found, str):
+        raise ValueError(found if found.startswith("Cannot") else f"Layer {ref.path!r}: {found}")
+    return found

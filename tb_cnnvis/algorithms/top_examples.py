@@ -20,7 +20,6 @@ Example:
     ((6, 9), (6, 9, 8, 8, 3))
 """
 
-import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -217,11 +216,10 @@ def project_units(model, images, layer, units, rule="deconvnet", batch_size=64):
             f"units must be {len(batch)} rows of (channel, y, x) within layer {ref.path!r}'s "
             f"output (h, w, channels) = {ref.output_shape}; got {units.tolist()[:4]}..."
         )
-    model_ref = weakref.ref(model)
     function = capture.CACHE.get(
         model,
         ("top_examples/unit_projection", ref.path, rule),
-        lambda: _build_unit_projection(model_ref, ref.path, relu_fn),
+        lambda model_ref: _build_unit_projection(model_ref, ref.path, relu_fn),
     )
     parts = [
         function(tf.constant(batch[s : s + batch_size]), tf.constant(units[s : s + batch_size]))
@@ -277,9 +275,10 @@ def top_examples(
     backprop.relu_rule(rule)  # an unknown rule fails before the reference set is read
     ref = capture.resolve_layer(model, layer)
     chosen = _check_filters(filters, ref.output_shape[-1], ref.path)
-    model_ref = weakref.ref(model)
     maxima = capture.CACHE.get(
-        model, ("top_examples/maxima", ref.path), lambda: _build_maxima(model_ref, ref.path)
+        model,
+        ("top_examples/maxima", ref.path),
+        lambda model_ref: _build_maxima(model_ref, ref.path),
     )
     k = int(k)
     best = (

@@ -1,5 +1,15 @@
-"""Projections: the strongest unit of a layer projected back to pixels, per backprop rule."""
+"""Projections: the strongest unit of a layer projected back to pixels, per backprop rule.
 
+One view per ReLU rule of ``algorithms.backprop``: deconvnet, guided backpropagation and
+the plain gradient (saliency).
+
+Example:
+    >>> write_projection(tag_content, projections, 3, channel=c, activation=a, position=p)
+"""
+
+import numpy as np
+
+from tb_cnnvis import imaging, summary
 from tb_cnnvis.views.registry import Family, View, register
 
 
@@ -9,6 +19,29 @@ class Projections(Family):
     name = "projection"
     order = 40
     facts = ("channel", "activation", "position", "scale")
+
+    def compute_layer(self, plan, view, ref):
+        """A ``backprop.Projection`` with the view's ReLU rule."""
+        from tb_cnnvis.algorithms import backprop
+
+        return backprop.projection_details(
+            plan.model, plan.probes.images, ref.path, rule=view.params["rule"]
+        )
+
+    def write(self, tag_content, result, step, seconds, facts, context):
+        """Write a ``Projection``, colour channels in RGB order."""
+        projections = result.projections
+        if getattr(context.input_range, "bgr", False):
+            projections = projections[..., ::-1]  # show colour channels in RGB order
+        write_projection(
+            tag_content,
+            projections,
+            step,
+            channel=result.channel,
+            activation=result.activation,
+            position=result.position,
+            seconds=seconds,
+        )
 
 
 FAMILY = Projections()
@@ -38,3 +71,38 @@ register(
         params={"rule": "gradient"},
     ),
 )
+
+
+def write_projection(
+    tag_content, projections, step=None, *, channel, activation, position, seconds=0.0
+):
+    """Write input-space projections (any view of the ``projection`` family), one per probe.
+
+    Each projection is stored as ``x / (2 * scale) + 0.5`` with ``scale`` its largest
+    absolute value (kept in the facts), so grey means zero.
+
+    Args:
+        tag_content: content of a ``projection`` kind (``deconvnet``, ...).
+        projections: (N, H, W, C) signed float maps, C in (1, 3).
+        step: the step.
+        channel: the N projected channels.
+        activation: the N activation values projected.
+        position: the N ``(y, x)`` positions of those activations.
+        seconds: time spent.
+
+    Returns:
+        True if written.
+    """
+    summary.check_kind(tag_content, FAMILY.name)
+    projections = np.asarray(projections)
+    if projections.ndim != 4:
+        raise ValueError(f"projections must have shape (N, H, W, C); got {projections.shape}.")
+    converted = [imaging.signed_to_rgb(p) for p in projections]
+    pixels = np.stack([rgb for rgb, _ in converted])
+    facts = {
+        "channel": summary.int_list(channel),
+        "activation": summary.float_list(activation),
+        "position": [summary.int_list(p) for p in np.asarray(position).reshape(len(pixels), 2)],
+        "scale": [scale for _, scale in converted],
+    }
+    return summary.write_single_tiles(tag_content, step, pixels, facts, seconds)

@@ -16,7 +16,9 @@ Example:
     ['deconvnet', 'guided_backprop', 'saliency']
 """
 
+import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def get(kind):
     """
     view = _VIEWS.get(kind)
     if view is None:
-        raise ValueError(f"Unknown view {kind!r}; choose from {list(_VIEWS)}.")
+        raise ValueError(f"Unknown kind {kind!r}; the views are {list(_VIEWS)}.")
     return view
 
 
@@ -123,3 +125,52 @@ class Family:
     frequency = "every_n_epochs"
     needs_classifier = False
     facts = ()
+
+    def default_layers(self, model, four_d):
+        """The layers a view of this family uses when the user names none.
+
+        Args:
+            model: the model.
+            four_d: every ``capture.LayerRef`` with a (h, w, c) output, in model order.
+
+        Returns:
+            A list of ``LayerRef``: every convolution, or every 4-D layer if none is one.
+        """
+        from tb_cnnvis import capture
+
+        return [ref for ref in four_d if capture.is_convolution(ref)] or list(four_d)
+
+    def check(self, plan, view, ref):
+        """Raise ``ValueError`` (at ``set_model``) if ``view`` cannot run on layer ``ref``."""
+
+    def compute(self, plan, view, refs):
+        """Yield ``(ref, result, seconds)`` per layer; ``result`` is the exception on failure.
+
+        The default computes one layer at a time with ``compute_layer``; a family whose
+        layers share work (one forward pass) overrides this.
+        """
+        for ref in refs:
+            began = time.perf_counter()
+            try:
+                result = self.compute_layer(plan, view, ref)
+            except Exception as error:  # one layer must not stop training
+                result = error
+            yield ref, result, time.perf_counter() - began
+
+    def compute_layer(self, plan, view, ref):
+        """The algorithm's result for one layer (the input of ``write``)."""
+        raise NotImplementedError
+
+    def write(self, tag_content, result, step, seconds, facts, context):
+        """Write one layer's result at ``step`` (``facts``: the metrics' extra facts).
+
+        ``context`` is a ``WriteContext`` (the probes' labels, the model's input range).
+        """
+        raise NotImplementedError
+
+
+class WriteContext(NamedTuple):
+    """What writers need besides a result: the probes' labels and the model's input range."""
+
+    labels: object = None
+    input_range: object = None

@@ -1,0 +1,63 @@
+"""Find layers in any Keras model and run the model with taps, ReLU rules and logits.
+
+Modules:
+    ``layers``: layer lookup by name or ``"outer/inner"`` path (Sequential, functional,
+        nested and subclassed models), ``conv_layers``.
+    ``inputs``: the model's input shape and checks of image batches.
+    ``roles``: ReLUs and final activations (what the backprop rules and logits need).
+    ``intercept``: the model's own ``call`` run with its layers intercepted
+        (``run_graph``), or recorded (``trace_calls``).
+    ``cache``: compiled functions built once per model, never keeping it alive.
+
+Example:
+    >>> from tb_cnnvis import capture
+    >>> capture.conv_layers(model)
+    ['conv1', 'conv2', 'vgg16/block5_conv3']
+    >>> outputs, taps = capture.run_graph(model, images, taps=["conv2"], logits=True)
+"""
+
+from tb_cnnvis.capture.cache import CACHE, CompiledCache, total_traces
+from tb_cnnvis.capture.inputs import build_shape, check_images, finite_or_zero, input_shape
+from tb_cnnvis.capture.intercept import Call, run_graph, trace_calls
+from tb_cnnvis.capture.layers import (
+    LayerRef,
+    all_layers,
+    conv_layers,
+    is_conv_like,
+    is_convolution,
+    is_graph_model,
+    iter_layers,
+    layer_refs,
+    resolve_layer,
+    select_layers,
+    sublayers,
+)
+from tb_cnnvis.capture.roles import final_activation, output_layers, relu_role, softmax_role
+
+__all__ = [
+    "CACHE",
+    "Call",
+    "CompiledCache",
+    "LayerRef",
+    "all_layers",
+    "build_shape",
+    "check_images",
+    "conv_layers",
+    "final_activation",
+    "finite_or_zero",
+    "input_shape",
+    "is_conv_like",
+    "is_convolution",
+    "is_graph_model",
+    "iter_layers",
+    "layer_refs",
+    "output_layers",
+    "relu_role",
+    "resolve_layer",
+    "run_graph",
+    "select_layers",
+    "softmax_role",
+    "sublayers",
+    "total_traces",
+    "trace_calls",
+]

@@ -1,0 +1,68 @@
+"""Nothing keeps a user's model alive after a call returns: every public function, tested."""
+
+import gc
+import weakref
+
+import models
+import numpy as np
+import pytest
+
+import tb_cnnvis as cv
+
+SIZE = models.SIZE
+
+
+def _images(count=2):
+    return np.random.default_rng(0).random((count, SIZE, SIZE, 3)).astype(np.float32)
+
+
+def _callback(model, logdir):
+    callback = cv.CnnVisCallback(
+        logdir, _images(), [0, 1], reference_images=_images(4), filter_steps=2,
+        max_filters_per_layer=2,
+    )  # fmt: skip
+    callback.set_model(model)
+    callback.log_step(0)
+    callback.close()
+
+
+CALLS = {
+    "conv_layers": lambda model, logdir: cv.conv_layers(model),
+    "feature_maps": lambda model, logdir: cv.feature_maps(model, _images(), "conv2"),
+    "grad_cam": lambda model, logdir: [
+        cv.grad_cam(model, _images(), method=method) for method in ("gradcam", "scorecam")
+    ],
+    "backprop": lambda model, logdir: [
+        cv.backprop(model, _images(), "conv2", rule=rule) for rule in ("deconvnet", "guided")
+    ],
+    "guided_grad_cam": lambda model, logdir: cv.guided_grad_cam(model, _images()),
+    "filter_patterns": lambda model, logdir: cv.filter_patterns(model, "conv2", steps=2),
+    "top_examples": lambda model, logdir: cv.top_examples(model, _images(4), "conv2", k=2),
+    "receptive_field": lambda model, logdir: cv.receptive_field(model, "conv2"),
+    "faithfulness_scores": lambda model, logdir: cv.faithfulness_scores(
+        model, _images(), np.ones((2, SIZE, SIZE), np.float32), steps=2
+    ),
+    "randomization_check": lambda model, logdir: cv.randomization_check(
+        model, _images(), methods=("gradcam",)
+    ),
+    "CnnVisCallback": _callback,
+}
+"""One call of each public function that takes a model."""
+
+WITHOUT_A_MODEL = {"FilterPatterns", "InputRange", "pointing_game"}
+"""Public names that take no model (classes of results and settings, a pure function)."""
+
+
+def test_every_public_name_is_checked_or_takes_no_model():
+    assert set(cv.__all__) == set(CALLS) | WITHOUT_A_MODEL
+
+
+@pytest.mark.parametrize("builder", ["sequential", "nested"])
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_the_model_is_freed_after_the_call(name, builder, logdir):
+    model = models.BUILDERS[builder]()
+    CALLS[name](model, logdir)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None, f"{name} keeps the {builder} model alive"
