@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_cnnvis import metadata, plan, summary, views
+from tb_cnnvis import metadata, plan, probes, summary, views
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
 from tb_cnnvis.views.pipeline import log_views
@@ -56,7 +56,8 @@ class CnnVisCallback(keras.callbacks.Callback):
             ``gs://...``); the callback writes to ``<log_dir>/cnnvis``.
         probe_images: the images to visualize, in the model's input scale: an array
             (N, H, W, C), or a ``tf.data.Dataset`` of images or ``(images, labels)``
-            (batched or not). At most ``max_probes`` are used.
+            (batched or not). At most ``max_probes`` are used. For a model with several
+            inputs: a dict ``{input name: array}`` or a dataset of dict features.
         probe_labels: N integer labels or one-hot rows (ignored if the dataset has labels).
         layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
             path, a regular expression, a list of these, or a dict ``{view: spec}``.
@@ -87,6 +88,12 @@ class CnnVisCallback(keras.callbacks.Callback):
         probe_masks: object masks (N, H, W), nonzero on the object, one per probe image,
             for the pointing-game metric; None skips it.
         metrics: log the per-epoch metrics (see above).
+        output: for a model with several outputs, the one whose class scores the class
+            views explain: an output name, a dict key or an index (checked at
+            ``set_model``). Views that need no class score work without it.
+        image_input: for a model with several inputs, the name of the image input when
+            more than one input is 4-D (otherwise the 4-D input is the image). The other
+            inputs are held at each probe's values (filter patterns: at their mean).
 
     Raises:
         ValueError: for an unknown view or cam_target, a frequency < 1, ``top_examples``
@@ -124,6 +131,8 @@ class CnnVisCallback(keras.callbacks.Callback):
         max_reference_images=500,
         probe_masks=None,
         metrics=True,
+        output=None,
+        image_input=None,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -157,19 +166,21 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.verbose = int(verbose)
         self._lines = []
         self._defer_print = False
-        self.probe_images, self.probe_labels = plan.read_probes(
+        self.probe_images, self.probe_labels = probes.read_probes(
             probe_images, probe_labels, self.max_probes
         )
         self.reference_images = None
         if reference_images is not None:
             limit = _positive_int(max_reference_images, "max_reference_images")
-            self.reference_images, _ = plan.read_probes(
+            self.reference_images, _ = probes.read_probes(
                 reference_images, None, limit, "reference_images", "max_reference_images"
             )
         self.probe_masks = None
         if probe_masks is not None:
-            self.probe_masks = np.asarray(probe_masks)[: len(self.probe_images)]
+            self.probe_masks = np.asarray(probe_masks)[: probes.row_count(self.probe_images)]
         self.metrics = bool(metrics)
+        self.output = output
+        self.image_input = image_input
         self._metrics = EpochMetrics() if self.metrics else None
         self._plan = None
         self._pending_first = False
@@ -191,6 +202,8 @@ class CnnVisCallback(keras.callbacks.Callback):
             cam_target=self.cam_target,
             reference_images=self.reference_images,
             top_k=self.top_k,
+            output=self.output,
+            image_input=self.image_input,
         )
         self._plan = plan.make_plan(
             model,

@@ -104,7 +104,7 @@ class EpochMetrics:
         if family == views.filter_patterns.FAMILY.name:
             return self.filter_patterns(ref.path, result.filters, result.images)
         if family == views.cams.FAMILY.name:
-            return self.cam(view, ref.path, plan.model, plan.probes, result)
+            return self.cam(view, ref.path, plan, result)
         return {}
 
     def feature_maps(self, path, maps):
@@ -148,15 +148,15 @@ class EpochMetrics:
                 self.scalars[f"pattern_drift/{path}"] = float(rho.mean())
         return facts
 
-    def cam(self, view, path, model, probes, details):
+    def cam(self, view, path, plan, details):
         """Drift, pointing game and deletion AUCs of one layer's class activation maps.
 
         Args:
             view: the CAM ``views.View`` (its ``metric_name`` names the scalars).
             path: the layer path.
-            model: the model (run again for the deletion AUC).
-            probes: the ``plan.Probes`` (images, and masks for the pointing game).
-            details: the ``cam.CamResult`` of ``probes.images``.
+            plan: the ``plan.Plan``: the model (run again for the deletion AUC), the probes
+                (and their masks, for the pointing game) and the output explained.
+            details: the ``cam.CamResult`` of the probe images.
 
         Returns:
             The CAM metric facts (see ``tb_cnnvis.summary``).
@@ -176,7 +176,7 @@ class EpochMetrics:
                 facts.update(drift=rho.tolist(), drift_from=previous[0])
                 if last:
                     self.scalars[f"cam_drift/{method}"] = float(rho.mean())
-        masks = getattr(probes, "masks", None)
+        masks = plan.probes.masks
         if masks is not None:
             with self._guard("pointing_game", path):
                 tolerance = POINTING_TOLERANCE * max(masks.shape[1:3])
@@ -187,12 +187,14 @@ class EpochMetrics:
         if last:
             with self._guard("deletion_auc", path):
                 scores = faithfulness.faithfulness_scores(
-                    model,
-                    probes.images,
+                    plan.model,
+                    plan.probes.inputs,
                     maps,
                     details.class_index,
                     steps=self.deletion_steps,
                     insertion=False,
+                    output=plan.options.output,
+                    image_input=plan.options.image_input,
                 )
                 facts["deletion_auc"] = scores.deletion.tolist()
                 facts["deletion_auc_random"] = scores.deletion_random.tolist()

@@ -1,6 +1,6 @@
 """What the callback resolves once per model: the layers of each view, the probes, the tags.
 
-``CnnVisCallback.__init__`` reads the probe images (``read_probes``: arrays or a
+``CnnVisCallback.__init__`` reads the probe images (``probes.read_probes``: arrays or a
 ``tf.data.Dataset``); ``set_model`` calls ``make_plan``, which checks everything that
 depends on the model (layer names, image shape, labels, class names, input range) and
 raises ``ValueError`` before the first epoch, so that nothing can fail for a configuration
@@ -18,20 +18,10 @@ from typing import NamedTuple
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tb_cnnvis import capture, metadata, summary, views
+from tb_cnnvis.probes import Probes, check_masks
 from tb_cnnvis.views.registry import WriteContext
-
-
-class Probes(NamedTuple):
-    """The probe images in the model's scale, their display RGB (uint8), labels and object
-    masks (N, H, W) bool for the pointing game (each None when not given)."""
-
-    images: np.ndarray
-    display: np.ndarray
-    labels: np.ndarray | None
-    masks: np.ndarray | None = None
 
 
 class Options(NamedTuple):
@@ -43,6 +33,8 @@ class Options(NamedTuple):
     cam_target: str
     reference_images: np.ndarray | None = None
     top_k: int = 9
+    output: object = None
+    image_input: object = None
 
 
 class Plan(NamedTuple):
@@ -74,10 +66,12 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
         model: the Keras model.
         chosen: the views to log.
         layers: None, a layer spec (see ``capture.select_layers``), or ``{view: spec}``.
-        images: float32 probe images (N, H, W, C).
+        images: float32 probe images (N, H, W, C), or a dict or list of the model's inputs.
         labels: int labels (N,) or None.
         class_names: list of names or None.
-        options: an ``Options`` whose ``input_range`` is still the user's spec.
+        options: an ``Options`` whose ``input_range`` is still the user's spec (its
+            ``output`` names the output the class views explain, ``image_input`` the image
+            input of a model with several 4-D inputs).
         masks: object masks (N, H, W) or (N, H, W, 1) for the pointing game, or None.
 
     Returns:
@@ -87,8 +81,9 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     from tb_cnnvis.input_range import InputRange, to_display_rgb
 
     _build(model, images)
-    images = capture.check_images(model, images, "probe_images")
-    classes = _classes(model, chosen)
+    images, side = capture.split_images(model, images, "probe_images", options.image_input)
+    image_name = capture.input_spec(model, options.image_input).image
+    classes = _classes(model, chosen, options.output)
     if labels is not None and classes and not np.all((labels >= 0) & (labels < classes)):
         raise ValueError(f"probe_labels {labels.tolist()} must lie in [0, {classes}).")
     if class_names is not None and classes and len(class_names) != classes:
@@ -105,9 +100,12 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     if needing:
         if options.reference_images is None:
             raise ValueError(f"The {needing[0]} view needs reference_images; none were given.")
-        reference = capture.check_images(model, options.reference_images, "reference_images")
+        pixels, extra = capture.split_images(
+            model, options.reference_images, "reference_images", options.image_input
+        )
+        reference = pixels if extra is None else {**extra, image_name: pixels}
         options = options._replace(reference_images=reference)
-    probes = Probes(images, display, labels, _check_masks(masks, images))
+    probes = Probes(images, display, labels, check_masks(masks, images), side, image_name)
     common = {
         "input_shape": images.shape[1:],
         "probe_count": len(images),
@@ -129,7 +127,8 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     # One forward pass now shows that the graph can be walked; with the feature-map layers
     # in the view's order it also traces the function that view will use.
     walked = resolved.get("feature_maps") or [r for refs in resolved.values() for r in refs]
-    feature_maps.layer_outputs(model, images, list(dict.fromkeys(ref.path for ref in walked)))
+    paths = list(dict.fromkeys(ref.path for ref in walked))
+    feature_maps.layer_outputs(model, probes.inputs, paths, image_input=options.image_input)
     return plan._replace(layers=resolved, contents=contents)
 
 
@@ -162,51 +161,40 @@ def _runnable(plan, kind, refs):
     return kept
 
 
-def _check_masks(masks, images):
-    """Boolean masks (N, H, W) that fit the probe images, or None."""
-    if masks is None:
-        return None
-    array = np.asarray(masks.numpy() if isinstance(masks, tf.Tensor) else masks)
-    if array.ndim == 4 and array.shape[-1] == 1:
-        array = array[..., 0]
-    expected = (len(images), *images.shape[1:3])
-    if array.shape != expected:
-        raise ValueError(
-            f"probe_masks must have shape {expected} (one mask per probe image, at the input "
-            f"size); got {np.shape(masks)}."
-        )
-    return array != 0
-
-
 def _build(model, images):
-    """Build ``model`` on the probe images' shape if it is not built yet."""
-    if getattr(model, "built", False) and getattr(model, "inputs", None):
-        return
+    """Build ``model`` on the probe images (one call) if it is not built yet."""
+    if getattr(model, "built", False) and model.layers:
+        try:
+            capture.input_spec(model)
+            return
+        except ValueError:
+            pass  # built, but on no known or no single image input: one call tells more
+    first = (
+        {name: value[:1] for name, value in images.items()}
+        if isinstance(images, dict)
+        else [value[:1] for value in images]
+        if isinstance(images, list)
+        else images[:1]
+    )
     try:
-        if isinstance(model, keras.Sequential):
+        if isinstance(model, keras.Sequential) and not isinstance(images, (dict, list)):
             model.build((None, *images.shape[1:]))
         else:
-            model(images[:1])
+            model(first)
     except Exception as error:  # any failure means: cannot build from probes
         raise ValueError(
-            f"Model {model.name!r} is not built and could not be built from probe images of "
-            f"shape {images.shape[1:]} ({type(error).__name__}: {error}). Build it first, "
-            "e.g. with keras.Input((h, w, c)) as its first layer."
+            f"Model {model.name!r} is not built and could not be built from the probe images "
+            f"({type(error).__name__}: {error}). Build it first, e.g. with keras.Input((h, w, "
+            "c)) as its first layer, or by calling it on a batch."
         ) from None
-    if not getattr(model, "inputs", None):
-        raise ValueError(
-            f"Model {model.name!r} has no symbolic inputs (a subclassed model?). tb-cnnvis "
-            "needs a Sequential or functional model; wrap it: "
-            "keras.Model(inputs, model(inputs))."
-        )
 
 
-def _classes(model, chosen):
+def _classes(model, chosen, output=None):
     """The number of classes; raises if a CAM view is chosen and the model is no classifier."""
     from tb_cnnvis.algorithms import cam
 
     try:
-        return cam.class_count(model)
+        return cam.class_count(model, output)
     except ValueError:
         if any(views.get(view).family.needs_classifier for view in chosen):
             raise
@@ -234,84 +222,3 @@ def default_layers(model, view):
             f"its layers are {[ref.path for ref in capture.layer_refs(model)]}."
         )
     return views.get(view).family.default_layers(model, four_d)
-
-
-def read_probes(images, labels, limit, what="probe_images", limit_name="max_probes"):
-    """Probe images and labels from arrays or a ``tf.data.Dataset``.
-
-    Args:
-        images: an array (N, H, W, C) or (H, W, C), a tensor, or a dataset of images or
-            ``(images, labels)``, batched or not.
-        labels: N integer labels or one-hot rows, or None (a dataset's labels win).
-        limit: the most images to keep (the first ones; a warning says when more were given).
-        what: the argument's name, for messages (also ``"reference_images"``).
-        limit_name: the name of the argument that sets ``limit``, for messages.
-
-    Returns:
-        ``(images float32 (N, H, W, C), labels int64 (N,) or None)``.
-
-    Raises:
-        ValueError: for images or labels of the wrong shape, or an empty dataset.
-    """
-    if isinstance(images, tf.data.Dataset):
-        images, found = _take_from_dataset(images, limit, what)
-        labels = found if found is not None else labels
-    images = images.numpy() if isinstance(images, tf.Tensor) else images
-    try:
-        array = np.asarray(images, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{what} must be a numeric array (N, H, W, C): {error}") from None
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4 or len(array) == 0:
-        raise ValueError(
-            f"{what} must have shape (N, H, W, C) with N >= 1; got {np.shape(images)}."
-        )
-    if len(array) > limit:
-        warnings.warn(
-            f"cnnvis: using the first {limit} of {len(array)} {what} ({limit_name}={limit}).",
-            stacklevel=3,
-        )
-        array = array[:limit]
-        labels = None if labels is None else np.asarray(labels)[:limit]
-    return array, _check_labels(labels, len(array))
-
-
-def _take_from_dataset(dataset, limit, what="probe_images"):
-    """The first ``limit`` images (and labels, if the elements carry them) of a dataset."""
-    images, labels = [], []
-    for element in dataset:
-        if isinstance(element, dict):
-            raise ValueError(
-                f"{what} is a dataset of dicts ({sorted(element)}); map it to images or "
-                "(images, labels) first, e.g. dataset.map(lambda d: (d['image'], d['label']))."
-            )
-        parts = element if isinstance(element, (tuple, list)) else (element,)
-        x = np.asarray(parts[0])
-        batch = x if x.ndim == 4 else x[None]
-        images.append(batch)
-        if len(parts) > 1:
-            y = np.asarray(parts[1])
-            labels.append(y if x.ndim == 4 else y[None])
-        if sum(len(b) for b in images) >= limit:
-            break
-    if not images:
-        raise ValueError(f"{what} is an empty dataset; it must yield at least one image.")
-    found = np.concatenate(labels)[:limit] if len(labels) == len(images) else None
-    return np.concatenate(images)[:limit], found
-
-
-def _check_labels(labels, count):
-    """Integer labels (N,) from ints or one-hot rows; None stays None."""
-    if labels is None:
-        return None
-    labels = np.asarray(labels.numpy() if isinstance(labels, tf.Tensor) else labels)
-    if labels.ndim == 2 and labels.shape[1] > 1:
-        labels = labels.argmax(axis=1)
-    labels = labels.reshape(-1) if labels.ndim == 2 else labels
-    if labels.shape != (count,) or not np.all(np.mod(labels, 1) == 0):
-        raise ValueError(
-            f"probe_labels must be {count} integer labels or one-hot rows (one per probe "
-            f"image); got shape {np.shape(labels)}."
-        )
-    return labels.astype(np.int64)

@@ -1,6 +1,8 @@
 """Tiny models shared by the tests: every architecture shape the public API must handle."""
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers
 
 SIZE = 16
@@ -74,3 +76,110 @@ BUILDERS = {
     "nested": nested,
     "relu_layers": relu_layers,
 }
+
+
+class _Subclassed(keras.Model):
+    """The twin of ``sequential()`` written as a subclassed model (same layers and names)."""
+
+    def __init__(self, classes=CLASSES):
+        super().__init__(name="sub")
+        self.conv1 = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")
+        self.pool1 = layers.MaxPooling2D(name="pool1")
+        self.conv2 = layers.Conv2D(6, 3, padding="same", activation="relu", name="conv2")
+        self.gap = layers.GlobalAveragePooling2D(name="gap")
+        self.head = layers.Dense(classes, activation="softmax", name="head")
+
+    def call(self, x):
+        return self.head(self.gap(self.conv2(self.pool1(self.conv1(x)))))
+
+
+def subclassed(size=SIZE, classes=CLASSES):
+    """A subclassed model, built by one call; ``twin_of(model)`` is its Sequential twin."""
+    model = _Subclassed(classes)
+    model(np.zeros((1, size, size, 3), np.float32))
+    return model
+
+
+class _ReluCalls(keras.Model):
+    """ReLUs as ``tf.nn.relu`` and ``keras.ops.relu`` calls in ``call`` (twin: ``relu_layers``)."""
+
+    def __init__(self, classes=CLASSES):
+        super().__init__(name="relu_calls")
+        self.conv1 = layers.Conv2D(4, 3, padding="same", name="conv1")
+        self.pool1 = layers.MaxPooling2D(name="pool1")
+        self.conv2 = layers.Conv2D(6, 3, padding="same", name="conv2")
+        self.gap = layers.GlobalAveragePooling2D(name="gap")
+        self.head = layers.Dense(classes, activation="softmax", name="head")
+
+    def call(self, x):
+        x = self.pool1(tf.nn.relu(self.conv1(x)))
+        return self.head(self.gap(keras.ops.relu(self.conv2(x))))
+
+
+def relu_calls(size=SIZE, classes=CLASSES):
+    """A subclassed model whose ReLUs are function calls; built by one call."""
+    model = _ReluCalls(classes)
+    model(np.zeros((1, size, size, 3), np.float32))
+    return model
+
+
+def relu_calls_twin(size=SIZE, classes=CLASSES):
+    """The functional twin of ``relu_calls()``: the same ReLUs as layers."""
+    x = keras.Input((size, size, 3))
+    y = layers.ReLU(name="relu1")(layers.Conv2D(4, 3, padding="same", name="conv1")(x))
+    y = layers.MaxPooling2D(name="pool1")(y)
+    y = layers.ReLU(name="relu2")(layers.Conv2D(6, 3, padding="same", name="conv2")(y))
+    y = layers.GlobalAveragePooling2D(name="gap")(y)
+    return keras.Model(x, layers.Dense(classes, activation="softmax", name="head")(y))
+
+
+class Block(layers.Layer):
+    """A custom layer holding a convolution, with its ReLU as a ``tf.nn.relu`` call."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = layers.Conv2D(filters, 3, padding="same", name="conv")
+
+    def call(self, x):
+        return tf.nn.relu(self.conv(x))
+
+
+def with_block(size=SIZE, classes=CLASSES):
+    """A functional model with a custom block in place of ``sequential()``'s conv1."""
+    x = keras.Input((size, size, 3))
+    y = layers.MaxPooling2D(name="pool1")(Block(4, name="block1")(x))
+    y = layers.Conv2D(6, 3, padding="same", activation="relu", name="conv2")(y)
+    y = layers.GlobalAveragePooling2D(name="gap")(y)
+    return keras.Model(x, layers.Dense(classes, activation="softmax", name="head")(y))
+
+
+def twin_of(model, builder=sequential):
+    """A model from ``builder`` holding ``model``'s weights (same creation order)."""
+    twin = builder()
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def two_heads(size=SIZE, classes=CLASSES, as_dict=False):
+    """``sequential()``'s classifier beside a box head: list or dict outputs."""
+    x = keras.Input((size, size, 3))
+    y = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(x)
+    y = layers.MaxPooling2D(name="pool1")(y)
+    y = layers.Conv2D(6, 3, padding="same", activation="relu", name="conv2")(y)
+    y = layers.GlobalAveragePooling2D(name="gap")(y)
+    head = layers.Dense(classes, activation="softmax", name="head")(y)
+    box = layers.Dense(4, name="box")(y)
+    outputs = {"box": box, "head": head} if as_dict else [box, head]
+    return keras.Model(x, outputs, name="two_heads")
+
+
+def image_and_meta(size=SIZE, classes=CLASSES, meta=2):
+    """An image beside a metadata vector, joined after global pooling."""
+    image = keras.Input((size, size, 3), name="image")
+    side = keras.Input((meta,), name="meta")
+    y = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(image)
+    y = layers.MaxPooling2D(name="pool1")(y)
+    y = layers.Conv2D(6, 3, padding="same", activation="relu", name="conv2")(y)
+    y = layers.Concatenate(name="join")([layers.GlobalAveragePooling2D(name="gap")(y), side])
+    head = layers.Dense(classes, activation="softmax", name="head")(y)
+    return keras.Model({"image": image, "meta": side}, head, name="image_and_meta")

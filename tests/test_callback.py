@@ -155,10 +155,6 @@ def test_layers_accept_names_paths_regex_and_per_view_dicts():
         ({"layers": {"score_cam": "conv1"}}, "not logged"),
         ({"probe_images": np.zeros((4, 4))}, "probe_images must have shape"),
         ({"probe_labels": [0, 1, 2]}, "2 integer labels"),
-        (
-            {"probe_images": tf.data.Dataset.from_tensor_slices({"image": np.zeros((2, 4, 4, 3))})},
-            "dataset of dicts",
-        ),
     ],
 )
 def test_init_refuses_bad_arguments(kwargs, message):
@@ -175,6 +171,14 @@ def test_init_refuses_bad_arguments(kwargs, message):
         ({"probe_images": np.zeros((2, 8, 8, 3))}, r"probe_images must have shape \(N, 16"),
         ({"probe_labels": [0, 7]}, r"probe_labels \[0, 7\] must lie in \[0, 3\)"),
         ({"class_names": ["a", "b"]}, "2 names but the model has 3 classes"),
+        (
+            {"probe_images": tf.data.Dataset.from_tensor_slices({"image": np.zeros((2, 4, 4, 3))})},
+            r"probe_images must have shape \(N, 16, 16, 3\)",
+        ),
+        (
+            {"probe_images": {"a": np.zeros((2, 16, 16, 3)), "b": np.zeros((2, 2))}},
+            r"probe_images has no .*: model 'seq' takes the inputs",
+        ),
     ],
 )
 def test_set_model_refuses_what_does_not_fit_the_model(kwargs, message):
@@ -193,7 +197,7 @@ def test_cam_views_need_a_classifier():
     CnnVisCallback("unused", _data(2)[0], views=["feature_maps"]).set_model(encoder)
 
 
-def test_unbuilt_sequential_is_built_from_the_probes_and_subclassed_models_are_refused():
+def test_unbuilt_sequential_and_subclassed_models_are_built_from_the_probes():
     model = keras.Sequential([keras.layers.Conv2D(2, 3, name="conv"), keras.layers.Flatten()])
     cb = CnnVisCallback("unused", _data(2)[0], views=["feature_maps"])
     cb.set_model(model)
@@ -207,8 +211,10 @@ def test_unbuilt_sequential_is_built_from_the_probes_and_subclassed_models_are_r
         def call(self, x):
             return self.conv(x)
 
-    with pytest.raises(ValueError, match="Sequential or functional model"):
-        CnnVisCallback("unused", _data(2)[0], views=["feature_maps"]).set_model(Subclassed())
+    subclassed = Subclassed()
+    cb = CnnVisCallback("unused", _data(2)[0], views=["feature_maps"])
+    cb.set_model(subclassed)
+    assert subclassed.built and [r.path for r in cb._plan.layers["feature_maps"]] == ["conv2d"]
 
 
 def test_probes_from_a_dataset_with_labels_take_the_first_max_probes():

@@ -67,17 +67,21 @@ def relu_rule(rule):
     return _RELU_FNS[rule]
 
 
-def class_gradient(model, images, class_index, rule="guided"):
+def class_gradient(model, images, class_index, rule="guided", *, side=None, output=0):
     """Input gradient of each image's class logit under a ReLU ``rule``, (N, H, W, C_in).
 
-    Compiled once per (model, rule). ``images`` is a checked float32 batch and
-    ``class_index`` one int per image.
+    Compiled once per (model, rule, output). ``images`` is a checked float32 batch,
+    ``class_index`` one int per image, ``side`` the other inputs' rows (or None) and
+    ``output`` the index of the output explained (``capture.output_index``).
     """
     relu_fn = relu_rule(rule)
     function = capture.CACHE.get(
-        model, ("class_gradient", rule), lambda model_ref: _build_class_gradient(model_ref, relu_fn)
+        model,
+        ("class_gradient", rule, output),
+        lambda model_ref: _build_class_gradient(model_ref, relu_fn, output),
     )
-    return function(tf.constant(images), tf.constant(class_index, tf.int32)).numpy()
+    side = capture.side_constants(side)
+    return function(tf.constant(images), tf.constant(class_index, tf.int32), side).numpy()
 
 
 class Projection(NamedTuple):
@@ -103,11 +107,11 @@ class Projection(NamedTuple):
 def _build_projection(model_ref, path, relu_fn):
     """Input gradient of each image's strongest activation of its channel in ``path``."""
 
-    def run(images, channel):
+    def run(images, channel, side):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(images)
             _, taps = capture.run_graph(
-                model_ref(), images, taps=[path], relu_fn=relu_fn, stop_at=[path]
+                model_ref(), images, side=side, taps=[path], relu_fn=relu_fn, stop_at=[path]
             )
             acts = tf.cast(taps[path], tf.float32)
             strongest = tf.argmax(tf.reduce_max(acts, axis=(1, 2)), axis=-1, output_type=tf.int32)
@@ -125,21 +129,23 @@ def _build_projection(model_ref, path, relu_fn):
     return run
 
 
-def _build_class_gradient(model_ref, relu_fn):
+def _build_class_gradient(model_ref, relu_fn, output=0):
     """Input gradient of each image's class logit ``target`` under a ReLU rule."""
 
-    def run(images, target):
+    def run(images, target, side):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(images)
-            logits, _ = capture.run_graph(model_ref(), images, relu_fn=relu_fn, logits=True)
-            logits = tf.cast(logits, tf.float32)
+            outputs, _ = capture.run_graph(
+                model_ref(), images, side=side, relu_fn=relu_fn, logits=True
+            )
+            logits = tf.cast(capture.select_output(outputs, output), tf.float32)
             score = tf.reduce_sum(tf.gather(logits, target, axis=1, batch_dims=1))
         return tape.gradient(score, images)
 
     return run
 
 
-def projection_details(model, images, layer, channel=None, rule="deconvnet"):
+def projection_details(model, images, layer, channel=None, rule="deconvnet", *, image_input=None):
     """Project each image's strongest activation of a channel back to the input.
 
     Zeiler & Fergus 2014 (deconvnet), Springenberg et al. 2015 (guided backpropagation),
@@ -147,12 +153,15 @@ def projection_details(model, images, layer, channel=None, rule="deconvnet"):
     unit activation is not finite get zero projections and a warning.
 
     Args:
-        model: a built Keras 3 model (Sequential, functional, or with nested models).
-        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input scale.
+        model: a built Keras 3 model (Sequential, functional, nested or subclassed).
+        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input
+            scale; for a model with several inputs a dict or list of them (the other
+            inputs are held at each image's values).
         layer: name or ``"outer/inner"`` path of a layer with a (h, w, K) output.
         channel: None (per image, the channel with the largest activation), an int, or one
             int per image.
         rule: "gradient", "deconvnet" or "guided".
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         A ``Projection``.
@@ -167,7 +176,7 @@ def projection_details(model, images, layer, channel=None, rule="deconvnet"):
     """
     relu_rule(rule)
     ref = capture.resolve_layer(model, layer)
-    batch = capture.check_images(model, images)
+    batch, side = capture.split_images(model, images, image_input=image_input)
     channels = cam.class_indices(channel, len(batch), ref.output_shape[-1], what="channel")
     function = capture.CACHE.get(
         model,
@@ -175,7 +184,8 @@ def projection_details(model, images, layer, channel=None, rule="deconvnet"):
         lambda model_ref: _build_projection(model_ref, ref.path, _RELU_FNS[rule]),
     )
     grads, chosen, peak, position = (
-        t.numpy() for t in function(tf.constant(batch), tf.constant(channels))
+        t.numpy()
+        for t in function(tf.constant(batch), tf.constant(channels), capture.side_constants(side))
     )
     grads[~np.isfinite(peak)] = np.nan  # a non-finite unit has no meaningful projection
     return Projection(
@@ -188,7 +198,7 @@ def projection_details(model, images, layer, channel=None, rule="deconvnet"):
     )
 
 
-def backprop(model, images, layer, channel=None, rule="deconvnet"):
+def backprop(model, images, layer, channel=None, rule="deconvnet", *, image_input=None):
     """Deconvnet / guided backpropagation / gradient projection of one unit per image.
 
     Zeiler & Fergus 2014; Springenberg et al. 2015; Simonyan et al. 2013. The target is the
@@ -197,12 +207,14 @@ def backprop(model, images, layer, channel=None, rule="deconvnet"):
     passed according to ``rule``.
 
     Args:
-        model: a built Keras 3 model (Sequential, functional, or with nested models).
-        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input scale.
+        model: a built Keras 3 model (Sequential, functional, nested or subclassed).
+        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input
+            scale; for a model with several inputs a dict or list of them.
         layer: name or ``"outer/inner"`` path of a layer with a (h, w, K) output.
         channel: None (per image, the channel with the largest activation), an int, or one
             int per image.
         rule: "gradient", "deconvnet" or "guided".
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         float32 numpy array (N, H, W, C_in), raw (not normalized).
@@ -215,7 +227,9 @@ def backprop(model, images, layer, channel=None, rule="deconvnet"):
         >>> cv.backprop(model, images, "conv2", channel=5, rule="guided").shape
         (4, 32, 32, 3)
     """
-    return projection_details(model, images, layer, channel, rule).projections
+    return projection_details(
+        model, images, layer, channel, rule, image_input=image_input
+    ).projections
 
 
 def guided_grad_cam(model, images, layer=None, class_index=None):

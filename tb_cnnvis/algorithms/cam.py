@@ -159,30 +159,33 @@ def _build_masked_scores(model_ref):
     return run
 
 
-def class_count(model):
-    """Number of classes of a classifier with one (N, classes) output.
+def class_count(model, output=None):
+    """Number of classes of a classifier output (N, classes).
 
     Args:
         model: a built Keras model.
+        output: which output (a name or an index); needed when the model has several.
 
     Returns:
-        The size of the model's last output axis.
+        The size of that output's last axis.
 
     Raises:
-        ValueError: if the model has several outputs or an output that is not (N, classes).
+        ValueError: for a model with several outputs and no ``output`` (the message names
+            them), or an output that is not (N, classes).
 
     Example:
         >>> class_count(keras.applications.VGG16(weights=None))
         1000
     """
-    outputs = getattr(model, "outputs", None) or []
-    shapes = [tuple(output.shape) for output in outputs]
-    if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][1] is None:
+    index = capture.output_index(model, output)
+    shape = capture.output_shapes(model)[index]
+    if len(shape) != 1 or shape[0] is None:
+        name = capture.output_keys(model)[index]
         raise ValueError(
-            f"Class activation maps need a classifier with one (N, classes) output; model "
-            f"{model.name!r} has output shapes {shapes}."
+            f"Class activation maps need a classifier with one (N, classes) output; output "
+            f"{name!r} of model {model.name!r} has shape {(None, *shape)}."
         )
-    return shapes[0][1]
+    return shape[0]
 
 
 def class_indices(class_index, count, classes, what="class_index"):

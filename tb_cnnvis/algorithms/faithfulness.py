@@ -37,29 +37,34 @@ from tb_cnnvis import capture
 BASELINES = ("blur", "mean", "zero")
 
 
-def _build_probabilities(model_ref, sigmoid):
+def _build_probabilities(model_ref, sigmoid, output):
     """Class probabilities of a batch: softmax of the logits, or a sigmoid head's outputs."""
 
-    def run(images):
-        outputs, _ = capture.run_graph(model_ref(), images, logits=not sigmoid)
-        outputs = tf.cast(outputs, tf.float32)
+    def run(images, side):
+        outputs, _ = capture.run_graph(model_ref(), images, side=side, logits=not sigmoid)
+        outputs = tf.cast(capture.select_output(outputs, output), tf.float32)
         return outputs if sigmoid else tf.nn.softmax(outputs, axis=-1)
 
     return run
 
 
-def class_probabilities(model, images, batch_size=64):
-    """Probabilities of every class for ``images`` (N, classes), in batches."""
-    sigmoid = capture.final_activation(model) == "sigmoid"
+def class_probabilities(model, images, batch_size=64, *, side=None, output=0):
+    """Probabilities of every class for ``images`` (N, classes), in batches.
+
+    ``side`` holds the model's other inputs for these rows (or None); ``output`` is the
+    index of the output explained (``capture.output_index``).
+    """
+    sigmoid = capture.final_activation(model, output) == "sigmoid"
     function = capture.CACHE.get(
         model,
-        ("faithfulness/probabilities", sigmoid),
-        lambda model_ref: _build_probabilities(model_ref, sigmoid),
+        ("faithfulness/probabilities", sigmoid, output),
+        lambda model_ref: _build_probabilities(model_ref, sigmoid, output),
     )
-    parts = [
-        function(tf.constant(images[start : start + batch_size])).numpy()
-        for start in range(0, len(images), batch_size)
-    ]
+    parts = []
+    for start in range(0, len(images), batch_size):
+        rows = slice(start, start + batch_size)
+        side_rows = capture.side_constants(capture.take_rows(side, rows))
+        parts.append(function(tf.constant(images[rows]), side_rows).numpy())
     return np.concatenate(parts)
 
 
@@ -124,6 +129,8 @@ def deletion_curves(
     baseline="blur",
     insertion=False,
     batch_size=64,
+    output=None,
+    image_input=None,
 ):
     """Probability of the class as the most salient pixels are removed (or inserted) first.
 
@@ -132,8 +139,9 @@ def deletion_curves(
     baseline image (deletion), or are the only ones taken from the image (insertion).
 
     Args:
-        model: a built Keras 3 classifier with one (N, classes) output.
-        images: float32 array (N, H, W, C), in the model's input scale.
+        model: a built Keras 3 classifier (with several outputs: see ``output``).
+        images: float32 array (N, H, W, C), in the model's input scale (for a model with
+            several inputs, a dict or list of them: the other inputs are held fixed).
         maps: saliency maps (N, h, w) or (N, h, w, C) (reduced to max |value| over C);
             resized bilinearly to (H, W) if needed.
         class_index: None (the class predicted for the unaltered image), an int, or one per
@@ -142,6 +150,9 @@ def deletion_curves(
         baseline: "blur", "mean", "zero" or an array broadcastable to the images.
         insertion: start from the baseline and insert pixels instead.
         batch_size: images per forward pass.
+        output: the output whose class scores are explained (a name or an index); needed
+            when the model has several.
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         ``(fractions (steps + 1,), probabilities (N, steps + 1), class_index (N,))``.
@@ -152,12 +163,13 @@ def deletion_curves(
     Example:
         >>> fractions, curves, classes = deletion_curves(model, images, maps, steps=16)
     """
-    batch = capture.check_images(model, images)
+    batch, side = capture.split_images(model, images, image_input=image_input)
+    index = capture.output_index(model, output)
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1; got {steps}.")
     saliency = _saliency(maps, batch)
     base = baseline_images(batch, baseline)
-    original = class_probabilities(model, batch, batch_size)
+    original = class_probabilities(model, batch, batch_size, side=side, output=index)
     targets = _targets(class_index, original)
     pixels = saliency[0].size
     counts = np.round(np.linspace(0, pixels, int(steps) + 1)).astype(int)
@@ -172,8 +184,13 @@ def deletion_curves(
         removed = removed.reshape(len(rows), len(counts), *batch.shape[1:3], 1)
         first, second = (base, batch) if insertion else (batch, base)
         variants = np.where(removed, second[rows, None], first[rows, None])
+        repeated = capture.take_rows(side, np.repeat(rows, len(counts)))
         probabilities = class_probabilities(
-            model, variants.reshape(-1, *batch.shape[1:]).astype(np.float32), batch_size
+            model,
+            variants.reshape(-1, *batch.shape[1:]).astype(np.float32),
+            batch_size,
+            side=repeated,
+            output=index,
         )
         probabilities = probabilities.reshape(len(rows), len(counts), -1)
         curves[rows] = probabilities[np.arange(len(rows)), :, targets[rows]]
@@ -231,6 +248,8 @@ def faithfulness_scores(
     insertion=True,
     seed=0,
     batch_size=64,
+    output=None,
+    image_input=None,
 ):
     """Deletion (and insertion) AUC of ``maps`` and of a seeded random map, per image.
 
@@ -239,8 +258,9 @@ def faithfulness_scores(
     ``seed``, the same every call) gives the value to beat.
 
     Args:
-        model: a built Keras 3 classifier with one (N, classes) output.
-        images: float32 array (N, H, W, C), in the model's input scale.
+        model: a built Keras 3 classifier (with several outputs: see ``output``).
+        images: float32 array (N, H, W, C), in the model's input scale (for a model with
+            several inputs, a dict or list of them).
         maps: saliency maps (N, h, w) or (N, h, w, C).
         class_index: None (the predicted class), an int, or one per image.
         steps: points per curve minus one.
@@ -248,6 +268,8 @@ def faithfulness_scores(
         insertion: also compute insertion AUCs (doubles the cost).
         seed: seed of the random map.
         batch_size: images per forward pass.
+        output: the output explained (a name or an index); needed with several outputs.
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         A ``FaithfulnessScores``; ``.means()`` gives the scalars to log.
@@ -260,14 +282,15 @@ def faithfulness_scores(
         >>> scores.means()
         {'deletion_auc': 0.12, 'deletion_auc_random': 0.41, 'insertion_auc': ...}
     """
-    batch = capture.check_images(model, images)
+    batch, _ = capture.split_images(model, images, image_input=image_input)
     noise = np.random.default_rng(seed).random(batch.shape[:3], dtype=np.float32)
     options = {"steps": steps, "baseline": baseline, "batch_size": batch_size}
+    options.update(output=output, image_input=image_input)
     results, targets = {}, class_index
     for name, saliency in (("", maps), ("_random", noise)):
         for mode in ("deletion", "insertion") if insertion else ("deletion",):
             fractions, curves, targets = deletion_curves(
-                model, batch, saliency, targets, insertion=mode == "insertion", **options
+                model, images, saliency, targets, insertion=mode == "insertion", **options
             )
             results[mode + name] = curve_auc(fractions, curves).astype(np.float32)
     return FaithfulnessScores(

@@ -18,21 +18,23 @@ from tb_cnnvis import capture
 def _build(model_ref, paths):
     """The Python function (traced once) that returns the outputs of ``paths``."""
 
-    def outputs(images):
-        _, taps = capture.run_graph(model_ref(), images, taps=paths, stop_at=paths)
+    def outputs(images, side):
+        _, taps = capture.run_graph(model_ref(), images, side=side, taps=paths, stop_at=paths)
         return [taps[path] for path in paths]
 
     return outputs
 
 
-def layer_outputs(model, images, layers):
+def layer_outputs(model, images, layers, *, image_input=None):
     """Outputs of several layers with 4-D outputs, computed in one pass.
 
     Args:
-        model: a built Keras 3 model (Sequential, functional, or with nested models).
+        model: a built Keras 3 model (Sequential, functional, nested or subclassed).
         images: float32 array (N, H, W, C) or a single image (H, W, C), in the model's own
-            input scale.
+            input scale; for a model with several inputs, a dict or list of them (see
+            ``capture.split_images``).
         layers: layer names or ``"outer/inner"`` paths (a list), or one name.
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         A dict ``{path: float32 array (N, h, w, C)}`` in the order given. Images whose
@@ -47,31 +49,32 @@ def layer_outputs(model, images, layers):
         >>> maps["conv2"].shape
         (4, 8, 8, 6)
     """
-    batch = capture.check_images(model, images)
+    batch, side = capture.split_images(model, images, image_input=image_input)
     names = [layers] if isinstance(layers, (str, int, np.integer)) else list(layers)
     paths = tuple(dict.fromkeys(capture.resolve_layer(model, name).path for name in names))
     function = capture.CACHE.get(
         model, ("feature_maps", paths), lambda model_ref: _build(model_ref, paths)
     )
-    values = function(tf.constant(batch))
+    values = function(tf.constant(batch), capture.side_constants(side))
     return {
         path: capture.finite_or_zero(value.numpy(), f"feature maps of {path!r}")
         for path, value in zip(paths, values)
     }
 
 
-def feature_maps(model, images, layer):
+def feature_maps(model, images, layer, *, image_input=None):
     """The output of one layer (a conv, pooling, activation... layer with a 4-D output).
 
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014:
     feature maps are the activations a layer produces for an input.
 
     Args:
-        model: a built Keras 3 model (Sequential, functional, or with nested models).
+        model: a built Keras 3 model (Sequential, functional, nested or subclassed).
         images: float32 array (N, H, W, C) or a single image (H, W, C), in the model's own
-            input scale.
+            input scale; for a model with several inputs, a dict or list of them.
         layer: the layer's name, an ``"outer/inner"`` path for a layer of a nested model,
             or an index into ``conv_layers(model)``.
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         float32 numpy array (N, h, w, C): the layer's output, unscaled.
@@ -86,4 +89,5 @@ def feature_maps(model, images, layer):
         (4, 16, 16, 8)
     """
     path = capture.resolve_layer(model, layer).path
-    return np.asarray(layer_outputs(model, images, [path])[path], dtype=np.float32)
+    maps = layer_outputs(model, images, [path], image_input=image_input)[path]
+    return np.asarray(maps, dtype=np.float32)

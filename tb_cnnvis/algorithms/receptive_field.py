@@ -304,13 +304,13 @@ def _is_keras_layer(layer):
 def _fields_visit(size):
     """A ``trace_calls`` visitor that computes the field of every layer path."""
 
-    def visit(calls, inputs, outputs):
-        tracer = _FieldTracer(inputs, size)
-        for call in calls:
+    def visit(record):
+        tracer = _FieldTracer([record.image], size)
+        for call in record.calls:
             if not call.children and _is_keras_layer(call.layer):
                 tracer.layer(call)
         fields = {}
-        for call in calls:
+        for call in record.calls:
             if call.path in fields or len(call.outputs) != 1:
                 continue
             field = tracer.of(call.outputs[0])
@@ -347,8 +347,7 @@ def layer_fields(model, input_size):
     size = tuple(int(s) for s in input_size)
     per_model = _CACHE.setdefault(model, {})
     if size not in per_model:
-        channels = capture.input_shape(model)[-1]
-        per_model[size] = capture.trace_calls(model, (1, *size, channels), _fields_visit(size))
+        per_model[size] = capture.trace_calls(model, _fields_visit(size), image_size=size)
     return per_model[size]
 
 

@@ -65,8 +65,8 @@ class TopExamples(NamedTuple):
 def _build_maxima(model_ref, path):
     """The Python function (traced once) giving each channel's maximum and its (y, x)."""
 
-    def maxima(images):
-        _, taps = capture.run_graph(model_ref(), images, taps=[path], stop_at=[path])
+    def maxima(images, side):
+        _, taps = capture.run_graph(model_ref(), images, side=side, taps=[path], stop_at=[path])
         act = tf.cast(taps[path], tf.float32)
         shape = tf.shape(act)
         flat = tf.reshape(act, [shape[0], -1, shape[3]])
@@ -76,26 +76,44 @@ def _build_maxima(model_ref, path):
     return maxima
 
 
-def _reference_batches(model, reference, batch_size):
-    """Yield float32 (B, H, W, C) batches from an array or a ``tf.data.Dataset``."""
+def _reference_batches(model, reference, batch_size, image_input=None):
+    """Yield ``(pixels float32 (B, H, W, C), side)`` batches from arrays or a dataset.
+
+    ``side`` holds the model's other inputs for those rows (None for a one-input model).
+    """
+
+    def split(value):
+        return capture.split_images(model, value, "reference", image_input=image_input)
+
     if not isinstance(reference, tf.data.Dataset):
-        images = capture.check_images(model, reference, "reference")
+        images, side = split(reference)
         for start in range(0, len(images), batch_size):
-            yield images[start : start + batch_size]
+            yield (
+                images[start : start + batch_size],
+                capture.take_rows(side, slice(start, start + batch_size)),
+            )
         return
     spec = reference.element_spec
     if isinstance(spec, tuple):
         reference = reference.map(lambda *element: element[0])
         spec = spec[0]
-    if not isinstance(spec, tf.TensorSpec) or spec.shape.rank not in (3, 4):
+    if isinstance(spec, dict):
+        image = spec.get(capture.input_spec(model, image_input).image)
+    else:
+        image = spec
+    if not isinstance(image, tf.TensorSpec) or image.shape.rank not in (3, 4):
         raise ValueError(
             "reference dataset must yield images (H, W, C) or batches (B, H, W, C), or tuples "
-            f"whose first element is such images (e.g. (images, labels)); got {spec}."
+            "whose first element is such images (e.g. (images, labels)); for a model with "
+            f"several inputs, dicts of them (the image under its input name); got {spec}."
         )
-    if spec.shape.rank == 4:
+    if image.shape.rank == 4:
         reference = reference.unbatch()
     for batch in reference.batch(batch_size):
-        yield capture.check_images(model, batch.numpy(), "reference")
+        value = (
+            {k: v.numpy() for k, v in batch.items()} if isinstance(batch, dict) else batch.numpy()
+        )
+        yield split(value)
 
 
 def _check_filters(filters, channels, path):
@@ -133,6 +151,15 @@ def _merge(best, values, positions, offset, k):
     )
 
 
+def _with_side(model, images, sides, image_input):
+    """``images`` with their side inputs, as the model's input structure (a dict)."""
+    if sides[0] is None:
+        return images
+    spec = capture.input_spec(model, image_input)
+    side = {name: np.concatenate([row[name] for row in sides]) for name in sides[0]}
+    return {**side, spec.image: images}
+
+
 def crop_windows(images, corners, size):
     """Crop ``size`` windows at ``corners`` (top, left) from ``images``; zeros outside.
 
@@ -162,11 +189,11 @@ def crop_windows(images, corners, size):
 def _build_unit_projection(model_ref, path, relu_fn):
     """Input gradient of one given unit ``(channel, y, x)`` of ``path`` per image."""
 
-    def run(images, units):
+    def run(images, units, side):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(images)
             _, taps = capture.run_graph(
-                model_ref(), images, taps=[path], relu_fn=relu_fn, stop_at=[path]
+                model_ref(), images, side=side, taps=[path], relu_fn=relu_fn, stop_at=[path]
             )
             acts = tf.cast(taps[path], tf.float32)
             rows = tf.range(tf.shape(acts)[0], dtype=units.dtype)
@@ -177,7 +204,9 @@ def _build_unit_projection(model_ref, path, relu_fn):
     return run
 
 
-def project_units(model, images, layer, units, rule="deconvnet", batch_size=64):
+def project_units(
+    model, images, layer, units, rule="deconvnet", batch_size=64, *, image_input=None
+):
     """Project one given unit per image back to the input (Zeiler & Fergus 2014).
 
     Like ``backprop.backprop``, but the unit is chosen by the caller: all other
@@ -186,11 +215,13 @@ def project_units(model, images, layer, units, rule="deconvnet", batch_size=64):
 
     Args:
         model: a built Keras 3 model.
-        images: float32 array (P, H, W, C).
+        images: float32 array (P, H, W, C) (a dict or list of inputs for a model with
+            several).
         layer: name or path of a layer with a (h, w, K) output.
         units: int array (P, 3) of (channel, y, x), one per image.
         rule: "deconvnet", "guided" or "gradient".
         batch_size: images per backward pass.
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         float32 array (P, H, W, C), raw.
@@ -204,7 +235,7 @@ def project_units(model, images, layer, units, rule="deconvnet", batch_size=64):
     """
     relu_fn = backprop.relu_rule(rule)
     ref = capture.resolve_layer(model, layer)
-    batch = capture.check_images(model, images)
+    batch, side = capture.split_images(model, images, image_input=image_input)
     units = np.asarray(units, dtype=np.int32).reshape(-1, 3)
     shape = (ref.output_shape[2], ref.output_shape[0], ref.output_shape[1])
     if (
@@ -221,10 +252,11 @@ def project_units(model, images, layer, units, rule="deconvnet", batch_size=64):
         ("top_examples/unit_projection", ref.path, rule),
         lambda model_ref: _build_unit_projection(model_ref, ref.path, relu_fn),
     )
-    parts = [
-        function(tf.constant(batch[s : s + batch_size]), tf.constant(units[s : s + batch_size]))
-        for s in range(0, len(batch), int(batch_size))
-    ]
+    parts = []
+    for start in range(0, len(batch), int(batch_size)):
+        rows = slice(start, start + int(batch_size))
+        side_rows = capture.side_constants(capture.take_rows(side, rows))
+        parts.append(function(tf.constant(batch[rows]), tf.constant(units[rows]), side_rows))
     grads = np.concatenate([part.numpy() for part in parts])
     return capture.finite_or_zero(grads, f"{rule} projection of units of {ref.path!r}")
 
@@ -238,6 +270,8 @@ def top_examples(
     batch_size=64,
     with_projections=True,
     rule="deconvnet",
+    *,
+    image_input=None,
 ):
     """The ``k`` reference images that activate each filter most, as in Zeiler & Fergus.
 
@@ -250,13 +284,15 @@ def top_examples(
         model: a built Keras 3 model.
         reference: float32 array (N, H, W, C), or a ``tf.data.Dataset`` of images, of
             batches, or of ``(images, labels)`` tuples; it is read once, ``batch_size``
-            images per forward pass.
+            images per forward pass. For a model with several inputs, a dict of arrays or a
+            dataset of dict features (the other inputs are held at each image's values).
         layer: the layer's name, ``"outer/inner"`` path, or index into ``conv_layers``.
         k: examples per filter (fewer if the reference set has fewer images).
         filters: channel indices (default: all).
         batch_size: images per forward pass, and (filter, example) pairs per projection pass.
         with_projections: compute the projections (about one backward pass per pair).
         rule: how projections pass ReLUs: "deconvnet", "guided" or "gradient".
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         A ``TopExamples``.
@@ -287,13 +323,18 @@ def top_examples(
         np.zeros((len(chosen), 0, 2), np.int64),
     )
     kept, seen, image_shape = {}, 0, None
-    for batch in _reference_batches(model, reference, int(batch_size)):
-        values, where = (t.numpy() for t in maxima(tf.constant(batch)))
+    for batch, side in _reference_batches(model, reference, int(batch_size), image_input):
+        values, where = (
+            t.numpy() for t in maxima(tf.constant(batch), capture.side_constants(side))
+        )
         values = np.nan_to_num(values[:, chosen], nan=-np.inf)
         best = _merge(best, values, where[:, chosen], seen, k)
         wanted = set(np.unique(best[1]).tolist())
-        kept = {i: image for i, image in kept.items() if i in wanted}
-        kept.update({i: batch[i - seen].copy() for i in wanted if seen <= i < seen + len(batch)})
+        kept = {i: kept_row for i, kept_row in kept.items() if i in wanted}
+        for i in wanted:
+            if seen <= i < seen + len(batch):
+                row = i - seen
+                kept[i] = (batch[row].copy(), capture.take_rows(side, slice(row, row + 1)))
         seen += len(batch)
         image_shape = batch.shape[1:]
     if seen == 0:
@@ -301,14 +342,18 @@ def top_examples(
     activations, indices, positions = best
     field = receptive_field(model, ref.path, input_size=image_shape[:2])
     corners = field.window_corner(positions)
-    images = np.stack([kept[i] for i in indices.reshape(-1)])
+    order = indices.reshape(-1)
+    images = np.stack([kept[i][0] for i in order])
     patches, boxes = crop_windows(images, corners, field.patch_size)
     projections = None
     if with_projections:
         units = np.concatenate(
             [np.repeat(chosen, indices.shape[1])[:, None], positions.reshape(-1, 2)], axis=1
         )
-        full = project_units(model, images, ref.path, units, rule, batch_size)
+        inputs = _with_side(model, images, [kept[i][1] for i in order], image_input)
+        full = project_units(
+            model, inputs, ref.path, units, rule, batch_size, image_input=image_input
+        )
         projections = crop_windows(full, corners, field.patch_size)[0]
     grid = indices.shape
     tiles = (*grid, *patches.shape[1:])

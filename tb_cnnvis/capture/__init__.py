@@ -17,8 +17,18 @@ Example:
 """
 
 from tb_cnnvis.capture.cache import CACHE, CompiledCache, total_traces
-from tb_cnnvis.capture.inputs import build_shape, check_images, finite_or_zero, input_shape
-from tb_cnnvis.capture.intercept import Call, run_graph, trace_calls
+from tb_cnnvis.capture.inputs import (
+    InputSpec,
+    assemble,
+    check_images,
+    finite_or_zero,
+    input_shape,
+    input_spec,
+    side_constants,
+    split_images,
+    take_rows,
+)
+from tb_cnnvis.capture.intercept import Call, Record, run_graph, structure, trace_calls
 from tb_cnnvis.capture.layers import (
     LayerRef,
     all_layers,
@@ -32,32 +42,52 @@ from tb_cnnvis.capture.layers import (
     select_layers,
     sublayers,
 )
-from tb_cnnvis.capture.roles import final_activation, output_layers, relu_role, softmax_role
+from tb_cnnvis.capture.roles import (
+    final_activation,
+    output_index,
+    output_keys,
+    output_layers,
+    output_shapes,
+    relu_role,
+    select_output,
+    softmax_role,
+)
 
 __all__ = [
     "CACHE",
     "Call",
     "CompiledCache",
+    "InputSpec",
     "LayerRef",
+    "Record",
     "all_layers",
-    "build_shape",
+    "assemble",
     "check_images",
     "conv_layers",
     "final_activation",
     "finite_or_zero",
     "input_shape",
+    "input_spec",
     "is_conv_like",
     "is_convolution",
     "is_graph_model",
     "iter_layers",
     "layer_refs",
+    "output_index",
+    "output_keys",
     "output_layers",
+    "output_shapes",
     "relu_role",
     "resolve_layer",
     "run_graph",
     "select_layers",
+    "select_output",
+    "side_constants",
     "softmax_role",
+    "split_images",
+    "structure",
     "sublayers",
+    "take_rows",
     "total_traces",
     "trace_calls",
 ]

@@ -8,7 +8,10 @@ traces) every layer it holds has its ``call`` wrapped on the instance, and the w
 
 - keep the outputs of the layers asked for (*taps*) under their paths ``"outer/inner"``;
 - pass ReLUs through another backward rule (``relu_fn``: ``activation=relu`` arguments,
-  ``ReLU`` and ``Activation("relu")`` layers);
+  ``ReLU`` and ``Activation("relu")`` layers, and ``tf.nn.relu`` / ``keras.ops.relu`` /
+  ``keras.activations.relu`` called by the model's own code: a subclassed ``call``, a
+  custom layer, a ``keras.ops.relu`` node of a functional model; a ReLU written otherwise,
+  e.g. ``tf.maximum(x, 0)``, keeps its ordinary gradient);
 - skip the final softmax of the model's outputs, to read logits;
 - stop the call as soon as every layer in ``stop_at`` has run, so the rest of the model
   is neither computed nor traced.
@@ -20,14 +23,18 @@ fields are read from it.
 
 Example:
     >>> outputs, taps = run_graph(model, images, taps=["conv2"], logits=True)
-    >>> shapes = trace_calls(model, (1, 64, 64, 3), lambda calls, inputs, outputs: len(calls))
+    >>> trace_calls(model, lambda record: len(record.calls))
+    12
 """
 
 import contextlib
+import weakref
+from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
+from tb_cnnvis.capture import inputs
 from tb_cnnvis.capture.layers import all_layers
 from tb_cnnvis.capture.roles import output_layers, relu_role, softmax_role
 
@@ -67,26 +74,38 @@ class _Session:
         self.record = record
         self.calls = []
         self.stack = []
+        self.suspended = 0  # > 0 while Keras's own layers (or a rule) run: tf.nn.relu is plain
+
+    def rule(self, x):
+        """``relu_fn(x)``, with ``tf.nn.relu`` plain meanwhile (rules may use it)."""
+        self.suspended += 1
+        try:
+            return self.relu_fn(x)
+        finally:
+            self.suspended -= 1
 
     def wrap(self, path, layer, original):
         """The replacement of ``layer.call``."""
         relu = relu_role(layer) if self.relu_fn is not None else None
         soft = softmax_role(layer) if id(layer) in self.softmax_ids else None
+        own = _is_keras_leaf(layer)
 
         def call(*args, **kwargs):
             entry = self._enter(path, layer, args, kwargs) if self.record else None
+            self.suspended += own
             try:
                 if soft == "layer":
                     out = args[0]
                 elif relu == "layer":
-                    out = self.relu_fn(args[0])
+                    out = self.rule(args[0])
                 elif relu == "activation" or soft == "activation":
                     out = _with_linear_activation(layer, original, args, kwargs)
                     if relu == "activation":
-                        out = self.relu_fn(out)
+                        out = self.rule(out)
                 else:
                     out = original(*args, **kwargs)
             finally:
+                self.suspended -= own
                 if entry is not None:
                     self.stack.pop()
             if entry is not None:
@@ -107,6 +126,36 @@ class _Session:
         self.calls.append(entry)
         self.stack.append(entry)
         return entry
+
+
+def _is_keras_leaf(layer):
+    """True for Keras's own layers other than models (their ``tf.nn.relu`` calls are theirs)."""
+    return type(layer).__module__.startswith("keras.") and not isinstance(layer, keras.Model)
+
+
+@contextlib.contextmanager
+def _relu_calls(session):
+    """While the block runs, ``tf.nn.relu`` called by the model's own code follows the rule.
+
+    ``keras.ops.relu`` and ``keras.activations.relu`` reach ``tf.nn.relu`` on the
+    TensorFlow backend, so this catches them too. Keras's own layers are left alone
+    (``session.suspended``): their ReLUs are handled by the wrappers, or are not plain.
+    """
+    if session.relu_fn is None:
+        yield
+        return
+    original = tf.nn.relu
+
+    def relu(features, name=None):
+        if session.suspended:
+            return original(features, name=name)
+        return session.rule(features)
+
+    tf.nn.relu = relu
+    try:
+        yield
+    finally:
+        tf.nn.relu = original
 
 
 def _with_linear_activation(layer, original, args, kwargs):
@@ -141,21 +190,23 @@ def _intercepted(model, session):
 _MISSING = object()
 
 
-def _call_model(model, inputs, session):
-    """Run the model on ``inputs`` in inference mode under ``session``; None if stopped."""
-    with _intercepted(model, session):
+def _call_model(model, values, session):
+    """Run the model on ``values`` in inference mode under ``session``; None if stopped."""
+    with _intercepted(model, session), _relu_calls(session):
         try:
-            return model(inputs, training=False)
+            return model(values, training=False)
         except _Stop:
             return None
 
 
-def run_graph(model, images, *, taps=(), relu_fn=None, logits=False, stop_at=None):
+def run_graph(model, images, *, side=None, taps=(), relu_fn=None, logits=False, stop_at=None):
     """Run ``model`` on ``images`` through its own ``call``, tapping layer outputs.
 
     Args:
         model: a built Keras model (Sequential, functional or subclassed).
-        images: a float32 tensor (N, H, W, C) (or the model's input structure).
+        images: a float32 tensor (N, H, W, C): the image input.
+        side: ``{input name: tensor}`` for the model's other inputs (see
+            ``inputs.split_images``), or None for a one-input model.
         taps: layer paths whose outputs to return.
         relu_fn: if given, every ReLU (layer, ``Activation('relu')`` or ``activation=relu``)
             is replaced by ``relu_fn`` (used for the deconvnet / guided backprop rules).
@@ -170,33 +221,111 @@ def run_graph(model, images, *, taps=(), relu_fn=None, logits=False, stop_at=Non
     """
     softmax = [layer for layer in output_layers(model) if layer is not None] if logits else ()
     session = _Session(taps, relu_fn, stop_at, softmax)
-    output = _call_model(model, images, session)
+    spec = inputs.input_spec_any(model) if side is None else _spec_for(model, side)
+    output = _call_model(model, inputs.assemble(spec, images, side), session)
     missing = session.taps - set(session.found)
     if missing:
         raise ValueError(f"Layers {sorted(missing)} were not reached while running {model.name!r}.")
     return output, session.found
 
 
-def trace_calls(model, shape, visit):
-    """Record one call of ``model`` on a symbolic input and read it with ``visit``.
+class Record(NamedTuple):
+    """One recorded call of a model (valid only inside ``trace_calls``'s ``visit``).
 
-    The model runs once inside a ``tf.function`` trace on a float32 input of ``shape``
-    (with batch dimension); nothing is computed. ``visit(calls, inputs, outputs)`` is
-    called during the trace with every ``Call`` in call order (parents before their
-    children), the input tensor (in a list) and the model's flattened outputs; the symbolic
+    Attributes:
+        calls: every ``Call`` in call order (parents before their children).
+        image: the image input's symbolic tensor.
+        outputs: the model's outputs, flattened (``tf.nest`` order).
+        output_keys: a name per output in that order (dict keys, or positions).
+    """
+
+    calls: list
+    image: object
+    outputs: list
+    output_keys: tuple
+
+
+def _spec_for(model, side):
+    """The model's ``InputSpec`` with the image input being the one not in ``side``."""
+    spec = inputs.input_spec_any(model)
+    image = [name for name in spec.names if name not in side]
+    return spec._replace(image=image[0]) if len(image) == 1 else spec
+
+
+def trace_calls(model, visit, image_size=None):
+    """Record one call of ``model`` on symbolic inputs and read it with ``visit``.
+
+    The model runs once inside a ``tf.function`` trace on float32 inputs of its build
+    shapes with a batch of one (the image input at ``image_size`` if given); nothing is
+    computed. ``visit(record)`` is called during the trace with a ``Record``; the symbolic
     tensors live only while it runs, so it must return plain data.
 
     Returns:
         What ``visit`` returned.
     """
+    spec, shapes = inputs.build_shapes(model, image_size)
     result = []
 
-    def traced(x):
+    def traced(*flat):
         session = _Session(record=True)
-        output = _call_model(model, x, session)
-        flat = [t for t in tf.nest.flatten(output) if tf.is_tensor(t)]
-        result.append(visit(session.calls, [x], flat))
-        return flat
+        values = dict(zip(spec.names, flat))
+        image = values.pop(spec.image)
+        output = _call_model(model, inputs.assemble(spec, image, values), session)
+        flat_out = [t for t in tf.nest.flatten(output) if tf.is_tensor(t)]
+        result.append(visit(Record(session.calls, image, flat_out, _keys(output))))
+        return flat_out
 
-    tf.function(traced).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    specs = [tf.TensorSpec(shapes[name], tf.float32) for name in spec.names]
+    tf.function(traced).get_concrete_function(*specs)
     return result[0]
+
+
+def _keys(output):
+    """A name per flattened output: dict keys (sorted, as ``tf.nest`` flattens), positions."""
+    if isinstance(output, dict):
+        return tuple(str(key) for key in sorted(output))
+    if isinstance(output, (list, tuple)):
+        return tuple(str(i) for i in range(len(tf.nest.flatten(output))))
+    return ("output",)
+
+
+class Structure(NamedTuple):
+    """What one recorded call tells of a subclassed model.
+
+    Attributes:
+        layers: ``[(path, output shape without batch or None)]``, first call of each path,
+            in call order.
+        producers: per output, the path of the innermost layer call that returned it.
+        output_keys: per output, its name.
+        output_shapes: per output, its shape without the batch dimension.
+    """
+
+    layers: list
+    producers: list
+    output_keys: tuple
+    output_shapes: tuple
+
+
+_STRUCTURES = weakref.WeakKeyDictionary()
+
+
+def structure(model):
+    """The ``Structure`` of ``model`` from one recorded call (cached per model)."""
+    if model not in _STRUCTURES:
+        _STRUCTURES[model] = trace_calls(model, _read_structure)
+    return _STRUCTURES[model]
+
+
+def _read_structure(record):
+    """A ``trace_calls`` visitor that reads a ``Structure``."""
+    layers = {}
+    for call in record.calls:
+        if call.path not in layers:
+            out = call.outputs
+            layers[call.path] = tuple(out[0].shape[1:]) if len(out) == 1 else None
+    producers = []
+    for output in record.outputs:
+        leaves = [c for c in record.calls if not c.children and any(t is output for t in c.outputs)]
+        producers.append(leaves[-1].path if leaves else None)
+    shapes = tuple(tuple(t.shape[1:]) for t in record.outputs)
+    return Structure(list(layers.items()), producers, record.output_keys, shapes)

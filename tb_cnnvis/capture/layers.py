@@ -16,7 +16,6 @@ Example:
 """
 
 import re
-import weakref
 from typing import NamedTuple
 
 import keras
@@ -80,9 +79,6 @@ def _output_shape(layer):
     return tuple(output.shape[1:])
 
 
-_RECORDED = weakref.WeakKeyDictionary()
-
-
 def layer_refs(model):
     """All layers of ``model`` as ``LayerRef`` in model order (nested models flattened).
 
@@ -90,32 +86,35 @@ def layer_refs(model):
     per model).
     """
     require_built(model)
-    if is_graph_model(model):
-        return [
-            LayerRef(path, layer, index, _output_shape(layer))
-            for index, (path, layer) in enumerate(iter_layers(model))
-        ]
-    if model not in _RECORDED:
-        from tb_cnnvis.capture import inputs, intercept
-
-        shapes = intercept.trace_calls(model, inputs.build_shape(model), _call_shapes)
-        _RECORDED[model] = shapes
     by_path = dict(all_layers(model))
-    return [
-        LayerRef(path, by_path[path], index, shape)
-        for index, (path, shape) in enumerate(_RECORDED[model])
-        if path in by_path
-    ]
+    if is_graph_model(model):
+        found = [(path, _output_shape(layer)) for path, layer in iter_layers(model)]
+        if any(_is_block(layer) for _, layer in iter_layers(model)):
+            found = _with_block_layers(model, found)
+    else:
+        from tb_cnnvis.capture import intercept
+
+        found = [item for item in intercept.structure(model).layers if item[0] in by_path]
+    return [LayerRef(path, by_path[path], i, shape) for i, (path, shape) in enumerate(found)]
 
 
-def _call_shapes(calls, inputs, outputs):
-    """``[(path, output shape)]`` in call order, from a recorded call (first call per path)."""
-    seen = {}
-    for call in calls:
-        if call.path not in seen:
-            out = call.outputs
-            seen[call.path] = tuple(out[0].shape[1:]) if len(out) == 1 else None
-    return list(seen.items())
+def _is_block(layer):
+    """A layer of a graph model that holds layers of its own but is no graph model itself."""
+    return not is_graph_model(layer) and bool(sublayers(layer))
+
+
+def _with_block_layers(model, found):
+    """``found`` with the layers inside blocks inserted after each block, in call order."""
+    from tb_cnnvis.capture import intercept
+
+    recorded = intercept.structure(model).layers
+    listed = {path for path, _ in found}
+    result = []
+    for path, shape in found:
+        result.append((path, shape))
+        inner = [item for item in recorded if item[0].startswith(path + "/")]
+        result.extend(item for item in inner if item[0] not in listed)
+    return result
 
 
 def conv_layers(model):

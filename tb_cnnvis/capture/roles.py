@@ -8,9 +8,9 @@ Example:
     'softmax'
 """
 
-import weakref
-
 import keras
+import numpy as np
+import tensorflow as tf
 
 from tb_cnnvis.capture.layers import is_graph_model, require_built
 
@@ -55,41 +55,81 @@ def _graph_output_layer(model, index=0):
     return layer
 
 
-_RECORDED_OUTPUTS = weakref.WeakKeyDictionary()
-
-
 def output_layers(model):
     """The layer that produces each of the model's outputs (None where no layer does).
 
     For a subclassed model, the innermost layer call whose result the model returns, as
-    recorded in one call (``intercept.trace_calls``).
+    recorded in one call (``intercept.structure``).
     """
     require_built(model)
     if is_graph_model(model):
         count = 1 if isinstance(model, keras.Sequential) else len(model.outputs)
         return [_graph_output_layer(model, i) for i in range(count)]
-    if model not in _RECORDED_OUTPUTS:
-        from tb_cnnvis.capture import inputs, intercept
-
-        paths = intercept.trace_calls(model, inputs.build_shape(model), _producers)
-        _RECORDED_OUTPUTS[model] = paths
+    from tb_cnnvis.capture import intercept
     from tb_cnnvis.capture.layers import all_layers
 
     by_path = dict(all_layers(model))
-    return [by_path.get(path) for path in _RECORDED_OUTPUTS[model]]
+    return [by_path.get(path) for path in intercept.structure(model).producers]
 
 
-def _producers(calls, inputs, outputs):
-    """For each model output, the path of the innermost call that returned it (or None)."""
-    found = []
-    for output in outputs:
-        leaves = [c for c in calls if not c.children and any(t is output for t in c.outputs)]
-        found.append(leaves[-1].path if leaves else None)
-    return found
+def output_keys(model):
+    """A name for each of the model's outputs, in ``tf.nest.flatten`` order."""
+    require_built(model)
+    if is_graph_model(model):
+        names = getattr(model, "output_names", None)
+        return tuple(str(n) for n in names) if names else ("output",)
+    from tb_cnnvis.capture import intercept
+
+    return intercept.structure(model).output_keys
+
+
+def output_shapes(model):
+    """The shape (without the batch dimension) of each of the model's outputs."""
+    require_built(model)
+    if is_graph_model(model):
+        outputs = model.outputs if not isinstance(model, keras.Sequential) else model.outputs[:1]
+        return tuple(tuple(t.shape[1:]) for t in outputs)
+    from tb_cnnvis.capture import intercept
+
+    return intercept.structure(model).output_shapes
+
+
+def output_index(model, output=None):
+    """Which output (an index into the flattened outputs) ``output`` names.
+
+    Args:
+        model: a built Keras model.
+        output: an output name or dict key, an index, or None (the only output).
+
+    Raises:
+        ValueError: for a model with several outputs and ``output=None``, or an unknown
+            output; the message names the outputs.
+    """
+    keys = output_keys(model)
+    if output is None:
+        if len(keys) == 1:
+            return 0
+        raise ValueError(
+            f"Model {model.name!r} has {len(keys)} outputs {list(keys)}; choose the one to "
+            "explain with output=... (a name or an index)."
+        )
+    if isinstance(output, (int, np.integer)) and not isinstance(output, bool):
+        if -len(keys) <= output < len(keys):
+            return int(output) % len(keys)
+    elif str(output) in keys:
+        return keys.index(str(output))
+    raise ValueError(
+        f"output={output!r} is not an output of model {model.name!r}; its outputs: {list(keys)}."
+    )
+
+
+def select_output(outputs, index):
+    """Output ``index`` of a model's result (a tensor, list or dict), as ``output_index``."""
+    return tf.nest.flatten(outputs)[index]
 
 
 def final_activation(model, output=0):
-    """How output ``output`` is squashed: "softmax", "sigmoid" or "linear" (anything else).
+    """How output ``output`` (an index) is squashed: "softmax", "sigmoid" or "linear".
 
     ``run_graph(..., logits=True)`` skips a final softmax; with "softmax" the model's
     outputs are ``softmax(logits)``, with "linear" they are the logits themselves.

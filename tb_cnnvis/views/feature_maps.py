@@ -30,7 +30,10 @@ class FeatureMaps(Family):
         began = time.perf_counter()
         try:
             maps = feature_maps.layer_outputs(
-                plan.model, plan.probes.images, [ref.path for ref in refs]
+                plan.model,
+                plan.probes.inputs,
+                [ref.path for ref in refs],
+                image_input=plan.options.image_input,
             )
         except Exception as error:  # the shared pass failed: every layer failed
             for ref in refs:

@@ -25,7 +25,11 @@ class Projections(Family):
         from tb_cnnvis.algorithms import backprop
 
         return backprop.projection_details(
-            plan.model, plan.probes.images, ref.path, rule=view.params["rule"]
+            plan.model,
+            plan.probes.inputs,
+            ref.path,
+            rule=view.params["rule"],
+            image_input=plan.options.image_input,
         )
 
     def write(self, tag_content, result, step, seconds, facts, context):

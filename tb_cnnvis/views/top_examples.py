@@ -38,7 +38,7 @@ class TopExamples(Family):
         """The layer needs a receptive field (to cut the patches)."""
         from tb_cnnvis.algorithms.receptive_field import receptive_field
 
-        receptive_field(plan.model, ref.path, input_size=plan.options.reference_images.shape[1:3])
+        receptive_field(plan.model, ref.path, input_size=plan.probes.images.shape[1:3])
 
     def compute_layer(self, plan, view, ref):
         """A ``TopExamples`` for the layer's first ``max_filters_per_layer`` filters."""
@@ -51,6 +51,7 @@ class TopExamples(Family):
             ref.path,
             k=plan.options.top_k,
             filters=list(range(count)),
+            image_input=plan.options.image_input,
         )
 
     def write(self, tag_content, result, step, seconds, facts, context):
