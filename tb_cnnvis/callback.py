@@ -24,9 +24,16 @@ import tensorflow as tf
 from tb_cnnvis import metadata, plan, probes, summary, views
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
+from tb_cnnvis.progress import StepProgress
 from tb_cnnvis.views.pipeline import log_views
 
 CAM_TARGETS = ("label", "predicted")
+
+DEFAULT_MAX_BYTES_PER_EPOCH = 8_000_000
+"""Raw image bytes (8-bit pixels, before PNG compression) a logged epoch stores at most,
+unless ``max_bytes_per_epoch`` says otherwise: MobileNetV2 at 224 px then stays under 8 MB
+of event file per ordinary epoch. TensorBoard keeps what it serves in memory, about 4-5
+bytes of server memory per byte of log."""
 
 
 class CnnVisCallback(keras.callbacks.Callback):
@@ -77,7 +84,10 @@ class CnnVisCallback(keras.callbacks.Callback):
             used to show probe images and filter patterns; None guesses (see ``InputRange``).
         cam_target: explain the true ``"label"`` (when labels are given; the prediction
             otherwise) or the ``"predicted"`` class.
-        verbose: 1 prints one line per logged step with the time each view took.
+        verbose: 1 prints one line per logged step with the time each view took (the first
+            also says which layers the views use by default, and why); a step that runs
+            longer than 2 s shows each view's progress as it goes (a bar on a terminal,
+            one line per view elsewhere).
         reference_images: images to search for each filter's top-activating examples
             (Zeiler & Fergus 2014), e.g. a few hundred validation images: an array
             (N, H, W, C) or a ``tf.data.Dataset`` like ``probe_images``. At most
@@ -91,6 +101,10 @@ class CnnVisCallback(keras.callbacks.Callback):
         output: for a model with several outputs, the one whose class scores the class
             views explain: an output name, a dict key or an index (checked at
             ``set_model``). Views that need no class score work without it.
+        max_bytes_per_epoch: raw image bytes (8-bit pixels) one logged epoch may store, or
+            None for no bound. Feature maps get what the other views leave: each layer its
+            share, its most active channels first, maps over 64 pixels a side stored
+            downsampled; the facts say what was kept.
         image_input: for a model with several inputs, the name of the image input when
             more than one input is 4-D (otherwise the 4-D input is the image). The other
             inputs are held at each probe's values (filter patterns: at their mean).
@@ -133,6 +147,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         metrics=True,
         output=None,
         image_input=None,
+        max_bytes_per_epoch=DEFAULT_MAX_BYTES_PER_EPOCH,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -181,12 +196,16 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.metrics = bool(metrics)
         self.output = output
         self.image_input = image_input
+        if max_bytes_per_epoch is not None:
+            max_bytes_per_epoch = _positive_int(max_bytes_per_epoch, "max_bytes_per_epoch")
+        self.max_bytes_per_epoch = max_bytes_per_epoch
         self._metrics = EpochMetrics() if self.metrics else None
         self._plan = None
         self._pending_first = False
         self._chief = True
         self._writer = None
         self._last_step = -1
+        self._layers_said = False
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -204,6 +223,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             top_k=self.top_k,
             output=self.output,
             image_input=self.image_input,
+            max_bytes_per_epoch=self.max_bytes_per_epoch,
         )
         self._plan = plan.make_plan(
             model,
@@ -216,6 +236,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             masks=self.probe_masks,
         )
         self._chief = is_chief(getattr(model, "distribute_strategy", None))
+        self._layers_said = False
 
     @property
     def run_dir(self):
@@ -314,7 +335,8 @@ class CnnVisCallback(keras.callbacks.Callback):
                     step,
                     labels=resolved.probes.labels,
                 )
-            seconds, failures = log_views(resolved, due, step, metrics)
+            progress = StepProgress(step, mid_line=self._defer_print) if self.verbose else None
+            seconds, failures = log_views(resolved, due, step, metrics, progress)
             for view, path, error in failures:
                 warnings.warn(
                     f"cnnvis: the {view} view of layer {path!r} failed at step {step} and "
@@ -337,7 +359,11 @@ class CnnVisCallback(keras.callbacks.Callback):
         self._last_step = max(self._last_step, step)
         if self.verbose:
             spent = ", ".join(f"{view} {s:.2f}s" for view, s in seconds.items())
-            self._lines.append(f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)")
+            line = f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)"
+            if not self._layers_said:
+                self._layers_said = True
+                line += _defaults_text(resolved)
+            self._lines.append(line)
             if not self._defer_print:
                 self._print_pending()
 
@@ -347,6 +373,15 @@ class CnnVisCallback(keras.callbacks.Callback):
         for line in self._lines:
             print(line)
         self._lines.clear()
+
+
+def _defaults_text(resolved):
+    """ "; layers: <view> <paths> (<why>), ..." for the views on default layers, or ""."""
+    parts = [
+        f"{kind} {', '.join(ref.path for ref in resolved.layers[kind]) or 'none'} ({reason})"
+        for kind, reason in resolved.defaults.items()
+    ]
+    return f"; default layers: {'; '.join(parts)}" if parts else ""
 
 
 def _last_cam_layers(resolved):

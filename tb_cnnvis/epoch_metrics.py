@@ -100,7 +100,7 @@ class EpochMetrics:
         """
         family = view.family.name
         if family == views.feature_maps.FAMILY.name:
-            return self.feature_maps(ref.path, result)
+            return self.feature_maps(ref.path, result.maps)
         if family == views.filter_patterns.FAMILY.name:
             return self.filter_patterns(ref.path, result.filters, result.images)
         if family == views.cams.FAMILY.name:

@@ -35,10 +35,13 @@ class Options(NamedTuple):
     top_k: int = 9
     output: object = None
     image_input: object = None
+    max_bytes_per_epoch: int | None = None
+    byte_budget: int | None = None
 
 
 class Plan(NamedTuple):
-    """Everything resolved once per model: layers and tag contents per view, the probes."""
+    """Everything resolved once per model: layers and tag contents per view, the probes,
+    and for the views on default layers, why those (``defaults``: ``{kind: reason}``)."""
 
     model: object
     layers: dict
@@ -46,6 +49,7 @@ class Plan(NamedTuple):
     probe_content: dict
     probes: Probes
     options: Options
+    defaults: dict = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
 
     @property
     def context(self):
@@ -112,11 +116,13 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
         "class_names": class_names,
     }
     plan = Plan(model, {}, {}, summary.content(metadata.PROBES, **common), probes, options)
-    resolved = {}
+    resolved, defaults = {}, {}
     for kind in chosen:
         spec = layers.get(kind) if isinstance(layers, dict) else layers
         if spec is None:
             resolved[kind] = _runnable(plan, kind, default_layers(model, kind))
+            four_d = capture.select_layers(model, None)
+            defaults[kind] = views.get(kind).family.default_reason(four_d)
         else:
             resolved[kind] = capture.select_layers(model, spec, need_4d=True)
             _check_runnable(plan, kind, resolved[kind])
@@ -129,7 +135,7 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     walked = resolved.get("feature_maps") or [r for refs in resolved.values() for r in refs]
     paths = list(dict.fromkeys(ref.path for ref in walked))
     feature_maps.layer_outputs(model, probes.inputs, paths, image_input=options.image_input)
-    return plan._replace(layers=resolved, contents=contents)
+    return plan._replace(layers=resolved, contents=contents, defaults=defaults)
 
 
 def _check_runnable(plan, kind, refs):

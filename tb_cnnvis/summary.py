@@ -35,12 +35,19 @@ Values
 
     ``probes`` (the first logged step only: 0 during ``fit``): one RGB PNG per probe image (display RGB, see
         ``input_range``); facts ``{"labels": [int] | null}``.
-    ``feature_maps`` (family ``feature_maps``): one grayscale atlas per probe image, one tile per channel, each tile
-        scaled from its own (probe, channel) min..max to 0..255; facts
-        ``{"min": [[float] * C] * N, "max": [[float] * C] * N, "mean": [[float] * C] * N}``
-        so a reader recovers ``value = min + pixel / 255 * (max - min)`` and can rescale per
-        layer.
-    ``filter_patterns`` (family ``filter_patterns``): one RGB atlas, one tile per filter (display RGB); facts
+    ``feature_maps`` (family ``feature_maps``): one grayscale atlas per probe image, one
+        tile per stored channel, each tile scaled from its own (probe, channel) min..max to
+        0..255; facts ``{"channels": [int] * K`` (the channels stored, in tile order: all C
+        in order, or within the byte budget the K most active, most active first),
+        ``"channel_count": C, "map_size": [h, w]`` (the layer's true map size; tiles larger
+        than 64 pixels a side are stored downsampled by an integer factor, area mean, so
+        ``images[i]["tile"]`` may be smaller), ``"min": [[float] * K] * N, "max": [[float]
+        * K] * N, "mean": [[float] * K] * N}`` (of the true maps, per probe and stored
+        channel) so a reader recovers ``value = min + pixel / 255 * (max - min)`` and can
+        rescale per layer. Logs written before the byte budget have no ``channels``,
+        ``channel_count`` or ``map_size``: then every channel is stored, in order.
+    ``filter_patterns`` (family ``filter_patterns``): one RGB atlas, one tile per filter
+        (display RGB); facts
         ``{"filters": [int], "activations": [float], "start_activations": [float],
         "dead": [int]}`` (``dead``: the filter indices whose activation stayed <= 0).
     family ``cam`` (``grad_cam``, ``gradcam_plus_plus``, ``score_cam``): one grayscale PNG per probe image at

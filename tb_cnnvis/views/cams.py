@@ -38,6 +38,14 @@ class ClassActivationMaps(Family):
         """The last layer with a 4-D output (the usual Grad-CAM choice)."""
         return list(four_d[-1:])
 
+    def default_reason(self, four_d):
+        """The usual Grad-CAM choice."""
+        return "the last layer with a (h, w, c) output"
+
+    def estimated_bytes(self, plan, view, ref):
+        """One grayscale map per probe at input size."""
+        return int(np.prod(plan.probes.images.shape[:3]))
+
     def compute_layer(self, plan, view, ref):
         """A ``cam.CamResult`` of the explained class (the label, or the prediction)."""
         from tb_cnnvis.algorithms import cam

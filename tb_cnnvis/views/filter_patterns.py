@@ -21,6 +21,11 @@ class FilterPatterns(Family):
     frequency = "filters_every_n_epochs"
     facts = ("filters", "activations", "start_activations", "dead", "drift", "drift_from")
 
+    def estimated_bytes(self, plan, view, ref):
+        """One RGB pattern per filter shown, at most at input size."""
+        count = min(int(ref.output_shape[-1]), plan.options.max_filters_per_layer)
+        return 3 * count * int(np.prod(plan.probes.images.shape[1:3]))
+
     def compute_layer(self, plan, view, ref):
         """A ``FilterPatterns`` for the layer's first ``max_filters_per_layer`` filters."""
         from tb_cnnvis.algorithms import filters

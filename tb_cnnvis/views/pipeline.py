@@ -15,7 +15,7 @@ import time
 from tb_cnnvis.views.registry import get
 
 
-def log_views(plan, due, step, metrics=None):
+def log_views(plan, due, step, metrics=None, progress=None):
     """Compute and write the views ``due`` at ``step`` (inside a default summary writer).
 
     Args:
@@ -23,27 +23,50 @@ def log_views(plan, due, step, metrics=None):
         due: the view kinds to log.
         step: the step.
         metrics: an ``EpochMetrics`` begun for this step, or None.
+        progress: a ``progress.StepProgress`` told of each view and layer, or None.
 
     Returns:
         ``(seconds, failures)``: seconds spent per view (not counting the metrics, which
         keep their own time) and a list of ``(view kind, layer path, exception)``.
     """
     seconds, failures = {}, []
+    plan = with_byte_budget(plan, due)
     for kind in due:
         view = get(kind)
         began = time.perf_counter()
         metric_seconds = metrics.seconds if metrics is not None else 0.0
-        contents = plan.contents[kind]
-        for ref, result, spent in view.family.compute(plan, view, plan.layers[kind]):
+        contents, refs = plan.contents[kind], plan.layers[kind]
+        if progress is not None:
+            progress.start(kind, len(refs))
+        computed = view.family.compute(plan, view, refs)
+        for done, (ref, result, spent) in enumerate(computed, start=1):
             if isinstance(result, Exception):
                 failures.append((kind, ref.path, result))
-                continue
-            try:
-                facts = {} if metrics is None else metrics.observe(view, ref, result, plan)
-                view.family.write(contents[ref.path], result, step, spent, facts, plan.context)
-            except Exception as error:  # one layer must not stop training
-                failures.append((kind, ref.path, error))
+            else:
+                try:
+                    facts = {} if metrics is None else metrics.observe(view, ref, result, plan)
+                    view.family.write(contents[ref.path], result, step, spent, facts, plan.context)
+                except Exception as error:  # one layer must not stop training
+                    failures.append((kind, ref.path, error))
+            if progress is not None:
+                progress.advance(kind, done)
+        if progress is not None:
+            progress.finish(kind)
         if metrics is not None:
             metric_seconds = metrics.seconds - metric_seconds
         seconds[kind] = time.perf_counter() - began - metric_seconds
     return seconds, failures
+
+
+def with_byte_budget(plan, due):
+    """``plan`` with ``options.byte_budget``: what ``max_bytes_per_epoch`` leaves to the
+    views that adapt (feature maps) once the other views due at this step are counted."""
+    limit = plan.options.max_bytes_per_epoch
+    if limit is None:
+        return plan
+    used = sum(
+        get(kind).family.estimated_bytes(plan, get(kind), ref)
+        for kind in due
+        for ref in plan.layers[kind]
+    )
+    return plan._replace(options=plan.options._replace(byte_budget=max(0, limit - used)))

@@ -20,6 +20,10 @@ class Projections(Family):
     order = 40
     facts = ("channel", "activation", "position", "scale")
 
+    def estimated_bytes(self, plan, view, ref):
+        """One RGB image per probe at input size."""
+        return 3 * int(np.prod(plan.probes.images.shape[:3]))
+
     def compute_layer(self, plan, view, ref):
         """A ``backprop.Projection`` with the view's ReLU rule."""
         from tb_cnnvis.algorithms import backprop

@@ -134,14 +134,25 @@ class Family:
             four_d: every ``capture.LayerRef`` with a (h, w, c) output, in model order.
 
         Returns:
-            A list of ``LayerRef``: every convolution, or every 4-D layer if none is one.
+            A list of ``LayerRef``: ``representative_layers(four_d)``.
         """
-        from tb_cnnvis import capture
+        return representative_layers(four_d)
 
-        return [ref for ref in four_d if capture.is_convolution(ref)] or list(four_d)
+    def default_reason(self, four_d):
+        """Why ``default_layers`` chose what it chose, in a few words (for verbose output)."""
+        return representative_reason(four_d)
 
     def check(self, plan, view, ref):
         """Raise ``ValueError`` (at ``set_model``) if ``view`` cannot run on layer ``ref``."""
+
+    def estimated_bytes(self, plan, view, ref):
+        """About how many raw bytes (8-bit pixels) one layer of ``view`` stores per step.
+
+        The pipeline leaves what the other views due at a step do not use of the byte
+        budget to the view that adapts to it (feature maps); 0 for a family that does not
+        say.
+        """
+        return 0
 
     def compute(self, plan, view, refs):
         """Yield ``(ref, result, seconds)`` per layer; ``result`` is the exception on failure.
@@ -167,6 +178,59 @@ class Family:
         ``context`` is a ``WriteContext`` (the probes' labels, the model's input range).
         """
         raise NotImplementedError
+
+
+MAX_DEFAULT_LAYERS = 8
+"""The most layers a view uses by default (on networks with more convolutions)."""
+
+_TRANSIENT = ("ZeroPadding2D", "Cropping2D")
+
+
+def representative_layers(four_d, limit=MAX_DEFAULT_LAYERS):
+    """A bounded set of layers that represents the network, in model order.
+
+    A network with at most ``limit`` convolutions: every convolution (every 4-D layer if
+    none is one). A deeper one (``keras.applications`` models have 50 to 150): one layer
+    per resolution stage, the last layer computed at each spatial size (padding and
+    cropping layers aside), for the sizes at which a convolution runs (not the 1x1 maps of
+    squeeze-and-excitation gates); at most ``limit`` of them, evenly spaced from the first
+    stage to the last.
+
+    Args:
+        four_d: every ``capture.LayerRef`` with a (h, w, c) output, in model order.
+        limit: the most layers.
+
+    Returns:
+        A list of ``LayerRef``.
+    """
+    from tb_cnnvis import capture
+
+    convolutions = [ref for ref in four_d if capture.is_convolution(ref)]
+    if len(convolutions) <= limit:
+        return convolutions or list(four_d)
+    stages = {}
+    for ref in four_d:
+        size = tuple(ref.output_shape[:2])
+        if type(ref.layer).__name__ in _TRANSIENT or size == (1, 1):
+            continue
+        stage = stages.setdefault(size, {"last": ref, "convolution": False})
+        stage["last"] = ref
+        stage["convolution"] |= capture.is_convolution(ref)
+    chosen = [stage["last"] for stage in stages.values() if stage["convolution"]]
+    chosen.sort(key=lambda ref: ref.index)
+    if len(chosen) > limit:
+        picks = sorted({round(i * (len(chosen) - 1) / (limit - 1)) for i in range(limit)})
+        chosen = [chosen[i] for i in picks]
+    return chosen
+
+
+def representative_reason(four_d, limit=MAX_DEFAULT_LAYERS):
+    """How ``representative_layers`` chooses for this network, in a few words."""
+    from tb_cnnvis import capture
+
+    if sum(capture.is_convolution(ref) for ref in four_d) <= limit:
+        return "every convolution"
+    return f"one per resolution stage, the last layer at each size, at most {limit}"
 
 
 class WriteContext(NamedTuple):

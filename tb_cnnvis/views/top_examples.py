@@ -40,6 +40,15 @@ class TopExamples(Family):
 
         receptive_field(plan.model, ref.path, input_size=plan.probes.images.shape[1:3])
 
+    def estimated_bytes(self, plan, view, ref):
+        """Two RGB mosaics (patches, projections) of ``top_k`` patches per filter shown."""
+        from tb_cnnvis.algorithms.receptive_field import receptive_field
+
+        count = min(int(ref.output_shape[-1]), plan.options.max_filters_per_layer)
+        size = plan.probes.images.shape[1:3]
+        patch = receptive_field(plan.model, ref.path, input_size=size).patch_size
+        return 2 * 3 * count * plan.options.top_k * patch[0] * patch[1]
+
     def compute_layer(self, plan, view, ref):
         """A ``TopExamples`` for the layer's first ``max_filters_per_layer`` filters."""
         from tb_cnnvis.algorithms import top_examples

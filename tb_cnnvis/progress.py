@@ -1,0 +1,91 @@
+"""What a long logged step shows while it runs: one progress bar per view, or one line.
+
+Logging a step is quick on a small CNN, but step 0 of a real-size network (every filter
+pattern, every projection traced for the first time) can take minutes. Once a step has
+run for ``DELAY_SECONDS``, ``StepProgress`` shows each view as it goes: on a terminal a
+Keras-style bar redrawn in place (``cnnvis step 0 · filter_patterns 3/5 ━━━━━━━━────── 41s``),
+elsewhere (a log file, a notebook cell that does not redraw) one line per view when it
+ends. During ``on_epoch_end`` Keras's own bar has not finished its line yet: the first
+output then starts on a new line, and the last ends one, so Keras's closing line follows.
+
+Example:
+    >>> progress = StepProgress(step=0, mid_line=False)
+    >>> progress.start("filter_patterns", total=5)
+    >>> progress.advance("filter_patterns", 1)
+    >>> progress.finish("filter_patterns")
+"""
+
+import sys
+import time
+
+DELAY_SECONDS = 2.0
+"""A step shows its progress once it has run this long (quick steps show nothing)."""
+
+BAR_WIDTH = 20
+
+
+class StepProgress:
+    """Shows the views of one logged step as they run (see the module docstring).
+
+    Args:
+        step: the step being logged.
+        mid_line: whether the cursor is in the middle of Keras's epoch line.
+        stream: where to write (default ``sys.stdout``); redrawn bars only on a terminal.
+        delay: seconds after which the step starts showing its progress.
+    """
+
+    def __init__(self, step, mid_line=False, stream=None, delay=DELAY_SECONDS):
+        self.step = step
+        self.mid_line = mid_line
+        self.stream = stream if stream is not None else sys.stdout
+        self.delay = delay
+        self.began = time.perf_counter()
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.wrote = False
+        self._view = None
+
+    def start(self, kind, total):
+        """A view begins, with ``total`` layers to compute."""
+        self._view = {
+            "kind": kind,
+            "total": max(int(total), 1),
+            "done": 0,
+            "began": time.perf_counter(),
+        }
+        self._draw()
+
+    def advance(self, kind, done):
+        """``done`` layers of the view are computed."""
+        if self._view is not None and self._view["kind"] == kind:
+            self._view["done"] = int(done)
+            self._draw()
+
+    def finish(self, kind):
+        """The view is done: its bar (or line) is completed."""
+        view, self._view = self._view, None
+        if view is None or not self._showing():
+            return
+        view["done"] = view["total"]
+        self._write(self._text(view) + "\n", redraw=self.live)
+
+    def _showing(self):
+        return self.wrote or time.perf_counter() - self.began >= self.delay
+
+    def _draw(self):
+        """Redraw the current view's bar (terminals only), once the step is slow enough."""
+        if self.live and self._view is not None and self._showing():
+            self._write(self._text(self._view), redraw=True)
+
+    def _text(self, view):
+        done, total = view["done"], view["total"]
+        filled = round(BAR_WIDTH * done / total)
+        bar = "━" * filled + "─" * (BAR_WIDTH - filled)
+        seconds = time.perf_counter() - view["began"]
+        return f"cnnvis step {self.step} · {view['kind']} {done}/{total} {bar} {seconds:.0f}s"
+
+    def _write(self, text, redraw):
+        if not self.wrote and self.mid_line:
+            text = "\n" + text
+        self.wrote = True
+        self.stream.write(("\r" if redraw else "") + text)
+        self.stream.flush()
