@@ -141,11 +141,11 @@ export function setLayers(list, layers, active, kind, onSelect) {
   );
 }
 
-/** A centred message: title, text and optional extra nodes (buttons, code). */
-export function message(kind, title, text, ...extra) {
+/** A centred message ('info', 'error' or 'empty'): title, text and optional extra nodes. */
+export function message(tone, title, text, ...extra) {
   return h(
     'div',
-    { class: `message ${kind}`, attrs: kind === 'error' ? { role: 'alert' } : {} },
+    { class: `message ${tone}`, attrs: tone === 'error' ? { role: 'alert' } : {} },
     h('h3', { text: title }),
     text ? h('p', { text }) : null,
     ...extra,

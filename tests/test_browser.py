@@ -511,6 +511,80 @@ def test_a_tag_of_another_stored_format_version_shows_why_and_is_not_fetched(tab
     assert_clean(tab)
 
 
+def family_typedef(name):
+    """The members of a typedef of frontend/families.js: {member: 'function' | 'array' |
+    'string' | 'boolean' | 'object'}, optional members (``[intro]``) left out."""
+    text = (ROOT / "frontend" / "families.js").read_text()
+    body = re.search(rf"@typedef \{{object\}} {name}\n(.*?)\*/", text, re.S).group(1)
+    kinds = {"function": "function", "Array": "array", "string": "string", "boolean": "boolean"}
+    members = {}
+    for type_, member in re.findall(r"@property \{([^}]*)\}[\s*]*(\w+)", body):
+        members[member] = next((v for k, v in kinds.items() if type_.startswith(k)), "object")
+    return members
+
+
+def test_every_family_module_has_every_member_of_the_family_interface(tab):
+    frame = open_tab(tab)
+    found = frame.evaluate(
+        """async () => {
+          const F = await import('./families.js');
+          const kind = (v) => (Array.isArray(v) ? 'array' : typeof v);
+          return Object.fromEntries(Object.entries(F).map(([key, family]) => [key, {
+            name: family.name,
+            members: Object.fromEntries(Object.entries(family).map(([k, v]) => [k, kind(v)])),
+            layout: Object.fromEntries(Object.entries(family.layout).map(([k, v]) => [k, kind(v)])),
+            metrics: family.metrics.map((m) => Object.keys(m).sort()),
+          }]));
+        }"""
+    )
+    registered = {view["family"] for view in views.catalog()}
+    assert registered <= set(found)
+    required, layout = family_typedef("Family"), family_typedef("Layout")
+    for key, family in found.items():
+        assert family["name"] == key
+        assert {m: family["members"][m] for m in required} == required, key
+        assert set(family["members"]) - set(required) <= {"intro"}, key
+        assert family["layout"] == layout, key
+        for metric in family["metrics"]:
+            assert {"key", "label", "keys", "hint", "value", "text"} <= set(metric), key
+    assert_clean(tab)
+
+
+def test_a_view_registered_only_in_python_is_drawn_by_its_family_and_others_are_ignored(tab):
+    """A new CAM method needs no frontend change: /tags names it and its family draws it."""
+    made_up = [
+        {"kind": "eigen_cam", "family": "cam", "label": "Eigen-CAM", "blurb": "made-up CAM."},
+        {"kind": "deep_dream", "family": "deepdream", "label": "Dream", "blurb": "no family."},
+    ]
+
+    def rewrite(route):
+        response = route.fetch()
+        body = response.json()
+        body["views"] += made_up
+        for run in body["runs"]:
+            if run["run"] == MAIN:
+                for tag in run["tags"]:
+                    if tag["tag"] == "grad_cam/conv2":
+                        tag["kind"] = "eigen_cam"  # the same series, seen as another view
+                dream = {**run["tags"][-1], "tag": "deep_dream/conv2", "kind": "deep_dream"}
+                run["tags"].append(dream)
+        route.fulfill(response=response, json=body)
+
+    tab.page.route("**/data/plugin/cnnvis/tags", rewrite)
+    frame = open_tab(tab)
+    choose_run(frame, MAIN)
+    assert frame.locator('.tab[data-kind="deep_dream"]').count() == 0
+    kinds = frame.locator(".tab").evaluate_all("(tabs) => tabs.map((t) => t.dataset.kind)")
+    assert kinds.index("eigen_cam") == len(kinds) - 1  # after the registered views
+    open_view(frame, "eigen_cam", "conv2")
+    assert frame.locator(".tab[aria-selected='true']").inner_text() == "Eigen-CAM"
+    assert "made-up CAM." in frame.locator(".view-intro").inner_text()
+    drawn = canvases(frame)
+    assert len(drawn) == 4 and all(c["drawn"] == c["w"] * c["h"] > 1 for c in drawn)
+    assert frame.get_by_label("Opacity", exact=True).is_visible()  # the cam family's options
+    assert_clean(tab)
+
+
 def test_slider_and_arrow_keys_move_epochs_and_change_images(tab):
     frame = open_tab(tab)
     choose_run(frame, MAIN)
