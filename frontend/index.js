@@ -12,6 +12,11 @@ import { Board, loadPane } from './panes.js';
 import { DEFAULTS, layerFor, normalize, optionsSignature, SAVED, shownEpoch } from './selection.js';
 import { Store } from './store.js';
 import * as V from './views.js';
+// Modules deep in the import graph, imported here as well so that the browser asks for them
+// in its first round of module requests: each level of the graph is a round trip.
+import './colormaps.js';
+import './families.js';
+import './format.js';
 
 const POLL_SECONDS = 10;
 /** The stylesheets, one per part of the page, loaded side by side (cascade in this order). */
@@ -81,6 +86,7 @@ class App {
   }
 
   async start() {
+    const runs = this.store.runs(); // /tags is on its way while the stylesheets load
     await loadStylesheets(this.doc, STYLESHEETS.map((name) => `./${name}`));
     const app = this.appInterface();
     this.controls = new Controls(app);
@@ -103,7 +109,7 @@ class App {
       this.refresh();
     });
     setInterval(() => this.doc.hidden || this.refresh(), POLL_SECONDS * 1000);
-    await this.load();
+    await this.load(runs);
   }
 
   /**
@@ -154,12 +160,12 @@ class App {
     this.ui.status.textContent = text;
   }
 
-  /** First load, and reload after an error: the runs, then the current view. */
-  async load() {
+  /** First load (of `runs`, if already asked for), and reload after an error: the runs, then the current view. */
+  async load(runs = this.store.runs()) {
     this.setStatus('Loading…');
     this.doc.body.dataset.state = 'loading';
     try {
-      this.runs = await this.store.runs();
+      this.runs = await runs;
     } catch (err) {
       const retry = this.retryButton(() => this.load());
       this.showPageMessage(V.message('error', 'Could not load the list of runs', err.message, retry), 'error');
