@@ -86,8 +86,10 @@ class App {
   }
 
   async start() {
-    const runs = this.store.runs(); // /tags is on its way while the stylesheets load
-    await loadStylesheets(this.doc, STYLESHEETS.map((name) => `./${name}`));
+    // /tags and the first view's steps are fetched while the stylesheets load; the page
+    // stays hidden until they apply, and cards are laid out only then (rebuild()).
+    const runs = this.store.runs();
+    const styled = loadStylesheets(this.doc, STYLESHEETS.map((name) => `./${name}`));
     const app = this.appInterface();
     this.controls = new Controls(app);
     this.ui = V.buildShell({
@@ -97,6 +99,10 @@ class App {
       play: () => this.controls.togglePlay(),
       step: (delta) => this.controls.step(delta),
       refresh: () => this.refresh(),
+    });
+    this.ui.root.hidden = true;
+    this.styled = styled.then(() => {
+      this.ui.root.hidden = false;
     });
     this.doc.body.replaceChildren(this.ui.root);
     this.board = new Board(app);
@@ -257,6 +263,7 @@ class App {
       this.ui.panesHost.replaceChildren(V.loadingState(`Loading ${this.state.layer}…`, count, this.state.size));
     }, 150);
     const panes = await Promise.all(names.map((name) => loadPane(this.store, this.runByName(name), this.state)));
+    await this.styled;
     clearTimeout(spinner);
     if (token !== this.token) return;
     this.epochs = [...new Set(panes.flatMap((p) => (p.steps || []).map((s) => s.step)))].sort((a, b) => a - b);
