@@ -1,16 +1,18 @@
 # One entry point for people and CI. Every target sets up what it needs.
 #   make demo   train the demo CNN with the callback, then serve TensorBoard on 127.0.0.1:$(PORT)
-#   make test   lint (ruff) and run the whole test suite
+#   make test   lint (ruff, and ESLint for frontend/) and run the whole test suite
 #   make bench  run every benchmark and print one table
 PYTHON ?= python3
+NPM    ?= npm
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+ESLINT := node_modules/.bin/eslint
 PORT   ?= 6006
 LOGDIR ?= demo/logs
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv demo test lint format bench clean chromium
+.PHONY: venv demo test lint eslint format bench clean chromium node
 
 $(VENV)/.installed: setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +25,26 @@ venv: $(VENV)/.installed
 demo: venv
 	$(PY) -m demo.run --logdir $(LOGDIR) --port $(PORT) $(DEMO_ARGS)
 
-lint: venv
+# ESLint (flat config: eslint.config.js) comes from npm, pinned by package.json and
+# package-lock.json, into the git-ignored node_modules/: Debian's eslint (6.x) predates flat
+# configs. ESLint 9 runs on Debian's Node.js 18 as well as on newer ones.
+node_modules/.installed: package.json package-lock.json | node
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+eslint: node_modules/.installed
+
+# As root with apt, install Node.js and npm when missing, otherwise say what to install.
+node:
+	@{ command -v node && command -v npm; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "make lint needs Node.js (>= 18.18) and npm for ESLint: sudo apt-get install nodejs npm" >&2; exit 1; fi; }
+
+lint: venv eslint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(ESLINT) .
 
 format: venv
 	$(VENV)/bin/ruff format .
@@ -46,4 +65,4 @@ bench: venv
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info artifacts
+	rm -rf $(VENV) node_modules build dist *.egg-info artifacts

@@ -1,9 +1,9 @@
 // The page's controls: run and compare selects, view tabs, the layer list, the options row,
-// and the epoch bar with its playback and keyboard moves. They read and change the App's
-// state (index.js); the App decides what to fetch and redraw.
+// and the epoch bar with its playback and keyboard moves. They read and change the page's
+// state through the app interface (index.js), which decides what to fetch and redraw.
 
 import { h, keepFocus } from './dom.js';
-import { nearestStepIndex, viewOf } from './model.js';
+import { nearestStepIndex } from './model.js';
 import { probePicker, setOptions } from './options.js';
 import { paintBitmap, paintFailed } from './paint.js';
 import * as V from './views.js';
@@ -11,13 +11,14 @@ import * as V from './views.js';
 const PLAY_INTERVAL_MS = 700;
 
 /**
- * Keeps the controls in step with the App's state and turns their events into changes.
+ * Keeps the controls in step with the page's state and turns their events into changes.
  *
  * @example
- *   const controls = new Controls(app);
+ *   const controls = new Controls(app);  // app: the AppInterface (index.js)
  *   controls.setEpoch(3);  // move to epoch 3 and repaint
  */
 export class Controls {
+  /** @param {AppInterface} app the page's interface; the Controls use nothing else of it. */
   constructor(app) {
     this.app = app;
     this.playing = false;
@@ -38,7 +39,7 @@ export class Controls {
     const layer = run.layers.find((l) => l.name === app.state.layer);
     const logged = new Set(layer ? layer.tags.keys() : []);
     keepFocus(ui.tabs, () =>
-      V.setTabs(ui.tabs, run.kinds.map(viewOf), app.state.kind, logged, (kind) => app.selectKind(kind)));
+      V.setTabs(ui.tabs, run.kinds.map((kind) => run.views.get(kind)), app.state.kind, logged, (kind) => app.selectKind(kind)));
     keepFocus(ui.layerList, () =>
       V.setLayers(ui.layerList, run.layers, app.state.layer, app.state.kind, (name) => app.set({ layer: name }, true)));
   }
@@ -47,13 +48,13 @@ export class Controls {
   syncOptions() {
     const { app } = this;
     const pane = app.panes.find((p) => p.steps) || app.panes[0];
-    const family = viewOf(app.state.kind).family;
+    const family = pane?.family || null;
     const probeCount = pane ? pane.probeUrls.length : 0;
-    const key = JSON.stringify([family, probeCount, app.state.probe, app.state.run]);
+    const key = JSON.stringify([family?.name, probeCount, app.state.probe, app.state.run]);
     if (key === this.optionsKey) return;
     this.optionsKey = key;
     let picker = null;
-    if (family === 'feature_maps' && probeCount) {
+    if (family?.layout.pickProbe && probeCount) {
       const names = pane.run.classNames;
       const label = (i) => (pane.probeLabels && names ? String(names[pane.probeLabels[i]] ?? '') : '');
       picker = probePicker(probeCount, app.state.probe, label, (i) => app.set({ probe: i }, true));
@@ -113,11 +114,10 @@ export class Controls {
     const { app } = this;
     if (epoch === undefined || epoch === null) return Promise.resolve();
     if (!fromPlay) this.stopPlay();
-    app.switchStart = performance.now();
-    app.state.epoch = epoch;
-    app.save();
+    app.startSwitchTimer();
+    const painted = app.set({ epoch });
     this.syncEpochBar();
-    return app.paint();
+    return painted;
   }
 
   step(delta) {

@@ -3,8 +3,7 @@
 // logged epoch. Opened by clicking a card.
 
 import { h, onScreen, setFacts } from './dom.js';
-import { itemCount, itemFacts, itemFilter, itemName, itemProbe } from './items.js';
-import { nearestStepIndex } from './model.js';
+import { nearestStepIndex, readableTag } from './model.js';
 import { paintBitmap } from './paint.js';
 import { buildSection, paintSection } from './top_examples.js';
 
@@ -84,14 +83,14 @@ function buildDetail(on, steps, parts) {
 }
 
 /**
- * Controls the page's <dialog>. The app provides panes, state, ctx(pane), store,
- * paintInto(canvas, pane, index, step, owner), setEpoch(step) and optionsSignature().
+ * Controls the page's <dialog>; what it shows of an item is its view's family's.
  *
  * @example
- *   const detail = new Detail(app);
+ *   const detail = new Detail(app);  // app: the AppInterface (index.js)
  *   detail.open(0, 5);  // item 5 of the first pane
  */
 export class Detail {
+  /** @param {AppInterface} app the page's interface; the Detail uses nothing else of it. */
   constructor(app) {
     this.app = app;
     this.dialog = app.ui.dialog;
@@ -130,9 +129,9 @@ export class Detail {
       this.dialog.close();
       return;
     }
-    const count = () => itemCount(pane.family, pane.step || pane.steps.at(-1), this.app.state);
+    const { family } = pane;
+    const count = () => family.count(pane.step || pane.steps.at(-1), this.app.ctx(pane));
     current.item = Math.min(current.item, count() - 1);
-    const filterKinds = ['feature_maps', 'filter_patterns', 'top_examples'];
     current.view = buildDetail(
       {
         close: () => this.dialog.close(),
@@ -144,9 +143,9 @@ export class Detail {
       },
       pane.steps,
       {
-        probe: !['filter_patterns', 'top_examples'].includes(pane.family) && pane.probeUrls.length > 0,
-        top: filterKinds.includes(pane.family) && pane.layer.tags.has('top_examples'),
-        big: pane.family !== 'top_examples',
+        probe: family.layout.detailProbe && pane.probeUrls.length > 0,
+        top: family.layout.detailTop && readableTag(pane.layer, 'top_examples') !== null,
+        big: family.layout.detailBig,
       },
     );
     const strip = current.view.element.querySelector('.filmstrip');
@@ -183,10 +182,11 @@ export class Detail {
     const index = nearestStepIndex(pane.steps, epoch);
     const step = pane.steps[index];
     const ctx = this.app.ctx(pane);
-    view.title.textContent = itemName(pane.family, item, step, ctx);
+    const { family } = pane;
+    view.title.textContent = family.itemName(item, step, ctx);
     view.subtitle.textContent = `${pane.run.name} · ${pane.layer.name} · ${pane.view.label}`;
     view.epoch.textContent = `Epoch ${step.step}`;
-    setFacts(view.facts, itemFacts(pane.family, item, step, ctx));
+    setFacts(view.facts, family.facts(item, step, ctx));
     for (const frame of view.frames) {
       const current = frame.index === index;
       frame.button.setAttribute('aria-current', String(current));
@@ -194,13 +194,13 @@ export class Detail {
       if (frame.button.isConnected && onScreen(frame.button)) this.paintFrame(frame);
     }
     const jobs = view.big.isConnected ? [this.app.paintInto(view.big, pane, item, step, view)] : [];
-    const probeUrl = pane.probeUrls[itemProbe(pane.family, item, step, ctx)];
+    const probeUrl = pane.probeUrls[family.probe(item, step, ctx)];
     if (view.probe && probeUrl) {
       jobs.push(this.app.store.bitmap(probeUrl).then((bitmap) => paintBitmap(view.probe, bitmap)));
     }
     if (view.top) {
-      const where = { store: this.app.store, run: pane.run.name, tag: pane.layer.tags.get('top_examples') };
-      const filter = itemFilter(pane.family, item, step);
+      const where = { store: this.app.store, run: pane.run.name, tag: readableTag(pane.layer, 'top_examples') };
+      const filter = family.filter(item, step);
       jobs.push(paintSection(view.top, { ...where, filter, epoch }).catch((err) => {
         view.top.note.textContent = `Could not load the top examples: ${err.message}`;
       }));

@@ -21,6 +21,18 @@ export function loadStylesheet(doc, href) {
 }
 
 /**
+ * Add stylesheets side by side (in this order in the cascade) and wait until all apply.
+ *
+ * @param {Document} doc the iframe's document.
+ * @param {Array<string>} hrefs URLs relative to the plugin's <base href>.
+ * @returns {Promise<void>}
+ * @example await loadStylesheets(document, ['./style.css', './cards.css']);
+ */
+export function loadStylesheets(doc, hrefs) {
+  return Promise.all(hrefs.map((href) => loadStylesheet(doc, href))).then(() => {});
+}
+
+/**
  * Follow TensorBoard's theme: its page's body has the class `dark-mode` in the dark theme
  * (TensorBoard's DarkModeSupporter toggles it). Outside TensorBoard, follow the OS.
  *

@@ -1,20 +1,60 @@
 // The cnnvis dashboard: TensorBoard imports this module in the plugin's iframe and calls
 // render(). The App owns the page state (run, layer, view, epoch, display options) and
 // decides what to fetch (store.js) and when to redraw: controls.js keeps the controls in
-// step, panes.js draws the cards, detail.js the detail dialog.
+// step, panes.js draws the cards, detail.js the detail dialog. Each of them is given the
+// AppInterface below, and nothing else of the App.
 
 import { Controls } from './controls.js';
 import { h } from './dom.js';
 import { Detail } from './detail.js';
-import { listenForReloads, loadState, loadStylesheet, saveState, watchTheme } from './host.js';
-import { nearestStepIndex } from './model.js';
+import { listenForReloads, loadState, loadStylesheets, saveState, watchTheme } from './host.js';
 import { Board, loadPane } from './panes.js';
+import { DEFAULTS, layerFor, normalize, optionsSignature, SAVED, shownEpoch } from './selection.js';
 import { Store } from './store.js';
 import * as V from './views.js';
+// Modules deep in the import graph, imported here as well so that the browser asks for them
+// in its first round of module requests: each level of the graph is a round trip.
+import './colormaps.js';
+import './families.js';
+import './format.js';
 
 const POLL_SECONDS = 10;
-const SAVED = ['run', 'compare', 'layer', 'kind', 'epoch', 'probe', 'scaling', 'featureColormap',
-  'camColormap', 'opacity', 'threshold', 'gain', 'size'];
+/** The stylesheets, one per part of the page, loaded side by side (cascade in this order). */
+const STYLESHEETS = ['style.css', 'controls.css', 'cards.css', 'metrics.css', 'detail.css', 'top_examples.css'];
+
+/**
+ * What the App lends the parts of the page (Controls, Board, Detail): the only way they
+ * read the page's state and ask for changes. Built once by the App (appInterface()).
+ *
+ * @typedef {object} AppInterface
+ * @property {Document} doc the iframe's document.
+ * @property {object} ui the page skeleton's elements (views.js buildShell()).
+ * @property {object} state the page state: run, compare, layer, kind, epoch, probe, size and
+ *     every family's settings. Read it; change it only through set().
+ * @property {Store} store fetching and caching of /tags, /steps and images.
+ * @property {Array<object>} runs (read-only) the runs of /tags (model.js organizeRuns()).
+ * @property {Array<object>} panes (read-only) the panes shown (panes.js loadPane()).
+ * @property {Array<number>} epochs (read-only) the logged epochs of the view, in order.
+ * @property {function(): ?number} shownEpoch the epoch shown: the newest logged at or
+ *     before the chosen one.
+ * @property {function(object): object} ctx ctx(pane): what a family's members read of the
+ *     page and the pane (see families.js).
+ * @property {function(object, boolean=): Promise<void>} set set(changes, structural):
+ *     change the state, save it, and repaint (rebuild the panes if structural).
+ * @property {function(string): Promise<void>} selectKind switch view, moving to the nearest
+ *     layer that has it if the current one does not.
+ * @property {function(): Promise<void>} update rebuild the controls and panes, then paint.
+ * @property {function(): void} startSwitchTimer the next paint is an epoch switch: time it.
+ * @property {function(number, boolean=): Promise<void>} setEpoch setEpoch(epoch, fromPlay):
+ *     show an epoch (stops playback unless fromPlay).
+ * @property {function(number, number): Promise<void>} openDetail openDetail(paneIndex,
+ *     item): open the detail of an item; the focus comes back to where it was.
+ * @property {function(HTMLCanvasElement, object, number, object, object): Promise<void>}
+ *     paintInto paintInto(canvas, pane, index, step, owner): load and draw one item.
+ * @property {function(): string} optionsSignature what pixels depend on besides the step.
+ * @property {function(Function): HTMLElement} retryButton a 'Retry' button that calls its
+ *     argument.
+ */
 
 /**
  * Draw the dashboard into the current document (TensorBoard's plugin iframe).
@@ -33,11 +73,7 @@ class App {
   constructor(doc) {
     this.doc = doc;
     this.store = new Store();
-    this.state = {
-      run: '', compare: '', layer: '', kind: 'feature_maps', epoch: null, probe: 0,
-      scaling: 'channel', featureColormap: 'viridis', camColormap: 'jet', opacity: 0.5,
-      threshold: 0.1, gain: 1, size: 112, ...loadState(SAVED),
-    };
+    this.state = { ...DEFAULTS, ...loadState(SAVED) };
     this.runs = [];
     this.panes = [];
     this.epochs = [];
@@ -50,19 +86,27 @@ class App {
   }
 
   async start() {
-    await loadStylesheet(this.doc, './style.css');
-    this.controls = new Controls(this);
+    // /tags and the first view's steps are fetched while the stylesheets load; the page
+    // stays hidden until they apply, and cards are laid out only then (rebuild()).
+    const runs = this.store.runs();
+    const styled = loadStylesheets(this.doc, STYLESHEETS.map((name) => `./${name}`));
+    const app = this.appInterface();
+    this.controls = new Controls(app);
     this.ui = V.buildShell({
       run: (name) => this.set({ run: name }, true),
       compare: (name) => this.set({ compare: name }, true),
-      epochIndex: (i) => this.setEpoch(this.epochs[i]),
+      epochIndex: (i) => this.controls.setEpoch(this.epochs[i]),
       play: () => this.controls.togglePlay(),
       step: (delta) => this.controls.step(delta),
       refresh: () => this.refresh(),
     });
+    this.ui.root.hidden = true;
+    this.styled = styled.then(() => {
+      this.ui.root.hidden = false;
+    });
     this.doc.body.replaceChildren(this.ui.root);
-    this.board = new Board(this);
-    this.detail = new Detail(this);
+    this.board = new Board(app);
+    this.detail = new Detail(app);
     this.ui.dialog.addEventListener('keydown', (e) => this.controls.onKey(e, true));
     this.doc.addEventListener('keydown', (e) => this.controls.onKey(e, false));
     watchTheme(this.doc);
@@ -71,7 +115,46 @@ class App {
       this.refresh();
     });
     setInterval(() => this.doc.hidden || this.refresh(), POLL_SECONDS * 1000);
-    await this.load();
+    await this.load(runs);
+  }
+
+  /**
+   * The interface the parts of the page are given (see AppInterface).
+   *
+   * @returns {AppInterface} a frozen object: parts cannot add to it or replace members.
+   */
+  appInterface() {
+    const app = this;
+    return Object.freeze({
+      doc: this.doc,
+      get ui() {
+        return app.ui;
+      },
+      state: this.state,
+      store: this.store,
+      get runs() {
+        return app.runs;
+      },
+      get panes() {
+        return app.panes;
+      },
+      get epochs() {
+        return app.epochs;
+      },
+      shownEpoch: () => this.shownEpoch(),
+      ctx: (pane) => this.ctx(pane),
+      set: (changes, structural = false) => this.set(changes, structural),
+      selectKind: (kind) => this.selectKind(kind),
+      update: () => this.update(),
+      startSwitchTimer: () => {
+        this.switchStart = performance.now();
+      },
+      setEpoch: (epoch, fromPlay = false) => this.controls.setEpoch(epoch, fromPlay),
+      openDetail: (paneIndex, item) => this.detail.open(paneIndex, item, this.doc.activeElement),
+      paintInto: (canvas, pane, index, step, owner) => this.board.paintInto(canvas, pane, index, step, owner),
+      optionsSignature: () => optionsSignature(this.state),
+      retryButton: (action) => this.retryButton(action),
+    });
   }
 
   /** Whether playback is running (for tests and benchmarks). */
@@ -83,12 +166,12 @@ class App {
     this.ui.status.textContent = text;
   }
 
-  /** First load, and reload after an error: the runs, then the current view. */
-  async load() {
+  /** First load (of `runs`, if already asked for), and reload after an error: the runs, then the current view. */
+  async load(runs = this.store.runs()) {
     this.setStatus('Loading…');
     this.doc.body.dataset.state = 'loading';
     try {
-      this.runs = await this.store.runs();
+      this.runs = await runs;
     } catch (err) {
       const retry = this.retryButton(() => this.load());
       this.showPageMessage(V.message('error', 'Could not load the list of runs', err.message, retry), 'error');
@@ -120,20 +203,6 @@ class App {
     return this.runs.find((run) => run.name === name);
   }
 
-  /** Make the selection consistent with the data: a run, a layer and a logged view. */
-  normalize() {
-    const s = this.state;
-    const run = this.runByName(s.run) || this.runs[0];
-    s.run = run.name;
-    if (s.compare === s.run || !this.runByName(s.compare)) s.compare = '';
-    if (!run.kinds.includes(s.kind)) s.kind = run.kinds[0] || 'feature_maps';
-    if (!run.layers.some((layer) => layer.name === s.layer)) {
-      const first = run.layers.find((layer) => layer.tags.has(s.kind)) || run.layers[0];
-      s.layer = first ? first.name : '';
-    }
-    return run;
-  }
-
   /** Remember the selection for this browser tab; at the newest epoch, remember to follow it. */
   save() {
     const following = this.epochs.length > 0 && this.controls.atNewest();
@@ -153,14 +222,7 @@ class App {
 
   /** Switch view; if the current layer lacks it, go to the nearest layer that has it. */
   selectKind(kind) {
-    const run = this.runByName(this.state.run);
-    const current = run.layers.findIndex((l) => l.name === this.state.layer);
-    if (current >= 0 && run.layers[current].tags.has(kind)) return this.set({ kind }, true);
-    const having = run.layers
-      .map((layer, index) => ({ layer, distance: Math.abs(index - current) }))
-      .filter(({ layer }) => layer.tags.has(kind))
-      .sort((a, b) => a.distance - b.distance);
-    return this.set({ kind, layer: having.length ? having[0].layer.name : this.state.layer }, true);
+    return this.set({ kind, layer: layerFor(this.runByName(this.state.run), this.state.layer, kind) }, true);
   }
 
   /** Rebuild controls and panes for the current selection, then paint. */
@@ -192,7 +254,7 @@ class App {
 
   async rebuild() {
     const token = ++this.token;
-    const run = this.normalize();
+    const run = normalize(this.state, this.runs);
     this.controls.syncSelectors(run);
     const names = [this.state.run, this.state.compare].filter(Boolean);
     const spinner = setTimeout(() => {
@@ -201,6 +263,7 @@ class App {
       this.ui.panesHost.replaceChildren(V.loadingState(`Loading ${this.state.layer}…`, count, this.state.size));
     }, 150);
     const panes = await Promise.all(names.map((name) => loadPane(this.store, this.runByName(name), this.state)));
+    await this.styled;
     clearTimeout(spinner);
     if (token !== this.token) return;
     this.epochs = [...new Set(panes.flatMap((p) => (p.steps || []).map((s) => s.step)))].sort((a, b) => a - b);
@@ -224,19 +287,7 @@ class App {
 
   /** The step shown: the newest logged epoch at or before the chosen one. */
   shownEpoch() {
-    if (!this.epochs.length) return null;
-    if (this.state.epoch === null) return this.epochs.at(-1);
-    return this.epochs[nearestStepIndex(this.epochs.map((step) => ({ step })), this.state.epoch)];
-  }
-
-  /** Show `epoch` and repaint (the detail's filmstrip and the slider call this). */
-  setEpoch(epoch, fromPlay = false) {
-    return this.controls.setEpoch(epoch, fromPlay);
-  }
-
-  /** Load and draw one item into a canvas (for the detail panel). */
-  paintInto(canvas, pane, index, step, owner) {
-    return this.board.paintInto(canvas, pane, index, step, owner);
+    return shownEpoch(this.epochs, this.state.epoch);
   }
 
   async repaint() {
@@ -261,12 +312,6 @@ class App {
     // Warm the cache with the next epoch's images (two while playing), so stepping is instant.
     const index = this.epochs.indexOf(shown);
     if (index >= 0) this.board.prefetch(this.epochs.slice(index + 1, index + (this.playing ? 3 : 2)));
-  }
-
-  /** What the pixels of a card depend on besides its step (for the detail's filmstrip). */
-  optionsSignature() {
-    const s = this.state;
-    return [s.probe, s.scaling, s.featureColormap, s.camColormap, s.opacity, s.threshold, s.gain].join('|');
   }
 
   /**

@@ -1,57 +1,61 @@
-// What the stored data means: the views, the runs and layers of the /tags answer, atlas
-// tiles, steps and feature-map scaling, read from the stored facts (tb_cnnvis/summary.py).
+// What the stored data means: the runs and layers of the /tags answer with the views it
+// lists, atlas tiles, steps and probes, read from the stored facts (tb_cnnvis/summary.py).
 // Pure functions, no DOM and no fetching (that is store.js).
 
-/** The layer views, in the order the tabs show them. */
-export const VIEWS = [
-  { kind: 'feature_maps', label: 'Feature maps', family: 'feature_maps',
-    blurb: 'what each channel of the layer responds to in a probe image.' },
-  { kind: 'filter_patterns', label: 'Filter patterns', family: 'filter_patterns',
-    blurb: 'inputs synthesized to excite each filter most (activation maximization).' },
-  { kind: 'grad_cam', label: 'Grad-CAM', family: 'cam',
-    blurb: 'where the layer sees evidence for the explained class (Selvaraju et al., 2017).' },
-  { kind: 'gradcam_plus_plus', label: 'Grad-CAM++', family: 'cam',
-    blurb: 'Grad-CAM with pixel-wise gradient weights (Chattopadhay et al., 2018).' },
-  { kind: 'score_cam', label: 'Score-CAM', family: 'cam',
-    blurb: 'channels weighted by the class score of the masked input (Wang et al., 2020).' },
-  { kind: 'deconvnet', label: 'Deconvnet', family: 'projection',
-    blurb: "the input pattern behind the layer's strongest unit (Zeiler & Fergus, 2014)." },
-  { kind: 'guided_backprop', label: 'Guided backprop', family: 'projection',
-    blurb: 'the strongest unit projected back with guided backpropagation (Springenberg et al., 2015).' },
-  { kind: 'saliency', label: 'Saliency', family: 'projection',
-    blurb: "the gradient of the strongest unit with respect to the pixels (Simonyan et al., 2013)." },
-  { kind: 'top_examples', label: 'Top examples', family: 'top_examples',
-    blurb: 'the reference images that excite each filter most, each patch beside its deconvnet projection (Zeiler & Fergus, 2014).' },
-];
+/**
+ * A view the page can show, from the `views` of /tags.
+ *
+ * @typedef {object} View
+ * @property {string} kind the tag kind, e.g. 'grad_cam' (tags are '<kind>/<layer>').
+ * @property {string} label the tab's text, e.g. 'Grad-CAM'.
+ * @property {string} blurb one sentence on what it shows.
+ * @property {Family} family the family module that draws it (families.js).
+ */
 
-const VIEW_BY_KIND = new Map(VIEWS.map((view) => [view.kind, view]));
-
-/** The view description of a kind, or undefined for kinds this page does not show. */
-export function viewOf(kind) {
-  return VIEW_BY_KIND.get(kind);
+/**
+ * The views of a /tags answer that some family of `families` draws, by kind, in tab order.
+ *
+ * @param {Array<{kind: string, family: string, label: string, blurb: string}>} listed the
+ *     answer's `views`.
+ * @param {object} families family modules by name (the namespace of families.js).
+ * @returns {Map<string, View>}
+ */
+function drawableViews(listed, families) {
+  const views = new Map();
+  for (const { kind, family, label, blurb } of listed || []) {
+    if (typeof kind !== 'string' || !Object.hasOwn(families, family)) continue;
+    views.set(kind, { kind, label: String(label ?? kind), blurb: String(blurb ?? ''), family: families[family] });
+  }
+  return views;
 }
 
 /**
  * Turn the /tags answer into runs with their layers in model order.
  *
- * @param {{runs: Array<{run: string, tags: Array<object>}>}} json the /tags answer.
+ * @param {{runs: Array<{run: string, tags: Array<object>}>, views: Array<object>}} json the
+ *     /tags answer.
+ * @param {object} families family modules by name (the namespace of families.js): views of
+ *     another family, and tags of a kind not among the views, are left out.
  * @returns {Array<object>} one {name, probesTag, classNames, probeCount, inputShape, layers,
- *     kinds} per run; each layer is {name, index, layerClass, outputShape, tags: Map(kind ->
- *     tag)}; kinds lists the view kinds logged for any layer, in VIEWS order.
- * @example organizeRuns({runs: [{run: 'cnnvis', tags: [...]}]})[0].layers[0].name  // 'conv1'
+ *     kinds, views} per run; each layer is {name, index, layerClass, outputShape, tags:
+ *     Map(kind -> tag), unsupported: Map(kind -> why it cannot be shown)}; kinds lists the
+ *     view kinds logged for any layer, in tab order; views maps every kind the page can show
+ *     to its View (the same Map for every run).
+ * @example organizeRuns({runs: [{run: 'cnnvis', tags: [...]}], views: [...]}, F)[0].layers[0].name
  */
-export function organizeRuns(json) {
+export function organizeRuns(json, families) {
+  const views = drawableViews(json.views, families);
   return (json.runs || []).map(({ run, tags }) => {
     const layers = new Map();
     let probes = null;
     let first = null;
     for (const tag of tags) {
       if (tag.kind === 'probes') {
-        probes = tag;
+        probes = tag.unsupported ? null : tag;
         continue;
       }
-      if (!viewOf(tag.kind) || tag.layer == null) continue;
-      first = first || tag;
+      if (!views.has(tag.kind) || tag.layer == null) continue;
+      if (!tag.unsupported) first = first || tag;
       if (!layers.has(tag.layer)) {
         layers.set(tag.layer, {
           name: tag.layer,
@@ -59,9 +63,12 @@ export function organizeRuns(json) {
           layerClass: tag.layer_class || '',
           outputShape: tag.output_shape || null,
           tags: new Map(),
+          unsupported: new Map(),
         });
       }
-      layers.get(tag.layer).tags.set(tag.kind, tag.tag);
+      const layer = layers.get(tag.layer);
+      layer.tags.set(tag.kind, tag.tag);
+      if (tag.unsupported) layer.unsupported.set(tag.kind, String(tag.unsupported));
     }
     const ordered = [...layers.values()].sort((a, b) => a.index - b.index);
     const logged = new Set(ordered.flatMap((layer) => [...layer.tags.keys()]));
@@ -73,9 +80,15 @@ export function organizeRuns(json) {
       probeCount: meta.probe_count || 0,
       inputShape: meta.input_shape || null,
       layers: ordered,
-      kinds: VIEWS.filter((view) => logged.has(view.kind)).map((view) => view.kind),
+      kinds: [...views.keys()].filter((kind) => logged.has(kind)),
+      views,
     };
   });
+}
+
+/** The tag of `kind` at a layer if it is logged and can be read, else null. */
+export function readableTag(layer, kind) {
+  return layer && !layer.unsupported.has(kind) ? layer.tags.get(kind) ?? null : null;
 }
 
 /** Where tile k of an atlas sits: {x, y, w, h} in pixels (row-major, no gaps). */
@@ -108,28 +121,16 @@ export function nearestStepIndex(steps, epoch) {
   return best;
 }
 
-/**
- * How to redisplay a stored feature-map tile for the chosen scaling.
- *
- * Tiles are stored scaled from their own (probe, channel) min..max, so a stored pixel p
- * means value = min + p / 255 * (max - min). Per channel, the stored pixels are shown as
- * they are; per layer, every channel of the probe shares the range of the whole layer.
- *
- * @param {object} facts the step's feature_maps facts ({min, max} indexed [probe][channel]).
- * @param {number} probe probe index.
- * @param {number} channel channel index.
- * @param {'channel'|'layer'} scaling the scaling mode.
- * @returns {{scale: number, offset: number}} display pixel = offset + scale * p.
- * @example remapFor({min: [[0, 0]], max: [[1, 2]]}, 0, 0, 'layer')  // {scale: 0.5, offset: 0}
- */
-export function remapFor(facts, probe, channel, scaling) {
-  if (scaling !== 'layer' || !facts.min || !facts.max) return { scale: 1, offset: 0 };
-  const lo = Math.min(...facts.min[probe]);
-  const hi = Math.max(...facts.max[probe]);
-  const min = facts.min[probe][channel];
-  const max = facts.max[probe][channel];
-  if (!(hi > lo)) return { scale: 0, offset: 0 };
-  return { scale: (max - min) / (hi - lo), offset: (255 * (min - lo)) / (hi - lo) };
+/** The probe index that item i of a step is about (families with one image per probe). */
+export function probeOfImage(step, i) {
+  const desc = (step.facts.images || [])[i];
+  return desc && desc.probe !== null && desc.probe !== undefined ? desc.probe : i;
+}
+
+/** The true label of a probe, from the step's facts or the probes tag (ctx.probeLabels). */
+export function labelOf(step, probe, ctx) {
+  const labels = step.facts.labels || ctx.probeLabels;
+  return labels ? labels[probe] : null;
 }
 
 /** '32×32×16' for a shape list, '' for none. */

@@ -1,11 +1,17 @@
-// The options row under the epoch bar: the display settings of the current view family
-// (colormaps, opacity, threshold, gain, scaling, tile size) and the probe chooser.
+// The options row under the epoch bar: the fields every family builds its display settings
+// from (a colormap, a range, a segmented choice), the probe chooser and the tile size.
 
 import { COLORMAP_NAMES, cssGradient } from './colormaps.js';
 import { field, h } from './dom.js';
 
-/** A select of colormaps with a gradient legend. */
-function colormapField(value, onChange) {
+/**
+ * A select of colormaps with a gradient legend.
+ *
+ * @param {string} value the colormap chosen.
+ * @param {function(string): void} onChange called with the new name.
+ * @returns {HTMLElement}
+ */
+export function colormapField(value, onChange) {
   const legend = h('span', { class: 'legend', style: { background: cssGradient(value) } });
   const select = h(
     'select',
@@ -16,8 +22,17 @@ function colormapField(value, onChange) {
   return field('Colormap', select, legend);
 }
 
-/** A labelled range input with its value shown beside it. */
-function rangeField(text, value, { min, max, step }, onInput, show = (v) => `${Math.round(v * 100)}%`) {
+/**
+ * A labelled range input with its value shown beside it.
+ *
+ * @param {string} text the label.
+ * @param {number} value the current value.
+ * @param {{min: number, max: number, step: number}} range the input's range.
+ * @param {function(number): void} onInput called with each new value.
+ * @param {function(number): string} show how the value reads (a percentage by default).
+ * @returns {HTMLElement}
+ */
+export function rangeField(text, value, { min, max, step }, onInput, show = (v) => `${Math.round(v * 100)}%`) {
   const output = h('output', { text: show(value) });
   const input = h('input', {
     type: 'range',
@@ -35,8 +50,16 @@ function rangeField(text, value, { min, max, step }, onInput, show = (v) => `${M
   return field(text, input, output);
 }
 
-/** Two or more mutually exclusive buttons (aria-pressed). */
-function segmented(text, choices, value, onChange) {
+/**
+ * Two or more mutually exclusive buttons (aria-pressed).
+ *
+ * @param {string} text the group's label.
+ * @param {Array<Array<string>>} choices [value, label] pairs.
+ * @param {string} value the value chosen.
+ * @param {function(string): void} onChange called with the value clicked.
+ * @returns {HTMLElement}
+ */
+export function segmented(text, choices, value, onChange) {
   const group = h('div', { class: 'segmented', attrs: { role: 'group', 'aria-label': text } });
   for (const [key, label] of choices) {
     group.append(
@@ -52,37 +75,17 @@ function segmented(text, choices, value, onChange) {
 }
 
 /**
- * The options row of a view family.
+ * Fill the options row: the probe chooser (if any), the family's own fields, the tile size.
  *
  * @param {HTMLElement} container the options element.
- * @param {string} family 'feature_maps' | 'filter_patterns' | 'cam' | 'projection' |
- *     'top_examples'.
- * @param {object} state the page's state (colormaps, opacity, threshold, scaling, size).
- * @param {Function} set set(key, value) updates the state and repaints.
- * @param {HTMLElement|null} probePicker the probe chooser (feature maps), if any.
- * @example setOptions(ui.options, 'cam', app.state, (k, v) => app.set({[k]: v}))
+ * @param {?Family} family the family of the view shown (families.js), or null.
+ * @param {object} state the page's state.
+ * @param {function(string, *): void} set set(key, value) updates the state and repaints.
+ * @param {?HTMLElement} picker the probe chooser, if the family offers it.
+ * @example setOptions(ui.options, pane.family, app.state, (k, v) => app.set({[k]: v}))
  */
-export function setOptions(container, family, state, set, probePicker = null) {
-  const parts = [];
-  if (probePicker) parts.push(probePicker);
-  if (family === 'feature_maps') {
-    parts.push(
-      segmented('Scaling', [['channel', 'Per channel'], ['layer', 'Per layer']], state.scaling, (v) =>
-        set('scaling', v),
-      ),
-      colormapField(state.featureColormap, (v) => set('featureColormap', v)),
-    );
-  }
-  if (family === 'projection') {
-    parts.push(rangeField('Gain', state.gain, { min: 1, max: 8, step: 0.5 }, (v) => set('gain', v), (v) => `${v}×`));
-  }
-  if (family === 'cam') {
-    parts.push(
-      colormapField(state.camColormap, (v) => set('camColormap', v)),
-      rangeField('Opacity', state.opacity, { min: 0, max: 1, step: 0.05 }, (v) => set('opacity', v)),
-      rangeField('Threshold', state.threshold, { min: 0, max: 0.95, step: 0.05 }, (v) => set('threshold', v)),
-    );
-  }
+export function setOptions(container, family, state, set, picker = null) {
+  const parts = [picker, ...(family ? family.options(state, set) : [])].filter(Boolean);
   parts.push(
     rangeField('Size', state.size, { min: 64, max: 256, step: 16 }, (v) => set('size', v), (v) => `${v}px`),
   );

@@ -1,12 +1,8 @@
-// Canvas drawing: what an item needs (loadItem, through the Store's caches) and how it is
-// drawn (drawItem) with the page's display options: atlas tiles cut by source rectangle,
-// feature maps through a colormap and a scaling, CAM overlays, amplified projections, and
-// the top examples' mosaics (top_examples.js).
+// Canvas drawing that families share: atlas tiles cut by source rectangle, intensities
+// through a colormap, heat-map overlays, amplified RGB, and the marks of a drawn or failed
+// frame. Each family's draw() (family_*.js) is made of these.
 
-import { amplify, colorize, lookupTable, overlay } from './colormaps.js';
-import { itemProbe } from './items.js';
-import { imageIndexForProbe, remapFor, tileGray, tileRect } from './model.js';
-import { loadAtlases, paintMosaics } from './top_examples.js';
+import { amplify, colorize, overlay } from './colormaps.js';
 
 /** Resize a canvas's pixel buffer (not its CSS size) when needed; returns its 2-D context. */
 function sized(canvas, width, height) {
@@ -50,63 +46,15 @@ export function paintFailed(canvas) {
   canvas.closest('.frame')?.classList.add('failed');
 }
 
-/**
- * Fetch (or take from the cache) what item i of a step needs to be drawn.
- *
- * @param {string} family a VIEWS family.
- * @param {number} i item index.
- * @param {object} step a step from Store.steps().
- * @param {object} ctx {probe, probeUrls, ...}.
- * @param {Store} store the page's store.
- * @returns {Promise<object>} the input of drawItem.
- */
-export async function loadItem(family, i, step, ctx, store) {
-  if (family === 'feature_maps') {
-    const index = imageIndexForProbe(step.facts, ctx.probe);
-    return { atlas: await store.gray(step.images[index]), desc: step.facts.images[index] };
-  }
-  if (family === 'filter_patterns') {
-    return { bitmap: await store.bitmap(step.images[0]), desc: step.facts.images[0] };
-  }
-  if (family === 'top_examples') return loadAtlases(step, store);
-  if (family === 'cam') {
-    const probeUrl = ctx.probeUrls[itemProbe(family, i, step, ctx)];
-    const [base, heat] = await Promise.all([
-      probeUrl ? store.rgba(probeUrl) : null,
-      store.gray(step.images[i]),
-    ]);
-    return { base, heat };
-  }
-  const url = step.images[i];
-  return ctx.gain > 1 ? { rgba: await store.rgba(url) } : { bitmap: await store.bitmap(url) };
+/** Draw an RGB image whose deviations from mid-grey are multiplied by `gain`. */
+export function paintAmplified(canvas, rgba, gain) {
+  const context = sized(canvas, rgba.width, rgba.height);
+  const out = context.createImageData(rgba.width, rgba.height);
+  amplify(rgba.data, gain, out);
+  context.putImageData(out, 0, 0);
 }
 
-/** Draw item i from loadItem's result with the page's current display options. */
-export function drawItem(canvas, family, i, step, ctx, data) {
-  if (family === 'feature_maps') {
-    const rect = tileRect(data.desc, i);
-    const gray = tileGray(data.atlas.gray, data.atlas.width, rect);
-    const remap = remapFor(step.facts, ctx.probe, i, ctx.scaling);
-    paintGray(canvas, gray, rect.w, rect.h, lookupTable(ctx.featureColormap), remap);
-  } else if (family === 'filter_patterns') {
-    paintTile(canvas, data.bitmap, tileRect(data.desc, i));
-  } else if (family === 'top_examples') {
-    paintMosaics(canvas, data, i, step.facts.indices?.[i]?.length ?? data.patches.desc.grid[1]);
-  } else if (family === 'cam') {
-    const table = lookupTable(ctx.camColormap);
-    const { base, heat } = data;
-    if (base && base.width === heat.width && base.height === heat.height) {
-      paintOverlay(canvas, base, heat, table, { opacity: ctx.opacity, threshold: ctx.threshold });
-    } else {
-      paintGray(canvas, heat.gray, heat.width, heat.height, table, { scale: 1, offset: 0 });
-    }
-  } else if (data.rgba) {
-    const context = sized(canvas, data.rgba.width, data.rgba.height);
-    const out = context.createImageData(data.rgba.width, data.rgba.height);
-    amplify(data.rgba.data, ctx.gain, out);
-    context.putImageData(out, 0, 0);
-  } else {
-    paintBitmap(canvas, data.bitmap);
-  }
+/** Mark a canvas's frame as drawn (no longer pending or failed). */
+export function paintDone(canvas) {
   canvas.closest('.frame')?.classList.remove('failed', 'pending');
 }

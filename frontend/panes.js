@@ -3,10 +3,9 @@
 // DOM and paints the cards (lazily: a card off screen is painted when it scrolls into view).
 
 import { h, onScreen } from './dom.js';
-import { itemCaption, itemCount, itemName, itemProbe, itemUrls } from './items.js';
 import { setMetricsBar } from './metrics.js';
-import { nearestStepIndex, viewOf } from './model.js';
-import { drawItem, loadItem, paintBitmap, paintFailed } from './paint.js';
+import { nearestStepIndex } from './model.js';
+import { paintBitmap, paintDone, paintFailed } from './paint.js';
 import * as V from './views.js';
 
 /**
@@ -16,14 +15,18 @@ import * as V from './views.js';
  * @param {object} run a run from organizeRuns().
  * @param {{kind: string, layer: string}} state the view and layer chosen.
  * @returns {Promise<object>} a pane: {run, layer, view, family, tag, steps, probeUrls,
- *     probeLabels}, with `message` (and `jump`, the layers that have the view) or `error`
- *     when there is nothing to draw.
+ *     probeLabels}, with `message` ([title, text], `tone` 'info' or 'error', and `jump`, the
+ *     layers that have the view) or `error` when there is nothing to draw.
  * @example const pane = await loadPane(store, runs[0], {kind: 'grad_cam', layer: 'conv3'});
  */
 export async function loadPane(store, run, state) {
-  const view = viewOf(state.kind);
+  const view = run.views.get(state.kind);
   const layer = run.layers.find((l) => l.name === state.layer);
-  const pane = { run, layer, view, family: view.family, steps: null, probeUrls: [], probeLabels: null };
+  const pane = { run, layer, view, family: view?.family, steps: null, probeUrls: [], probeLabels: null, tone: 'info' };
+  if (!view) {
+    pane.message = ['Nothing to show', `No view of run "${run.name}" can be shown by this dashboard.`];
+    return pane;
+  }
   if (!layer) {
     pane.message = ['Layer not in this run', `Run "${run.name}" has no layer "${state.layer}".`];
     return pane;
@@ -33,6 +36,11 @@ export async function loadPane(store, run, state) {
     pane.jump = run.layers.filter((l) => l.tags.has(view.kind)).map((l) => l.name);
     const where = pane.jump.length ? `Logged for: ${pane.jump.join(', ')}.` : `No layer of "${run.name}" has it.`;
     pane.message = [`${view.label} not logged for ${layer.name}`, where];
+    return pane;
+  }
+  if (layer.unsupported.has(view.kind)) {
+    pane.message = [`Cannot show ${pane.tag}`, layer.unsupported.get(view.kind)];
+    pane.tone = 'error';
     return pane;
   }
   const [steps, probes] = await Promise.allSettled([
@@ -56,15 +64,15 @@ export async function loadPane(store, run, state) {
 }
 
 /**
- * Builds the panes' DOM and paints their cards. The app provides state, store, detail,
- * ctx(pane), set(), update() and retryButton().
+ * Builds the panes' DOM and paints their cards, each through its view's family.
  *
  * @example
- *   const board = new Board(app);
- *   app.panes = board.build(await Promise.all(runs.map((run) => loadPane(store, run, state))));
+ *   const board = new Board(app);  // app: the AppInterface (index.js)
+ *   const panes = board.build(await Promise.all(runs.map((run) => loadPane(store, run, state))), host);
  *   await board.paint();
  */
 export class Board {
+  /** @param {AppInterface} app the page's interface; the Board uses nothing else of it. */
   constructor(app) {
     this.app = app;
     this.panes = [];
@@ -102,9 +110,9 @@ export class Board {
   paneKey(pane, index, total) {
     const { state } = this.app;
     const step = pane.steps ? this.stepOf(pane) : null;
-    const count = step ? itemCount(pane.family, step, state) : null;
+    const count = step ? pane.family.count(step, this.app.ctx(pane)) : null;
     const problem = pane.error ? pane.error.message : pane.message;
-    return JSON.stringify([index, total, pane.run.name, pane.tag, state.layer, pane.family,
+    return JSON.stringify([index, total, pane.run.name, pane.tag, state.layer, pane.family?.name,
       state.probe, count, problem, pane.probeUrls.length]);
   }
 
@@ -120,15 +128,16 @@ export class Board {
     } else if (pane.message) {
       const jumps = (pane.jump || []).map((name) =>
         h('button', { class: 'chip', text: name, on: { click: () => app.set({ layer: name }, true) } }));
-      body = V.message('info', pane.message[0], pane.message[1], jumps.length ? h('div', { class: 'chips' }, jumps) : null);
+      body = V.message(pane.tone, pane.message[0], pane.message[1], jumps.length ? h('div', { class: 'chips' }, jumps) : null);
     } else {
+      const { family } = pane;
       const step = this.stepOf(pane);
       const ctx = app.ctx(pane);
-      pane.count = itemCount(pane.family, step, ctx);
-      const label = (i) => `Open ${itemName(pane.family, i, step, ctx).toLowerCase()}`;
-      const open = (i) => app.detail.open(index, i, app.doc.activeElement);
-      const inset = pane.family === 'projection' && pane.probeUrls.length > 0;
-      const grid = V.buildGrid(pane.count, app.state.size, label, open, { inset, wide: pane.family === 'top_examples' });
+      pane.count = family.count(step, ctx);
+      const label = (i) => `Open ${family.itemName(i, step, ctx).toLowerCase()}`;
+      const open = (i) => app.openDetail(index, i);
+      const inset = family.layout.inset && pane.probeUrls.length > 0;
+      const grid = V.buildGrid(pane.count, app.state.size, label, open, { inset, wide: family.layout.wide });
       pane.cards = grid.cards;
       for (const card of pane.cards) {
         card.pane = pane;
@@ -158,7 +167,7 @@ export class Board {
   async paintCard(card) {
     const { pane } = card;
     const ctx = this.app.ctx(pane);
-    const caption = itemCaption(pane.family, card.index, pane.step, ctx);
+    const caption = pane.family.caption(card.index, pane.step, ctx);
     card.title.textContent = caption.title;
     card.note.textContent = caption.note || '';
     card.note.title = caption.note ? 'Drift: rank correlation with the previous logged epoch' : '';
@@ -181,8 +190,10 @@ export class Board {
     owner.key = key;
     const ctx = this.app.ctx(pane);
     try {
-      const data = await loadItem(pane.family, index, step, ctx, this.app.store);
-      if (owner.key === key) drawItem(canvas, pane.family, index, step, ctx, data);
+      const data = await pane.family.load(index, step, ctx, this.app.store);
+      if (owner.key !== key) return;
+      pane.family.draw(canvas, index, step, ctx, data);
+      paintDone(canvas);
     } catch (err) {
       if (owner.key !== key) return;
       paintFailed(canvas);
@@ -195,7 +206,7 @@ export class Board {
 
   /** The probe beside a projection (drawn once: it does not change with epochs). */
   paintInset(card, ctx) {
-    const url = card.inset && card.pane.probeUrls[itemProbe(card.pane.family, card.index, card.pane.step, ctx)];
+    const url = card.inset && card.pane.probeUrls[card.pane.family.probe(card.index, card.pane.step, ctx)];
     if (!url || card.insetUrl === url) return;
     card.insetUrl = url;
     this.app.store.bitmap(url).then((bitmap) => paintBitmap(card.inset, bitmap), () => {});
@@ -217,7 +228,7 @@ export class Board {
     setTimeout(() => {
       for (const pane of this.panes.filter((p) => p.steps)) {
         for (const step of pane.steps.filter((s) => upcoming.includes(s.step))) {
-          for (const url of itemUrls(pane.family, step, this.app.ctx(pane))) this.app.store.bitmap(url).catch(() => {});
+          for (const url of pane.family.urls(step, this.app.ctx(pane))) this.app.store.bitmap(url).catch(() => {});
         }
       }
     }, 0);

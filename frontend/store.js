@@ -3,6 +3,7 @@
 // Everything here talks to the plugin's HTTP API (tb_cnnvis/http_api.md) with URLs relative
 // to the iframe's <base href>. No DOM.
 
+import * as FAMILIES from './families.js';
 import { organizeRuns } from './model.js';
 
 /** An HTTP or network failure, with a message that says which request and why. */
@@ -93,12 +94,12 @@ export class Store {
     return request(this.fetchImpl, url);
   }
 
-  /** Every run with cnnvis data (organizeRuns); cached until refresh(). */
+  /** Every run with cnnvis data, with the views the page can show (organizeRuns); cached until refresh(). */
   runs() {
     if (!this.runsPromise) {
       this.runsPromise = this.fetch('./tags')
         .then((response) => response.json())
-        .then(organizeRuns);
+        .then((json) => organizeRuns(json, FAMILIES));
       this.runsPromise.catch(() => {
         this.runsPromise = null;
       });

@@ -4,7 +4,7 @@
 // column = rank, best first; see tb_cnnvis/summary.py).
 
 import { h } from './dom.js';
-import { fmt } from './items.js';
+import { fmt } from './format.js';
 import { nearestStepIndex, tileRect } from './model.js';
 
 const CELL_PX = 40; // a mosaic cell is drawn at least about this large (whole multiples)

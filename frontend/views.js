@@ -3,7 +3,6 @@
 // detail.js.) Names from the data reach the page as text only (see dom.js).
 
 import { field, h } from './dom.js';
-import { className } from './items.js';
 import { shapeText } from './model.js';
 
 /**
@@ -142,11 +141,11 @@ export function setLayers(list, layers, active, kind, onSelect) {
   );
 }
 
-/** A centred message: title, text and optional extra nodes (buttons, code). */
-export function message(kind, title, text, ...extra) {
+/** A centred message ('info', 'error' or 'empty'): title, text and optional extra nodes. */
+export function message(tone, title, text, ...extra) {
   return h(
     'div',
-    { class: `message ${kind}`, attrs: kind === 'error' ? { role: 'alert' } : {} },
+    { class: `message ${tone}`, attrs: tone === 'error' ? { role: 'alert' } : {} },
     h('h3', { text: title }),
     text ? h('p', { text }) : null,
     ...extra,
@@ -217,29 +216,18 @@ export function buildGrid(count, size, label, onOpen, { inset = false, wide = fa
 /**
  * The line above the cards: which view of which layer, and what it shows.
  *
- * @param {object} pane the first pane ({view, layer, run, probeLabels}).
- * @param {object} state the page state (probe, scaling).
- * @returns {Array<Node>} nodes for the intro paragraph.
+ * @param {object} pane the first pane ({view, family, layer, run, probeLabels, steps}).
+ * @param {object} state the page state.
+ * @returns {Array<Node|string>} nodes for the intro paragraph.
  */
 export function viewIntro(pane, state) {
-  if (!pane) return [];
+  if (!pane?.view) return [];
   const parts = [h('strong', { text: pane.view.label })];
   if (pane.layer) {
     const shape = shapeText(pane.layer.outputShape);
     parts.push(' · ', h('span', { class: 'intro-layer', text: pane.layer.name }), shape ? ` (${shape})` : '');
   }
-  let what = pane.view.blurb;
-  if (pane.family === 'feature_maps') {
-    const label = pane.probeLabels ? pane.probeLabels[state.probe] : null;
-    const probe = label === null || label === undefined ? `probe ${state.probe}` :
-      `probe ${state.probe} (${className(pane.run.classNames, label)})`;
-    what += ` Showing ${probe}, each channel scaled to ${state.scaling === 'layer' ? 'the whole layer' : 'its own'} range.`;
-  }
-  const facts = pane.family === 'top_examples' ? pane.steps?.at(-1)?.facts : null;
-  if (facts?.indices?.length) {
-    const searched = facts.reference_count ? ` of ${facts.reference_count} reference images` : '';
-    what += ` Top ${facts.indices[0].length}${searched} per filter, projections left, patches right.`;
-  }
-  parts.push(h('span', { class: 'intro-text', text: ` — ${what}` }));
+  const more = pane.family.intro ? pane.family.intro(pane, state) : '';
+  parts.push(h('span', { class: 'intro-text', text: ` — ${[pane.view.blurb, more].filter(Boolean).join(' ')}` }));
   return parts;
 }

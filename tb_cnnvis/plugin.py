@@ -15,6 +15,8 @@ import functools
 import json
 import logging
 import math
+import re
+import threading
 import urllib.parse
 from pathlib import Path
 
@@ -29,25 +31,15 @@ from tb_cnnvis.plugin_data import BlobReader
 
 logger = logging.getLogger(__name__)
 
-STATIC_FILES = {
-    "index.js": "text/javascript",
-    "colormaps.js": "text/javascript",
-    "controls.js": "text/javascript",
-    "detail.js": "text/javascript",
-    "dom.js": "text/javascript",
-    "host.js": "text/javascript",
-    "items.js": "text/javascript",
-    "metrics.js": "text/javascript",
-    "model.js": "text/javascript",
-    "options.js": "text/javascript",
-    "paint.js": "text/javascript",
-    "panes.js": "text/javascript",
-    "store.js": "text/javascript",
-    "top_examples.js": "text/javascript",
-    "views.js": "text/javascript",
-    "style.css": "text/css",
-}
-"""The frontend files served, by name, with their content type. Nothing else is served."""
+STATIC_NAME = re.compile(r"[a-z_]+\.(js|css)")
+"""The names of the frontend files served (matched whole): lower-case letters and ``_``,
+then ``.js`` or ``.css``. Nothing else in the folder, and nothing outside it, is served."""
+
+CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
+"""The content type of a served frontend file, by extension."""
+
+SUPPORTED_VERSIONS = (metadata.FORMAT_VERSION,)
+"""The stored-format versions (``"version"`` of a tag's content) this plugin reads."""
 
 BLOB_MAX_AGE_SECONDS = 24 * 3600
 """Browsers may cache a blob this long: a blob URL names one stored, immutable value."""
@@ -79,6 +71,48 @@ def frontend_dir():
     return None
 
 
+def static_files(folder):
+    """The frontend files served from ``folder``: each file whose name matches ``STATIC_NAME``.
+
+    Args:
+      folder: a ``pathlib.Path`` (usually ``frontend_dir()``), or None.
+
+    Returns:
+      A dict ``{name: content type}``, sorted by name; empty if ``folder`` is None.
+
+    Example:
+      >>> static_files(frontend_dir())["index.js"]
+      'text/javascript'
+    """
+    if folder is None:
+        return {}
+    files = {}
+    for path in sorted(folder.iterdir()):
+        match = STATIC_NAME.fullmatch(path.name)
+        if match and path.is_file():
+            files[path.name] = CONTENT_TYPES[match.group(1)]
+    return files
+
+
+def unsupported_reason(version):
+    """Why a tag of this stored-format version cannot be read here, or None if it can.
+
+    Example:
+      >>> unsupported_reason(2)
+      'Written by tb-cnnvis stored-format version 2; this plugin reads version 1; upgrade tb-cnnvis.'
+    """
+    known = type(version) is int  # not a bool, a float or a string
+    if known and version in SUPPORTED_VERSIONS:
+        return None
+    reads = " or ".join(str(v) for v in SUPPORTED_VERSIONS)
+    if not known:
+        written = f"Written with an unknown stored-format version ({version!r})"
+        return f"{written}; this plugin reads version {reads}; log it again."
+    advice = "upgrade tb-cnnvis" if version > max(SUPPORTED_VERSIONS) else "log it again"
+    written = f"Written by tb-cnnvis stored-format version {version}"
+    return f"{written}; this plugin reads version {reads}; {advice}."
+
+
 class CnnVisPlugin(base_plugin.TBPlugin):
     """Serves cnnvis summaries (feature maps, filter patterns, CAMs, projections) to the tab.
 
@@ -104,16 +138,24 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         hint = (context.sampling_hints or {}).get(self.plugin_name)
         self._downsample = hint if isinstance(hint, int) and hint > 0 else _READ_ALL
         self._frontend_dir = frontend_dir()
+        self._static_files = static_files(self._frontend_dir)
         self._reader = BlobReader(self._data_provider)
+        self._warned = set()  # (run, tag) pairs whose unsupported version was logged
+        self._warned_lock = threading.Lock()
 
     def get_plugin_apps(self):
-        """The routes, relative to ``/data/plugin/cnnvis``."""
+        """The routes, relative to ``/data/plugin/cnnvis``: one exact route per frontend file.
+
+        The frontend files are found in the folder when the plugin is created
+        (``static_files``); TensorBoard matches routes exactly, so no other path reaches
+        ``_serve_static``.
+        """
         apps = {
             "/tags": self._serve_tags,
             "/steps": self._serve_steps,
             "/blob": self._serve_blob,
         }
-        for name in STATIC_FILES:
+        for name in self._static_files:
             apps["/" + name] = functools.partial(self._serve_static, name)
         return apps
 
@@ -130,7 +172,13 @@ class CnnVisPlugin(base_plugin.TBPlugin):
     # ----------------------------------------------------------------------- logic
 
     def _tags_impl(self, ctx, experiment):
-        """Every run with cnnvis data and its tags with their metadata (``GET /tags``)."""
+        """Every run with cnnvis data and its tags with their metadata, and the registered
+        views in tab order (``GET /tags``).
+
+        A tag of a stored-format version this plugin does not read is listed with an
+        ``"unsupported"`` sentence (and logged once per run and tag), so that no reader
+        draws it as if it were of the current format.
+        """
         mapping = self._data_provider.list_blob_sequences(
             ctx, experiment_id=experiment, plugin_name=self.plugin_name
         )
@@ -143,10 +191,22 @@ class CnnVisPlugin(base_plugin.TBPlugin):
                     logger.warning("cnnvis: unreadable metadata for run %r tag %r", run, tag)
                     continue
                 extra = {"max_step": series.max_step, "max_wall_time": series.max_wall_time}
+                reason = unsupported_reason(content.get("version"))
+                if reason is not None:
+                    extra["unsupported"] = reason
+                    self._warn_once(run, tag, reason)
                 tags.append({"tag": tag, **content, **extra})
             if tags:
                 runs.append({"run": run, "tags": sorted(tags, key=_tag_sort_key)})
-        return {"runs": runs}
+        return {"runs": runs, "views": views.catalog()}
+
+    def _warn_once(self, run, tag, reason):
+        """Log that a tag cannot be read, the first time ``/tags`` meets it."""
+        with self._warned_lock:
+            if (run, tag) in self._warned:
+                return
+            self._warned.add((run, tag))
+        logger.warning("cnnvis: run %r tag %r is not shown: %s", run, tag, reason)
 
     def _steps_impl(self, ctx, experiment, run, tag, step=None):
         """The JSON text of ``GET /steps``: every stored step of one series, in step order.
@@ -188,15 +248,17 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         return data, content_type or "application/octet-stream"
 
     def _static_impl(self, name):
-        """The bytes and content type of one allow-listed frontend file.
+        """The bytes and content type of one frontend file found by ``static_files``.
 
         Raises:
-          errors.NotFoundError: the name is not in ``STATIC_FILES`` or the file is missing.
+          errors.NotFoundError: the name was not found in the frontend folder, or the file
+            is gone.
         """
-        if name not in STATIC_FILES or self._frontend_dir is None:
+        content_type = self._static_files.get(name)
+        if content_type is None or not STATIC_NAME.fullmatch(name):
             raise errors.NotFoundError(f"no frontend file {name!r}")
         try:
-            return (self._frontend_dir / name).read_bytes(), STATIC_FILES[name]
+            return (self._frontend_dir / name).read_bytes(), content_type
         except OSError:
             raise errors.NotFoundError(f"no frontend file {name!r}") from None
 
@@ -247,7 +309,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         return _handle(environ, start_response, answer)
 
     def _serve_static(self, name, environ, start_response):
-        """``GET /<name>`` for a name in ``STATIC_FILES``."""
+        """``GET /<name>`` for a frontend file (``static_files``)."""
 
         def answer(request, ctx, eid):
             data, content_type = self._static_impl(name)

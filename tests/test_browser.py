@@ -12,6 +12,9 @@ Runs in the log directory:
     ``<img src=x onerror=alert(1)>/cnnvis``: a layer and class names made of HTML (written
         through ``tb_cnnvis.summary``: TensorFlow rejects such a layer name in a model).
     ``live/cnnvis``: feature maps only; a test trains more epochs while the page is open.
+    ``synthetic/cnnvis``: ``tb_cnnvis.testing.write_synthetic_run`` (every kind it writes,
+        through the real writers), for the contract test over every registered view.
+    ``future/cnnvis``: a feature-map tag of the current stored format and one of version 2.
 """
 
 import json
@@ -26,6 +29,9 @@ import numpy as np
 import pytest
 from browser_util import chromium, open_dashboard, tensorboard_server, wait_for_runs
 
+from tb_cnnvis import views
+from tb_cnnvis.testing import write_synthetic_run
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +42,8 @@ HOSTILE = f"{HOSTILE_DIR}/cnnvis"
 HOSTILE_LAYER = "<img src=x onerror=alert(2)>"
 HOSTILE_CLASSES = ["<script>alert(3)</script>", "<b>bold</b>", "plain"]
 LIVE = "live/cnnvis"
+SYNTHETIC = "synthetic/cnnvis"
+FUTURE = "future/cnnvis"
 EVERY_VIEW = (
     "feature_maps",
     "filter_patterns",
@@ -80,6 +88,24 @@ def _callback(log_dir, images, labels, **options):
         filter_steps=8,
         **options,
     )
+
+
+def _write_future_run(run_dir, images):
+    """A run with ``feature_maps/conv1`` as stored today and ``feature_maps/conv2`` of stored
+    format version 2, both through ``tb_cnnvis.summary`` and ``tf.summary.write``."""
+    import tensorflow as tf
+
+    from tb_cnnvis import summary
+
+    common = {"input_shape": images.shape[1:], "probe_count": 2, "layer_class": "Conv2D"}
+    shape = (SIZE, SIZE, 3)
+    current = summary.content("feature_maps", "conv1", layer_index=0, output_shape=shape, **common)
+    future = summary.content("feature_maps", "conv2", layer_index=1, output_shape=shape, **common)
+    writer = tf.summary.create_file_writer(str(run_dir))
+    with writer.as_default():
+        summary.write_feature_maps(current, images[:2], 0)
+        summary.write_feature_maps({**future, "version": 2}, images[:2], 0)
+    writer.close()
 
 
 def _write_hostile_run(run_dir, images, labels):
@@ -143,6 +169,8 @@ def logs(tmp_path_factory):
     model.fit(images, labels, epochs=2, batch_size=16, callbacks=[callback], verbose=0)
 
     _write_hostile_run(root / HOSTILE, images, labels)
+    write_synthetic_run(str(root / SYNTHETIC.split("/")[0]), epochs=2, layers=2, probes=2)
+    _write_future_run(root / FUTURE, images)
 
     live = models.sequential(size=SIZE)
     live.compile("adam", "sparse_categorical_crossentropy")
@@ -169,7 +197,7 @@ def logs(tmp_path_factory):
 def server(logs):
     """One TensorBoard for the module, with every run loaded."""
     with tensorboard_server(logs.path) as url:
-        wait_for_runs(url, [MAIN, HOSTILE, LIVE])
+        wait_for_runs(url, [MAIN, HOSTILE, LIVE, SYNTHETIC, FUTURE])
         yield url
 
 
@@ -292,22 +320,26 @@ def test_frontend_helpers_compute_tiles_ranges_and_colours(tab):
           const m = await import('./model.js');
           const c = await import('./colormaps.js');
           const x = await import('./metrics.js');
+          const F = await import('./families.js');
+          const fm = await import('./family_feature_maps.js');
+          const camFamily = await import('./family_cam.js');
+          const views = (await (await fetch('./tags')).json()).views;
           const failed = {deletion_auc: null, deletion_auc_random: null, pointing_hits: null,
                           drift: null, drift_from: null};
           const cam = [{step: 0, facts: failed}, {step: 1, facts: {deletion_auc: [0.2, 'NaN'],
             deletion_auc_random: [0.4, 0.6], pointing_hits: [true, false, null],
             drift: [0.5, 1.0], drift_from: 0}}];
-          const text = (family, steps, i) => x.viewMetrics(family, steps, i).map((m) => m.text);
+          const text = (family, steps, i) => x.viewMetrics(F[family], steps, i).map((m) => m.text);
           const line = x.sparkline([{step: 0, value: 1, compare: null},
             {step: 1, value: 2, compare: null}, {step: 2, value: null, compare: null},
             {step: 3, value: 4, compare: null}], 1);
-          const runs = m.organizeRuns({runs: [{run: 'r', tags: [
+          const runs = m.organizeRuns({views, runs: [{run: 'r', tags: [
             {tag: 'grad_cam/b', kind: 'grad_cam', layer: 'b', layer_index: 3},
             {tag: 'feature_maps/b', kind: 'feature_maps', layer: 'b', layer_index: 3},
             {tag: 'feature_maps/a', kind: 'feature_maps', layer: 'a', layer_index: 1,
              output_shape: [8, 8, 4]},
             {tag: 'probes', kind: 'probes', layer: null, class_names: ['x'], probe_count: 2},
-          ]}]});
+          ]}]}, F);
           const out = new ImageData(2, 1);
           c.overlay(new Uint8ClampedArray([100, 100, 100, 255, 100, 100, 100, 255]),
                     new Uint8ClampedArray([10, 255]), c.lookupTable('jet'), out,
@@ -319,8 +351,8 @@ def test_frontend_helpers_compute_tiles_ranges_and_colours(tab):
             tile: m.tileRect({grid: [2, 3], tile: [5, 7]}, 4),
             gray: Array.from(m.tileGray(new Uint8ClampedArray([0, 1, 2, 3, 4, 5, 6, 7, 8]), 3,
                                         {x: 1, y: 1, w: 2, h: 2})),
-            remap: m.remapFor({min: [[0, 1]], max: [[2, 5]]}, 0, 0, 'layer'),
-            same: m.remapFor({min: [[0, 1]], max: [[2, 5]]}, 0, 0, 'channel'),
+            remap: fm.remapFor({min: [[0, 1]], max: [[2, 5]]}, 0, 0, 'layer'),
+            same: fm.remapFor({min: [[0, 1]], max: [[2, 5]]}, 0, 0, 'channel'),
             nearest: m.nearestStepIndex([{step: 0}, {step: 3}, {step: 6}], 5),
             viridis: Array.from(c.lookupTable('viridis').slice(0, 3)),
             jetTop: Array.from(c.lookupTable('jet').slice(765, 768)),
@@ -330,7 +362,7 @@ def test_frontend_helpers_compute_tiles_ranges_and_colours(tab):
             olderLog: text('cam', [{step: 0, facts: {cam_max: [1]}}], 0),
             maps: text('feature_maps', [{step: 3, facts: {dead_filters: [1, 2], sparsity: 0.05,
                                                          images: [{count: 8}]}}], 0),
-            rows: x.itemMetricRows('cam', 0, failed),
+            rows: camFamily.metricRows(0, failed),
             lines: [...line.querySelectorAll('polyline')].map((l) => l.getAttribute('points')),
             dots: line.querySelectorAll('circle').length,
             lonePoint: x.sparkline([{step: 0, value: 1, compare: null}], 0),
@@ -403,6 +435,153 @@ def test_each_view_draws_decoded_images(tab, kind):
             assert canvas["drawn"] == canvas["w"] * canvas["h"]
     if kind in ("grad_cam", "deconvnet", "feature_maps", "filter_patterns", "top_examples"):
         screenshot(tab.page, f"view_{kind}")
+    assert_clean(tab)
+
+
+def pixel_stats(frame, selector=".card .frame canvas"):
+    """Per canvas matched: its size, how many pixels are drawn and how many distinct colours."""
+    return frame.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)].map((c) => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const colours = new Set();
+            let drawn = 0;
+            for (let i = 0; i < d.length; i += 4) {
+              if (d[i + 3] === 0) continue;
+              drawn++;
+              if (colours.size < 64) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+            }
+            return {w: c.width, h: c.height, drawn, colours: colours.size};
+        })""",
+        selector,
+    )
+
+
+@pytest.mark.parametrize("kind", views.kinds())
+def test_every_registered_view_draws_decoded_pixels_of_the_synthetic_run(tab, kind):
+    """The contract of a view: registered in Python, written by ``write_synthetic_run``, drawn
+    by the dashboard's family module with no change elsewhere. A kind that the synthetic run
+    lacks fails here: ``tb_cnnvis.testing`` must write every registered view."""
+    family = views.get(kind).family.name
+    tags = {
+        t["tag"]: t
+        for r in api(tab.url, "tags")["runs"]
+        if r["run"] == SYNTHETIC
+        for t in r["tags"]
+    }
+    logged = [t for t in tags.values() if t["kind"] == kind]
+    assert logged, (
+        f"tb_cnnvis.testing.write_synthetic_run wrote no {kind!r} tag (family {family!r}): it must "
+        f"write every registered view; it wrote {sorted(tags)}"
+    )
+    frame = open_tab(tab)
+    choose_run(frame, SYNTHETIC)
+    assert frame.locator(f'.tab[data-kind="{kind}"]').count() == 1, (
+        f"the dashboard shows no tab for {kind!r}: frontend/families.js has no family {family!r}"
+    )
+    open_view(frame, kind, logged[0]["layer"])
+    assert frame.locator(".tab[aria-selected='true']").inner_text() == views.get(kind).label
+    blurb = views.get(kind).blurb
+    assert blurb in frame.locator(".view-intro").inner_text()
+    stats = pixel_stats(frame)
+    assert len(stats) == frame.locator(".card").count() >= 1
+    assert frame.locator(".card .frame.pending, .card .frame.failed").count() == 0
+    for canvas in stats:
+        assert canvas["w"] > 1 and canvas["h"] > 1 and canvas["drawn"] > 0, canvas
+    assert max(canvas["colours"] for canvas in stats) > 1  # an image, not a flat fill
+    assert any("/data/plugin/cnnvis/blob?" in url for url in tab.requests)
+    assert_clean(tab)
+
+
+def test_a_tag_of_another_stored_format_version_shows_why_and_is_not_fetched(tab):
+    frame = open_tab(tab)
+    choose_run(frame, FUTURE)
+    open_view(frame, "feature_maps", "conv1")
+    assert all(c["drawn"] == c["w"] * c["h"] > 1 for c in canvases(frame))
+    tab.requests.clear()
+    act(frame, frame.locator('.layer[data-layer="conv2"]').click)
+    message = frame.locator(".pane .message.error")
+    assert message.locator("h3").inner_text() == "Cannot show feature_maps/conv2"
+    assert message.locator("p").inner_text() == (
+        "Written by tb-cnnvis stored-format version 2; this plugin reads version 1; "
+        "upgrade tb-cnnvis."
+    )
+    assert frame.locator(".card").count() == 0
+    assert [u for u in tab.requests if "/data/plugin/cnnvis/steps" in u or "blob?" in u] == []
+    screenshot(tab.page, "unsupported_version")
+    assert_clean(tab)
+
+
+def family_typedef(name):
+    """The members of a typedef of frontend/families.js: {member: 'function' | 'array' |
+    'string' | 'boolean' | 'object'}, optional members (``[intro]``) left out."""
+    text = (ROOT / "frontend" / "families.js").read_text()
+    body = re.search(rf"@typedef \{{object\}} {name}\n(.*?)\*/", text, re.S).group(1)
+    kinds = {"function": "function", "Array": "array", "string": "string", "boolean": "boolean"}
+    members = {}
+    for type_, member in re.findall(r"@property \{([^}]*)\}[\s*]*(\w+)", body):
+        members[member] = next((v for k, v in kinds.items() if type_.startswith(k)), "object")
+    return members
+
+
+def test_every_family_module_has_every_member_of_the_family_interface(tab):
+    frame = open_tab(tab)
+    found = frame.evaluate(
+        """async () => {
+          const F = await import('./families.js');
+          const kind = (v) => (Array.isArray(v) ? 'array' : typeof v);
+          return Object.fromEntries(Object.entries(F).map(([key, family]) => [key, {
+            name: family.name,
+            members: Object.fromEntries(Object.entries(family).map(([k, v]) => [k, kind(v)])),
+            layout: Object.fromEntries(Object.entries(family.layout).map(([k, v]) => [k, kind(v)])),
+            metrics: family.metrics.map((m) => Object.keys(m).sort()),
+          }]));
+        }"""
+    )
+    registered = {view["family"] for view in views.catalog()}
+    assert registered <= set(found)
+    required, layout = family_typedef("Family"), family_typedef("Layout")
+    for key, family in found.items():
+        assert family["name"] == key
+        assert {m: family["members"][m] for m in required} == required, key
+        assert set(family["members"]) - set(required) <= {"intro"}, key
+        assert family["layout"] == layout, key
+        for metric in family["metrics"]:
+            assert {"key", "label", "keys", "hint", "value", "text"} <= set(metric), key
+    assert_clean(tab)
+
+
+def test_a_view_registered_only_in_python_is_drawn_by_its_family_and_others_are_ignored(tab):
+    """A new CAM method needs no frontend change: /tags names it and its family draws it."""
+    made_up = [
+        {"kind": "eigen_cam", "family": "cam", "label": "Eigen-CAM", "blurb": "made-up CAM."},
+        {"kind": "deep_dream", "family": "deepdream", "label": "Dream", "blurb": "no family."},
+    ]
+
+    def rewrite(route):
+        response = route.fetch()
+        body = response.json()
+        body["views"] += made_up
+        for run in body["runs"]:
+            if run["run"] == MAIN:
+                for tag in run["tags"]:
+                    if tag["tag"] == "grad_cam/conv2":
+                        tag["kind"] = "eigen_cam"  # the same series, seen as another view
+                dream = {**run["tags"][-1], "tag": "deep_dream/conv2", "kind": "deep_dream"}
+                run["tags"].append(dream)
+        route.fulfill(response=response, json=body)
+
+    tab.page.route("**/data/plugin/cnnvis/tags", rewrite)
+    frame = open_tab(tab)
+    choose_run(frame, MAIN)
+    assert frame.locator('.tab[data-kind="deep_dream"]').count() == 0
+    kinds = frame.locator(".tab").evaluate_all("(tabs) => tabs.map((t) => t.dataset.kind)")
+    assert kinds.index("eigen_cam") == len(kinds) - 1  # after the registered views
+    open_view(frame, "eigen_cam", "conv2")
+    assert frame.locator(".tab[aria-selected='true']").inner_text() == "Eigen-CAM"
+    assert "made-up CAM." in frame.locator(".view-intro").inner_text()
+    drawn = canvases(frame)
+    assert len(drawn) == 4 and all(c["drawn"] == c["w"] * c["h"] > 1 for c in drawn)
+    assert frame.get_by_label("Opacity", exact=True).is_visible()  # the cam family's options
     assert_clean(tab)
 
 

@@ -22,7 +22,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
 from werkzeug.test import Client
 
-from tb_cnnvis import metadata, plugin, plugin_data, plugin_loader
+from tb_cnnvis import metadata, plugin, plugin_data, plugin_loader, summary, views
 from tb_cnnvis.testing import write_synthetic_run
 
 EPOCHS = 15
@@ -104,6 +104,64 @@ def test_tags_lists_every_tag_with_its_stored_metadata_in_model_order(client, sy
         expected = json.loads(json.dumps(info["tags"][tag]))
         expected.update(tag=tag, max_step=0 if tag == "probes" else EPOCHS - 1)
         assert entry == expected
+
+
+def test_tags_lists_the_registered_views_in_tab_order(client):
+    body = get_json(client, "tags")
+    assert body["views"] == views.catalog()
+    assert [view["kind"] for view in body["views"]] == list(views.kinds())
+    assert {"feature_maps", "grad_cam", "deconvnet"} <= {view["kind"] for view in body["views"]}
+    for view in body["views"]:
+        assert set(view) == {"kind", "family", "label", "blurb"}
+        assert view["label"] and view["blurb"]
+
+
+def write_version_2_run(logdir):
+    """A run ``future/cnnvis`` with one current tag and one of stored-format version 2."""
+    import tensorflow as tf
+
+    common = {"input_shape": (8, 8, 3), "probe_count": 1, "layer_class": "Conv2D"}
+    current = summary.content(
+        "feature_maps", "conv1", layer_index=0, output_shape=(8, 8, 2), **common
+    )
+    future = {
+        **summary.content("feature_maps", "conv2", layer_index=1, output_shape=(4, 4, 2), **common),
+        "version": 2,
+    }
+    maps = np.arange(2 * 8 * 8 * 2, dtype="float32").reshape(2, 8, 8, 2)[:1]
+    writer = tf.summary.create_file_writer(os.path.join(logdir, "future", "cnnvis"))
+    with writer.as_default():
+        summary.write_feature_maps(current, maps, 0)
+        summary.write_feature_maps(future, maps[:, ::2, ::2], 0)
+    writer.close()
+
+
+def test_a_tag_of_another_stored_format_version_is_listed_as_unsupported_and_warned_once(
+    tmp_path, caplog
+):
+    write_version_2_run(str(tmp_path))
+    future, _ = make_client(str(tmp_path))
+    with caplog.at_level("WARNING", logger=plugin.logger.name):
+        tags = {entry["tag"]: entry for entry in get_json(future, "tags")["runs"][0]["tags"]}
+        get_json(future, "tags")  # asked again: no second warning
+    assert tags["feature_maps/conv2"]["version"] == 2
+    assert tags["feature_maps/conv2"]["unsupported"] == (
+        "Written by tb-cnnvis stored-format version 2; this plugin reads version 1; "
+        "upgrade tb-cnnvis."
+    )
+    assert "unsupported" not in tags["feature_maps/conv1"]
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1
+    assert "'future/cnnvis'" in warnings[0] and "'feature_maps/conv2'" in warnings[0]
+    assert "stored-format version 2" in warnings[0]
+
+
+def test_unsupported_reason_says_which_version_was_written_and_what_to_do():
+    assert plugin.unsupported_reason(metadata.FORMAT_VERSION) is None
+    assert plugin.unsupported_reason(3).endswith("this plugin reads version 1; upgrade tb-cnnvis.")
+    assert plugin.unsupported_reason(0).endswith("log it again.")
+    for odd in (None, "1", 1.0, True):
+        assert "unknown stored-format version" in plugin.unsupported_reason(odd)
 
 
 def test_steps_returns_all_15_epochs_with_facts_and_image_urls(client):
@@ -242,6 +300,81 @@ def test_static_files_come_from_the_frontend_folder_as_text_javascript(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.data == (plugin.frontend_dir() / "index.js").read_bytes()
     assert plugin.frontend_dir() == plugin.Path(plugin.__file__).resolve().parents[1] / "frontend"
+
+
+def test_every_frontend_file_has_a_name_that_is_served():
+    folder = plugin.frontend_dir()
+    served = plugin.static_files(folder)
+    scripts = sorted(path.name for path in folder.iterdir() if path.suffix in (".js", ".css"))
+    assert sorted(served) == scripts and "index.js" in served and "style.css" in served
+    assert {served[name] for name in scripts} == {"text/javascript", "text/css"}
+    apps = plugin.CnnVisPlugin(base_plugin.TBContext()).get_plugin_apps()
+    assert set(apps) == {"/tags", "/steps", "/blob", *("/" + name for name in scripts)}
+
+
+@pytest.fixture
+def made_up_frontend(tmp_path, monkeypatch, synthetic):
+    """A client whose plugin serves a made-up frontend folder; and that folder."""
+    folder = tmp_path / "frontend"
+    (folder / "sub").mkdir(parents=True)
+    names = ["index.js", "family_cam.js", "style.css", "page.html", "Upper.js", "v2.js"]
+    names += ["a-b.js", "notes.txt", "style.css.map", ".hidden.js", "sub/inner.js"]
+    for name in names:
+        (folder / name).write_text(f"/* {name} */ import x from './y.js';\n")
+    monkeypatch.setattr(plugin, "frontend_dir", lambda: folder)
+    return make_client(synthetic[0])[0], folder
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("index.js", "text/javascript"),
+        ("family_cam.js", "text/javascript"),
+        ("style.css", "text/css"),
+    ],
+)
+def test_files_named_by_the_pattern_are_served_with_the_type_of_their_extension(
+    made_up_frontend, name, content_type
+):
+    client, folder = made_up_frontend
+    response = client.get(BASE + name)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == f"{content_type}; charset=utf-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.data == (folder / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "page.html",
+        "Upper.js",
+        "v2.js",
+        "a-b.js",
+        "notes.txt",
+        "style.css.map",
+        ".hidden.js",
+        "sub/inner.js",
+        "sub",
+        "missing.js",
+        "index.JS",
+        "index.js%00.html",
+    ],
+)
+def test_files_the_pattern_does_not_name_or_that_are_missing_are_404(made_up_frontend, name):
+    client, _ = made_up_frontend
+    response = client.get(BASE + name)
+    assert response.status_code == 404
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert b"import" not in response.data
+
+
+def test_a_frontend_file_removed_while_serving_is_404(made_up_frontend):
+    client, folder = made_up_frontend
+    (folder / "family_cam.js").unlink()
+    response = client.get(BASE + "family_cam.js")
+    assert response.status_code == 404
+    assert response.json == {"error": "Not found: no frontend file 'family_cam.js'"}
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])

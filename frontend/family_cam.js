@@ -1,0 +1,151 @@
+// Class activation maps (Grad-CAM and its variants): one card per probe image, the map of
+// where the layer sees evidence for the explained class, blended over the probe.
+
+import { lookupTable } from './colormaps.js';
+import { className, driftLabel, driftText, fmt, mean, NONE, percent, share, show } from './format.js';
+import { labelOf, probeOfImage } from './model.js';
+import { colormapField, rangeField } from './options.js';
+import { paintGray, paintOverlay } from './paint.js';
+
+/** The pointing-game hits of a step: {hits, count}, or null without masks. */
+function pointing(facts) {
+  const hits = facts.pointing_hits;
+  if (!Array.isArray(hits)) return null;
+  const known = hits.filter((hit) => hit === true || hit === false);
+  return known.length ? { hits: known.filter(Boolean).length, count: known.length } : null;
+}
+
+/** The pointing-game result of probe card i: 'hit', 'miss' or '' (not computed). */
+export function pointingOf(facts, i) {
+  const hit = Array.isArray(facts.pointing_hits) ? facts.pointing_hits[i] : null;
+  return hit === true ? 'hit' : hit === false ? 'miss' : '';
+}
+
+/**
+ * The detail rows of probe i's metrics at one step (only for facts the step has).
+ *
+ * @param {number} i the item (probe card) index.
+ * @param {object} facts the step's facts.
+ * @returns {Array<Array<string>>} [label, text] rows; a failed metric reads '—'.
+ */
+export function metricRows(i, facts) {
+  const rows = [];
+  if ('deletion_auc' in facts) {
+    rows.push(['Deletion AUC', show(facts.deletion_auc?.[i])]);
+    rows.push(['Random map’s AUC', show(facts.deletion_auc_random?.[i])]);
+  }
+  if ('pointing_hits' in facts) {
+    const result = pointingOf(facts, i);
+    rows.push(['Pointing game', result === 'hit' ? '✓ on the object' : result === 'miss' ? '✗ off the object' : NONE]);
+  }
+  if ('drift' in facts) rows.push([driftLabel(facts), driftText(facts.drift?.[i], {})]);
+  return rows;
+}
+
+/** @type {Family} */
+export default {
+  name: 'cam',
+  settings: { camColormap: 'jet', opacity: 0.5, threshold: 0.1 },
+  layout: { pickProbe: false, inset: false, wide: false, detailProbe: true, detailTop: false, detailBig: true },
+
+  count: (step) => step.images.length,
+  urls: (step) => step.images,
+
+  caption(i, step, ctx) {
+    const f = step.facts;
+    const probe = probeOfImage(step, i);
+    const predicted = f.predicted?.[i];
+    const label = labelOf(step, probe, ctx);
+    const known = label !== null && label !== undefined;
+    return {
+      title: `${className(ctx.classNames, predicted)} ${percent(f.probability?.[i])}`,
+      meta: known ? `true ${className(ctx.classNames, label)}` : `probe ${probe}`,
+      badge: '',
+      tone: known ? (label === predicted ? 'good' : 'bad') : '',
+      point: pointingOf(f, i),
+    };
+  },
+
+  itemName: (i, step) => `Probe ${probeOfImage(step, i)}`,
+  probe: (i, step) => probeOfImage(step, i),
+  filter: () => null,
+
+  facts(i, step, ctx) {
+    const f = step.facts;
+    const probe = probeOfImage(step, i);
+    const rows = [
+      ['Probe', String(probe)],
+      ['Predicted class', className(ctx.classNames, f.predicted?.[i])],
+      ['Probability', percent(f.probability?.[i])],
+      ['True class', className(ctx.classNames, labelOf(step, probe, ctx))],
+      ['Explained class', className(ctx.classNames, f.class_index?.[i])],
+      ['Its probability', percent(f.target_probability?.[i])],
+      ['CAM maximum', fmt(f.cam_max?.[i])],
+      ...metricRows(i, f),
+    ];
+    if (f.seconds !== undefined) rows.push(['Computed in', `${fmt(f.seconds)} s`]);
+    return rows;
+  },
+
+  async load(i, step, ctx, store) {
+    const probeUrl = ctx.probeUrls[probeOfImage(step, i)];
+    const [base, heat] = await Promise.all([
+      probeUrl ? store.rgba(probeUrl) : null,
+      store.gray(step.images[i]),
+    ]);
+    return { base, heat };
+  },
+
+  draw(canvas, i, step, ctx, { base, heat }) {
+    const table = lookupTable(ctx.camColormap);
+    if (base && base.width === heat.width && base.height === heat.height) {
+      paintOverlay(canvas, base, heat, table, { opacity: ctx.opacity, threshold: ctx.threshold });
+    } else {
+      paintGray(canvas, heat.gray, heat.width, heat.height, table, { scale: 1, offset: 0 });
+    }
+  },
+
+  options: (state, set) => [
+    colormapField(state.camColormap, (v) => set('camColormap', v)),
+    rangeField('Opacity', state.opacity, { min: 0, max: 1, step: 0.05 }, (v) => set('opacity', v)),
+    rangeField('Threshold', state.threshold, { min: 0, max: 0.95, step: 0.05 }, (v) => set('threshold', v)),
+  ],
+
+  metrics: [
+    {
+      key: 'deletion_auc',
+      label: 'Deletion AUC',
+      keys: ['deletion_auc'],
+      hint: 'Mean deletion AUC (Petsiuk et al., 2018): the explained class’s probability as the ' +
+        'pixels the map ranks highest are blurred away first. Lower is more faithful; the dashed ' +
+        'line is a random map’s.',
+      value: (f) => mean(f.deletion_auc),
+      compare: (f) => mean(f.deletion_auc_random),
+      text: (f) => (mean(f.deletion_auc) === null ? NONE :
+        `${show(mean(f.deletion_auc))} · random ${show(mean(f.deletion_auc_random))}`),
+    },
+    {
+      key: 'pointing_game',
+      label: 'Pointing game',
+      keys: ['pointing_hits'],
+      hint: 'Probes whose map peaks on the object (Zhang et al., 2016; needs probe_masks).',
+      value: (f) => {
+        const p = pointing(f);
+        return p ? p.hits / p.count : null;
+      },
+      text: (f) => {
+        const p = pointing(f);
+        return p ? `${p.hits}/${p.count} (${share(p.hits / p.count)})` : NONE;
+      },
+    },
+    {
+      key: 'cam_drift',
+      label: 'Drift',
+      keys: ['drift'],
+      hint: 'Rank correlation (Spearman) of each probe’s map with the previous logged epoch, ' +
+        'averaged: 1 is unchanged.',
+      value: (f) => mean(f.drift),
+      text: (f) => driftText(mean(f.drift), f),
+    },
+  ],
+};
