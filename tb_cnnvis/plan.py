@@ -127,7 +127,10 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
             resolved[kind] = capture.select_layers(model, spec, need_4d=True)
             _check_runnable(plan, kind, resolved[kind])
     contents = {
-        kind: {ref.path: summary.content_for_layer(kind, ref, **common) for ref in refs}
+        kind: {
+            ref.path: summary.content_for_layer(kind, ref, default_layer=kind in defaults, **common)
+            for ref in refs
+        }
         for kind, refs in resolved.items()
     }
     # One forward pass now shows that the graph can be walked; with the feature-map layers

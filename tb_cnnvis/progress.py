@@ -84,8 +84,7 @@ class StepProgress:
         return f"cnnvis step {self.step} · {view['kind']} {done}/{total} {bar} {seconds:.0f}s"
 
     def _write(self, text, redraw):
-        if not self.wrote and self.mid_line:
-            text = "\n" + text
+        first = "\n" if not self.wrote and self.mid_line else ""
         self.wrote = True
-        self.stream.write(("\r" if redraw else "") + text)
+        self.stream.write(first + ("\r" if redraw else "") + text)
         self.stream.flush()

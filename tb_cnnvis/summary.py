@@ -12,8 +12,10 @@ Metadata (``metadata.create_summary_metadata``)
     ``plugin_data.plugin_name = "cnnvis"``, ``data_class = DATA_CLASS_BLOB_SEQUENCE``, and
     ``plugin_data.content`` = UTF-8 JSON with
     ``{"version": 1, "kind", "layer", "layer_index", "layer_class", "output_shape": [h, w, c],
-    "input_shape": [H, W, C], "probe_count": N, "class_names": [...] or null}``
-    (``layer``/``layer_index``/``layer_class``/``output_shape`` are null for ``probes``).
+    "input_shape": [H, W, C], "probe_count": N, "class_names": [...] or null,
+    "default_layer": bool}`` (``layer``/``layer_index``/``layer_class``/``output_shape`` are
+    null for ``probes``; ``default_layer``: the callback chose the layer itself, by
+    ``views.Family.default_layers``; absent in logs written before it existed).
 
 Values
     Each step's value is a rank-1 ``tf.string`` tensor (a blob sequence):
@@ -128,6 +130,7 @@ def content(
     layer_class=None,
     output_shape=None,
     class_names=None,
+    default_layer=False,
 ):
     """The static plugin content of one tag, as stored in its ``SummaryMetadata``.
 
@@ -140,6 +143,7 @@ def content(
         layer_class: the layer's class name, e.g. ``"Conv2D"``.
         output_shape: the layer's output ``(h, w, c)``.
         class_names: list of class names, or None.
+        default_layer: whether the layer was chosen by the callback's defaults.
 
     Returns:
         A JSON-ready dict (see the module docstring).
@@ -165,6 +169,7 @@ def content(
         input_shape=shape_list(input_shape),
         probe_count=int(probe_count),
         class_names=None if class_names is None else [str(name) for name in class_names],
+        default_layer=bool(default_layer),
     )
 
 

@@ -95,7 +95,7 @@ def _write_future_run(run_dir, images):
     format version 2, both through ``tb_cnnvis.summary`` and ``tf.summary.write``."""
     import tensorflow as tf
 
-    from tb_cnnvis import summary
+    from tb_cnnvis import summary, views
 
     common = {"input_shape": images.shape[1:], "probe_count": 2, "layer_class": "Conv2D"}
     shape = (SIZE, SIZE, 3)
@@ -103,8 +103,8 @@ def _write_future_run(run_dir, images):
     future = summary.content("feature_maps", "conv2", layer_index=1, output_shape=shape, **common)
     writer = tf.summary.create_file_writer(str(run_dir))
     with writer.as_default():
-        summary.write_feature_maps(current, images[:2], 0)
-        summary.write_feature_maps({**future, "version": 2}, images[:2], 0)
+        views.feature_maps.write_feature_maps(current, images[:2], 0)
+        views.feature_maps.write_feature_maps({**future, "version": 2}, images[:2], 0)
     writer.close()
 
 

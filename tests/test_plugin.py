@@ -131,8 +131,8 @@ def write_version_2_run(logdir):
     maps = np.arange(2 * 8 * 8 * 2, dtype="float32").reshape(2, 8, 8, 2)[:1]
     writer = tf.summary.create_file_writer(os.path.join(logdir, "future", "cnnvis"))
     with writer.as_default():
-        summary.write_feature_maps(current, maps, 0)
-        summary.write_feature_maps(future, maps[:, ::2, ::2], 0)
+        views.feature_maps.write_feature_maps(current, maps, 0)
+        views.feature_maps.write_feature_maps(future, maps[:, ::2, ::2], 0)
     writer.close()
 
 
