@@ -86,7 +86,7 @@ def test_two_workers_train_together_and_only_the_chief_writes_each_epoch_once(lo
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in range(2)
     ]
     results = []
