@@ -57,10 +57,13 @@ def test_every_public_name_is_checked_or_takes_no_model():
     assert set(cv.__all__) == set(CALLS) | WITHOUT_A_MODEL
 
 
-@pytest.mark.parametrize("builder", ["sequential", "nested"])
+BUILDERS = {**models.BUILDERS, "subclassed": models.subclassed, "with_block": models.with_block}
+
+
+@pytest.mark.parametrize("builder", ["sequential", "nested", "subclassed", "with_block"])
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_the_model_is_freed_after_the_call(name, builder, logdir):
-    model = models.BUILDERS[builder]()
+    model = BUILDERS[builder]()
     CALLS[name](model, logdir)
     ref = weakref.ref(model)
     del model

@@ -21,14 +21,18 @@ says, but in a network this shallow it does fall once the convolutions are rando
 On a two-conv toy model it falls at once (0.36 after the head), so the effect needs depth.
 
 The check runs on a clone of the model (``keras.models.clone_model`` + ``set_weights``);
-the user's model is never modified. Maps are compared with Spearman's rank correlation of
-absolute values (``drift.spearman``), averaged over images.
+the user's model is never modified. A subclassed model that cannot be cloned (no
+``get_config``) is randomized in place and every weight is put back exactly before the
+call returns. Maps are compared with Spearman's rank correlation of absolute values
+(``drift.spearman``), averaged over images.
 
 Example:
     >>> table = randomization_check(model, probes, layer="conv3")
     >>> table["gradcam"][-1]        # (the last layer randomized, correlation)
     ('conv1', 0.08)
 """
+
+import contextlib
 
 import keras
 import numpy as np
@@ -51,8 +55,8 @@ def _weighted_layers(model):
     """``(path, layer)`` of the layers with trainable weights, from the output down."""
     found = [
         (path, layer)
-        for path, layer in capture.iter_layers(model)
-        if not isinstance(layer, keras.Model) and layer.trainable_weights
+        for path, layer in capture.all_layers(model)
+        if not capture.sublayers(layer) and layer.trainable_weights
     ]
     return found[::-1]
 
@@ -109,15 +113,36 @@ def randomization_check(model, images, layer=None, methods=METHODS, class_index=
     batch = capture.check_images(model, images)
     details = cam.cam_details(model, batch, layer, class_index)
     targets, path = details.class_index, details.layer
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    original = {m: _maps(clone, batch, m, path, targets) for m in methods}
-    rng = np.random.default_rng(seed)
-    table = {m: [] for m in methods}
-    for name, target_layer in _weighted_layers(clone):
-        _randomize(target_layer, rng)
-        for method in methods:
-            maps = _maps(clone, batch, method, path, targets)
-            rho = drift.spearman(original[method], maps, absolute=True).mean()
-            table[method].append((name, float(rho)))
+    with _scratch_copy(model) as clone:
+        original = {m: _maps(clone, batch, m, path, targets) for m in methods}
+        rng = np.random.default_rng(seed)
+        table = {m: [] for m in methods}
+        for name, target_layer in _weighted_layers(clone):
+            _randomize(target_layer, rng)
+            for method in methods:
+                maps = _maps(clone, batch, method, path, targets)
+                rho = drift.spearman(original[method], maps, absolute=True).mean()
+                table[method].append((name, float(rho)))
     return table
+
+
+@contextlib.contextmanager
+def _scratch_copy(model):
+    """A model whose weights may be randomized: a clone, or the model itself, restored.
+
+    ``keras.models.clone_model`` needs a model it can rebuild from its config; a
+    subclassed model without ``get_config`` cannot be cloned, so its own weights are
+    randomized and every one of them is put back exactly before this returns.
+    """
+    try:
+        clone = keras.models.clone_model(model)
+    except (TypeError, ValueError, NotImplementedError):
+        saved = [variable.numpy() for variable in model.weights]
+        try:
+            yield model
+        finally:
+            for variable, value in zip(model.weights, saved):
+                variable.assign(value)
+        return
+    clone.set_weights(model.get_weights())
+    yield clone
