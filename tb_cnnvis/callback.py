@@ -24,6 +24,7 @@ import tensorflow as tf
 from tb_cnnvis import metadata, plan, summary, views
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
+from tb_cnnvis.views.explained import check_cam_classes
 from tb_cnnvis.views.pipeline import log_views
 
 CAM_TARGETS = ("label", "predicted")
@@ -37,12 +38,13 @@ class CnnVisCallback(keras.callbacks.Callback):
     frequency, and every view is logged after the last epoch of ``fit``. Steps follow Keras's
     epoch numbers: to continue training with a second ``fit``, pass ``initial_epoch``.
 
-    Default layers: class activation maps use the last layer with a (h, w, c) output; the
-    other views use every convolution layer (``Conv2D``, ``SeparableConv2D``, ...).
+    Default layers: class activation maps use the last layer with a (h, w, c) output; class
+    attributions are maps at the input (tag ``<kind>/input``); the other views use every
+    convolution layer (``Conv2D``, ``SeparableConv2D``, ...).
 
     Metrics (``metrics=True``): per logged step, dead filters and activation sparsity of the
     feature-map layers, the drift of CAMs and filter patterns since their previous logged
-    step, the deletion AUC of each CAM view (beside a random map's) and, with
+    step, the deletion AUC of each CAM and attribution view (beside a random map's) and, with
     ``probe_masks``, the pointing game; written as ``cnnvis_metrics/<name>`` scalars and in
     the tags' facts (see ``tb_cnnvis.summary``). A metric that fails is warned about and
     skipped.
@@ -60,10 +62,13 @@ class CnnVisCallback(keras.callbacks.Callback):
         probe_labels: N integer labels or one-hot rows (ignored if the dataset has labels).
         layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
             path, a regular expression, a list of these, or a dict ``{view: spec}``.
-        views: the views to log: ``feature_maps``, ``filter_patterns``, ``grad_cam``,
-            ``gradcam_plus_plus``, ``score_cam``, ``deconvnet``, ``guided_backprop``,
-            ``saliency`` and ``top_examples`` (needs ``reference_images``). None:
-            ``DEFAULT_VIEWS``, plus ``top_examples`` when reference images are given.
+        views: the views to log: ``feature_maps``, ``filter_patterns``, the CAMs
+            ``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``layercam``, ``hirescam``,
+            ``xgradcam``, ``eigencam``, the class attributions ``smoothgrad``,
+            ``integrated_gradients``, ``occlusion`` (at the input: they take no layer),
+            the projections ``deconvnet``, ``guided_backprop``, ``saliency``, and
+            ``top_examples`` (needs ``reference_images``). None: ``DEFAULT_VIEWS``, plus
+            ``top_examples`` when reference images are given.
         every_n_epochs: how often to log each view (an int >= 1).
         filters_every_n_epochs: how often to log filter patterns, the costly view.
         max_filters_per_layer: the first this many filters of each layer get a pattern
@@ -76,6 +81,11 @@ class CnnVisCallback(keras.callbacks.Callback):
             used to show probe images and filter patterns; None guesses (see ``InputRange``).
         cam_target: explain the true ``"label"`` (when labels are given; the prediction
             otherwise) or the ``"predicted"`` class.
+        cam_classes: how many classes the class maps (CAMs and attributions) explain per
+            probe: 1 (``cam_target``'s class), an int ``k`` (the ``k`` most probable
+            classes, most probable first), or a list of class indices (those classes for
+            every probe). Eigen-CAM, class-agnostic, stores one map per probe whatever
+            this says.
         verbose: 1 prints one line per logged step with the time each view took.
         reference_images: images to search for each filter's top-activating examples
             (Zeiler & Fergus 2014), e.g. a few hundred validation images: an array
@@ -89,9 +99,11 @@ class CnnVisCallback(keras.callbacks.Callback):
         metrics: log the per-epoch metrics (see above).
 
     Raises:
-        ValueError: for an unknown view or cam_target, a frequency < 1, ``top_examples``
+        ValueError: for an unknown view or cam_target, a frequency < 1, a cam_classes that
+            is neither an int >= 1 nor a list of distinct class indices, ``top_examples``
             without reference images, or probe or reference images or labels that cannot
-            be read. Layer and shape problems are raised by ``set_model``.
+            be read. Layer and shape problems, and classes the model does not have, are
+            raised by ``set_model``.
 
     Example:
         >>> cb = CnnVisCallback("logs", probes, labels, views=("feature_maps", "grad_cam"))
@@ -117,6 +129,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         class_names=None,
         input_range=None,
         cam_target="label",
+        cam_classes=1,
         verbose=0,
         reference_images=None,
         top_examples_every_n_epochs=5,
@@ -151,6 +164,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         if cam_target not in CAM_TARGETS:
             raise ValueError(f"cam_target must be one of {list(CAM_TARGETS)}; got {cam_target!r}.")
         self.cam_target = cam_target
+        self.cam_classes = check_cam_classes(cam_classes)
         self.filter_options = {"preset": filter_preset, "steps": filter_steps}
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.input_range = input_range
@@ -191,6 +205,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             cam_target=self.cam_target,
             reference_images=self.reference_images,
             top_k=self.top_k,
+            cam_classes=self.cam_classes,
         )
         self._plan = plan.make_plan(
             model,
@@ -374,6 +389,12 @@ def _check_layer_spec(layers, chosen):
         if unknown:
             raise ValueError(
                 f"layers has entries for views {unknown} that are not logged; views: {list(chosen)}."
+            )
+        at_input = [view for view in layers if views.get(view).family.at_input]
+        if at_input:
+            raise ValueError(
+                f"layers has entries for {at_input}, which explain the input and take no layer; "
+                "leave them out of layers."
             )
         return dict(layers)
     return layers
