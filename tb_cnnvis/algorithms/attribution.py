@@ -125,7 +125,8 @@ def _gradient_sums(job, copies, make):
         owner = rows // copies
         padded = np.concatenate([owner, np.full(len(inputs) - len(rows), owner[0])])
         grads = backprop.class_gradient(job.model, inputs, job.target[padded], rule="gradient")
-        np.add.at(total, owner, grads[: len(rows)])
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # owners are sorted
+        total[owner[starts]] += np.add.reduceat(grads[: len(rows)], starts, axis=0)
     return total
 
 
