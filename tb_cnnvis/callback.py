@@ -62,13 +62,12 @@ class CnnVisCallback(keras.callbacks.Callback):
         probe_labels: N integer labels or one-hot rows (ignored if the dataset has labels).
         layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
             path, a regular expression, a list of these, or a dict ``{view: spec}``.
-        views: the views to log: ``feature_maps``, ``filter_patterns``, the CAMs
-            ``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``layercam``, ``hirescam``,
-            ``xgradcam``, ``eigencam``, the class attributions ``smoothgrad``,
-            ``integrated_gradients``, ``occlusion`` (at the input: they take no layer),
-            the projections ``deconvnet``, ``guided_backprop``, ``saliency``, and
-            ``top_examples`` (needs ``reference_images``). None: ``DEFAULT_VIEWS``, plus
-            ``top_examples`` when reference images are given.
+        views: the views to log (``views.ALL_VIEWS``): ``feature_maps``, ``filter_patterns``,
+            the CAMs (``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``layercam``,
+            ``hirescam``, ``xgradcam``, ``eigencam``), the attributions (``smoothgrad``,
+            ``integrated_gradients``, ``occlusion``: no layer), the projections
+            (``deconvnet``, ``guided_backprop``, ``saliency``), ``top_examples`` (needs
+            ``reference_images``). None: ``DEFAULT_VIEWS`` (+ ``top_examples`` with them).
         every_n_epochs: how often to log each view (an int >= 1).
         filters_every_n_epochs: how often to log filter patterns, the costly view.
         max_filters_per_layer: the first this many filters of each layer get a pattern
@@ -81,11 +80,9 @@ class CnnVisCallback(keras.callbacks.Callback):
             used to show probe images and filter patterns; None guesses (see ``InputRange``).
         cam_target: explain the true ``"label"`` (when labels are given; the prediction
             otherwise) or the ``"predicted"`` class.
-        cam_classes: how many classes the class maps (CAMs and attributions) explain per
-            probe: 1 (``cam_target``'s class), an int ``k`` (the ``k`` most probable
-            classes, most probable first), or a list of class indices (those classes for
-            every probe). Eigen-CAM, class-agnostic, stores one map per probe whatever
-            this says.
+        cam_classes: classes the CAMs and attributions explain per probe: 1 (``cam_target``'s),
+            an int ``k`` (the ``k`` most probable, most probable first) or a list of class
+            indices (those, for every probe). Eigen-CAM always stores one map per probe.
         verbose: 1 prints one line per logged step with the time each view took.
         reference_images: images to search for each filter's top-activating examples
             (Zeiler & Fergus 2014), e.g. a few hundred validation images: an array
@@ -99,11 +96,9 @@ class CnnVisCallback(keras.callbacks.Callback):
         metrics: log the per-epoch metrics (see above).
 
     Raises:
-        ValueError: for an unknown view or cam_target, a frequency < 1, a cam_classes that
-            is neither an int >= 1 nor a list of distinct class indices, ``top_examples``
-            without reference images, or probe or reference images or labels that cannot
-            be read. Layer and shape problems, and classes the model does not have, are
-            raised by ``set_model``.
+        ValueError: for an unknown view or cam_target, a frequency < 1, a bad cam_classes,
+            ``top_examples`` without reference images, or probe or reference images or
+            labels that cannot be read. Layer, shape and class problems: ``set_model``.
 
     Example:
         >>> cb = CnnVisCallback("logs", probes, labels, views=("feature_maps", "grad_cam"))
@@ -392,10 +387,7 @@ def _check_layer_spec(layers, chosen):
             )
         at_input = [view for view in layers if views.get(view).family.at_input]
         if at_input:
-            raise ValueError(
-                f"layers has entries for {at_input}, which explain the input and take no layer; "
-                "leave them out of layers."
-            )
+            raise ValueError(f"layers names {at_input}, which explain the input and take no layer.")
         return dict(layers)
     return layers
 
