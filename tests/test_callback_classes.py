@@ -97,6 +97,14 @@ def test_cam_classes_list_explains_those_classes_for_every_probe(logdir):
     assert [i["probe"] for i in facts["images"]] == [0, 0, 1, 1]
 
 
+def test_a_list_of_one_class_is_one_map_per_probe(logdir):
+    x, y = _probes(2)
+    steps, _ = _log(logdir, models.sequential(), x, y, views=["xgradcam"], cam_classes=[1])
+    facts, pngs = steps["xgradcam/conv2"][0]
+    assert facts["class_index"] == [1, 1] and len(pngs) == 2
+    assert all("class_index" not in image for image in facts["images"])
+
+
 def test_one_class_per_probe_keeps_the_format_of_one_map_per_probe(logdir):
     x, y = _probes()
     steps, _ = _log(logdir, models.sequential(), x, y, views=["grad_cam", "smoothgrad"])
