@@ -2,6 +2,8 @@
 #   make demo   train the demo CNN with the callback, then serve TensorBoard on 127.0.0.1:$(PORT)
 #   make test   lint (ruff, and ESLint for frontend/) and run the whole test suite
 #   make bench  run every benchmark and print one table
+#   make peers  install the peer tools the benchmarks compare with (tf-keras-vis) into
+#               artifacts/peers, outside the test environment
 PYTHON ?= python3
 NPM    ?= npm
 VENV   ?= .venv
@@ -12,7 +14,7 @@ LOGDIR ?= demo/logs
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv demo test lint eslint format bench clean chromium node
+.PHONY: venv demo test lint eslint format bench peers clean chromium node
 
 $(VENV)/.installed: setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +65,11 @@ test: lint chromium
 
 bench: venv
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
+
+# tf-keras-vis installs a top-level `tests` package: keep it (and its dependencies) out of
+# the test venv; the benchmarks append artifacts/peers to sys.path.
+peers: venv
+	$(PY) -m pip install -q --no-deps --target artifacts/peers tf-keras-vis==0.8.7 scipy deprecated imageio
 
 clean:
 	rm -rf $(VENV) node_modules build dist *.egg-info artifacts

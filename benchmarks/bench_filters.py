@@ -43,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.common import print_rows, row
+from benchmarks.common import print_rows, row, use_peers
 from tb_cnnvis import capture
 from tb_cnnvis.algorithms.filters import filter_patterns
 from tb_cnnvis.algorithms.fv_objectives import channel_means
@@ -96,6 +96,7 @@ def tutorial_loop(model, layer, filters, steps, input_range, seed=0):
 
 def keras_vis(model, layer, filters, steps, input_range, seed=0):
     """tf-keras-vis ActivationMaximization at its defaults; None when it is not installed."""
+    use_peers()
     try:
         from tf_keras_vis.activation_maximization import ActivationMaximization
         from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayer, ReplaceToLinear
@@ -181,7 +182,7 @@ def _case(case, model, layer, filters, steps, input_range, timing, tutorial_filt
     runs["tutorial"] = lambda: tutorial_loop(model, layer, subset, steps, input_range)
     vis = keras_vis(model, layer, filters, steps, input_range)
     if vis is None:
-        print("tf-keras-vis is not installed: pip install tf-keras-vis (its row is skipped)")
+        print("tf-keras-vis is not installed: make peers (its row is skipped)")
     else:
         runs["tf-keras-vis"] = vis
     seconds, images = {key: [] for key in runs}, {}

@@ -220,6 +220,29 @@ def print_rows(title, rows):
     print(format_table(rows), flush=True)
 
 
+PEERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "artifacts",
+                     "peers")  # fmt: skip
+"""Where ``make peers`` installs the peer tools the benchmarks compare with (tf-keras-vis),
+outside the test environment: tf-keras-vis ships a top-level ``tests`` package that would
+shadow this project's."""
+
+
+def use_peers():
+    """Let the peer tools of ``PEERS`` be imported (appended to ``sys.path``, so that
+    nothing of this project is shadowed); True if the folder exists.
+
+    Example:
+        >>> use_peers() or print("run make peers for the tf-keras-vis rows")
+    """
+    import sys
+
+    if not os.path.isdir(PEERS):
+        return False
+    if PEERS not in sys.path:
+        sys.path.append(PEERS)
+    return True
+
+
 def machine():
     """Facts about this machine and software, without importing TensorFlow.
 

@@ -36,6 +36,7 @@ BENCHMARKS = {
     "callback": ("benchmarks.bench_callback", [], ["--quick"]),
     "top_examples": ("benchmarks.bench_top_examples", [], ["--quick"]),
     "filters": ("benchmarks.bench_filters", [], ["--quick"]),
+    "methods": ("benchmarks.bench_methods", [], ["--quick"]),
     "plugin": ("benchmarks.bench_plugin", [], ["--quick"]),
     "browser": ("benchmarks.bench_browser", [], ["--loads", "2"]),
 }

@@ -6,6 +6,11 @@ Public API (imported lazily, so that TensorBoard can load the plugin without Ten
     cv.conv_layers(model)                          # layers with 4-D outputs, in model order
     cv.feature_maps(model, images, layer)          # (N, h, w, C) layer outputs
     cv.grad_cam(model, images, layer=None, class_index=None, method="gradcam")
+                                                   # also "gradcam++", "xgradcam", "scorecam",
+                                                   # "layercam", "hirescam", "eigencam"
+    cv.attribution(model, images, method, class_index=None, **options)  # (N, H, W), signed:
+                                                   # "smoothgrad", "integrated_gradients",
+                                                   # "occlusion"
     cv.backprop(model, images, layer, channel=None, rule="deconvnet")
     cv.guided_grad_cam(model, images, layer=None, class_index=None)
     cv.filter_patterns(model, layer, filters=None, steps=..., preset="fast", seed=0)
@@ -34,6 +39,7 @@ _EXPORTS = {
     "conv_layers": "tb_cnnvis.capture",
     "feature_maps": "tb_cnnvis.algorithms.feature_maps",
     "grad_cam": "tb_cnnvis.algorithms.cam",
+    "attribution": "tb_cnnvis.algorithms.attribution",
     "backprop": "tb_cnnvis.algorithms.backprop",
     "guided_grad_cam": "tb_cnnvis.algorithms.backprop",
     "filter_patterns": "tb_cnnvis.algorithms.filters",

@@ -25,6 +25,7 @@ from tb_cnnvis import metadata, plan, probes, summary, views
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
 from tb_cnnvis.progress import StepProgress
+from tb_cnnvis.views.explained import check_cam_classes
 from tb_cnnvis.views.pipeline import log_views
 
 CAM_TARGETS = ("label", "predicted")
@@ -44,12 +45,13 @@ class CnnVisCallback(keras.callbacks.Callback):
     frequency, and every view is logged after the last epoch of ``fit``. Steps follow Keras's
     epoch numbers: to continue training with a second ``fit``, pass ``initial_epoch``.
 
-    Default layers: class activation maps use the last layer with a (h, w, c) output; the
-    other views use every convolution layer (``Conv2D``, ``SeparableConv2D``, ...).
+    Default layers: class activation maps use the last layer with a (h, w, c) output; class
+    attributions are maps at the input (tag ``<kind>/input``); the other views use every
+    convolution layer (``Conv2D``, ``SeparableConv2D``, ...).
 
     Metrics (``metrics=True``): per logged step, dead filters and activation sparsity of the
     feature-map layers, the drift of CAMs and filter patterns since their previous logged
-    step, the deletion AUC of each CAM view (beside a random map's) and, with
+    step, the deletion AUC of each CAM and attribution view (beside a random map's) and, with
     ``probe_masks``, the pointing game; written as ``cnnvis_metrics/<name>`` scalars and in
     the tags' facts (see ``tb_cnnvis.summary``). A metric that fails is warned about and
     skipped.
@@ -68,10 +70,12 @@ class CnnVisCallback(keras.callbacks.Callback):
         probe_labels: N integer labels or one-hot rows (ignored if the dataset has labels).
         layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
             path, a regular expression, a list of these, or a dict ``{view: spec}``.
-        views: the views to log: ``feature_maps``, ``filter_patterns``, ``grad_cam``,
-            ``gradcam_plus_plus``, ``score_cam``, ``deconvnet``, ``guided_backprop``,
-            ``saliency`` and ``top_examples`` (needs ``reference_images``). None:
-            ``DEFAULT_VIEWS``, plus ``top_examples`` when reference images are given.
+        views: the views to log (``views.ALL_VIEWS``): ``feature_maps``, ``filter_patterns``,
+            the CAMs (``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``layercam``,
+            ``hirescam``, ``xgradcam``, ``eigencam``), the attributions (``smoothgrad``,
+            ``integrated_gradients``, ``occlusion``: no layer), the projections
+            (``deconvnet``, ``guided_backprop``, ``saliency``), ``top_examples`` (needs
+            ``reference_images``). None: ``DEFAULT_VIEWS`` (+ ``top_examples`` with them).
         every_n_epochs: how often to log each view (an int >= 1).
         filters_every_n_epochs: how often to log filter patterns, the costly view.
         max_filters_per_layer: the first this many filters of each layer get a pattern
@@ -84,6 +88,9 @@ class CnnVisCallback(keras.callbacks.Callback):
             used to show probe images and filter patterns; None guesses (see ``InputRange``).
         cam_target: explain the true ``"label"`` (when labels are given; the prediction
             otherwise) or the ``"predicted"`` class.
+        cam_classes: classes the CAMs and attributions explain per probe: 1 (``cam_target``'s),
+            an int ``k`` (the ``k`` most probable, most probable first) or a list of class
+            indices (those, for every probe). Eigen-CAM always stores one map per probe.
         verbose: 1 prints one line per logged step with the time each view took (the first
             also says which layers the views use by default, and why); a step that runs
             longer than 2 s shows each view's progress as it goes (a bar on a terminal,
@@ -110,9 +117,9 @@ class CnnVisCallback(keras.callbacks.Callback):
             inputs are held at each probe's values (filter patterns: at their mean).
 
     Raises:
-        ValueError: for an unknown view or cam_target, a frequency < 1, ``top_examples``
-            without reference images, or probe or reference images or labels that cannot
-            be read. Layer and shape problems are raised by ``set_model``.
+        ValueError: for an unknown view or cam_target, a frequency < 1, a bad cam_classes,
+            ``top_examples`` without reference images, or probe or reference images or
+            labels that cannot be read. Layer, shape and class problems: ``set_model``.
 
     Example:
         >>> cb = CnnVisCallback("logs", probes, labels, views=("feature_maps", "grad_cam"))
@@ -138,6 +145,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         class_names=None,
         input_range=None,
         cam_target="label",
+        cam_classes=1,
         verbose=0,
         reference_images=None,
         top_examples_every_n_epochs=5,
@@ -175,6 +183,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         if cam_target not in CAM_TARGETS:
             raise ValueError(f"cam_target must be one of {list(CAM_TARGETS)}; got {cam_target!r}.")
         self.cam_target = cam_target
+        self.cam_classes = check_cam_classes(cam_classes)
         self.filter_options = {"preset": filter_preset, "steps": filter_steps}
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.input_range = input_range
@@ -224,6 +233,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             output=self.output,
             image_input=self.image_input,
             max_bytes_per_epoch=self.max_bytes_per_epoch,
+            cam_classes=self.cam_classes,
         )
         self._plan = plan.make_plan(
             model,
@@ -423,6 +433,9 @@ def _check_layer_spec(layers, chosen):
             raise ValueError(
                 f"layers has entries for views {unknown} that are not logged; views: {list(chosen)}."
             )
+        at_input = [view for view in layers if views.get(view).family.at_input]
+        if at_input:
+            raise ValueError(f"layers names {at_input}, which explain the input and take no layer.")
         return dict(layers)
     return layers
 

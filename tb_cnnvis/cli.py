@@ -39,6 +39,18 @@ class UsageError(Exception):
     """A problem the user can fix; ``main`` prints it as one line and exits with status 2."""
 
 
+def _cam_classes(text):
+    """``--cam-classes``: an int K, or comma-separated class indices (``2,0``; ``2,`` for one)."""
+    try:
+        if "," in text:
+            return [int(part) for part in text.split(",") if part.strip()]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an int K or class indices like 2,0; got {text!r}"
+        ) from None
+
+
 def build_parser():
     """The argument parser of ``tb-cnnvis`` (subcommand ``log``)."""
     parser = argparse.ArgumentParser(
@@ -73,6 +85,12 @@ def build_parser():
     log.add_argument("--top-k", type=int, default=9)
     log.add_argument("--max-reference", type=int, default=500)
     log.add_argument("--cam-target", choices=("label", "predicted"), default="label")
+    log.add_argument(
+        "--cam-classes",
+        type=_cam_classes,
+        default=1,
+        help="classes explained per probe: K (the K most probable) or a list like 2,0",
+    )
     log.add_argument("--no-metrics", action="store_true", help="skip the per-step metrics")
     log.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -141,6 +159,7 @@ def _log(args):
         "class_names": names,
         "input_range": input_range,
         "cam_target": args.cam_target,
+        "cam_classes": args.cam_classes,
         "reference_images": reference,
         "top_k": args.top_k,
         "max_reference_images": args.max_reference,

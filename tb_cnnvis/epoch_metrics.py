@@ -3,9 +3,10 @@
 After a view (``tb_cnnvis.views``) has computed a layer, ``EpochMetrics.observe`` looks at
 the result, returns extra facts for the tag about to be written and collects scalars for
 ``cnnvis_metrics/<name>`` (see ``tb_cnnvis.summary`` for both). Nothing is recomputed:
-dead filters and sparsity come from the feature maps, drift from the class activation maps
-and filter patterns, which the collector keeps until the view's next logged step. Only
-the deletion AUC runs the model again (on the probe images, for each CAM view's last layer).
+dead filters and sparsity come from the feature maps, drift from the class activation maps,
+class attributions and filter patterns, which the collector keeps until the view's next
+logged step. Only the deletion AUC runs the model again (on the probe images, for each CAM
+view's last layer and each attribution view).
 
 - Deletion AUC (Petsiuk et al., "RISE", BMVC 2018) of the map beside that of a seeded random
   map, and the pointing game (Zhang et al., "Top-down Neural Attention by Excitation
@@ -51,7 +52,8 @@ class EpochMetrics:
     Example:
         >>> metrics = EpochMetrics()
         >>> metrics.begin(0, {"grad_cam": "conv2"})
-        >>> metrics.observe(views.get("grad_cam"), ref, cam_details(model, x, "conv2"), plan)
+        >>> view = views.get("grad_cam")
+        >>> metrics.observe(view, ref, view.family.compute_layer(plan, view, ref), plan)
         {'drift': None, 'drift_from': None, 'pointing_hits': None, 'deletion_auc': [...], ...}
     """
 
@@ -65,7 +67,8 @@ class EpochMetrics:
         self._previous = {}
 
     def begin(self, step, last_layers):
-        """Start a logged step; ``last_layers`` maps each CAM view's kind to its last layer."""
+        """Start a logged step; ``last_layers`` maps each class-map view's kind to its last
+        layer (the one whose deletion AUC is computed)."""
         self.step = int(step)
         self.scalars = {}
         self.failures = []
@@ -93,7 +96,8 @@ class EpochMetrics:
         """The metric facts of one layer's result of ``view`` (a ``views.View``).
 
         Feature maps give dead filters and sparsity, filter patterns their drift, class
-        activation maps their drift, pointing game and deletion AUC; other families none.
+        activation maps and class attributions their drift, pointing game and deletion
+        AUC (``class_maps``); other families none.
 
         Returns:
             A dict of facts to add to the tag's step (see ``tb_cnnvis.summary``).
@@ -103,8 +107,8 @@ class EpochMetrics:
             return self.feature_maps(ref.path, result.maps)
         if family == views.filter_patterns.FAMILY.name:
             return self.filter_patterns(ref.path, result.filters, result.images)
-        if family == views.cams.FAMILY.name:
-            return self.cam(view, ref.path, plan, result)
+        if family in (views.cams.FAMILY.name, views.attributions.FAMILY.name):
+            return self.class_maps(view, ref.path, plan, result)
         return {}
 
     def feature_maps(self, path, maps):
@@ -148,18 +152,24 @@ class EpochMetrics:
                 self.scalars[f"pattern_drift/{path}"] = float(rho.mean())
         return facts
 
-    def cam(self, view, path, plan, details):
-        """Drift, pointing game and deletion AUCs of one layer's class activation maps.
+    def class_maps(self, view, path, plan, explained):
+        """Drift, pointing game and deletion AUCs of one layer's class maps.
+
+        The same for every class-explaining family: CAMs, and attributions (signed), whose
+        pointing game and deletion AUC judge the positive part of the map (the evidence
+        for the class; a CAM is positive already). With several classes per probe every
+        map is judged for its own probe and class, and its drift is null where the
+        previous step's map in its place explained another class.
 
         Args:
-            view: the CAM ``views.View`` (its ``metric_name`` names the scalars).
-            path: the layer path.
+            view: the ``views.View`` (its ``metric_name`` names the scalars).
+            path: the layer path (``"input"`` for attributions).
             plan: the ``plan.Plan``: the model (run again for the deletion AUC), the probes
                 (and their masks, for the pointing game) and the output explained.
-            details: the ``cam.CamResult`` of the probe images.
+            explained: the ``views.explained.Explained`` result of the probe images.
 
         Returns:
-            The CAM metric facts (see ``tb_cnnvis.summary``).
+            The class-map metric facts (see ``tb_cnnvis.summary``).
         """
         from tb_cnnvis.algorithms import drift, faithfulness
 
@@ -168,19 +178,25 @@ class EpochMetrics:
         facts = dict.fromkeys(
             ("drift", "drift_from", "pointing_hits", "deletion_auc", "deletion_auc_random")
         )
+        details = explained.details
         maps = np.asarray(details.maps)
+        classes = np.asarray(details.class_index)
+        probe = explained.probe_index
         with self._guard("cam_drift", path):
-            previous = self._swap((view.kind, path), maps)
-            if previous is not None and previous[1].shape == maps.shape:
-                rho = drift.spearman(previous[1], maps)
+            previous = self._swap((view.kind, path), (maps, classes))
+            if previous is not None and previous[1][0].shape == maps.shape:
+                rho = drift.spearman(previous[1][0], maps)
+                if explained.probe is not None:
+                    rho = np.where(previous[1][1] == classes, rho, np.nan)
                 facts.update(drift=rho.tolist(), drift_from=previous[0])
-                if last:
-                    self.scalars[f"cam_drift/{method}"] = float(rho.mean())
+                if last and np.isfinite(rho).any():
+                    self.scalars[f"cam_drift/{method}"] = float(np.nanmean(rho))
+        evidence = np.maximum(maps, 0.0)
         masks = plan.probes.masks
         if masks is not None:
             with self._guard("pointing_game", path):
                 tolerance = POINTING_TOLERANCE * max(masks.shape[1:3])
-                game = faithfulness.pointing_game(maps, masks, tolerance)
+                game = faithfulness.pointing_game(evidence, masks[probe], tolerance)
                 facts["pointing_hits"] = game.hits.tolist()
                 if last:
                     self.scalars[f"pointing_game/{method}"] = game.accuracy
@@ -188,9 +204,9 @@ class EpochMetrics:
             with self._guard("deletion_auc", path):
                 scores = faithfulness.faithfulness_scores(
                     plan.model,
-                    plan.probes.inputs,
-                    maps,
-                    details.class_index,
+                    plan.probes.inputs_at(probe),
+                    evidence,
+                    classes,
                     steps=self.deletion_steps,
                     insertion=False,
                     output=plan.options.output,

@@ -170,6 +170,37 @@ def signed_to_rgb(projection):
     return as_rgb(to_uint8(unit)), scale
 
 
+SIGNED_ZERO = 128
+"""The grey level of zero in ``signed_to_gray``; ``SIGNED_ZERO +- 127`` is ``+-scale``."""
+
+
+def signed_to_gray(values):
+    """Store a signed (h, w) map as one grey channel centred on 128, with its scale.
+
+    ``pixel = round(128 + 127 * x / scale)`` with ``scale`` the largest absolute finite
+    value, so 128 is exactly zero, 255 is ``+scale`` and 1 is ``-scale`` (0 is unused);
+    a reader recovers ``x = (pixel - 128) / 127 * scale`` within ``scale / 254``.
+    Non-finite values are stored as zero.
+
+    Args:
+        values: float array (h, w), e.g. a class attribution map.
+
+    Returns:
+        ``(pixels uint8 (h, w, 1), scale)``; an all-zero map is all 128 with scale 0.0.
+
+    Example:
+        >>> pixels, scale = signed_to_gray(np.array([[-2.0, 0.0, 1.0]]))
+        >>> pixels[..., 0].tolist(), scale
+        ([[1, 128, 192]], 2.0)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.where(np.isfinite(values), values, 0.0)
+    scale = float(np.abs(finite).max()) if finite.size else 0.0
+    unit = finite / scale if scale > 0 else np.zeros_like(finite)
+    pixels = np.round(SIGNED_ZERO + (SIGNED_ZERO - 1) * np.clip(unit, -1.0, 1.0))
+    return pixels.astype(np.uint8)[..., None], scale
+
+
 def encode_png(pixels):
     """PNG bytes of a uint8 image (h, w), (h, w, 1) or (h, w, 3), lossless.
 
@@ -196,12 +227,18 @@ def decode_png(data):
     return tf.io.decode_png(data).numpy()
 
 
-def image_facts(grid, tile, count, channels, probe=None):
-    """The ``facts["images"]`` entry describing one stored PNG (see ``tb_cnnvis.summary``)."""
-    return {
+def image_facts(grid, tile, count, channels, probe=None, class_index=None):
+    """The ``facts["images"]`` entry describing one stored PNG (see ``tb_cnnvis.summary``).
+
+    ``class_index`` is added only when given (maps of several classes per probe).
+    """
+    entry = {
         "probe": None if probe is None else int(probe),
         "grid": [int(grid[0]), int(grid[1])],
         "tile": [int(tile[0]), int(tile[1])],
         "count": int(count),
         "channels": int(channels),
     }
+    if class_index is not None:
+        entry["class_index"] = int(class_index)
+    return entry

@@ -21,6 +21,7 @@ import numpy as np
 
 from tb_cnnvis import capture, metadata, summary, views
 from tb_cnnvis.probes import Probes, check_masks
+from tb_cnnvis.views import explained
 from tb_cnnvis.views.registry import WriteContext
 
 
@@ -37,6 +38,7 @@ class Options(NamedTuple):
     image_input: object = None
     max_bytes_per_epoch: int | None = None
     byte_budget: int | None = None
+    cam_classes: int | tuple = 1
 
 
 class Plan(NamedTuple):
@@ -63,8 +65,9 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     Builds an unbuilt model from the probe images' shape, checks that the probes fit it,
     resolves each view's layers (``layers`` is a spec or a dict ``{view: spec}``), checks
     that the class activation maps have a classifier and the labels and class names fit its
-    classes, that masks and reference images fit the probes and the model, and runs one
-    forward pass to make sure the model's graph can be walked.
+    classes (and ``options.cam_classes`` the classes), that masks and reference images fit
+    the probes and the model, and runs one forward pass to make sure the model's graph can
+    be walked. Views at the input (attributions) take no layer: a layer spec leaves them be.
 
     Args:
         model: the Keras model.
@@ -94,6 +97,8 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
         raise ValueError(
             f"class_names has {len(class_names)} names but the model has {classes} classes."
         )
+    if classes and any(views.get(kind).family.needs_classifier for kind in chosen):
+        explained.check_against_classes(options.cam_classes, classes)
     input_range = InputRange.resolve(options.input_range, model)
     try:
         display = to_display_rgb(images, input_range)
@@ -119,10 +124,13 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     resolved, defaults = {}, {}
     for kind in chosen:
         spec = layers.get(kind) if isinstance(layers, dict) else layers
+        if views.get(kind).family.at_input:
+            spec = None  # maps at the input: a layer spec is for the other views
         if spec is None:
             resolved[kind] = _runnable(plan, kind, default_layers(model, kind))
-            four_d = capture.select_layers(model, None)
-            defaults[kind] = views.get(kind).family.default_reason(four_d)
+            if not views.get(kind).family.at_input:
+                four_d = capture.select_layers(model, None)
+                defaults[kind] = views.get(kind).family.default_reason(four_d)
         else:
             resolved[kind] = capture.select_layers(model, spec, need_4d=True)
             _check_runnable(plan, kind, resolved[kind])
@@ -135,7 +143,13 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     }
     # One forward pass now shows that the graph can be walked; with the feature-map layers
     # in the view's order it also traces the function that view will use.
-    walked = resolved.get("feature_maps") or [r for refs in resolved.values() for r in refs]
+    walked = resolved.get("feature_maps") or [
+        ref
+        for kind, refs in resolved.items()
+        if not views.get(kind).family.at_input
+        for ref in refs
+    ]
+    walked = walked or capture.select_layers(model, None)[-1:]
     paths = list(dict.fromkeys(ref.path for ref in walked))
     feature_maps.layer_outputs(model, probes.inputs, paths, image_input=options.image_input)
     return plan._replace(layers=resolved, contents=contents, defaults=defaults)

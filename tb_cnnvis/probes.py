@@ -38,6 +38,12 @@ class Probes(NamedTuple):
             return self.images
         return {**self.side, self.image_name: self.images}
 
+    def inputs_at(self, rows):
+        """``inputs`` of the probes ``rows`` (an index array; repeats allowed)."""
+        if self.side is None:
+            return self.images[rows]
+        return {**{k: v[rows] for k, v in self.side.items()}, self.image_name: self.images[rows]}
+
 
 def check_masks(masks, images):
     """Boolean masks (N, H, W) that fit the probe images, or None."""

@@ -3,7 +3,9 @@
 Run and tags
     The callback writes to its own run directory ``<log_dir>/cnnvis`` (``metadata.RUN_SUBDIR``).
     One tag per (kind, layer): ``"<kind>/<layer path>"`` (e.g. ``"grad_cam/conv3"``,
-    ``"feature_maps/vgg16/block1_conv1"``), plus the tag ``"probes"``. The step is the epoch:
+    ``"feature_maps/vgg16/block1_conv1"``), plus the tag ``"probes"``. Views at the model's
+    input (family ``attribution``) have the one "layer" ``input``: ``"smoothgrad/input"``.
+    The step is the epoch:
     0 is the untrained network (logged before the first epoch), ``e`` is after epoch ``e``.
     ``tb-cnnvis log`` (post hoc, ``tb_cnnvis.cli``) writes one step per saved checkpoint,
     numbered by the number in its file name (else 0, 1, ...).
@@ -14,8 +16,12 @@ Metadata (``metadata.create_summary_metadata``)
     ``{"version": 1, "kind", "layer", "layer_index", "layer_class", "output_shape": [h, w, c],
     "input_shape": [H, W, C], "probe_count": N, "class_names": [...] or null,
     "default_layer": bool}`` (``layer``/``layer_index``/``layer_class``/``output_shape`` are
-    null for ``probes``; ``default_layer``: the callback chose the layer itself, by
-    ``views.Family.default_layers``; absent in logs written before it existed).
+    null for ``probes``; for the ``attribution`` family they are ``"input"``, ``-1``,
+    ``"InputLayer"`` and the input shape ``[H, W, C]``; ``default_layer``: the callback chose
+    the layer itself, by ``views.Family.default_layers``; absent in logs written before it
+    existed). ``version`` is 1 for every tag, including steps with several classes per probe
+    (below): their layout adds to the version 1 one without changing the meaning of anything
+    in it, so a reader of version 1 reads them as one map per image.
 
 Values
     Each step's value is a rank-1 ``tf.string`` tensor (a blob sequence):
@@ -27,7 +33,9 @@ Values
          "grid": [rows, cols],      # an atlas of tiles laid out row-major
          "tile": [h, w],            # tile size in pixels (no gaps between tiles)
          "count": n,                # number of tiles used (the last row may be short)
-         "channels": 1 | 3}         # grayscale intensities or RGB
+         "channels": 1 | 3,         # grayscale intensities or RGB
+         "class_index": int}        # only in steps with several classes per probe (below):
+                                    # the class this image's map explains
 
     Tile ``k`` of an atlas sits at row ``k // cols``, column ``k % cols``.
 
@@ -52,11 +60,39 @@ Values
         (display RGB); facts
         ``{"filters": [int], "activations": [float], "start_activations": [float],
         "dead": [int]}`` (``dead``: the filter indices whose activation stayed <= 0).
-    family ``cam`` (``grad_cam``, ``gradcam_plus_plus``, ``score_cam``): one grayscale PNG per probe image at
-        input resolution, the map in [0, 1] times 255; facts ``{"class_index": [int]``
-        (class explained), ``"predicted": [int], "probability": [float]`` (of the predicted
+    family ``cam`` (``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``layercam``,
+        ``hirescam``, ``xgradcam``, ``eigencam``): one grayscale PNG per map at input
+        resolution, the map in [0, 1] times 255; facts ``{"class_index": [int]`` (class
+        explained), ``"predicted": [int], "probability": [float]`` (of the predicted
         class), ``"target_probability": [float], "labels": [int] | null,
-        "cam_max": [float]}`` (the map's raw maximum before normalization).
+        "cam_max": [float]}`` (the map's raw maximum before normalization). ``eigencam``
+        is class-agnostic: its map is the same for every class, its ``class_index`` is the
+        class its metrics follow, and it always has one map per probe.
+    family ``attribution`` (``smoothgrad``, ``integrated_gradients``, ``occlusion``; tags
+        ``"<kind>/input"``): one grayscale PNG per map at input resolution holding a signed
+        map (summed over input channels; positive where the pixels raise the class score):
+        ``pixel = round(128 + 127 * value / scale)``, so 128 is zero, 255 is ``+scale``,
+        1 is ``-scale`` and 0 is unused; a reader recovers ``value = (pixel - 128) / 127 *
+        scale``. Facts ``{"class_index": [int], "predicted": [int], "probability": [float],
+        "target_probability": [float], "labels": [int] | null`` (as for ``cam``),
+        ``"scale": [float]`` (each map's largest absolute value; 0.0 for an all-zero map),
+        ``"settings": {name: value}}`` (the method's settings: ``samples``, ``noise`` (a
+        fraction of the input range), ``seed`` for SmoothGrad; ``steps``, ``baseline`` for
+        integrated gradients; ``patch_size``, ``stride``, ``baseline`` for occlusion; a
+        baseline is ``"low"`` (the input range's low end), ``"grey"`` (its middle), a
+        number, one number per channel, or ``"array"``).
+
+    Several classes per probe (families ``cam`` and ``attribution``; the callback's
+        ``cam_classes``): with one class per probe (the default) a step holds one map per
+        probe, ``images[i]`` is probe ``i``, and its ``images`` entries have no
+        ``class_index``. With ``K > 1`` classes per probe a step holds ``M = N * K`` maps:
+        ``images[i]`` has ``"probe": i // K`` and ``"class_index"`` (equal to
+        ``facts["class_index"][i]``); the ``K`` maps of one probe are consecutive, most
+        probable class first (``cam_classes=k``: the ``k`` most probable classes) or in the
+        order of the list given (``cam_classes=[...]``). Every per-map fact (all lists
+        above but ``labels``, and the metric facts below) has ``M`` entries, entry ``i``
+        for ``images[i]``; ``predicted`` and ``probability`` repeat for the maps of one
+        probe; ``labels`` keeps one entry per probe.
     family ``projection`` (``deconvnet``, ``guided_backprop``, ``saliency``): one RGB PNG per probe image at input
         resolution: the projection divided by twice its largest absolute value plus 0.5
         (grey is zero); facts ``{"channel": [int], "activation": [float],
@@ -87,25 +123,30 @@ and null where the metric failed or does not apply)
     ``filter_patterns``: ``"drift": [float] * F | null``: per filter, Spearman's rank
         correlation of the pattern with the one logged at step ``"drift_from": int | null``
         (the previous logged step; null at the first).
-    family ``cam``: ``"drift": [float] * N | null`` and
-        ``"drift_from"``: per probe, the rank correlation of the map with that of the
-        previous logged step; ``"pointing_hits": [bool] * N | null`` (the map's maximum lies
-        within 15/224 of the image's larger side of the object; only with probe masks);
-        ``"deletion_auc": [float] * N | null`` and ``"deletion_auc_random": [float] * N |
-        null``: deletion AUC (Petsiuk et al. 2018; 16 steps, blurred baseline) of the
-        explained class's probability for the map and for a seeded random map (lower is
-        more faithful), computed for the view's last layer only (null on other layers).
+    families ``cam`` and ``attribution`` (one entry per map, ``M``: see above):
+        ``"drift": [float | null] * M | null`` and ``"drift_from"``: per map, the rank
+        correlation of the map with the one in its place at the previous logged step (null
+        where that one explained another class); ``"pointing_hits": [bool] * M | null``
+        (the map's maximum lies within 15/224 of the image's larger side of the object;
+        only with probe masks); ``"deletion_auc": [float] * M | null`` and
+        ``"deletion_auc_random": [float] * M | null``: deletion AUC (Petsiuk et al. 2018;
+        16 steps, blurred baseline) of the explained class's probability for the map and
+        for a seeded random map (lower is more faithful), computed for the view's last
+        layer only (null on other layers; attributions have one). Attributions are judged
+        by their positive part (the evidence for the class).
 
 Per-epoch scalars (scalars plugin, run ``cnnvis``)
     ``cnnvis_seconds/<view>``: seconds spent per view per logged epoch (``metrics``: seconds
     spent on the metrics below). ``cnnvis_metrics/<name>`` (``metadata.SCALAR_TAG_PREFIX``)
-    with ``<method>`` the ``metric_name`` of a CAM view (``gradcam``, ``gradcampp``,
-    ``scorecam``) and
-    ``<layer>`` a layer path; CAM metrics describe the view's last layer:
+    with ``<method>`` the ``metric_name`` of a CAM or attribution view (``gradcam``,
+    ``gradcampp``, ``scorecam``, ``layercam``, ``hirescam``, ``xgradcam``, ``eigencam``,
+    ``smoothgrad``, ``integrated_gradients``, ``occlusion``) and ``<layer>`` a layer path;
+    CAM metrics describe the view's last layer:
 
     - ``deletion_auc/<method>``, ``deletion_auc/random``: mean deletion AUCs (above);
     - ``pointing_game/<method>``: the fraction of pointing-game hits (with probe masks);
-    - ``cam_drift/<method>``: the mean CAM rank correlation with the previous logged step;
+    - ``cam_drift/<method>``: the mean rank correlation of the maps with the previous
+      logged step (over the maps that have one);
     - ``pattern_drift/<layer>``: the mean filter-pattern rank correlation, likewise;
     - ``dead_filters/<layer>``: the number of dead filters; ``sparsity/<layer>``: as above.
 
@@ -174,12 +215,16 @@ def content(
 
 
 def content_for_layer(kind, ref, **common):
-    """``content`` for a ``capture.LayerRef`` (path, layer, index, output_shape)."""
+    """``content`` for a ``capture.LayerRef`` (path, layer, index, output_shape).
+
+    A ref without a layer stands for the model's input (views at the input):
+    ``layer_class`` is then ``"InputLayer"``.
+    """
     return content(
         kind,
         ref.path,
         layer_index=ref.index,
-        layer_class=type(ref.layer).__name__,
+        layer_class="InputLayer" if ref.layer is None else type(ref.layer).__name__,
         output_shape=ref.output_shape,
         **common,
     )
@@ -234,14 +279,32 @@ def write_timings(seconds_by_view, step=None):
         tf.summary.scalar(metadata.TIMING_TAG_PREFIX + view, float(seconds), step=step)
 
 
-def write_single_tiles(tag_content, step, pixels, facts, seconds):
-    """Write one 1x1 "atlas" PNG per probe from uint8 (N, H, W, c) pixels."""
+def write_single_tiles(tag_content, step, pixels, facts, seconds, probes=None, classes=None):
+    """Write one 1x1 "atlas" PNG per map from uint8 (M, H, W, c) pixels.
+
+    Map ``i`` is of probe ``i``; with ``probes`` (and ``classes``), of probe ``probes[i]``
+    for class ``classes[i]``, which its ``images`` entry then says (``"class_index"``).
+    """
     pngs = [imaging.encode_png(p) for p in pixels]
-    images = [
-        imaging.image_facts((1, 1), pixels.shape[1:3], 1, pixels.shape[-1], probe)
-        for probe in range(len(pixels))
-    ]
+    shape = pixels.shape[1:3], 1, pixels.shape[-1]
+    if probes is None:
+        images = [imaging.image_facts((1, 1), *shape, probe) for probe in range(len(pixels))]
+    else:
+        images = [
+            imaging.image_facts((1, 1), *shape, probe, class_index=c)
+            for probe, c in zip(int_list(probes), int_list(classes))
+        ]
     return write_step(tag_content, step, facts, images, pngs, seconds)
+
+
+def class_layout(probe, class_index):
+    """``write_single_tiles`` arguments for maps of several classes per probe (``probe`` not
+    None), or none for one map per probe."""
+    if probe is None:
+        return {}
+    if len(probe) != len(class_index):
+        raise ValueError(f"probe has {len(probe)} entries for {len(class_index)} maps.")
+    return {"probes": probe, "classes": class_index}
 
 
 def write_step(tag_content, step, facts, images, pngs, seconds):

@@ -214,7 +214,8 @@ def test_unbuilt_sequential_and_subclassed_models_are_built_from_the_probes():
     subclassed = Subclassed()
     cb = CnnVisCallback("unused", _data(2)[0], views=["feature_maps"])
     cb.set_model(subclassed)
-    assert subclassed.built and [r.path for r in cb._plan.layers["feature_maps"]] == ["conv2d"]
+    assert subclassed.built
+    assert [r.path for r in cb._plan.layers["feature_maps"]] == [subclassed.conv.name]
 
 
 def test_probes_from_a_dataset_with_labels_take_the_first_max_probes():

@@ -1,4 +1,8 @@
-"""Grad-CAM, Grad-CAM++ and Score-CAM: hand-computed maps, class handling, bad input."""
+"""Grad-CAM, Grad-CAM++ and Score-CAM: hand-computed maps, class handling, bad input.
+
+The methods added later (LayerCAM, HiResCAM, XGrad-CAM, Eigen-CAM) are checked against
+the tape's own activations and gradients in ``test_cam_methods.py``.
+"""
 
 import keras
 import models
@@ -8,7 +12,7 @@ import tensorflow as tf
 from keras import layers
 
 import tb_cnnvis as cv
-from tb_cnnvis.algorithms import cam
+from tb_cnnvis.algorithms import cam, cam_methods
 
 # One 4x4 grey image; conv channel 0 is relu(x), channel 1 is relu(-x).
 IMAGE = np.array(
@@ -113,7 +117,7 @@ def test_score_cam_does_not_depend_on_the_batch_size(monkeypatch):
     model = models.sequential()
     images = _images()
     whole = cv.grad_cam(model, images, method="scorecam")
-    monkeypatch.setattr(cam, "SCORE_CAM_BATCH", 5)  # 12 masked images: 5 + 5 + 2 (padded)
+    monkeypatch.setattr(cam_methods, "SCORE_CAM_BATCH", 5)  # 12 masked images: 5 + 5 + 2 (padded)
     np.testing.assert_allclose(cv.grad_cam(model, images, method="scorecam"), whole, atol=1e-5)
 
 
@@ -172,8 +176,11 @@ def test_bad_class_index(class_index, message):
 
 
 def test_unknown_method_lists_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"'layercam'.*\['gradcam', 'gradcam\+\+', 'scorecam'\]"):
-        cv.grad_cam(_tiny(), IMAGE, method="layercam")
+    known = (
+        r"\['gradcam', 'gradcam\+\+', 'scorecam', 'layercam', 'hirescam', 'xgradcam', 'eigencam'\]"
+    )
+    with pytest.raises(ValueError, match=r"'ablationcam'.*" + known):
+        cv.grad_cam(_tiny(), IMAGE, method="ablationcam")
 
 
 def test_bad_layers_and_images_and_models_are_refused():

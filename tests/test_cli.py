@@ -92,6 +92,19 @@ def test_npy_images_labels_layers_and_top_examples(saved, tmp_path):
     assert steps["probes"][2][0]["labels"] == np.load(root / "y.npy").tolist()
 
 
+def test_cam_classes_and_attributions_from_the_command_line(saved, tmp_path):
+    root, _ = saved
+    logdir = tmp_path / "logs"
+    argv = ["log", "--model", str(root / "ckpt" / "epoch_2.keras"), "--logdir", str(logdir)]
+    argv += ["--images", str(root / "x.npy"), "--views", "grad_cam", "occlusion"]
+    assert cli.main([*argv, "--cam-classes", "2,0", *CHEAP]) == 0
+    steps, _ = _read(logdir)
+    assert sorted(steps) == ["grad_cam/conv2", "occlusion/input", "probes"]
+    facts, _ = steps["occlusion/input"][2]
+    assert facts["class_index"][:2] == [2, 0] and facts["images"][1]["class_index"] == 0
+    assert cli.main([*argv, "--cam-classes", "9", *CHEAP]) == 2
+
+
 def test_find_checkpoints_sorts_naturally_and_numbers_steps(tmp_path):
     for name in ("epoch_10.keras", "epoch_9.keras", "epoch_100.keras"):
         (tmp_path / name).touch()

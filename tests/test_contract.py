@@ -1,4 +1,7 @@
-"""Every method on every architecture: shapes, float32, finite values, ranges, no retracing."""
+"""Every method on every architecture: shapes, float32, finite values, ranges, no retracing.
+
+Attributions are signed (N, H, W) maps: each has values of both signs here.
+"""
 
 import models
 import numpy as np
@@ -24,15 +27,26 @@ def _guided_grad_cam(model, images, layer):
     return cv.guided_grad_cam(model, images, layer)
 
 
+def _attribution(method, **options):
+    return lambda model, images, layer: cv.attribution(model, images, method, **options)
+
+
 METHODS = {
     "feature_maps": (_feature_maps, "layer"),
     "gradcam": (_cam("gradcam"), "map"),
     "gradcam++": (_cam("gradcam++"), "map"),
     "scorecam": (_cam("scorecam"), "map"),
+    "layercam": (_cam("layercam"), "map"),
+    "hirescam": (_cam("hirescam"), "map"),
+    "xgradcam": (_cam("xgradcam"), "map"),
+    "eigencam": (_cam("eigencam"), "map"),
     "gradient": (_backprop("gradient"), "projection"),
     "deconvnet": (_backprop("deconvnet"), "projection"),
     "guided": (_backprop("guided"), "projection"),
     "guided_grad_cam": (_guided_grad_cam, "projection"),
+    "smoothgrad": (_attribution("smoothgrad", samples=4), "attribution"),
+    "integrated_gradients": (_attribution("integrated_gradients", steps=8), "attribution"),
+    "occlusion": (_attribution("occlusion", patch_size=4, stride=2), "attribution"),
 }
 
 
@@ -67,6 +81,9 @@ def test_method_contract(method, builder, built_models):
         assert result.shape == (2, models.SIZE, models.SIZE)
         assert result.min() >= 0.0
         assert np.allclose(result.max(axis=(1, 2)), 1.0)  # no map is all zero here
+    elif kind == "attribution":
+        assert result.shape == (2, models.SIZE, models.SIZE)
+        assert (result.min(axis=(1, 2)) < 0).all() and (result.max(axis=(1, 2)) > 0).all()
     else:
         assert result.shape == (2, models.SIZE, models.SIZE, 3)
         assert (np.abs(result).max(axis=(1, 2, 3)) > 0).all()

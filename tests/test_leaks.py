@@ -32,6 +32,14 @@ CALLS = {
     "grad_cam": lambda model, logdir: [
         cv.grad_cam(model, _images(), method=method) for method in ("gradcam", "scorecam")
     ],
+    "attribution": lambda model, logdir: [
+        cv.attribution(model, _images(), method, **options)
+        for method, options in (
+            ("smoothgrad", {"samples": 2}),
+            ("integrated_gradients", {"steps": 2}),
+            ("occlusion", {"patch_size": 8}),
+        )
+    ],
     "backprop": lambda model, logdir: [
         cv.backprop(model, _images(), "conv2", rule=rule) for rule in ("deconvnet", "guided")
     ],

@@ -29,6 +29,9 @@ EPOCHS = 15
 BASE = "/data/plugin/cnnvis/"
 EXPECTED_TAG_ORDER = [
     "probes",
+    "smoothgrad/input",  # attributions are at the input: before the first layer
+    "integrated_gradients/input",
+    "occlusion/input",
     "feature_maps/conv1",
     "filter_patterns/conv1",
     "deconvnet/conv1",
@@ -40,6 +43,10 @@ EXPECTED_TAG_ORDER = [
     "grad_cam/base/conv2",
     "gradcam_plus_plus/base/conv2",
     "score_cam/base/conv2",
+    "layercam/base/conv2",
+    "hirescam/base/conv2",
+    "xgradcam/base/conv2",
+    "eigencam/base/conv2",
     "deconvnet/base/conv2",
     "guided_backprop/base/conv2",
     "saliency/base/conv2",

@@ -157,10 +157,12 @@ def test_every_epoch_is_served_not_tensorboards_default_ten(server):
     tags = fetch_json(server["url"] + BASE + "tags")["runs"]
     runs = {run["run"]: run["tags"] for run in tags}
     assert set(runs) >= {"cnnvis", "growing", "truncated"} and "garbage" not in runs
-    assert [entry["tag"] for entry in runs["cnnvis"]][:3] == [
+    assert [entry["tag"] for entry in runs["cnnvis"]][:5] == [
         "probes",
+        "smoothgrad/input",
+        "integrated_gradients/input",
+        "occlusion/input",
         "feature_maps/conv1",
-        "filter_patterns/conv1",
     ]
     for entry in runs["cnnvis"]:
         expected = list(range(1 if entry["tag"] == "probes" else EPOCHS))

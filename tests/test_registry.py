@@ -65,3 +65,23 @@ def test_tab_order_is_family_order_then_registration_order():
     orders = [views.get(kind).family.order for kind in views.kinds()]
     assert orders == sorted(orders)
     assert views.kinds("cam")[0] == "grad_cam" and views.DEFAULT_VIEWS[0] == "feature_maps"
+
+
+@pytest.mark.parametrize("method", ["layercam", "hirescam", "xgradcam", "eigencam"])
+def test_a_cam_method_is_one_map_function_and_one_view(method):
+    from tb_cnnvis.algorithms import cam, cam_methods
+
+    assert method in cam.METHODS and method in cam_methods.MAPS
+    [view] = [v for v in views.of_family("cam") if v.params["method"] == method]
+    assert view.kind == method and view.metric_name == method
+    assert ("class-agnostic" in view.blurb) == (method == "eigencam")
+    assert bool(view.params.get("class_agnostic")) == (method == "eigencam")
+
+
+def test_attributions_are_one_view_per_method_at_the_input():
+    from tb_cnnvis.algorithms import attribution
+
+    assert views.kinds("attribution") == attribution.METHODS
+    for kind in attribution.METHODS:
+        family = views.get(kind).family
+        assert family.at_input and family.needs_classifier and views.get(kind).metric_name == kind

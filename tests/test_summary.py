@@ -153,6 +153,70 @@ def test_cam_and_projection_facts_and_pixels(logdir):
     assert (imaging.decode_png(pngs[1])[0, 0] == 128).all()  # zero is grey
 
 
+def test_attributions_are_grey_around_128_with_their_scale(logdir):
+    maps = np.zeros((2, 8, 8))
+    maps[0, 1, 2], maps[0, 5, 5], maps[0, 7, 0] = -3.0, 1.5, 0.75
+    content = summary.content(
+        "integrated_gradients", "input", layer_index=-1, layer_class="InputLayer",
+        output_shape=(8, 8, 3), **COMMON,
+    )  # fmt: skip
+
+    def write():
+        views.attributions.write_attribution(
+            content, maps, step=4, class_index=[1, 2], predicted=[1, 0],
+            probability=[0.9, 0.6], target_probability=[0.9, 0.1], labels=[1, 2],
+            settings={"steps": 64, "baseline": "low"},
+        )  # fmt: skip
+
+    [(step, facts, pngs, stored)] = _write(logdir, write)[("cnnvis", "integrated_gradients/input")]
+    assert step == 4 and stored["layer"] == "input" and stored["layer_index"] == -1
+    assert facts["scale"] == [3.0, 0.0] and facts["settings"] == {"steps": 64, "baseline": "low"}
+    assert facts["class_index"] == [1, 2] and facts["labels"] == [1, 2]
+    assert [image["channels"] for image in facts["images"]] == [1, 1]
+    assert all("class_index" not in image for image in facts["images"])  # one class per probe
+    first, second = (imaging.decode_png(png)[..., 0].astype(int) for png in pngs)
+    assert first[1, 2] == 1 and first[0, 0] == 128 and first[5, 5] == round(128 + 127 / 2)
+    recovered = (first - 128) / 127 * facts["scale"][0]
+    assert np.abs(recovered - maps[0]).max() <= 3.0 / 254 + 1e-9
+    assert (second == 128).all()  # an all-zero map is flat zero
+
+
+def test_several_classes_per_probe_say_probe_and_class_per_image(logdir):
+    maps = np.random.default_rng(3).random((6, 8, 8))
+    probe, classes = np.repeat([0, 1], 3), [2, 0, 1, 1, 2, 0]
+
+    def write():
+        views.cams.write_cam(
+            _layer_content("grad_cam"), maps, step=1, class_index=classes,
+            predicted=[2, 2, 2, 1, 1, 1], probability=[0.7] * 3 + [0.5] * 3,
+            target_probability=[0.7, 0.2, 0.1, 0.5, 0.3, 0.2], cam_max=np.ones(6),
+            labels=[2, 0], probe=probe, metrics={"deletion_auc": [0.1] * 6},
+        )  # fmt: skip
+
+    [(_, facts, pngs, content)] = _write(logdir, write)[("cnnvis", "grad_cam/block/conv1")]
+    assert content["version"] == 1 and len(pngs) == 6
+    assert [(image["probe"], image["class_index"]) for image in facts["images"]] == list(
+        zip(probe.tolist(), classes)
+    )
+    assert facts["class_index"] == classes and facts["labels"] == [2, 0]
+    assert len(facts["target_probability"]) == len(facts["deletion_auc"]) == 6
+    decoded = np.stack([imaging.decode_png(png)[..., 0] for png in pngs]) / 255.0
+    assert np.abs(decoded - maps).max() <= 0.5 / 255 + 1e-9
+
+
+def test_synthetic_run_with_several_classes_per_probe(logdir):
+    write_synthetic_run(logdir, epochs=1, layers=1, probes=2, size=8, classes_per_probe=3)
+    data = _read_all(logdir)
+    for tag in ("grad_cam/base/conv1", "occlusion/input"):
+        _, facts, pngs, _ = data[("cnnvis", tag)][1]
+        assert [(i["probe"], i["class_index"]) for i in facts["images"]] == [
+            (p, c) for p, c in zip([0, 0, 0, 1, 1, 1], facts["class_index"])
+        ]
+        assert sorted(facts["class_index"][:3]) == [0, 1, 2] and len(pngs) == 6
+    _, facts, pngs, _ = data[("cnnvis", "eigencam/base/conv1")][1]  # class-agnostic
+    assert len(pngs) == 2 and "class_index" not in facts["images"][0]
+
+
 def test_writers_refuse_content_of_another_kind():
     with pytest.raises(ValueError, match="kind"):
         views.feature_maps.write_feature_maps(_layer_content("grad_cam"), np.zeros((1, 2, 2, 1)))
@@ -176,6 +240,7 @@ def test_synthetic_run_has_every_tag_and_step_through_tensorboard_sampling(logdi
     expected |= {f"{k}/{layer}" for k in ("feature_maps", "filter_patterns") for layer in layers}
     expected |= {f"{k}/{layer}" for k in views.kinds("projection") for layer in layers}
     expected |= {f"{k}/base/conv2" for k in views.kinds("cam")}
+    expected |= {f"{k}/input" for k in views.kinds("attribution")}
     expected |= {f"top_examples/{layer}" for layer in layers}
     assert {tag for run, tag in data} == expected == set(info["tags"])
     assert {run for run, tag in data} == {"cnnvis"}

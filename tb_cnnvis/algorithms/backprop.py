@@ -232,7 +232,7 @@ def backprop(model, images, layer, channel=None, rule="deconvnet", *, image_inpu
     ).projections
 
 
-def guided_grad_cam(model, images, layer=None, class_index=None):
+def guided_grad_cam(model, images, layer=None, class_index=None, *, output=None, image_input=None):
     """Guided Grad-CAM: guided backpropagation of the class score times upsampled Grad-CAM.
 
     Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
@@ -240,10 +240,13 @@ def guided_grad_cam(model, images, layer=None, class_index=None):
     is skipped).
 
     Args:
-        model: a built Keras 3 classifier with one (N, classes) output.
-        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input scale.
+        model: a built Keras 3 classifier (with several outputs: see ``output``).
+        images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input
+            scale; for a model with several inputs a dict or list of them.
         layer: the Grad-CAM layer (name or path); None: the last layer with a 4-D output.
         class_index: None (the predicted class), an int, or one int per image.
+        output: the output explained (a name, dict key or index); needed with several.
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         float32 numpy array (N, H, W, C_in), raw (not normalized).
@@ -256,8 +259,13 @@ def guided_grad_cam(model, images, layer=None, class_index=None):
         >>> cv.guided_grad_cam(model, images, "conv2").shape
         (4, 32, 32, 3)
     """
-    details = cam.cam_details(model, images, layer, class_index, method="gradcam")
-    batch = capture.check_images(model, images)
-    grads = class_gradient(model, batch, details.class_index, rule="guided")
+    details = cam.cam_details(
+        model, images, layer, class_index, "gradcam", output=output, image_input=image_input
+    )
+    batch, side = capture.split_images(model, images, image_input=image_input)
+    index = capture.output_index(model, output)
+    grads = class_gradient(
+        model, batch, details.class_index, rule="guided", side=side, output=index
+    )
     guided = capture.finite_or_zero(grads, "guided backpropagation of the class score")
     return (guided * details.maps[..., None]).astype(np.float32)

@@ -43,11 +43,15 @@ from tb_cnnvis.algorithms import backprop, cam, drift
 METHODS = ("gradcam", "guided", "gradient", "deconvnet")
 
 
-def _maps(model, images, method, layer, targets):
+def _maps(model, inputs, method, layer, targets, output, image_input):
     """(N, H, W) maps of ``method`` for ``targets``; gradients reduce to max |value| over C."""
     if method == "gradcam":
-        return cam.grad_cam(model, images, layer, class_index=targets)
-    grads = backprop.class_gradient(model, images, targets, rule=method)
+        return cam.grad_cam(
+            model, inputs, layer, class_index=targets, output=output, image_input=image_input
+        )
+    batch, side = capture.split_images(model, inputs, image_input=image_input)
+    index = capture.output_index(model, output)
+    grads = backprop.class_gradient(model, batch, targets, rule=method, side=side, output=index)
     return np.abs(np.nan_to_num(grads)).max(axis=-1)
 
 
@@ -69,7 +73,17 @@ def _randomize(layer, rng):
         variable.assign((values.mean() + values.std() * noise).astype(variable.dtype))
 
 
-def randomization_check(model, images, layer=None, methods=METHODS, class_index=None, *, seed=0):
+def randomization_check(
+    model,
+    images,
+    layer=None,
+    methods=METHODS,
+    class_index=None,
+    *,
+    seed=0,
+    output=None,
+    image_input=None,
+):
     """Cascading model randomization (Adebayo et al. 2018): do the maps depend on the weights?
 
     Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018. On a clone of
@@ -86,14 +100,18 @@ def randomization_check(model, images, layer=None, methods=METHODS, class_index=
     holds while only the top layers are random (see the module docstring).
 
     Args:
-        model: a built Keras 3 classifier with one (N, classes) output; not modified.
-        images: float32 array (N, H, W, C), in the model's input scale.
+        model: a built Keras 3 classifier (with several outputs: see ``output``); not
+            modified.
+        images: float32 array (N, H, W, C), in the model's input scale (for a model with
+            several inputs, a dict or list of them).
         layer: the Grad-CAM layer (None: the last layer with a 4-D output).
         methods: any of "gradcam", "guided" (guided backpropagation), "gradient"
             (saliency) and "deconvnet"; the last three are input gradients of the class
             logit with that ReLU rule, reduced to max |value| over colour channels.
         class_index: None (the original model's predicted class), an int, or one per image.
         seed: seed of the random weights.
+        output: the output explained (a name, dict key or index); needed with several.
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         ``{method: [(layer path, mean correlation), ...]}``, one entry per randomized layer,
@@ -110,17 +128,17 @@ def randomization_check(model, images, layer=None, methods=METHODS, class_index=
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"Unknown methods {unknown}; expected some of {list(METHODS)}.")
-    batch = capture.check_images(model, images)
-    details = cam.cam_details(model, batch, layer, class_index)
+    choice = {"output": output, "image_input": image_input}
+    details = cam.cam_details(model, images, layer, class_index, **choice)
     targets, path = details.class_index, details.layer
     with _scratch_copy(model) as clone:
-        original = {m: _maps(clone, batch, m, path, targets) for m in methods}
+        original = {m: _maps(clone, images, m, path, targets, **choice) for m in methods}
         rng = np.random.default_rng(seed)
         table = {m: [] for m in methods}
         for name, target_layer in _weighted_layers(clone):
             _randomize(target_layer, rng)
             for method in methods:
-                maps = _maps(clone, batch, method, path, targets)
+                maps = _maps(clone, images, method, path, targets, **choice)
                 rho = drift.spearman(original[method], maps, absolute=True).mean()
                 table[method].append((name, float(rho)))
     return table

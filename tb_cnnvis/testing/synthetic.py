@@ -42,6 +42,7 @@ class _Step(NamedTuple):
     centers: list
     rng: object
     seconds: float
+    classes: int = 1
 
 
 def write_synthetic_run(
@@ -55,13 +56,15 @@ def write_synthetic_run(
     nested=True,
     timings=True,
     seed=0,
+    classes_per_probe=1,
 ):
     """Write steps 0..epochs of every kind to ``<logdir>/cnnvis`` from procedural arrays.
 
     Layers are ``conv1``, ``conv2``, ...; with ``nested`` the last one is ``base/conv<n>``
     (a layer inside a nested model), to exercise paths with slashes. Layer ``i`` has
     ``size / 2**i`` pixels and ``4 * 2**i`` channels. Every layer kind is written for every
-    layer, except the class-explaining families (CAMs), written for the last one.
+    layer, except the class-explaining families: CAMs for the last one, attributions (at
+    the input) for the pseudo-layer ``input``.
 
     Args:
         logdir: the log directory (any ``tf.io.gfile`` path); the run is ``<logdir>/cnnvis``.
@@ -73,6 +76,10 @@ def write_synthetic_run(
         nested: name the last layer ``base/conv<n>``.
         timings: also write ``cnnvis_seconds/<view>`` scalars.
         seed: random seed.
+        classes_per_probe: maps per probe of the class-explaining kinds (CAMs and
+            attributions; ``cam_classes`` of the callback): 1 stores one map per probe; more
+            store each probe's most probable classes, in the layout of several classes per
+            probe (``tb_cnnvis.summary``). At most 3 (the synthetic classes).
 
     Returns:
         A dict ``{"run_dir", "tags": {tag: content}, "steps": [0..epochs], "labels"}``.
@@ -90,6 +97,10 @@ def write_synthetic_run(
             f"Need kinds from {list(all_kinds)} (unknown: {unknown}), layers >= 1, probes >= 1 "
             f"and epochs >= 0; got layers={layers}, probes={probes}, epochs={epochs}."
         )
+    if not 1 <= classes_per_probe <= len(CLASS_NAMES):
+        raise ValueError(
+            f"classes_per_probe must be 1 to {len(CLASS_NAMES)}; got {classes_per_probe}."
+        )
     rng = np.random.default_rng(seed)
     images, labels, centers = _probe_images(rng, probes, size)
     common = {"input_shape": (size, size, 3), "probe_count": probes, "class_names": CLASS_NAMES}
@@ -99,13 +110,19 @@ def write_synthetic_run(
         path = f"base/{name}" if nested and i == layers - 1 else name
         side = max(1, size // 2**i)
         refs.append(_Layer(path, i, (side, side, 4 * 2**i)))
+    at_input = _Layer("input", -1, (size, size, 3))
+
+    def layers_of(family):
+        if family.at_input:
+            return [at_input]
+        return refs[-1:] if family.needs_classifier else refs
 
     def tag_content(kind, ref=None):
         if ref is None:
             return summary.content(kind, **common)
         return summary.content(
-            kind, ref.path, layer_index=ref.index, layer_class="Conv2D", output_shape=ref.shape,
-            **common,
+            kind, ref.path, layer_index=ref.index, output_shape=ref.shape, **common,
+            layer_class="InputLayer" if ref.index < 0 else "Conv2D",
         )  # fmt: skip
 
     run_dir = os.path.join(logdir, metadata.RUN_SUBDIR)
@@ -117,17 +134,18 @@ def write_synthetic_run(
             if metadata.PROBES in kinds and step == 0:
                 tags["probes"] = tag_content(metadata.PROBES)
                 summary.write_probes(tags["probes"], images, step, labels=labels, seconds=0.01)
-            for ref in refs:
+            for ref in [at_input, *refs]:
                 for kind in kinds:
                     if kind == metadata.PROBES:
                         continue
                     family = views.get(kind).family
-                    if family.needs_classifier and ref != refs[-1]:
+                    if ref not in layers_of(family):
                         continue
                     content = tag_content(kind, ref)
                     tags[metadata.tag_name(kind, ref.path)] = content
                     spent = 0.01 + 0.001 * ref.index
-                    now = _Step(step, step / max(epochs, 1), images, labels, centers, rng, spent)
+                    now = _Step(step, step / max(epochs, 1), images, labels, centers, rng, spent,
+                                classes_per_probe)  # fmt: skip
                     _SYNTHESIZERS[family.name](content, ref, now)
                     seconds[kind] = seconds.get(kind, 0.0) + spent
             if timings:
@@ -167,27 +185,68 @@ def _filter_patterns(content, ref, now):
     )
 
 
+def _explained(now):
+    """Per map of a class-explaining kind: its probe, class, prediction and probabilities.
+
+    Early on every probe predicts class 0; from half-way, its label. With several classes
+    per probe, probe ``p``'s classes are its prediction, then the next ones in turn.
+    """
+    n, k = len(now.images), now.classes
+    predicted = now.labels if now.progress >= 0.5 else np.zeros_like(now.labels)
+    probability = np.clip(1 / 3 + now.progress * 0.6 + 0.01 * np.arange(n), 0, 1)
+    probe = np.repeat(np.arange(n), k)
+    rank = np.tile(np.arange(k), n)
+    classes = (predicted[probe] + rank) % len(CLASS_NAMES)
+    target = np.where(rank == 0, probability[probe], (1 - probability[probe]) / (rank + 1))
+    layout = {"probe": probe} if k > 1 else {}
+    return (
+        probe,
+        rank,
+        {
+            "class_index": classes,
+            "predicted": predicted[probe],
+            "probability": probability[probe],
+            "target_probability": target,
+            "labels": now.labels,
+            "seconds": now.seconds,
+            **layout,
+        },
+    )
+
+
+def _blobs(now, probe, rank, width):
+    """A Gaussian on each map's probe shape (moved off it for other classes), ``width`` wide."""
+    size = now.images.shape[1]
+    yy, xx = np.mgrid[0:size, 0:size]
+    centers = [now.centers[p] for p in probe]
+    shift = size / 4 * rank
+    return np.stack(
+        [np.exp(-((yy - cy) ** 2 + (xx - cx - s) ** 2) / (2 * width**2))
+         for (cy, cx), s in zip(centers, shift)]
+    )  # fmt: skip
+
+
 def _cam(content, ref, now):
     """A Gaussian on each probe's shape that narrows as training goes on."""
-    n, size = len(now.images), now.images.shape[1]
-    yy, xx = np.mgrid[0:size, 0:size]
-    width = size * (0.5 - 0.3 * now.progress)
-    maps = np.stack(
-        [np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2)) for cy, cx in now.centers]
-    )
-    probability = np.clip(1 / 3 + now.progress * 0.6 + 0.01 * np.arange(n), 0, 1)
-    predicted = now.labels if now.progress >= 0.5 else np.zeros_like(now.labels)
+    size = now.images.shape[1]
+    if views.get(content["kind"]).params.get("class_agnostic"):
+        now = now._replace(classes=1)
+    probe, rank, facts = _explained(now)
+    maps = _blobs(now, probe, rank, size * (0.5 - 0.3 * now.progress))
     views.cams.write_cam(
-        content,
-        maps,
-        now.step,
-        class_index=predicted,
-        predicted=predicted,
-        probability=probability,
-        target_probability=probability,
-        cam_max=maps.max(axis=(1, 2)) * (1 + 5 * now.progress),
-        labels=now.labels,
-        seconds=now.seconds,
+        content, maps, now.step, cam_max=maps.max(axis=(1, 2)) * (1 + 5 * now.progress), **facts
+    )
+
+
+def _attribution(content, ref, now):
+    """Positive on each probe's shape, negative around it, noisy early on."""
+    size = now.images.shape[1]
+    probe, rank, facts = _explained(now)
+    width = size * (0.3 - 0.15 * now.progress)
+    maps = _blobs(now, probe, rank, width) - 0.5 * _blobs(now, probe, rank, 2 * width)
+    maps = maps + (1 - now.progress) * 0.2 * now.rng.standard_normal(maps.shape)
+    views.attributions.write_attribution(
+        content, maps * (0.1 + now.progress), now.step, settings={"synthetic": True}, **facts
     )
 
 
@@ -250,6 +309,7 @@ _SYNTHESIZERS = {
     "feature_maps": _feature_maps,
     "filter_patterns": _filter_patterns,
     "cam": _cam,
+    "attribution": _attribution,
     "projection": _projection,
     "top_examples": _top_examples,
 }

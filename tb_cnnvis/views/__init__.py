@@ -1,8 +1,10 @@
 """The views the callback logs, one module per family, and the registry that lists them.
 
 Family modules: ``feature_maps``, ``filter_patterns``, ``cams`` (the class activation
-maps), ``projections`` (deconvnet, guided backprop, saliency) and ``top_examples``. Each
-declares its kinds with ``registry.register``; ``registry`` holds the lookups. This package
+maps), ``attributions`` (class attributions at the input: SmoothGrad, integrated
+gradients, occlusion), ``projections`` (deconvnet, guided backprop, saliency) and
+``top_examples``. Each declares its kinds with ``registry.register``; ``registry`` holds
+the lookups, ``explained`` the choice of classes the class-explaining views explain. This package
 imports no TensorFlow at import time (the TensorBoard plugin reads it).
 
 Example:
@@ -11,7 +13,15 @@ Example:
     'Grad-CAM'
 """
 
-from tb_cnnvis.views import cams, feature_maps, filter_patterns, projections, top_examples
+from tb_cnnvis.views import (
+    attributions,
+    cams,
+    explained,
+    feature_maps,
+    filter_patterns,
+    projections,
+    top_examples,
+)
 from tb_cnnvis.views.registry import Family, View, all_views, catalog, get, kinds, of_family
 
 ALL_VIEWS = kinds()
@@ -34,8 +44,10 @@ __all__ = [
     "Family",
     "View",
     "all_views",
+    "attributions",
     "cams",
     "catalog",
+    "explained",
     "feature_maps",
     "filter_patterns",
     "get",

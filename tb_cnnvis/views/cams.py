@@ -1,8 +1,9 @@
-"""Class activation maps: Grad-CAM and its family, one map per probe image.
+"""Class activation maps: Grad-CAM and its family, one map per probe image and class.
 
-Every method of ``algorithms.cam`` is one view here: adding a CAM method is its weighting
-function there plus one ``View`` below (the dashboard draws every view of the ``cam``
-family alike).
+Every method of ``algorithms.cam`` is one view here: adding a CAM method is its map
+function in ``algorithms.cam_methods`` plus one ``View`` below (the dashboard draws every
+view of the ``cam`` family alike). Which classes are explained is ``views.explained``'s
+choice (``cam_classes``).
 
 Example:
     >>> write_cam(tag_content, details.maps, 3, class_index=details.class_index, ...)
@@ -11,6 +12,7 @@ Example:
 import numpy as np
 
 from tb_cnnvis import imaging, summary
+from tb_cnnvis.views import explained
 from tb_cnnvis.views.registry import Family, View, register
 
 
@@ -47,31 +49,36 @@ class ClassActivationMaps(Family):
         return int(np.prod(plan.probes.images.shape[:3]))
 
     def compute_layer(self, plan, view, ref):
-        """A ``cam.CamResult`` of the explained class (the label, or the prediction)."""
+        """An ``explained.Explained`` holding a ``cam.CamResult`` of the explained classes."""
         from tb_cnnvis.algorithms import cam
 
-        probes = plan.probes
-        use_labels = plan.options.cam_target == "label" and probes.labels is not None
-        return cam.cam_details(
-            plan.model,
-            probes.images,
-            ref.path,
-            class_index=probes.labels if use_labels else None,
-            method=view.params["method"],
-        )
+        def run(images, class_index):
+            return cam.cam_details(
+                plan.model,
+                images,
+                ref.path,
+                class_index,
+                method=view.params["method"],
+                output=plan.options.output,
+                image_input=plan.options.image_input,
+            )
+
+        return explained.explain(plan, view, run)
 
     def write(self, tag_content, result, step, seconds, facts, context):
-        """Write a ``CamResult``."""
+        """Write an ``Explained`` ``CamResult``."""
+        details = result.details
         write_cam(
             tag_content,
-            result.maps,
+            details.maps,
             step,
-            class_index=result.class_index,
-            predicted=result.predicted,
-            probability=result.probability,
-            target_probability=result.target_probability,
-            cam_max=result.cam_max,
+            class_index=details.class_index,
+            predicted=details.predicted,
+            probability=details.probability,
+            target_probability=details.target_probability,
+            cam_max=details.cam_max,
             labels=context.labels,
+            probe=result.probe,
             seconds=seconds,
             metrics=facts,
         )
@@ -105,6 +112,43 @@ register(
         params={"method": "scorecam"},
         metric_name="scorecam",
     ),
+    View(
+        "layercam",
+        FAMILY,
+        "LayerCAM",
+        "positive gradients times activations, pixel by pixel, which keeps the detail of "
+        "shallow layers (Jiang et al., 2021).",
+        params={"method": "layercam"},
+        metric_name="layercam",
+    ),
+    View(
+        "hirescam",
+        FAMILY,
+        "HiResCAM",
+        "gradients times activations pixel by pixel, where Grad-CAM averages the gradients "
+        "(Draelos & Carin, 2020).",
+        params={"method": "hirescam"},
+        metric_name="hirescam",
+    ),
+    View(
+        "xgradcam",
+        FAMILY,
+        "XGrad-CAM",
+        "channels weighted by their gradients averaged with the activations as weights "
+        "(Fu et al., 2020).",
+        params={"method": "xgradcam"},
+        metric_name="xgradcam",
+    ),
+    View(
+        "eigencam",
+        FAMILY,
+        "Eigen-CAM",
+        "the layer's activations projected on their first principal component: what the "
+        "layer finds salient, class-agnostic, the same map whatever the class "
+        "(Muhammad & Yeasin, 2020).",
+        params={"method": "eigencam", "class_agnostic": True},
+        metric_name="eigencam",
+    ),
 )
 
 
@@ -119,6 +163,7 @@ def write_cam(
     target_probability,
     cam_max,
     labels=None,
+    probe=None,
     seconds=0.0,
     metrics=None,
 ):
@@ -126,14 +171,17 @@ def write_cam(
 
     Args:
         tag_content: content of a ``cam`` kind (``grad_cam``, ``gradcam_plus_plus``, ...).
-        maps: (N, H, W) or (N, H, W, 1) maps in [0, 1] at input resolution.
+        maps: (M, H, W) or (M, H, W, 1) maps in [0, 1] at input resolution: one per probe
+            (M = N), or with ``probe``, one per (probe, class).
         step: the step.
-        class_index: the N classes explained.
-        predicted: the N predicted classes.
-        probability: the N probabilities of the predicted classes.
-        target_probability: the N probabilities of the explained classes.
-        cam_max: the N raw map maxima before normalization.
-        labels: N true labels, or None.
+        class_index: the M classes explained.
+        predicted: the M predicted classes (of each map's probe).
+        probability: the M probabilities of the predicted classes.
+        target_probability: the M probabilities of the explained classes.
+        cam_max: the M raw map maxima before normalization.
+        labels: N true labels (one per probe), or None.
+        probe: None (map i is of probe i), or the M probes the maps are of: then each
+            ``images`` entry also names its class (``"class_index"``).
         seconds: time spent.
         metrics: more facts (``drift``, ``pointing_hits``, ``deletion_auc``, ...; see
             ``tb_cnnvis.summary``).
@@ -146,7 +194,7 @@ def write_cam(
     if maps.ndim == 4 and maps.shape[-1] == 1:
         maps = maps[..., 0]
     if maps.ndim != 3:
-        raise ValueError(f"CAM maps must have shape (N, H, W); got {maps.shape}.")
+        raise ValueError(f"CAM maps must have shape (M, H, W); got {maps.shape}.")
     facts = {
         "class_index": summary.int_list(class_index),
         "predicted": summary.int_list(predicted),
@@ -157,4 +205,6 @@ def write_cam(
     }
     facts = summary.with_metrics(facts, metrics)
     pixels = imaging.to_uint8(maps)[..., None]
-    return summary.write_single_tiles(tag_content, step, pixels, facts, seconds)
+    return summary.write_single_tiles(
+        tag_content, step, pixels, facts, seconds, **summary.class_layout(probe, class_index)
+    )

@@ -115,6 +115,9 @@ class Family:
             callback's ``reference_images``).
         frequency: the ``CnnVisCallback`` argument that says how often its views are logged.
         needs_classifier: its views explain class scores (the model must be a classifier).
+        at_input: its views are maps at the model's input: they take no layer, and their
+            one "layer" is the input (``default_layers`` says which ``LayerRef`` stands
+            for it).
         facts: the keys of a stored step's facts besides ``seconds`` and ``images``, as the
             format in ``tb_cnnvis.summary`` describes them.
     """
@@ -124,6 +127,7 @@ class Family:
     source = "probes"
     frequency = "every_n_epochs"
     needs_classifier = False
+    at_input = False
     facts = ()
 
     def default_layers(self, model, four_d):

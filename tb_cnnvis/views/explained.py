@@ -1,0 +1,123 @@
+"""Which classes the class-explaining views explain, for the CAM and attribution families.
+
+The callback's ``cam_classes`` chooses: ``1`` (the default) explains one class per probe,
+``cam_target``'s choice (the true label, or the prediction); an int ``k > 1`` explains the
+``k`` most probable classes of each probe, most probable first; a list of class indices
+explains those classes for every probe, in that order. With one class per probe a step
+holds one map per probe, as it always did; with ``K > 1`` it holds ``N * K`` maps, those
+of one probe consecutive (see the format in ``tb_cnnvis.summary``). A class-agnostic view
+(Eigen-CAM: ``View.params["class_agnostic"]``) always stores one map per probe.
+
+Example:
+    >>> explained = explain(plan, view, lambda images, classes: cam_details(model, images,
+    ...                                                                     "conv2", classes))
+    >>> explained.probe          # None, or the probe of each of the N * K maps
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Explained(NamedTuple):
+    """One layer's maps for the classes explained, and the probe each map is of.
+
+    Attributes:
+        details: the method's result (``cam.CamResult``, ``attribution.AttributionResult``)
+            with ``M`` rows: ``N`` (one map per probe) or ``N * K``.
+        probe: int (M,), the probe of each row; None when the rows are the probes in order
+            (one class per probe).
+    """
+
+    details: object
+    probe: np.ndarray | None = None
+
+    @property
+    def probe_index(self):
+        """The probe of each row, ``arange(M)`` when there is one class per probe."""
+        if self.probe is not None:
+            return self.probe
+        return np.arange(len(self.details.class_index))
+
+
+def check_cam_classes(cam_classes):
+    """``cam_classes`` as an int >= 1 or a tuple of distinct ints >= 0 (model not yet known).
+
+    Raises:
+        ValueError: for anything else, in the callback's terms.
+    """
+    if _is_int(cam_classes):
+        if cam_classes < 1:
+            raise ValueError(f"cam_classes must be >= 1 (classes per probe); got {cam_classes}.")
+        return int(cam_classes)
+    if isinstance(cam_classes, (list, tuple, np.ndarray)):
+        classes = list(np.asarray(cam_classes, dtype=object).reshape(-1))
+        bad = [c for c in classes if not _is_int(c) or c < 0]
+        if classes and not bad and len(set(classes)) == len(classes):
+            return tuple(int(c) for c in classes)
+    raise ValueError(
+        "cam_classes must be an int k >= 1 (explain the k most probable classes of each probe) "
+        f"or a non-empty list of distinct class indices; got {cam_classes!r}."
+    )
+
+
+def check_against_classes(cam_classes, classes):
+    """Raise ``ValueError`` (at ``set_model``) if ``cam_classes`` asks for classes the model
+    does not have."""
+    if isinstance(cam_classes, int):
+        if cam_classes > classes:
+            raise ValueError(
+                f"cam_classes={cam_classes} asks for more classes per probe than the model "
+                f"has ({classes})."
+            )
+        return
+    bad = [c for c in cam_classes if c >= classes]
+    if bad:
+        raise ValueError(
+            f"cam_classes {bad} out of range: the model has {classes} classes (0 to {classes - 1})."
+        )
+
+
+def explain(plan, view, run):
+    """Run ``run(images, class_index)`` for the classes ``plan.options.cam_classes`` asks.
+
+    Args:
+        plan: the ``plan.Plan`` (model, probes, options).
+        view: the ``View`` (a class-agnostic one explains one class per probe).
+        run: ``(inputs with M rows, class_index None | int (M,)) -> result with M rows``;
+            ``inputs`` are the probe images (with a model's other inputs, the input dict).
+
+    Returns:
+        An ``Explained``.
+    """
+    probes = plan.probes
+    chosen = plan.options.cam_classes
+    single = chosen == 1 or view.params.get("class_agnostic")
+    if single or (isinstance(chosen, tuple) and len(chosen) == 1):
+        if single:
+            use_labels = plan.options.cam_target == "label" and probes.labels is not None
+            targets = probes.labels if use_labels else None
+        else:
+            targets = np.full(len(probes.images), chosen[0])
+        return Explained(run(probes.inputs, targets))
+    count = len(probes.images)
+    if isinstance(chosen, int):
+        from tb_cnnvis import capture
+        from tb_cnnvis.algorithms import faithfulness
+
+        probabilities = faithfulness.class_probabilities(
+            plan.model,
+            probes.images,
+            side=probes.side,
+            output=capture.output_index(plan.model, plan.options.output),
+        )
+        classes = np.argsort(-probabilities, axis=1, kind="stable")[:, :chosen]
+    else:
+        classes = np.tile(np.asarray(chosen), (count, 1))
+    probe = np.repeat(np.arange(count), classes.shape[1])
+    return Explained(run(probes.inputs_at(probe), classes.reshape(-1)), probe)
+
+
+def _is_int(value):
+    """True for an int (numpy ints too), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
