@@ -240,10 +240,32 @@ def select_layers(model, spec, *, need_4d=True):
 
 
 def require_built(model):
-    """Raise ``ValueError`` in the user's terms if ``model`` is not built."""
+    """Raise ``ValueError`` in the user's terms if ``model`` is not built, or is channels-first.
+
+    Every method reads images and feature maps as (batch, height, width, channels); a
+    model whose layers take ``data_format="channels_first"`` is refused here, the first
+    thing every function checks, rather than misread later.
+    """
     if not getattr(model, "built", False) or not model.layers:
         raise ValueError(
             f"Model {getattr(model, 'name', model)!r} is not built. Build it first, e.g. by "
             "giving the first layer an input shape (keras.Input((h, w, c))), by calling "
             "model.build((None, h, w, c)), or by calling the model on a batch of images."
         )
+    first = next(
+        (path for path, layer in all_layers(model) if _data_format(layer) == "channels_first"),
+        None,
+    )
+    if first is not None:
+        raise ValueError(
+            f"Layer {first!r} of model {model.name!r} uses data_format='channels_first'; "
+            "tb-cnnvis reads images and feature maps as (batch, height, width, channels). "
+            "Build the model channels-last (data_format='channels_last', the Keras default) "
+            "and give it (N, H, W, C) images."
+        )
+
+
+def _data_format(layer):
+    """A layer's ``data_format`` ("channels_last" / "channels_first"), or None."""
+    value = getattr(layer, "data_format", None)
+    return value if isinstance(value, str) else None
