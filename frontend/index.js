@@ -20,7 +20,7 @@ import './format.js';
 
 const POLL_SECONDS = 10;
 /** The stylesheets, one per part of the page, loaded side by side (cascade in this order). */
-const STYLESHEETS = ['style.css', 'controls.css', 'cards.css', 'metrics.css', 'detail.css', 'top_examples.css'];
+const STYLESHEETS = ['style.css', 'layers.css', 'controls.css', 'cards.css', 'metrics.css', 'detail.css', 'top_examples.css'];
 
 /**
  * What the App lends the parts of the page (Controls, Board, Detail): the only way they
@@ -41,6 +41,8 @@ const STYLESHEETS = ['style.css', 'controls.css', 'cards.css', 'metrics.css', 'd
  *     page and the pane (see families.js).
  * @property {function(object, boolean=): Promise<void>} set set(changes, structural):
  *     change the state, save it, and repaint (rebuild the panes if structural).
+ * @property {function(object): void} remember remember(changes): change state that no
+ *     pixel depends on (the layer list's filter) and save it, without redrawing.
  * @property {function(string): Promise<void>} selectKind switch view, moving to the nearest
  *     layer that has it if the current one does not.
  * @property {function(): Promise<void>} update rebuild the controls and panes, then paint.
@@ -144,6 +146,10 @@ class App {
       shownEpoch: () => this.shownEpoch(),
       ctx: (pane) => this.ctx(pane),
       set: (changes, structural = false) => this.set(changes, structural),
+      remember: (changes) => {
+        Object.assign(this.state, changes);
+        this.save();
+      },
       selectKind: (kind) => this.selectKind(kind),
       update: () => this.update(),
       startSwitchTimer: () => {
