@@ -215,11 +215,14 @@ class App {
     saveState({ ...this.state, epoch: following ? null : this.state.epoch }, SAVED);
   }
 
-  /** Change state and redraw: `structural` changes rebuild the panes, the rest repaint. */
+  /**
+   * Change state and redraw: `structural` changes rebuild the panes, the rest repaint (and
+   * rebuild too when the epoch chosen holds a different number of items).
+   */
   set(changes, structural = false) {
     Object.assign(this.state, changes);
     this.save();
-    if (structural) return this.update();
+    if (structural || ('epoch' in changes && this.board.stale())) return this.update();
     if ('size' in changes) {
       for (const grid of this.ui.panesHost.querySelectorAll('.grid')) grid.style.setProperty('--tile', `${changes.size}px`);
     }
@@ -279,7 +282,6 @@ class App {
     }
     this.followNewest = false;
     this.panes = this.board.build(panes, this.ui.panesHost);
-    this.ui.intro.replaceChildren(...V.viewIntro(panes.find((p) => p.layer) || panes[0], this.state));
     this.controls.syncOptions();
     this.controls.syncEpochBar();
     this.doc.body.dataset.state = 'ready';
@@ -302,6 +304,8 @@ class App {
     const start = switching ? this.switchStart : performance.now();
     this.switchStart = null;
     const shown = this.shownEpoch();
+    // The intro may say what the step shown stores (e.g. a subset of a layer's channels).
+    this.ui.intro.replaceChildren(...V.viewIntro(this.panes.find((p) => p.layer) || this.panes[0], this.state));
     const jobs = this.board.paint(shown);
     if (this.detail.isOpen) jobs.push(this.detail.paint());
     await Promise.all(jobs);
