@@ -7,8 +7,12 @@
 import { h } from './dom.js';
 import { layerGroups, shapeText, splitPath } from './model.js';
 
-/** What the mark of a default layer means (its tooltip, the toggle's and the legend). */
-export const DEFAULT_NOTE = 'chosen by default: one per resolution stage';
+/**
+ * What the mark of a default layer means (its tooltip, the toggle's and the legend). The
+ * rule is each family's (views.Family.default_layers): on a deep network one layer per
+ * resolution stage, on a small one every convolution, for CAMs the last 4-D layer.
+ */
+export const DEFAULT_NOTE = 'chosen by the callback’s defaults (on a deep network, one per resolution stage)';
 
 /**
  * A predicate over a layer's search text: every word of the query occurs in it.
@@ -83,7 +87,7 @@ export class LayerList {
       h('span', { class: 'default-dot', attrs: { 'aria-hidden': 'true' } }),
       'Default layers only',
     );
-    this.legend = h('p', { class: 'layer-legend', text: `Every layer here was ${DEFAULT_NOTE}.`, hidden: true });
+    this.legend = h('p', { class: 'layer-legend', text: `All ${DEFAULT_NOTE}.`, hidden: true });
     this.empty = h('p', { class: 'layer-empty', hidden: true });
     tools.replaceChildren(
       h('label', { class: 'visually-hidden', htmlFor: this.input.id, text: 'Filter layers' }),
@@ -159,14 +163,14 @@ export class LayerList {
     const meta = [layer.layerClass, shapeText(layer.outputShape)].filter(Boolean).join(' · ');
     const marked = this.mixed && layer.defaults.size > 0;
     const dot = marked
-      ? h('span', { class: 'default-dot', title: `Chosen by default: one per resolution stage`, attrs: { 'aria-hidden': 'true' } })
+      ? h('span', { class: 'default-dot', title: `C${DEFAULT_NOTE.slice(1)}`, attrs: { 'aria-hidden': 'true' } })
       : null;
     const button = h(
       'button',
       {
         class: 'layer',
         title: layer.name,
-        attrs: { 'aria-current': 'false', 'aria-label': [layer.name, meta, marked ? DEFAULT_NOTE : ''].filter(Boolean).join(', ') },
+        attrs: { 'aria-current': 'false', 'aria-label': [layer.name, meta, marked ? 'chosen by default' : ''].filter(Boolean).join(', ') },
         dataset: { layer: layer.name, default: String(layer.defaults.size > 0) },
         on: { click: () => this.app.set({ layer: layer.name }, true) },
       },

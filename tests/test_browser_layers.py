@@ -4,7 +4,8 @@ One module-wide set-up, no training: a log directory with ``deep/cnnvis``
 (``deep_runs.write_deep_run``: 152 layers of a nested MobileNetV2-like model and three
 top-level layers, one default layer per resolution stage, and one layer stored the way the
 byte budget stores a large one: a different subset of its channels at each step, downsampled)
-and ``flat/cnnvis`` (``write_synthetic_run``: three top-level layers of three sizes). Each
+``flat/cnnvis`` (``write_synthetic_run``: three top-level layers of three sizes) and
+``chosen/cnnvis`` (two layers, both chosen by the callback's defaults). Each
 test opens TensorBoard's own page on the cnnvis tab in a fresh browser context.
 """
 
@@ -24,6 +25,8 @@ FLAT = "flat/cnnvis"
 MODEL = deep_runs.MODEL
 BUDGET = deep_runs.BUDGET_LAYER
 CHANNELS = deep_runs.BUDGET_CHANNELS
+CHOSEN = "chosen/cnnvis"
+NOTE = "by the callback’s defaults (on a deep network, one per resolution stage)"
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +35,32 @@ def logs(tmp_path_factory):
     info = deep_runs.write_deep_run(root / DEEP)
     write_synthetic_run(str(root / "flat"), epochs=0, layers=3, probes=2, nested=False,
                         kinds=("probes", "feature_maps"), timings=False)  # fmt: skip
+    _write_chosen_run(root / CHOSEN)
     return SimpleNamespace(path=root, **info)
+
+
+def _write_chosen_run(run_dir):
+    """Two layers whose feature maps the callback's defaults chose, step 0."""
+    import tensorflow as tf
+
+    from tb_cnnvis import summary, views
+
+    writer = tf.summary.create_file_writer(str(run_dir))
+    with writer.as_default():
+        for index, side in enumerate((16, 8)):
+            shape = (side, side, 2)
+            content = summary.content(
+                "feature_maps", f"conv{index + 1}", layer_index=index, layer_class="Conv2D",
+                output_shape=shape, input_shape=(16, 16, 3), probe_count=1, default_layer=True,
+            )  # fmt: skip
+            views.feature_maps.write_feature_maps(content, deep_runs.channel_maps(shape, 1), 0)
+    writer.close()
 
 
 @pytest.fixture(scope="module")
 def server(logs):
     with tensorboard_server(logs.path) as url:
-        wait_for_runs(url, [DEEP, FLAT])
+        wait_for_runs(url, [DEEP, FLAT, CHOSEN])
         yield url
 
 
@@ -135,6 +157,15 @@ def test_a_run_of_top_level_layers_has_stage_headings_and_no_model_heading(tab):
     assert frame.locator(".layer .layer-name").all_inner_texts() == ["conv1", "conv2", "conv3"]
     assert frame.locator(".default-toggle").is_hidden()  # no layer was chosen by default
     assert frame.locator(".default-dot:visible").count() == 0
+    assert frame.locator(".layer-legend").is_hidden()
+    assert tab.problems == []
+
+
+def test_a_run_whose_layers_were_all_chosen_by_default_says_so_once(tab):
+    frame = tab.open(CHOSEN)
+    assert frame.locator(".layer-legend").inner_text() == f"All chosen {NOTE}."
+    assert frame.locator(".default-toggle").is_hidden()  # it would change nothing
+    assert frame.locator(".layer .default-dot").count() == 0
     assert tab.problems == []
 
 
@@ -189,13 +220,11 @@ def test_default_layers_are_marked_and_one_click_shows_only_them(tab, logs):
     paths = marked.evaluate_all("(bs) => bs.map((b) => b.dataset.layer)")
     assert paths == logs.defaults and len(paths) == 6  # one per stage of each model
     dot = marked.first.locator(".default-dot")
-    assert dot.get_attribute("title") == "Chosen by default: one per resolution stage"
-    assert marked.first.get_attribute("aria-label").endswith(
-        ", chosen by default: one per resolution stage"
-    )
+    assert dot.get_attribute("title") == f"Chosen {NOTE}"
+    assert marked.first.get_attribute("aria-label").endswith(", chosen by default")
     toggle = frame.get_by_role("button", name="Default layers only")
     assert toggle.get_attribute("aria-pressed") == "false"
-    assert "one per resolution stage" in toggle.get_attribute("title")
+    assert toggle.get_attribute("title") == f"Show only the layers chosen {NOTE}"
     assert len(shown_layers(frame)) == len(logs.layers)  # all layers by default
     toggle.click()
     assert toggle.get_attribute("aria-pressed") == "true"
