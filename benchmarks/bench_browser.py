@@ -12,8 +12,8 @@ cnnvis data, else on a synthetic run (``tb_cnnvis.testing.write_synthetic_run``:
    forward through every epoch (the next epoch is prefetched while idle, as in use) and back
    (everything cached). Target: < 150 ms.
 3. Requests for one view at one epoch (the newest), and for going back to an epoch seen.
-4. The layer list of a deep network: a run of 152 layers (``tests/deep_runs.py``: a nested
-   MobileNetV2-like model, five resolution stages), served by a TensorBoard of its own.
+4. The layer list of a deep network: a run of 153 layers (``tests/deep_runs.py``: most in a
+   nested MobileNetV2-like model, five resolution stages), served by a TensorBoard of its own.
    Building the list for the run, bringing it in step after a layer change, and one
    keystroke in the filter box (typing ``block_13_expand`` and deleting it again), each with
    the style and layout it causes (a forced layout after the handler). Target: < 50 ms.
@@ -201,7 +201,7 @@ LAYER_LIST_JS = """async (query) => {
 
 
 def layer_list(browser, workdir):
-    """Build, sync and filter times (ms lists) of the layer list of a 152-layer run."""
+    """Build, sync and filter times (ms lists) of the layer list of a 153-layer run."""
     from tests.deep_runs import write_deep_run
 
     logdir = Path(workdir) / "deep_logs"

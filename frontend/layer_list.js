@@ -112,9 +112,8 @@ export class LayerList {
       this.signature = signature;
     }
     const { state } = this.app;
-    run.layers.forEach((layer, i) => {
-      this.rows[i].layer = layer; // a refresh brings new objects for the same layers
-    });
+    const byName = new Map(run.layers.map((layer) => [layer.name, layer]));
+    for (const row of this.rows) row.layer = byName.get(row.layer.name); // a refresh brings new objects
     for (const row of this.rows) {
       const missing = !row.layer.tags.has(state.kind);
       if (row.missing !== missing) {
@@ -145,13 +144,13 @@ export class LayerList {
     const models = layerGroups(run.layers);
     const titled = models.length > 1 || (models.length === 1 && models[0].model !== '');
     const items = [];
-    for (const { model, stages } of models) {
+    models.forEach(({ model, stages }, m) => {
       const stageItems = stages.map((stage, s) =>
-        this.group(`stage:${model}:${s}:${stage.size}`, stage.size || 'size not logged', 'stage',
+        this.group(`stage:${m}:${model}:${s}:${stage.size}`, stage.size || 'size not logged', 'stage',
           stage.layers.map((layer) => this.row(layer)), closed));
-      if (titled) items.push(this.group(`model:${model}`, model || 'Top level', 'model', stageItems, closed));
+      if (titled) items.push(this.group(`model:${m}:${model}`, model || 'Top level', 'model', stageItems, closed));
       else items.push(...stageItems);
-    }
+    });
     this.list.replaceChildren(...items.map((group) => group.item));
     this.toggle.hidden = !this.mixed;
     this.legend.hidden = !(withDefault > 0 && !this.mixed);

@@ -159,22 +159,24 @@ export function stageOf(shape) {
 }
 
 /**
- * The layers grouped by nested model (in the order each first appears) and, inside each,
- * by resolution stage: each run of consecutive layers of one spatial size, in model order.
+ * The layers grouped by nested model and, inside each, by resolution stage, keeping model
+ * order: a group is a run of consecutive layers of one nested model (top-level layers
+ * before and after a nested model make two groups), a stage a run of consecutive layers of
+ * one spatial size.
  *
  * @param {Array<object>} layers a run's layers (organizeRuns()), in model order.
  * @returns {Array<{model: string, stages: Array<{size: string, layers: Array<object>}>}>}
  * @example layerGroups(run.layers)[0].stages[0].size  // '112×112'
  */
 export function layerGroups(layers) {
-  const models = new Map();
+  const groups = [];
   for (const layer of layers) {
     const { model } = splitPath(layer.name);
-    if (!models.has(model)) models.set(model, { model, stages: [] });
-    const { stages } = models.get(model);
+    if (!groups.length || groups.at(-1).model !== model) groups.push({ model, stages: [] });
+    const { stages } = groups.at(-1);
     const size = stageOf(layer.outputShape);
     if (!stages.length || stages.at(-1).size !== size) stages.push({ size, layers: [] });
     stages.at(-1).layers.push(layer);
   }
-  return [...models.values()];
+  return groups;
 }

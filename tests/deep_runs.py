@@ -1,10 +1,11 @@
 """A deep network's cnnvis run for the dashboard's layer list, written through the real writers.
 
-``write_deep_run`` writes feature maps of a MobileNetV2-like layer sequence: 149 layers inside
-a nested model ``mobilenetv2_1.00_224`` at five resolution stages (112x112 down to 7x7) and
-three top-level layers after it, 152 in all, in model order, one step each. The last layer of
-each stage is marked ``default_layer`` (as the callback's one-per-stage choice would be), so
-the run mixes default and user-named layers. One of them, ``BUDGET_LAYER``, is logged at
+``write_deep_run`` writes feature maps of a MobileNetV2-like layer sequence, 153 layers in
+model order, one step each: a top-level ``rescaling`` layer, 149 layers inside a nested model
+``mobilenetv2_1.00_224`` at five resolution stages (112x112 down to 7x7), and three top-level
+layers after it. The last layer at each size where a convolution runs is marked
+``default_layer`` (the callback's one-per-stage choice), so the run mixes default and
+user-named layers. One of them, ``BUDGET_LAYER``, is logged at
 steps 0..3 the way the byte budget stores a large layer: a subset of its 16 channels
 (``BUDGET_CHANNELS``, most active first, a different subset at each step, and channel 5 left
 out at step 3), downsampled by 2 (112x112 maps stored as 56x56 tiles). Each channel's map
@@ -16,7 +17,7 @@ Used by ``tests/test_browser_layers.py`` and ``benchmarks/bench_browser.py``.
 Example:
     >>> info = write_deep_run("/tmp/logs/deep/cnnvis")
     >>> len(info["layers"]), info["layers"][0]
-    (152, 'mobilenetv2_1.00_224/Conv1')
+    (153, 'rescaling')
 """
 
 import numpy as np
@@ -42,6 +43,7 @@ def layer_sequence():
     def add(name, cls, side, channels=8):
         layers.append((f"{MODEL}/{name}", cls, (side, side, channels)))
 
+    layers.append(("rescaling", "Rescaling", (224, 224, 3)))  # top level, before the model
     side = 112
     add("Conv1", "Conv2D", side)
     add("bn_Conv1", "BatchNormalization", side)
@@ -94,10 +96,14 @@ def write_deep_run(run_dir):
     from tb_cnnvis import summary, views
 
     layers = layer_sequence()
-    last_of_stage = {}  # the callback's choice: the last layer at each size of each model
-    for path, _, shape in layers:
-        last_of_stage[(path.rpartition("/")[0], shape[:2])] = path
-    defaults = set(last_of_stage.values())
+    # The callback's choice (views.registry.representative_layers): the last layer at each
+    # spatial size, for the sizes at which a convolution runs.
+    last, convolved = {}, set()
+    for path, cls, shape in layers:
+        last[shape[:2]] = path
+        if "Conv" in cls:
+            convolved.add(shape[:2])
+    defaults = {path for size, path in last.items() if size in convolved}
     common = {"input_shape": (224, 224, 3), "probe_count": PROBES, "class_names": None}
     writer = tf.summary.create_file_writer(str(run_dir))
     with writer.as_default():

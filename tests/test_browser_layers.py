@@ -1,8 +1,8 @@
 """The dashboard on a deep network, in a real TensorBoard tab, driven through headless Chromium.
 
 One module-wide set-up, no training: a log directory with ``deep/cnnvis``
-(``deep_runs.write_deep_run``: 152 layers of a nested MobileNetV2-like model and three
-top-level layers, one default layer per resolution stage, and one layer stored the way the
+(``deep_runs.write_deep_run``: 153 layers, most of them in a nested MobileNetV2-like model,
+some at the top level before and after it, one default layer per resolution stage, and one layer stored the way the
 byte budget stores a large one: a different subset of its channels at each step, downsampled)
 ``flat/cnnvis`` (``write_synthetic_run``: three top-level layers of three sizes) and
 ``chosen/cnnvis`` (two layers, both chosen by the callback's defaults). Each
@@ -99,6 +99,11 @@ def shown_layers(frame):
     return frame.locator(".layer:visible").evaluate_all("(bs) => bs.map((b) => b.dataset.layer)")
 
 
+def paths_in(group):
+    """The full paths of every layer in a group of the list (shown or not), in list order."""
+    return group.locator(".layer").evaluate_all("(bs) => bs.map((b) => b.dataset.layer)")
+
+
 def count_text(frame):
     return frame.locator(".layer-count").inner_text()
 
@@ -119,9 +124,13 @@ def select_layer(frame, path):
 
 def test_layers_are_grouped_by_nested_model_and_resolution_stage(tab, logs):
     frame = tab.open()
+    # In model order: the top-level layer before the nested model, the model, the head.
     models = frame.locator(".layer-group.model > details > summary .group-name")
-    assert models.all_inner_texts() == [MODEL, "Top level"]
-    nested = frame.locator(".layer-group.model").nth(0)
+    assert models.all_inner_texts() == ["Top level", MODEL, "Top level"]
+    groups = frame.locator(".layer-group.model")
+    assert paths_in(groups.nth(0)) == ["rescaling"] == logs.layers[:1]
+    assert groups.nth(0).locator(".layer-group.stage .group-name").inner_text() == "224×224"
+    nested = groups.nth(1)
     stages = nested.locator(".layer-group.stage")
     assert stages.locator(".group-name").all_inner_texts() == [
         "112×112", "56×56", "28×28", "14×14", "7×7"
@@ -129,12 +138,11 @@ def test_layers_are_grouped_by_nested_model_and_resolution_stage(tab, logs):
     for i in range(stages.count()):
         stage = stages.nth(i)
         size = stage.locator(".group-name").inner_text()
-        paths = stage.locator(".layer").evaluate_all("(bs) => bs.map((b) => b.dataset.layer)")
+        paths = paths_in(stage)
         expected = [p for p in logs.layers if p.startswith(f"{MODEL}/") and logs.stages[p] == size]
         assert paths == expected  # model order, every layer of that size
         assert stage.locator(".group-count").first.inner_text() == str(len(expected))
-    top = frame.locator(".layer-group.model").nth(1).locator(".layer")
-    assert top.evaluate_all("(bs) => bs.map((b) => b.dataset.layer)") == logs.layers[-3:]
+    assert paths_in(groups.nth(2)) == ["head_conv", "head_bn", "head_relu"] == logs.layers[-3:]
     assert count_text(frame) == f"{len(logs.layers)} layers"
     # Names without the nested prefix; the full path as title and in the accessible name.
     row = frame.locator(f'.layer[data-layer="{MODEL}/block_13_expand"]')
@@ -218,7 +226,7 @@ def test_default_layers_are_marked_and_one_click_shows_only_them(tab, logs):
     frame = tab.open()
     marked = frame.locator(".layer:has(.default-dot)")
     paths = marked.evaluate_all("(bs) => bs.map((b) => b.dataset.layer)")
-    assert paths == logs.defaults and len(paths) == 6  # one per stage of each model
+    assert paths == logs.defaults and len(paths) == 5  # one per stage with a convolution
     dot = marked.first.locator(".default-dot")
     assert dot.get_attribute("title") == f"Chosen {NOTE}"
     assert marked.first.get_attribute("aria-label").endswith(", chosen by default")
@@ -229,7 +237,7 @@ def test_default_layers_are_marked_and_one_click_shows_only_them(tab, logs):
     toggle.click()
     assert toggle.get_attribute("aria-pressed") == "true"
     assert shown_layers(frame) == logs.defaults
-    assert count_text(frame) == f"6 of {len(logs.layers)} layers"
+    assert count_text(frame) == f"5 of {len(logs.layers)} layers"
     frame.get_by_label("Filter layers").fill("expand")
     assert shown_layers(frame) == [p for p in logs.defaults if "expand" in p]
     screenshot(tab.page, "deep_default_layers")
