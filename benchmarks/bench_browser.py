@@ -12,6 +12,11 @@ cnnvis data, else on a synthetic run (``tb_cnnvis.testing.write_synthetic_run``:
    forward through every epoch (the next epoch is prefetched while idle, as in use) and back
    (everything cached). Target: < 150 ms.
 3. Requests for one view at one epoch (the newest), and for going back to an epoch seen.
+4. The layer list of a deep network: a run of 153 layers (``tests/deep_runs.py``: most in a
+   nested MobileNetV2-like model, five resolution stages), served by a TensorBoard of its own.
+   Building the list for the run, bringing it in step after a layer change, and one
+   keystroke in the filter box (typing ``block_13_expand`` and deleting it again), each with
+   the style and layout it causes (a forced layout after the handler). Target: < 50 ms.
 
 Usage::
 
@@ -165,6 +170,53 @@ def screenshots(page, frame, folder):
             page.screenshot(path=str(folder / f"demo_dark_{kind}.png"))
 
 
+LAYER_LIST_JS = """async (query) => {
+  const app = window.cnnvis;
+  const list = app.controls.layers;
+  const run = app.runs.find((r) => r.name === app.state.run);
+  const sidebar = document.querySelector('.sidebar');
+  const frame = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  const timed = (work) => {
+    const start = performance.now();
+    work();
+    void sidebar.offsetHeight;  // the style and layout the change causes
+    return performance.now() - start;
+  };
+  const builds = [], syncs = [], keys = [];
+  for (let i = 0; i < 8; i++) {
+    builds.push(timed(() => { list.signature = null; list.sync(run); }));
+    await frame();
+    syncs.push(timed(() => list.sync(run)));
+    await frame();
+  }
+  const input = document.getElementById('cv-layer-filter');
+  const typed = [...query].map((_, i) => query.slice(0, i + 1));
+  const deleted = typed.slice(0, -1).reverse();
+  for (const value of [...typed, ...deleted, '']) {
+    keys.push(timed(() => { input.value = value; input.dispatchEvent(new Event('input')); }));
+    await frame();
+  }
+  return {layers: run.layers.length, builds, syncs, keys};
+}"""
+
+
+def layer_list(browser, workdir):
+    """Build, sync and filter times (ms lists) of the layer list of a 153-layer run."""
+    from tests.deep_runs import write_deep_run
+
+    logdir = Path(workdir) / "deep_logs"
+    write_deep_run(logdir / "deep" / "cnnvis")
+    with tensorboard_server(logdir) as url:
+        wait_for_runs(url, ["deep/cnnvis"])
+        context = browser.new_context(viewport=VIEWPORT)
+        frame = open_dashboard(context.new_page(), url)
+        frame.wait_for_function("document.body.dataset.state === 'ready'")
+        settle(frame)
+        result = frame.evaluate(LAYER_LIST_JS, "block_13_expand")
+        context.close()
+    return result
+
+
 def main(argv=None):
     """Run the benchmark and print a table; returns the rows (dicts).
 
@@ -214,6 +266,15 @@ def main(argv=None):
             if args.screenshots:
                 screenshots(page, frame, Path(args.screenshots))
             context.close()
+            deep = layer_list(browser, workdir)
+            n = deep["layers"]
+            for label, times in (("build", deep["builds"]), ("sync after a layer change",
+                                 deep["syncs"]), ("filter keystroke", deep["keys"])):  # fmt: skip
+                rows.append(_row(f"layer list of {n} layers: {label} (median)",
+                                 statistics.median(times), "ms", 50))  # fmt: skip
+                rows.append(
+                    _row(f"layer list of {n} layers: {label} (worst)", max(times), "ms", 50)
+                )
     print(f"browser benchmark on {source} log directory {logdir} ({', '.join(runs)})")
     for row in rows:
         target = "" if row["target"] is None else f"  (target < {row['target']:g})"

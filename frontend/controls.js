@@ -1,8 +1,9 @@
-// The page's controls: run and compare selects, view tabs, the layer list, the options row,
+// The page's controls: run and compare selects, view tabs, the layer list (layer_list.js), the options row,
 // and the epoch bar with its playback and keyboard moves. They read and change the page's
 // state through the app interface (index.js), which decides what to fetch and redraw.
 
 import { h, keepFocus } from './dom.js';
+import { LayerList } from './layer_list.js';
 import { nearestStepIndex } from './model.js';
 import { probePicker, setOptions } from './options.js';
 import { paintBitmap, paintFailed } from './paint.js';
@@ -40,8 +41,8 @@ export class Controls {
     const logged = new Set(layer ? layer.tags.keys() : []);
     keepFocus(ui.tabs, () =>
       V.setTabs(ui.tabs, run.kinds.map((kind) => run.views.get(kind)), app.state.kind, logged, (kind) => app.selectKind(kind)));
-    keepFocus(ui.layerList, () =>
-      V.setLayers(ui.layerList, run.layers, app.state.layer, app.state.kind, (name) => app.set({ layer: name }, true)));
+    this.layers = this.layers || new LayerList(app, ui.layerTools, ui.layerList);
+    keepFocus(ui.layerList, () => this.layers.sync(run));
   }
 
   /** The options row of the current view (rebuilt only when the view or probes change). */

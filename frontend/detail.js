@@ -1,10 +1,12 @@
 // The detail panel: one filter / channel / probe image large, with its facts, the filter's
 // top-activating examples (when logged) and a filmstrip of the same item across every
-// logged epoch. Opened by clicking a card.
+// logged epoch. Opened by clicking a card. The item is followed by what it is (the family's
+// itemKey: a channel, filter or probe), not by its place, which may differ between epochs;
+// an epoch that does not hold it shows an empty frame that says so.
 
 import { h, onScreen, setFacts } from './dom.js';
 import { nearestStepIndex, readableTag } from './model.js';
-import { paintBitmap } from './paint.js';
+import { paintBitmap, paintMissing } from './paint.js';
 import { buildSection, paintSection } from './top_examples.js';
 
 /**
@@ -16,8 +18,8 @@ import { buildSection, paintSection } from './top_examples.js';
  * @param {{probe: boolean, top: boolean, big: boolean}} parts whether to show the probe image
  *     beside the large view, a top-examples section, and the large view (the top-examples
  *     view shows its section in that place instead).
- * @returns {object} references: element, title, subtitle, big, probe, facts, epoch, top,
- *     frames.
+ * @returns {object} references: element, title, subtitle, big, probe, facts, epoch, note,
+ *     top, frames.
  */
 function buildDetail(on, steps, parts) {
   const title = h('h2', { class: 'detail-title' });
@@ -26,6 +28,7 @@ function buildDetail(on, steps, parts) {
   const probe = parts.probe ? h('canvas', { width: 1, height: 1, class: 'probe-canvas' }) : null;
   const facts = h('dl', { class: 'facts' });
   const epoch = h('p', { class: 'detail-epoch' });
+  const note = h('p', { class: 'detail-note', hidden: true });
   const top = parts.top ? buildSection() : null;
   const frames = steps.map((step, index) => {
     const canvas = h('canvas', { width: 1, height: 1 });
@@ -68,6 +71,7 @@ function buildDetail(on, steps, parts) {
         'div',
         { class: 'detail-side' },
         epoch,
+        note,
         h('div', { class: 'detail-facts' }, facts, probeFigure),
         top && main !== top.element ? top.element : null,
       ),
@@ -79,7 +83,7 @@ function buildDetail(on, steps, parts) {
       h('div', { class: 'filmstrip' }, frames.map((frame) => frame.button)),
     ),
   );
-  return { element, title, subtitle, big, probe, facts, epoch, top, frames };
+  return { element, title, subtitle, big, probe, facts, epoch, note, top, frames };
 }
 
 /**
@@ -102,9 +106,11 @@ export class Detail {
     return this.current !== null;
   }
 
-  /** Show item `item` of pane `paneIndex`; focus returns to `returnFocus` on close. */
+  /** Show item `item` of pane `paneIndex` (at the epoch shown); focus returns to `returnFocus` on close. */
   open(paneIndex, item, returnFocus = null) {
-    this.current = { pane: paneIndex, item, returnFocus };
+    this.current = { pane: paneIndex, returnFocus };
+    const pane = this.pane();
+    if (pane?.steps) this.follow(item, this.stepShown(pane));
     this.render();
     if (!this.dialog.open) this.dialog.showModal();
     return this.paint();
@@ -112,6 +118,44 @@ export class Detail {
 
   pane() {
     return this.current ? this.app.panes[this.current.pane] : null;
+  }
+
+  /** The step of a pane at the epoch chosen. */
+  stepShown(pane) {
+    return pane.steps[nearestStepIndex(pane.steps, this.app.state.epoch ?? pane.steps.at(-1).step)];
+  }
+
+  /** Follow item i of `step` from now on: remember what it is, its name and its filter. */
+  follow(i, step) {
+    const pane = this.pane();
+    const ctx = this.app.ctx(pane);
+    const { family } = pane;
+    Object.assign(this.current, {
+      key: family.itemKey(i, step, ctx),
+      name: family.itemName(i, step, ctx),
+      filter: family.filter(i, step),
+    });
+  }
+
+  /** Where the followed item is in `step`, or -1 if the step does not hold it. */
+  indexIn(step) {
+    const pane = this.pane();
+    const ctx = this.app.ctx(pane);
+    const count = pane.family.count(step, ctx);
+    for (let i = 0; i < count; i++) if (pane.family.itemKey(i, step, ctx) === this.current.key) return i;
+    return -1;
+  }
+
+  /** Move to the previous (-1) or next (+1) item of the step shown. */
+  moveItem(delta) {
+    const pane = this.pane();
+    if (!pane?.steps) return;
+    const step = this.stepShown(pane);
+    const count = pane.family.count(step, this.app.ctx(pane));
+    if (!count) return;
+    const at = this.indexIn(step);
+    this.follow(at < 0 ? 0 : (at + delta + count) % count, step);
+    this.paint();
   }
 
   /** After the panes were rebuilt: close if the pane is gone, rebuild if epochs changed. */
@@ -130,15 +174,11 @@ export class Detail {
       return;
     }
     const { family } = pane;
-    const count = () => family.count(pane.step || pane.steps.at(-1), this.app.ctx(pane));
-    current.item = Math.min(current.item, count() - 1);
+    if (current.key === undefined) this.follow(0, this.stepShown(pane));
     current.view = buildDetail(
       {
         close: () => this.dialog.close(),
-        item: (delta) => {
-          current.item = (current.item + delta + count()) % count();
-          this.paint();
-        },
+        item: (delta) => this.moveItem(delta),
         pick: (index) => this.app.setEpoch(pane.steps[index].step),
       },
       pane.steps,
@@ -166,41 +206,59 @@ export class Detail {
   /** Draw a filmstrip frame unless it already shows this item with these options. */
   paintFrame(frame) {
     const pane = this.pane();
-    if (!pane || !frame) return;
-    const want = JSON.stringify([this.current.item, this.app.optionsSignature()]);
+    if (!pane?.steps || !frame) return;
+    const want = JSON.stringify([this.current.key, this.app.optionsSignature()]);
     if (frame.painted === want) return;
     frame.painted = want;
-    this.app.paintInto(frame.canvas, pane, this.current.item, pane.steps[frame.index], frame);
+    const step = pane.steps[frame.index];
+    const item = this.indexIn(step);
+    const label = `Epoch ${step.step}${item < 0 ? `: ${this.current.name} not stored` : ''}`;
+    frame.button.setAttribute('aria-label', label);
+    frame.button.title = item < 0 ? `${this.current.name} was not stored at epoch ${step.step}` : '';
+    if (item >= 0) {
+      this.app.paintInto(frame.canvas, pane, item, step, frame);
+      return;
+    }
+    frame.key = {}; // a paint of another item still in flight must not land here
+    paintMissing(frame.canvas);
   }
 
   /** Redraw the large view, facts, top examples and filmstrip at the current epoch. */
   async paint() {
     const pane = this.pane();
     if (!pane?.steps) return;
-    const { item, view } = this.current;
+    const { view, name } = this.current;
     const epoch = this.app.state.epoch ?? pane.steps.at(-1).step;
     const index = nearestStepIndex(pane.steps, epoch);
     const step = pane.steps[index];
     const ctx = this.app.ctx(pane);
     const { family } = pane;
-    view.title.textContent = family.itemName(item, step, ctx);
+    const item = this.indexIn(step);
+    view.title.textContent = name;
     view.subtitle.textContent = `${pane.run.name} · ${pane.layer.name} · ${pane.view.label}`;
     view.epoch.textContent = `Epoch ${step.step}`;
-    setFacts(view.facts, family.facts(item, step, ctx));
+    view.note.hidden = item >= 0;
+    view.note.textContent = item < 0 ? `${name} was not stored at this epoch.` : '';
+    setFacts(view.facts, item < 0 ? [] : family.facts(item, step, ctx));
     for (const frame of view.frames) {
       const current = frame.index === index;
       frame.button.setAttribute('aria-current', String(current));
       if (current && frame.button.isConnected) frame.button.scrollIntoView({ block: 'nearest', inline: 'nearest' });
       if (frame.button.isConnected && onScreen(frame.button)) this.paintFrame(frame);
     }
-    const jobs = view.big.isConnected ? [this.app.paintInto(view.big, pane, item, step, view)] : [];
-    const probeUrl = pane.probeUrls[family.probe(item, step, ctx)];
+    const jobs = [];
+    if (view.big.isConnected && item >= 0) jobs.push(this.app.paintInto(view.big, pane, item, step, view));
+    else if (view.big.isConnected) {
+      view.key = {};
+      paintMissing(view.big);
+    }
+    const probeUrl = item < 0 ? null : pane.probeUrls[family.probe(item, step, ctx)];
     if (view.probe && probeUrl) {
       jobs.push(this.app.store.bitmap(probeUrl).then((bitmap) => paintBitmap(view.probe, bitmap)));
     }
     if (view.top) {
       const where = { store: this.app.store, run: pane.run.name, tag: readableTag(pane.layer, 'top_examples') };
-      const filter = family.filter(item, step);
+      const filter = this.current.filter;
       jobs.push(paintSection(view.top, { ...where, filter, epoch }).catch((err) => {
         view.top.note.textContent = `Could not load the top examples: ${err.message}`;
       }));

@@ -21,6 +21,9 @@
  *     caption of item i's card.
  * @property {function(number, object, object): string} itemName itemName(i, step, ctx): e.g.
  *     'Filter 5' or 'Probe 2' (the detail's title, the card's accessible name).
+ * @property {function(number, object, object): (number|string)} itemKey itemKey(i, step,
+ *     ctx): what item i is, the same at every step that holds it (a channel, filter or
+ *     probe index) while its place may differ: the detail follows it across epochs.
  * @property {function(number, object, object): ?number} probe probe(i, step, ctx): the probe
  *     image item i is about, or null.
  * @property {function(number, object): ?number} filter filter(i, step): the filter (channel)

@@ -1,9 +1,12 @@
-// Feature maps: one card per channel of the layer, for the probe image chosen; each tile is
-// a channel's activations through a colormap, scaled to its own range or the whole layer's.
+// Feature maps: one card per stored channel of the layer, for the probe image chosen; each
+// tile is a channel's activations through a colormap, scaled to its own range or the whole
+// layer's. Within the byte budget a step may store only the most active channels, and large
+// maps downsampled (facts `channels`, `channel_count`, `map_size`): cards and the detail
+// name the real channel, and the intro says what is stored.
 
 import { lookupTable } from './colormaps.js';
 import { className, fmt, NONE, num, share } from './format.js';
-import { imageIndexForProbe, labelOf, tileGray, tileRect } from './model.js';
+import { imageIndexForProbe, labelOf, nearestStepIndex, shapeText, tileGray, tileRect } from './model.js';
 import { colormapField, segmented } from './options.js';
 import { paintGray } from './paint.js';
 
@@ -14,9 +17,10 @@ import { paintGray } from './paint.js';
  * means value = min + p / 255 * (max - min). Per channel, the stored pixels are shown as
  * they are; per layer, every channel of the probe shares the range of the whole layer.
  *
- * @param {object} facts the step's feature_maps facts ({min, max} indexed [probe][channel]).
+ * @param {object} facts the step's feature_maps facts ({min, max} indexed [probe][tile]: by
+ *     stored channel, in tile order; per layer is then the range of the stored channels).
  * @param {number} probe probe index.
- * @param {number} channel channel index.
+ * @param {number} channel the tile index (not the channel id, see channelOf).
  * @param {'channel'|'layer'} scaling the scaling mode.
  * @returns {{scale: number, offset: number}} display pixel = offset + scale * p.
  * @example remapFor({min: [[0, 0]], max: [[1, 2]]}, 0, 0, 'layer')  // {scale: 0.5, offset: 0}
@@ -29,6 +33,54 @@ export function remapFor(facts, probe, channel, scaling) {
   const max = facts.max[probe][channel];
   if (!(hi > lo)) return { scale: 0, offset: 0 };
   return { scale: (max - min) / (hi - lo), offset: (255 * (min - lo)) / (hi - lo) };
+}
+
+/**
+ * The channel that tile i of a step shows: `facts.channels[i]`, or i in logs written before
+ * the byte budget (every channel stored, in order).
+ *
+ * @param {object} facts a feature_maps step's facts.
+ * @param {number} i the tile (card) index.
+ * @returns {number}
+ * @example channelOf({channels: [7, 3]}, 1)  // 3
+ */
+export function channelOf(facts, i) {
+  return Array.isArray(facts.channels) ? facts.channels[i] ?? i : i;
+}
+
+/**
+ * What a step stores of its layer.
+ *
+ * @param {object} facts a feature_maps step's facts.
+ * @returns {{stored: number, total: number, subset: boolean, tile: ?Array<number>, size:
+ *     ?Array<number>, downsampled: boolean}} channels stored and in the layer (`subset`: fewer
+ *     stored, the most active first), the stored tile size and the true map size.
+ * @example storedOf({channels: [4, 1], channel_count: 8, map_size: [112, 112], images: [{tile: [56, 56]}]})
+ */
+export function storedOf(facts) {
+  const tile = facts.images?.[0]?.tile || null;
+  const stored = Array.isArray(facts.channels) ? facts.channels.length : facts.images?.[0]?.count ?? 0;
+  const total = typeof facts.channel_count === 'number' ? facts.channel_count : stored;
+  const size = Array.isArray(facts.map_size) ? facts.map_size : tile;
+  const downsampled = Boolean(tile && size && (tile[0] !== size[0] || tile[1] !== size[1]));
+  return { stored, total, subset: stored < total, tile, size, downsampled };
+}
+
+/**
+ * What a step shows of its layer, in words: '32 of 256 channels, the most active first,
+ * stored at 56×56 of 112×112' ('all 64 channels, stored at …' when only downsampled); ''
+ * when every channel is stored at full size.
+ *
+ * @param {object} facts a feature_maps step's facts.
+ * @returns {string}
+ */
+export function storageText(facts) {
+  const s = storedOf(facts);
+  const parts = [];
+  if (s.subset) parts.push(`${s.stored} of ${s.total} channels, the most active first`);
+  else if (s.downsampled) parts.push(`all ${s.total} channels`);
+  if (s.downsampled) parts.push(`stored at ${shapeText(s.tile)} of ${shapeText(s.size)}`);
+  return parts.join(', ');
 }
 
 /** Whether a channel is listed as dead (never above 0), or null when not computed. */
@@ -54,29 +106,36 @@ export default {
 
   caption(i, step, ctx) {
     const max = step.facts.max?.[ctx.probe]?.[i];
-    const badge = isDead(step.facts, i) ? 'dead' : max <= 0 ? 'off' : '';
-    return { title: `ch ${i}`, meta: `max ${fmt(max)}`, badge, tone: '', point: '' };
+    const badge = isDead(step.facts, channelOf(step.facts, i)) ? 'dead' : max <= 0 ? 'off' : '';
+    return { title: `ch ${channelOf(step.facts, i)}`, meta: `max ${fmt(max)}`, badge, tone: '', point: '' };
   },
 
-  itemName: (i) => `Channel ${i}`,
+  itemName: (i, step) => `Channel ${channelOf(step.facts, i)}`,
+  itemKey: (i, step) => channelOf(step.facts, i),
   probe: (i, step, ctx) => ctx.probe,
-  filter: (i) => i,
+  filter: (i, step) => channelOf(step.facts, i),
 
   facts(i, step, ctx) {
     const f = step.facts;
     const p = ctx.probe;
     const label = labelOf(step, p, ctx);
+    const stored = storedOf(f);
     const rows = [
-      ['Channel', String(i)],
+      ['Channel', String(channelOf(f, i))],
       ['Probe', label === null || label === undefined ? String(p) : `${p} (${className(ctx.classNames, label)})`],
       ['Min', fmt(f.min?.[p]?.[i])],
       ['Max', fmt(f.max?.[p]?.[i])],
       ['Mean', fmt(f.mean?.[p]?.[i])],
     ];
     if ('dead_filters' in f) {
-      const dead = isDead(f, i);
+      const dead = isDead(f, channelOf(f, i));
       rows.push(['Dead (no probe above 0)', dead === null ? NONE : dead ? 'yes' : 'no']);
     }
+    if (stored.subset) {
+      rows.push(['Activity rank', `${i + 1} of ${stored.total}`]);
+      rows.push(['Channels stored', `${stored.stored} of ${stored.total}, the most active first`]);
+    }
+    if (stored.downsampled) rows.push(['Map size', `${shapeText(stored.size)}, stored at ${shapeText(stored.tile)}`]);
     if (f.seconds !== undefined) rows.push(['Computed in', `${fmt(f.seconds)} s`]);
     return rows;
   },
@@ -110,7 +169,7 @@ export default {
       value: (f) => (Array.isArray(f.dead_filters) ? f.dead_filters.length : null),
       text: (f) => {
         if (!Array.isArray(f.dead_filters)) return NONE;
-        const channels = f.images?.[0]?.count;
+        const channels = storedOf(f).total;
         return channels ? `${f.dead_filters.length} / ${channels}` : String(f.dead_filters.length);
       },
     },
@@ -128,6 +187,11 @@ export default {
     const label = pane.probeLabels ? pane.probeLabels[state.probe] : null;
     const probe = label === null || label === undefined ? `probe ${state.probe}` :
       `probe ${state.probe} (${className(pane.run.classNames, label)})`;
-    return `Showing ${probe}, each channel scaled to ${state.scaling === 'layer' ? 'the whole layer' : 'its own'} range.`;
+    const step = pane.steps?.[nearestStepIndex(pane.steps, state.epoch ?? pane.steps.at(-1).step)];
+    const stored = step ? storedOf(step.facts) : { subset: false };
+    const what = step && storageText(step.facts) ? `: ${storageText(step.facts)};` : ',';
+    const range = state.scaling !== 'layer' ? 'its own range' :
+      stored.subset ? `the range of the ${stored.stored} stored channels` : 'the whole layer range';
+    return `Showing ${probe}${what} each channel scaled to ${range}.`;
   },
 };

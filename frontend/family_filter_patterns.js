@@ -28,6 +28,7 @@ export default {
   },
 
   itemName: (i, step) => `Filter ${filterOf(i, step)}`,
+  itemKey: filterOf,
   probe: () => null,
   filter: filterOf,
 

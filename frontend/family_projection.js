@@ -22,6 +22,7 @@ export default {
   },
 
   itemName: (i, step) => `Probe ${probeOfImage(step, i)}`,
+  itemKey: (i, step) => probeOfImage(step, i),
   probe: (i, step) => probeOfImage(step, i),
   filter: () => null,
 

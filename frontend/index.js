@@ -20,7 +20,7 @@ import './format.js';
 
 const POLL_SECONDS = 10;
 /** The stylesheets, one per part of the page, loaded side by side (cascade in this order). */
-const STYLESHEETS = ['style.css', 'controls.css', 'cards.css', 'metrics.css', 'detail.css', 'top_examples.css'];
+const STYLESHEETS = ['style.css', 'layers.css', 'controls.css', 'cards.css', 'metrics.css', 'detail.css', 'top_examples.css'];
 
 /**
  * What the App lends the parts of the page (Controls, Board, Detail): the only way they
@@ -41,6 +41,8 @@ const STYLESHEETS = ['style.css', 'controls.css', 'cards.css', 'metrics.css', 'd
  *     page and the pane (see families.js).
  * @property {function(object, boolean=): Promise<void>} set set(changes, structural):
  *     change the state, save it, and repaint (rebuild the panes if structural).
+ * @property {function(object): void} remember remember(changes): change state that no
+ *     pixel depends on (the layer list's filter) and save it, without redrawing.
  * @property {function(string): Promise<void>} selectKind switch view, moving to the nearest
  *     layer that has it if the current one does not.
  * @property {function(): Promise<void>} update rebuild the controls and panes, then paint.
@@ -144,6 +146,10 @@ class App {
       shownEpoch: () => this.shownEpoch(),
       ctx: (pane) => this.ctx(pane),
       set: (changes, structural = false) => this.set(changes, structural),
+      remember: (changes) => {
+        Object.assign(this.state, changes);
+        this.save();
+      },
       selectKind: (kind) => this.selectKind(kind),
       update: () => this.update(),
       startSwitchTimer: () => {
@@ -209,11 +215,14 @@ class App {
     saveState({ ...this.state, epoch: following ? null : this.state.epoch }, SAVED);
   }
 
-  /** Change state and redraw: `structural` changes rebuild the panes, the rest repaint. */
+  /**
+   * Change state and redraw: `structural` changes rebuild the panes, the rest repaint (and
+   * rebuild too when the epoch chosen holds a different number of items).
+   */
   set(changes, structural = false) {
     Object.assign(this.state, changes);
     this.save();
-    if (structural) return this.update();
+    if (structural || ('epoch' in changes && this.board.stale())) return this.update();
     if ('size' in changes) {
       for (const grid of this.ui.panesHost.querySelectorAll('.grid')) grid.style.setProperty('--tile', `${changes.size}px`);
     }
@@ -273,7 +282,6 @@ class App {
     }
     this.followNewest = false;
     this.panes = this.board.build(panes, this.ui.panesHost);
-    this.ui.intro.replaceChildren(...V.viewIntro(panes.find((p) => p.layer) || panes[0], this.state));
     this.controls.syncOptions();
     this.controls.syncEpochBar();
     this.doc.body.dataset.state = 'ready';
@@ -296,6 +304,8 @@ class App {
     const start = switching ? this.switchStart : performance.now();
     this.switchStart = null;
     const shown = this.shownEpoch();
+    // The intro may say what the step shown stores (e.g. a subset of a layer's channels).
+    this.ui.intro.replaceChildren(...V.viewIntro(this.panes.find((p) => p.layer) || this.panes[0], this.state));
     const jobs = this.board.paint(shown);
     if (this.detail.isOpen) jobs.push(this.detail.paint());
     await Promise.all(jobs);

@@ -38,7 +38,8 @@ function drawableViews(listed, families) {
  *     another family, and tags of a kind not among the views, are left out.
  * @returns {Array<object>} one {name, probesTag, classNames, probeCount, inputShape, layers,
  *     kinds, views} per run; each layer is {name, index, layerClass, outputShape, tags:
- *     Map(kind -> tag), unsupported: Map(kind -> why it cannot be shown)}; kinds lists the
+ *     Map(kind -> tag), unsupported: Map(kind -> why it cannot be shown), defaults: Set of
+ *     the kinds for which the callback chose the layer itself}; kinds lists the
  *     view kinds logged for any layer, in tab order; views maps every kind the page can show
  *     to its View (the same Map for every run).
  * @example organizeRuns({runs: [{run: 'cnnvis', tags: [...]}], views: [...]}, F)[0].layers[0].name
@@ -63,11 +64,13 @@ export function organizeRuns(json, families) {
           layerClass: tag.layer_class || '',
           outputShape: tag.output_shape || null,
           tags: new Map(),
+          defaults: new Set(),
           unsupported: new Map(),
         });
       }
       const layer = layers.get(tag.layer);
       layer.tags.set(tag.kind, tag.tag);
+      if (tag.default_layer === true) layer.defaults.add(tag.kind);
       if (tag.unsupported) layer.unsupported.set(tag.kind, String(tag.unsupported));
     }
     const ordered = [...layers.values()].sort((a, b) => a.index - b.index);
@@ -136,4 +139,44 @@ export function labelOf(step, probe, ctx) {
 /** '32×32×16' for a shape list, '' for none. */
 export function shapeText(shape) {
   return Array.isArray(shape) ? shape.join('×') : '';
+}
+
+/**
+ * A layer path split at its last '/': the nested model it belongs to and its own name.
+ *
+ * @param {string} name a layer path, e.g. 'mobilenetv2_1.00_224/block_13_expand'.
+ * @returns {{model: string, short: string}} model is '' for a top-level layer.
+ * @example splitPath('outer/inner/conv1')  // {model: 'outer/inner', short: 'conv1'}
+ */
+export function splitPath(name) {
+  const at = name.lastIndexOf('/');
+  return at < 0 ? { model: '', short: name } : { model: name.slice(0, at), short: name.slice(at + 1) };
+}
+
+/** A layer's resolution stage, its spatial size: '56×56' ('' when the shape is unknown). */
+export function stageOf(shape) {
+  return Array.isArray(shape) && shape.length >= 2 ? `${shape[0]}×${shape[1]}` : '';
+}
+
+/**
+ * The layers grouped by nested model and, inside each, by resolution stage, keeping model
+ * order: a group is a run of consecutive layers of one nested model (top-level layers
+ * before and after a nested model make two groups), a stage a run of consecutive layers of
+ * one spatial size.
+ *
+ * @param {Array<object>} layers a run's layers (organizeRuns()), in model order.
+ * @returns {Array<{model: string, stages: Array<{size: string, layers: Array<object>}>}>}
+ * @example layerGroups(run.layers)[0].stages[0].size  // '112×112'
+ */
+export function layerGroups(layers) {
+  const groups = [];
+  for (const layer of layers) {
+    const { model } = splitPath(layer.name);
+    if (!groups.length || groups.at(-1).model !== model) groups.push({ model, stages: [] });
+    const { stages } = groups.at(-1);
+    const size = stageOf(layer.outputShape);
+    if (!stages.length || stages.at(-1).size !== size) stages.push({ size, layers: [] });
+    stages.at(-1).layers.push(layer);
+  }
+  return groups;
 }

@@ -54,7 +54,14 @@ export function paintAmplified(canvas, rgba, gain) {
   context.putImageData(out, 0, 0);
 }
 
-/** Mark a canvas's frame as drawn (no longer pending or failed). */
+/** Mark a canvas's frame as drawn (no longer pending, failed or missing). */
 export function paintDone(canvas) {
+  canvas.closest('.frame')?.classList.remove('failed', 'pending', 'missing');
+}
+
+/** Empty a canvas whose item the step does not hold; its frame says so (frame.missing). */
+export function paintMissing(canvas) {
+  sized(canvas, 1, 1).clearRect(0, 0, 1, 1);
   canvas.closest('.frame')?.classList.remove('failed', 'pending');
+  canvas.closest('.frame')?.classList.add('missing');
 }

@@ -150,6 +150,16 @@ export class Board {
     return pane.element;
   }
 
+  /**
+   * Whether a pane's cards no longer fit the step of the chosen epoch: its item count
+   * differs (a byte budget may store fewer channels at one epoch than at another).
+   *
+   * @returns {boolean} true when the panes must be rebuilt rather than repainted.
+   */
+  stale() {
+    return this.panes.some((pane) => pane.cards && pane.family.count(this.stepOf(pane), this.app.ctx(pane)) !== pane.count);
+  }
+
   /** Paint every card of every pane at the chosen epoch (pixels of on-screen cards only). */
   paint(shown) {
     const jobs = [];

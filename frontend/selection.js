@@ -8,8 +8,13 @@ import { nearestStepIndex } from './model.js';
 /** Every family's display settings, with their defaults. */
 export const SETTINGS = Object.assign({}, ...Object.values(FAMILIES).map((family) => family.settings));
 
+/** The layer list's own state: the filter typed, the default-only toggle, collapsed groups. */
+const LAYER_LIST = { layerFilter: '', defaultLayersOnly: false, closedGroups: [] };
+
 /** The state of a fresh page: the selection, the probe and tile size, every setting. */
-export const DEFAULTS = { run: '', compare: '', layer: '', kind: '', epoch: null, probe: 0, size: 112, ...SETTINGS };
+export const DEFAULTS = {
+  run: '', compare: '', layer: '', kind: '', epoch: null, probe: 0, size: 112, ...LAYER_LIST, ...SETTINGS,
+};
 
 /** The state keys kept for the browser tab (host.js saveState). */
 export const SAVED = Object.keys(DEFAULTS);

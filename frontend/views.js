@@ -24,6 +24,7 @@ export function buildShell(on) {
     on: { click: () => on.refresh() },
   });
   const tabs = h('div', { class: 'tabs', attrs: { role: 'tablist', 'aria-label': 'View' } });
+  const layerTools = h('div', { class: 'layer-tools' });
   const layerList = h('ul', { class: 'layer-list', attrs: { 'aria-label': 'Layers' } });
   const ticks = h('datalist', { id: 'cv-epoch-ticks' });
   const slider = h('input', {
@@ -84,11 +85,11 @@ export function buildShell(on) {
     refresh,
   );
   const main = h('main', { class: 'main' }, tabs, epochBar, options, content);
-  const aside = h('nav', { class: 'sidebar', attrs: { 'aria-label': 'Layers' } }, h('h2', { text: 'Layers' }), layerList);
+  const aside = h('nav', { class: 'sidebar', attrs: { 'aria-label': 'Layers' } }, h('h2', { text: 'Layers' }), layerTools, layerList);
   const body = h('div', { class: 'body' }, aside, main);
   const root = h('div', { class: 'cnnvis' }, header, body, dialog);
   return {
-    root, runSelect, compareSelect, status, tabs, layerList, slider, ticks, play, prev, next,
+    root, runSelect, compareSelect, status, tabs, layerTools, layerList, slider, ticks, play, prev, next,
     epochValue, epochRange, epochNote, epochBar, options, content, intro, panesHost, dialog,
   };
 }
@@ -114,29 +115,6 @@ export function setTabs(container, views, active, layerKinds, onSelect) {
         dataset: { kind: view.kind },
         on: { click: () => onSelect(view.kind) },
       }),
-    ),
-  );
-}
-
-/** The layer list, in model order; layers without the current view are dimmed. */
-export function setLayers(list, layers, active, kind, onSelect) {
-  list.replaceChildren(
-    ...layers.map((layer) =>
-      h(
-        'li',
-        {},
-        h(
-          'button',
-          {
-            class: `layer${layer.tags.has(kind) ? '' : ' missing'}`,
-            attrs: { 'aria-current': String(layer.name === active) },
-            dataset: { layer: layer.name },
-            on: { click: () => onSelect(layer.name) },
-          },
-          h('span', { class: 'layer-name', text: layer.name }),
-          h('span', { class: 'layer-meta', text: [layer.layerClass, shapeText(layer.outputShape)].filter(Boolean).join(' · ') }),
-        ),
-      ),
     ),
   );
 }
