@@ -67,7 +67,12 @@ export function segmented(text, choices, value, onChange) {
         text: label,
         attrs: { 'aria-pressed': String(key === value) },
         dataset: { value: key },
-        on: { click: () => onChange(key) },
+        on: {
+          click: (e) => {
+            for (const button of group.children) button.setAttribute('aria-pressed', String(button === e.currentTarget));
+            onChange(key);
+          },
+        },
       }),
     );
   }
