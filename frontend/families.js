@@ -57,6 +57,7 @@
  * @typedef {object} Caption
  * @property {string} title the first line, e.g. '#5' or 'circle 93%'.
  * @property {string} [note] a short figure beside the title (e.g. a filter's drift).
+ * @property {string} [noteHint] the note's tooltip (a drift's by default).
  * @property {string} meta the second line.
  * @property {string} badge 'dead', 'off' or ''.
  * @property {string} tone 'good' (predicted the true class), 'bad' or ''.
@@ -81,3 +82,4 @@ export { default as filter_patterns } from './family_filter_patterns.js';
 export { default as cam } from './family_cam.js';
 export { default as projection } from './family_projection.js';
 export { default as top_examples } from './family_top_examples.js';
+export { default as attribution } from './family_attribution.js';

@@ -1,5 +1,6 @@
 // Class activation maps (Grad-CAM and its variants): one card per probe image, the map of
-// where the layer sees evidence for the explained class, blended over the probe.
+// where the layer sees evidence for the explained class, blended over the probe. The
+// captions, facts and metrics of maps that explain a class are shared with the attributions.
 
 import { lookupTable } from './colormaps.js';
 import { className, driftLabel, driftText, fmt, mean, NONE, percent, share, show } from './format.js';
@@ -42,6 +43,49 @@ export function metricRows(i, facts) {
   return rows;
 }
 
+/**
+ * The caption of a map that explains a class (CAMs and attributions): the prediction and its
+ * probability; below, the true class.
+ *
+ * @param {number} i the image index.
+ * @param {object} step the step.
+ * @param {object} ctx the page's ctx(pane).
+ * @returns {Caption}
+ */
+export function explainedCaption(i, step, ctx) {
+  const f = step.facts;
+  const probe = probeOfImage(step, i);
+  const predicted = f.predicted?.[i];
+  const label = labelOf(step, probe, ctx);
+  const known = label !== null && label !== undefined;
+  return {
+    title: `${className(ctx.classNames, predicted)} ${percent(f.probability?.[i])}`,
+    meta: known ? `true ${className(ctx.classNames, label)}` : `probe ${probe}`,
+    badge: '',
+    tone: known ? (label === predicted ? 'good' : 'bad') : '',
+    point: pointingOf(f, i),
+  };
+}
+
+/** 'Probe 2'. */
+export function explainedItemName(i, step) {
+  return `Probe ${probeOfImage(step, i)}`;
+}
+
+/** The detail rows every class-explaining map has: its probe, the prediction, the class explained. */
+export function explainedRows(i, step, ctx) {
+  const f = step.facts;
+  const probe = probeOfImage(step, i);
+  return [
+    ['Probe', String(probe)],
+    ['Predicted class', className(ctx.classNames, f.predicted?.[i])],
+    ['Probability', percent(f.probability?.[i])],
+    ['True class', className(ctx.classNames, labelOf(step, probe, ctx))],
+    ['Explained class', className(ctx.classNames, f.class_index?.[i])],
+    ['Its probability', percent(f.target_probability?.[i])],
+  ];
+}
+
 /** @type {Family} */
 export default {
   name: 'cam',
@@ -51,38 +95,14 @@ export default {
   count: (step) => step.images.length,
   urls: (step) => step.images,
 
-  caption(i, step, ctx) {
-    const f = step.facts;
-    const probe = probeOfImage(step, i);
-    const predicted = f.predicted?.[i];
-    const label = labelOf(step, probe, ctx);
-    const known = label !== null && label !== undefined;
-    return {
-      title: `${className(ctx.classNames, predicted)} ${percent(f.probability?.[i])}`,
-      meta: known ? `true ${className(ctx.classNames, label)}` : `probe ${probe}`,
-      badge: '',
-      tone: known ? (label === predicted ? 'good' : 'bad') : '',
-      point: pointingOf(f, i),
-    };
-  },
-
-  itemName: (i, step) => `Probe ${probeOfImage(step, i)}`,
+  caption: explainedCaption,
+  itemName: explainedItemName,
   probe: (i, step) => probeOfImage(step, i),
   filter: () => null,
 
   facts(i, step, ctx) {
     const f = step.facts;
-    const probe = probeOfImage(step, i);
-    const rows = [
-      ['Probe', String(probe)],
-      ['Predicted class', className(ctx.classNames, f.predicted?.[i])],
-      ['Probability', percent(f.probability?.[i])],
-      ['True class', className(ctx.classNames, labelOf(step, probe, ctx))],
-      ['Explained class', className(ctx.classNames, f.class_index?.[i])],
-      ['Its probability', percent(f.target_probability?.[i])],
-      ['CAM maximum', fmt(f.cam_max?.[i])],
-      ...metricRows(i, f),
-    ];
+    const rows = [...explainedRows(i, step, ctx), ['CAM maximum', fmt(f.cam_max?.[i])], ...metricRows(i, f)];
     if (f.seconds !== undefined) rows.push(['Computed in', `${fmt(f.seconds)} s`]);
     return rows;
   },

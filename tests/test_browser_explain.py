@@ -1,0 +1,289 @@
+"""The dashboard's class-explaining views in a real TensorBoard tab, through headless Chromium:
+class attributions drawn in a diverging colormap, with the CAMs' captions and metrics.
+
+One module-wide set-up of runs written through the real writers, without training:
+    ``synthetic/cnnvis``: ``write_synthetic_run`` (one class per probe). At step 0 every
+        probe is predicted class 0, so probes 1 and 2 (labels 1, 2) are misclassified; from
+        step 1 on every prediction is right.
+    ``classes/cnnvis``: the same with ``classes_per_probe=3`` (the 3 most probable classes).
+    ``fixed/cnnvis``: Grad-CAM of a fixed list of classes ([2, 0], ``cam_classes=[2, 0]``)
+        and SmoothGrad maps with every metric, by hand.
+    ``unlabelled/cnnvis``: probes and Grad-CAM without labels.
+"""
+
+import io
+import urllib.request
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from browser_util import chromium, open_dashboard, tensorboard_server, wait_for_runs
+from PIL import Image
+from test_browser import act, api, assert_clean, open_tab, press, screenshot
+
+from tb_cnnvis import summary, views
+from tb_cnnvis.testing import write_synthetic_run
+
+pytestmark = pytest.mark.browser
+
+SYNTHETIC, CLASSES, FIXED, UNLABELLED = (
+    f"{name}/cnnvis" for name in ("synthetic", "classes", "fixed", "unlabelled")
+)
+NAMES = ["circle", "square", "triangle"]
+SIZE = 16
+ZERO = slice(6, 10)  # the columns where the hand-made SmoothGrad maps are zero
+RDBU = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
+        "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"]  # fmt: skip
+
+
+def _write_handmade_runs(root):
+    """``fixed/cnnvis`` and ``unlabelled/cnnvis`` (see the module docstring)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    images = rng.random((2, SIZE, SIZE, 3))
+    labels = [0, 2]
+    common = {"input_shape": (SIZE, SIZE, 3), "probe_count": 2, "class_names": NAMES}
+    layer = {"layer_index": 0, "layer_class": "Conv2D", "output_shape": (SIZE, SIZE, 4)}
+    at_input = {"layer_index": -1, "layer_class": "InputLayer", "output_shape": (SIZE, SIZE, 3)}
+    for run, labelled in (("fixed", True), ("unlabelled", False)):
+        writer = tf.summary.create_file_writer(str(root / run / "cnnvis"))
+        with writer.as_default():
+            probes = summary.content("probes", **common)
+            summary.write_probes(probes, images, 0, labels=labels if labelled else None)
+            for step in (0, 1):
+                cam = summary.content("grad_cam", "conv1", **layer, **common)
+                views.cams.write_cam(
+                    cam,
+                    rng.random((4, SIZE, SIZE)),
+                    step,
+                    class_index=[2, 0, 2, 0],
+                    predicted=[0, 0, 2, 2],
+                    probability=[0.6, 0.6, 0.7, 0.7],
+                    target_probability=[0.1, 0.6, 0.7, 0.2],
+                    cam_max=[1.0] * 4,
+                    labels=labels if labelled else None,
+                    probe=[0, 0, 1, 1],
+                )
+                if not labelled:
+                    continue
+                smooth = summary.content("smoothgrad", "input", **at_input, **common)
+                maps = rng.standard_normal((2, SIZE, SIZE))
+                maps[:, :, ZERO] = 0.0
+                views.attributions.write_attribution(
+                    smooth,
+                    maps,
+                    step,
+                    class_index=[0, 2],
+                    predicted=[0, 2],
+                    probability=[0.6, 0.7],
+                    target_probability=[0.6, 0.7],
+                    labels=labels,
+                    settings={"samples": 25, "noise": 0.15, "seed": 0},
+                    metrics={
+                        "deletion_auc": [0.2, 0.3 + step / 10],
+                        "deletion_auc_random": [0.5, 0.6],
+                        "pointing_hits": [True, False],
+                        "drift": [0.9, 0.7] if step else None,
+                        "drift_from": 0 if step else None,
+                    },
+                )
+        writer.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explain_logs")
+    write_synthetic_run(str(root / "synthetic"), epochs=2, layers=2, probes=4, size=SIZE)
+    write_synthetic_run(
+        str(root / "classes"), epochs=2, layers=2, probes=4, size=SIZE, classes_per_probe=3
+    )
+    _write_handmade_runs(root)
+    with tensorboard_server(root) as url:
+        wait_for_runs(url, [SYNTHETIC, CLASSES, FIXED, UNLABELLED])
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as instance:
+        yield instance
+
+
+@pytest.fixture
+def tab(browser, server):
+    """TensorBoard's page on the cnnvis tab (``.page``, ``.frame``), collecting problems."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    state = SimpleNamespace(page=page, problems=problems, requests=[], url=server)
+    state.open = lambda: setattr(state, "frame", open_dashboard(page, server)) or state.frame
+    yield state
+    context.close()
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def show(tab, run, kind, layer):
+    """Open the dashboard on a run's view at a layer, at the newest epoch."""
+    frame = open_tab(tab)
+    select = frame.get_by_label("Run", exact=True)
+    if select.input_value() != run:
+        act(frame, lambda: select.select_option(run))
+    button = frame.locator(f'.layer[data-layer="{layer}"]')
+    if button.get_attribute("aria-current") != "true":
+        act(frame, button.click)
+    view = frame.locator(f'.tab[data-kind="{kind}"]')
+    if view.get_attribute("aria-selected") != "true":
+        act(frame, view.click)
+    act(frame, lambda: press(frame, "End"))
+    return frame
+
+
+def png(tab, url):
+    """The image at a URL relative to the plugin (as /steps gives it), decoded by Pillow."""
+    with urllib.request.urlopen(f"{tab.url}data/plugin/cnnvis/{url}", timeout=10) as response:
+        return Image.open(io.BytesIO(response.read()))
+
+
+def card_pixels(frame, selector=".card:not([hidden]) .frame canvas"):
+    """The RGB pixels of each canvas matched, as (h, w, 3) uint8 arrays."""
+    raw = frame.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)].map((c) => ({w: c.width,
+             h: c.height, d: Array.from(c.getContext('2d').getImageData(0, 0, c.width,
+             c.height).data)}))""",
+        selector,
+    )
+    return [np.array(c["d"], np.uint8).reshape(c["h"], c["w"], 4)[..., :3] for c in raw]
+
+
+def js_round(x):
+    """JavaScript's Math.round: halves go up."""
+    return np.floor(np.asarray(x) + 0.5).astype(int)
+
+
+def rdbu(stored):
+    """The diverging colour of a stored attribution pixel, computed here from RdBu's stops."""
+    stops = np.array([[int(s[i : i + 2], 16) for i in (1, 3, 5)] for s in RDBU], float)
+    pos = (1 + max(-1.0, (stored - 128) / 127)) * 5
+    lo = min(int(pos), 9)
+    return js_round(stops[lo] + (stops[lo + 1] - stops[lo]) * (pos - lo))
+
+
+def jet(gray):
+    """Jet's colour of an intensity 0..255 (colormaps.js)."""
+    t = gray / 255
+    return [int(js_round(255 * float(np.clip(1.5 - abs(4 * t - c), 0, 1)))) for c in (3, 2, 1)]
+
+
+def options_labels(frame):
+    return frame.locator(".options .field > label, .options .field-label").all_inner_texts()
+
+
+def visible_cards(frame):
+    return frame.locator(".card:not([hidden])").evaluate_all(
+        "(cards) => cards.map((c) => c.getAttribute('aria-label'))"
+    )
+
+
+def facts_shown(frame):
+    dialog = frame.locator("dialog.detail")
+    return dict(
+        zip(
+            dialog.locator("dt").all_inner_texts(),
+            dialog.locator("dd").all_inner_texts(),
+            strict=True,
+        )
+    )
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_attributions_are_drawn_in_a_diverging_colormap_with_zero_at_its_middle(tab):
+    frame = show(tab, SYNTHETIC, "integrated_gradients", "input")
+    step = api(tab.url, "steps", run=SYNTHETIC, tag="integrated_gradients/input")["steps"][-1]
+    facts = step["facts"]
+    assert frame.locator(".card").count() == len(step["images"]) == 4
+    stored = np.asarray(png(tab, step["images"][0]).convert("L"), int)
+    drawn = card_pixels(frame)[0].astype(int)
+    assert drawn.shape[:2] == stored.shape == (SIZE, SIZE)
+    table = np.array([rdbu(v) for v in range(256)])
+    assert (drawn == table[stored]).all()  # every pixel: RdBu at its stored value
+    positive = np.unravel_index(np.argmax(stored), stored.shape)
+    negative = np.unravel_index(np.argmin(stored), stored.shape)
+    assert stored[positive] == 255 and stored[negative] < 100  # the map's largest |value| > 0
+    red, green, blue = drawn[positive]
+    assert red > 90 and red > 3 * blue and red > 3 * green  # +scale: RdBu's dark red
+    red, green, blue = drawn[negative]
+    assert blue > red + 60  # negative: blue
+    note = frame.locator(".card .card-note").first.inner_text()
+    assert note.startswith("±") and float(note[1:]) == float(f"{facts['scale'][0]:.2g}")
+    screenshot(tab.page, "view_integrated_gradients")
+
+    # Over the probe: zero leaves the probe as it is; the colour weighs opacity * sqrt(|t|).
+    act(frame, lambda: frame.get_by_role("button", name="Over the probe").click())
+    probes = api(tab.url, "steps", run=SYNTHETIC, tag="probes")["steps"][0]
+    probe = np.asarray(png(tab, probes["images"][0]).convert("RGB"), float)
+    over = card_pixels(frame)[0].astype(float)
+    alpha = 0.5 * np.sqrt(np.clip(np.abs(stored - 128) / 127, 0, 1))[..., None]
+    assert np.abs(over - (probe * (1 - alpha) + table[stored] * alpha)).max() <= 1
+    screenshot(tab.page, "view_integrated_gradients_over_probe")
+
+    # The gain saturates the colours at scale / gain, and the card says so.
+    act(frame, lambda: frame.get_by_role("button", name="Map alone").click())
+    act(frame, lambda: frame.get_by_label("Gain", exact=True).fill("2"))
+    doubled = np.round(128 + 127 * np.clip(2 * (stored - 128) / 127, -1, 1)).astype(int)
+    assert (card_pixels(frame)[0] == table[doubled]).all()
+    note = frame.locator(".card .card-note").first.inner_text()
+    assert float(note[1:]) == float(f"{facts['scale'][0] / 2:.2g}")
+
+    frame.locator(".card").first.click()
+    frame.locator("dialog.detail").wait_for()
+    shown = facts_shown(frame)
+    assert shown["Explained class"] == NAMES[facts["class_index"][0]]
+    assert float(shown["Largest |value|"]) == pytest.approx(facts["scale"][0], rel=2e-3)
+    assert shown["Colours"].startswith("blue −") and " · white 0 · red +" in shown["Colours"]
+    assert shown["Setting: synthetic"] == "true"
+    tab.page.keyboard.press("Escape")
+
+    # Where a map is zero (a hand-made one, zero in its middle columns): neutral alone, and
+    # the probe itself over the probe.
+    frame = show(tab, FIXED, "smoothgrad", "input")
+    step = api(tab.url, "steps", run=FIXED, tag="smoothgrad/input")["steps"][-1]
+    stored = np.asarray(png(tab, step["images"][0]).convert("L"), int)
+    assert (stored[:, ZERO] == 128).all()
+    assert (card_pixels(frame)[0][:, ZERO] == (247, 247, 247)).all()
+    act(frame, lambda: frame.get_by_role("button", name="Over the probe").click())
+    probes = api(tab.url, "steps", run=FIXED, tag="probes")["steps"][0]
+    probe = np.asarray(png(tab, probes["images"][0]).convert("RGB"))
+    assert (card_pixels(frame)[0][:, ZERO] == probe[:, ZERO]).all()
+    assert_clean(tab)
+
+
+def metric(frame, key):
+    return frame.locator(f'.metric[data-metric="{key}"] .metric-value').inner_text()
+
+
+def test_attributions_show_the_method_settings_and_the_metrics_of_the_cams(tab):
+    frame = show(tab, FIXED, "smoothgrad", "input")
+    assert metric(frame, "deletion_auc") == "0.3 · random 0.55"
+    assert metric(frame, "pointing_game") == "1/2 (50%)"
+    assert metric(frame, "cam_drift") == "ρ 0.8 since epoch 0"
+    badges = frame.locator(".card .point-badge:visible").all_inner_texts()
+    assert badges == ["✓", "✗"]
+    frame.locator(".card").nth(1).click()
+    frame.locator("dialog.detail").wait_for()
+    shown = facts_shown(frame)
+    assert (shown["Setting: samples"], shown["Setting: noise"], shown["Setting: seed"]) == (
+        "25",
+        "0.15",
+        "0",
+    )
+    assert (shown["Deletion AUC"], shown["Random map’s AUC"]) == ("0.4", "0.6")
+    assert shown["Pointing game"] == "✗ off the object"
+    assert shown["Drift since epoch 0"] == "ρ 0.7"
+    assert_clean(tab)
