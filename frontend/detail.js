@@ -5,6 +5,7 @@
 import { h, onScreen, setFacts } from './dom.js';
 import { nearestStepIndex, readableTag } from './model.js';
 import { paintBitmap } from './paint.js';
+import { nextItem, visibleItems } from './subset.js';
 import { buildSection, paintSection } from './top_examples.js';
 
 /**
@@ -130,13 +131,13 @@ export class Detail {
       return;
     }
     const { family } = pane;
-    const count = () => family.count(pane.step || pane.steps.at(-1), this.app.ctx(pane));
-    current.item = Math.min(current.item, count() - 1);
+    const step = () => pane.step || pane.steps.at(-1);
+    current.item = Math.min(current.item, family.count(step(), this.app.ctx(pane)) - 1);
     current.view = buildDetail(
       {
         close: () => this.dialog.close(),
         item: (delta) => {
-          current.item = (current.item + delta + count()) % count();
+          current.item = nextItem(visibleItems(pane, step(), this.app.ctx(pane)), current.item, delta);
           this.paint();
         },
         pick: (index) => this.app.setEpoch(pane.steps[index].step),

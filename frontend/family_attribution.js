@@ -13,6 +13,7 @@ import { fmt, num } from './format.js';
 import { probeOfImage } from './model.js';
 import { rangeField, segmented } from './options.js';
 import { paintSigned } from './paint.js';
+import { cardItems } from './subset.js';
 
 /** The |value| shown at full colour on map i: its scale divided by the gain (null if unknown). */
 export function fullScale(step, i, gain) {
@@ -64,10 +65,15 @@ const METRICS = cam.metrics.map((metric) =>
 export default {
   name: 'attribution',
   settings: { attributionBase: 'map', opacity: 0.5, attributionGain: 1 },
-  layout: { pickProbe: false, inset: false, wide: false, detailProbe: true, detailTop: false, detailBig: true },
+  layout: {
+    pickProbe: false, inset: false, wide: false, detailProbe: true, detailTop: false, detailBig: true,
+    pickClass: true, filterProbes: true,
+  },
 
   count: (step) => step.images.length,
-  urls: (step) => step.images,
+  urls(step, ctx) {
+    return cardItems(this, step, ctx).map((i) => step.images[i]);
+  },
 
   caption(i, step, ctx) {
     const full = fullScale(step, i, ctx.attributionGain);

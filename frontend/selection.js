@@ -8,8 +8,13 @@ import { nearestStepIndex } from './model.js';
 /** Every family's display settings, with their defaults. */
 export const SETTINGS = Object.assign({}, ...Object.values(FAMILIES).map((family) => family.settings));
 
-/** The state of a fresh page: the selection, the probe and tile size, every setting. */
-export const DEFAULTS = { run: '', compare: '', layer: '', kind: '', epoch: null, probe: 0, size: 112, ...SETTINGS };
+/**
+ * The state of a fresh page: the selection, the probe and tile size, the class explained
+ * (the r-th of each probe's maps, subset.js) and the probe filter, every setting.
+ */
+export const DEFAULTS = {
+  run: '', compare: '', layer: '', kind: '', epoch: null, probe: 0, size: 112, explain: 0, probeFilter: 'all', ...SETTINGS,
+};
 
 /** The state keys kept for the browser tab (host.js saveState). */
 export const SAVED = Object.keys(DEFAULTS);

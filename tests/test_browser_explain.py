@@ -1,5 +1,6 @@
 """The dashboard's class-explaining views in a real TensorBoard tab, through headless Chromium:
-class attributions drawn in a diverging colormap, with the CAMs' captions and metrics.
+class attributions drawn in a diverging colormap, the class chooser of steps with several
+classes per probe, and the probe filter.
 
 One module-wide set-up of runs written through the real writers, without training:
     ``synthetic/cnnvis``: ``write_synthetic_run`` (one class per probe). At step 0 every
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from browser_util import chromium, open_dashboard, tensorboard_server, wait_for_runs
 from PIL import Image
-from test_browser import act, api, assert_clean, open_tab, press, screenshot
+from test_browser import act, api, assert_clean, canvases, open_tab, press, screenshot
 
 from tb_cnnvis import summary, views
 from tb_cnnvis.testing import write_synthetic_run
@@ -286,4 +287,125 @@ def test_attributions_show_the_method_settings_and_the_metrics_of_the_cams(tab):
     assert (shown["Deletion AUC"], shown["Random map’s AUC"]) == ("0.4", "0.6")
     assert shown["Pointing game"] == "✗ off the object"
     assert shown["Drift since epoch 0"] == "ρ 0.7"
+    assert_clean(tab)
+
+
+def test_several_classes_per_probe_show_the_chosen_class_one_map_per_probe(tab):
+    frame = show(tab, CLASSES, "grad_cam", "base/conv2")
+    step = api(tab.url, "steps", run=CLASSES, tag="grad_cam/base/conv2")["steps"][-1]
+    facts = step["facts"]
+    assert len(step["images"]) == 12  # 4 probes x 3 classes
+    chooser = frame.get_by_label("Explained class", exact=True)
+    assert chooser.locator("option").all_inner_texts() == [
+        "1st most probable",
+        "2nd most probable",
+        "3rd most probable",
+    ]
+    assert chooser.input_value() == "0"
+    act(frame, lambda: frame.get_by_label("Opacity", exact=True).fill("1"))
+    act(frame, lambda: frame.get_by_label("Threshold", exact=True).fill("0"))
+    colours = np.array([jet(v) for v in range(256)])  # opacity 1, threshold 0: the map's colours
+    for rank in (0, 1, 2):
+        if rank:
+            act(frame, lambda rank=rank: chooser.select_option(str(rank)))
+        assert frame.locator(".card").count() == 4
+        metas = frame.locator(".card .card-meta").all_inner_texts()
+        titles = frame.locator(".card .card-title").all_inner_texts()
+        for probe, (pixels, meta, title) in enumerate(
+            zip(card_pixels(frame), metas, titles, strict=True)
+        ):
+            i = 3 * probe + rank
+            assert facts["images"][i]["probe"] == probe
+            assert facts["images"][i]["class_index"] == facts["class_index"][i]
+            stored = np.asarray(png(tab, step["images"][i]).convert("L"))
+            assert (pixels == colours[stored]).all(), (rank, probe)
+            assert meta.startswith(f"for {NAMES[facts['class_index'][i]]} ")
+            assert title.startswith(f"{NAMES[facts['predicted'][i]]} ")  # the prediction, as always
+    screenshot(tab.page, "classes_grad_cam_3rd")
+    frame.locator(".card").nth(1).click()
+    frame.locator("dialog.detail").wait_for()
+    assert (
+        frame.locator(".detail-title").inner_text() == f"Probe 1 · {NAMES[facts['class_index'][5]]}"
+    )
+    assert facts_shown(frame)["Explained class"] == NAMES[facts["class_index"][5]]
+    frame.get_by_role("button", name="Next item").click()
+    title = f"Probe 2 · {NAMES[facts['class_index'][8]]}"
+    frame.locator(".detail-title", has_text=title).wait_for()
+    tab.page.keyboard.press("Escape")
+    # Eigen-CAM is class-agnostic: one map per probe, no chooser; attributions have one.
+    act(frame, frame.locator('.tab[data-kind="eigencam"]').click)
+    assert frame.get_by_label("Explained class", exact=True).count() == 0
+    assert frame.locator(".card").count() == 4
+    act(frame, frame.locator('.tab[data-kind="occlusion"]').click)
+    assert frame.get_by_label("Explained class", exact=True).input_value() == "2"
+    assert frame.locator(".card").count() == 4
+    assert_clean(tab)
+
+
+def test_one_class_per_probe_has_no_class_chooser_and_a_logged_list_names_its_classes(tab):
+    frame = show(tab, SYNTHETIC, "grad_cam", "base/conv2")
+    assert options_labels(frame) == ["Probes", "Colormap", "Opacity", "Threshold", "Size"]
+    assert frame.locator(".card .card-meta").first.inner_text().startswith("true ")
+    frame = show(tab, FIXED, "grad_cam", "conv1")
+    chooser = frame.get_by_label("Explained class", exact=True)
+    assert chooser.locator("option").all_inner_texts() == ["triangle", "circle"]
+    metas = frame.locator(".card .card-meta").all_inner_texts()
+    assert [meta.split()[:2] for meta in metas] == [["for", "triangle"]] * 2
+    act(frame, lambda: chooser.select_option("1"))
+    metas = frame.locator(".card .card-meta").all_inner_texts()
+    assert [meta.split()[:2] for meta in metas] == [["for", "circle"]] * 2
+    assert_clean(tab)
+
+
+def test_the_probe_filter_keeps_misclassified_or_correct_probes_at_the_epoch_shown(tab):
+    frame = show(tab, SYNTHETIC, "grad_cam", "base/conv2")
+    act(frame, lambda: press(frame, "Home"))  # epoch 0: every probe is predicted class 0
+    facts = api(tab.url, "steps", run=SYNTHETIC, tag="grad_cam/base/conv2")["steps"][0]["facts"]
+    assert [p for p in range(4) if facts["predicted"][p] != facts["labels"][p]] == [1, 2]
+    note = frame.locator(".pane-filter")
+    assert note.is_hidden() and len(visible_cards(frame)) == 4
+    act(frame, lambda: frame.get_by_role("button", name="Misclassified").click())
+    assert note.inner_text() == "2 of 4 probes misclassified at epoch 0"
+    assert visible_cards(frame) == ["Open probe 1", "Open probe 2"]
+    tones = frame.locator(".card:not([hidden])").evaluate_all("(c) => c.map((x) => x.dataset.tone)")
+    assert tones == ["bad", "bad"]
+    assert all(
+        c["drawn"] == c["w"] * c["h"] > 1 for c in canvases(frame, ".card:not([hidden]) canvas")
+    )
+    screenshot(tab.page, "probe_filter_misclassified")
+    act(frame, lambda: press(frame, "End"))
+    assert note.inner_text() == "0 of 4 probes misclassified at epoch 2"
+    assert visible_cards(frame) == []
+    act(frame, lambda: frame.get_by_role("button", name="Correct").click())
+    assert note.inner_text() == "4 of 4 probes correctly classified at epoch 2"
+    act(frame, lambda: press(frame, "Home"))
+    assert note.inner_text() == "2 of 4 probes correctly classified at epoch 0"
+    assert visible_cards(frame) == ["Open probe 0", "Open probe 3"]
+    # The detail steps through the probes kept.
+    frame.locator(".card:not([hidden])").nth(1).click()
+    frame.locator("dialog.detail").wait_for()
+    assert frame.locator(".detail-title").inner_text() == "Probe 3"
+    frame.get_by_role("button", name="Next item").click()
+    frame.locator(".detail-title", has_text="Probe 0").wait_for()
+    tab.page.keyboard.press("Escape")
+    # Projections store no predictions: they borrow a CAM's of the same run and epoch.
+    for kind, layer in (("deconvnet", "conv1"), ("smoothgrad", "input")):
+        act(frame, frame.locator(f'.layer[data-layer="{layer}"]').click)
+        if frame.locator(f'.tab[data-kind="{kind}"]').get_attribute("aria-selected") != "true":
+            act(frame, frame.locator(f'.tab[data-kind="{kind}"]').click)
+        assert note.inner_text() == "2 of 4 probes correctly classified at epoch 0", kind
+        assert visible_cards(frame) == ["Open probe 0", "Open probe 3"], kind
+    act(frame, lambda: frame.get_by_role("button", name="All").click())
+    assert note.is_hidden() and len(visible_cards(frame)) == 4
+    assert_clean(tab)
+
+
+def test_without_labels_the_probe_filter_is_disabled_and_says_why(tab):
+    frame = show(tab, UNLABELLED, "grad_cam", "conv1")
+    for name in ("All", "Misclassified", "Correct"):
+        button = frame.get_by_role("button", name=name, exact=True)
+        assert button.is_disabled()
+        assert "no true labels" in button.get_attribute("title")
+    assert "probe_labels" in frame.locator(".probe-filter").get_attribute("title")
+    assert len(visible_cards(frame)) == 2
     assert_clean(tab)
