@@ -1,8 +1,10 @@
 // The detail panel: one filter / channel / probe image large, with its facts, the filter's
 // top-activating examples (when logged) and a filmstrip of the same item across every
-// logged epoch. Opened by clicking a card.
+// logged epoch, which it saves as an animated PNG or a contact sheet (item_export.js).
+// Opened by clicking a card.
 
 import { h, onScreen, setFacts } from './dom.js';
+import { animation, contactSheet, download, exportName } from './item_export.js';
 import { nearestStepIndex, readableTag } from './model.js';
 import { paintBitmap } from './paint.js';
 import { nextItem, visibleItems } from './subset.js';
@@ -12,13 +14,14 @@ import { buildSection, paintSection } from './top_examples.js';
  * The detail dialog's content: a large view, the probe, the facts, the top examples and a
  * filmstrip.
  *
- * @param {object} on handlers: close(), item(delta), pick(stepIndex).
+ * @param {object} on handlers: close(), item(delta), pick(stepIndex), save(what) ('animation'
+ *     or 'sheet').
  * @param {Array<object>} steps every step of the series (one filmstrip frame each).
  * @param {{probe: boolean, top: boolean, big: boolean}} parts whether to show the probe image
  *     beside the large view, a top-examples section, and the large view (the top-examples
  *     view shows its section in that place instead).
  * @returns {object} references: element, title, subtitle, big, probe, facts, epoch, top,
- *     frames.
+ *     frames, saved (the exports' status line).
  */
 function buildDetail(on, steps, parts) {
   const title = h('h2', { class: 'detail-title' });
@@ -45,6 +48,9 @@ function buildDetail(on, steps, parts) {
   });
   const button = (text, label, click) =>
     h('button', { class: 'icon-button', text, title: label, attrs: { 'aria-label': label }, on: { click } });
+  const saved = h('span', { class: 'export-status', attrs: { role: 'status', 'aria-live': 'polite' } });
+  const save = (text, what, hint) =>
+    h('button', { class: 'export-button', text, title: hint, dataset: { export: what }, on: { click: () => on.save(what) } });
   const probeFigure = probe
     ? h('figure', { class: 'probe-figure' }, h('div', { class: 'frame' }, probe), h('figcaption', { text: 'Probe image' }))
     : null;
@@ -76,11 +82,18 @@ function buildDetail(on, steps, parts) {
     h(
       'section',
       { class: 'filmstrip-section', attrs: { 'aria-label': 'Every logged epoch' } },
-      h('h3', { text: 'Across epochs' }),
+      h(
+        'div',
+        { class: 'filmstrip-head' },
+        h('h3', { text: 'Across epochs' }),
+        save('Save animation', 'animation', 'Save every epoch as an animated PNG, as drawn now'),
+        save('Save contact sheet', 'sheet', 'Save every epoch in one PNG, each with its epoch, as drawn now'),
+        saved,
+      ),
       h('div', { class: 'filmstrip' }, frames.map((frame) => frame.button)),
     ),
   );
-  return { element, title, subtitle, big, probe, facts, epoch, top, frames };
+  return { element, title, subtitle, big, probe, facts, epoch, top, frames, saved };
 }
 
 /**
@@ -141,6 +154,7 @@ export class Detail {
           this.paint();
         },
         pick: (index) => this.app.setEpoch(pane.steps[index].step),
+        save: (what) => this.save(what),
       },
       pane.steps,
       {
@@ -207,6 +221,33 @@ export class Detail {
       }));
     }
     await Promise.all(jobs);
+  }
+
+  /** Save the item across every epoch: 'animation' (animated PNG) or 'sheet' (contact sheet). */
+  async save(what) {
+    const pane = this.pane();
+    if (!pane?.steps) return;
+    const { item, view } = this.current;
+    const ctx = this.app.ctx(pane);
+    const step = pane.step || pane.steps.at(-1);
+    const itemName = pane.family.itemName(item, step, ctx);
+    const names = { run: pane.run.name, layer: pane.layer.name, kind: pane.view.kind, item: itemName };
+    const buttons = [...view.element.querySelectorAll('.export-button')];
+    buttons.forEach((button) => { button.disabled = true; });
+    view.saved.textContent = 'Drawing every epoch…';
+    try {
+      const title = `${pane.run.name} · ${pane.layer.name} · ${pane.view.label} · ${itemName}`;
+      const blob = what === 'sheet'
+        ? await contactSheet(pane, item, ctx, this.app.store, title)
+        : await animation(pane, item, ctx, this.app.store);
+      const name = exportName(names, what === 'sheet' ? '_sheet' : '');
+      download(this.app.doc, blob, name);
+      view.saved.textContent = `Saved ${name}`;
+    } catch (err) {
+      view.saved.textContent = `Could not save: ${err.message}`;
+    } finally {
+      buttons.forEach((button) => { button.disabled = false; });
+    }
   }
 
   onClose() {

@@ -1,6 +1,6 @@
 """The dashboard's class-explaining views in a real TensorBoard tab, through headless Chromium:
 class attributions drawn in a diverging colormap, the class chooser of steps with several
-classes per probe, and the probe filter.
+classes per probe, the probe filter, and the detail's exports (animated PNG, contact sheet).
 
 One module-wide set-up of runs written through the real writers, without training:
     ``synthetic/cnnvis``: ``write_synthetic_run`` (one class per probe). At step 0 every
@@ -408,4 +408,66 @@ def test_without_labels_the_probe_filter_is_disabled_and_says_why(tab):
         assert "no true labels" in button.get_attribute("title")
     assert "probe_labels" in frame.locator(".probe-filter").get_attribute("title")
     assert len(visible_cards(frame)) == 2
+    assert_clean(tab)
+
+
+def test_the_detail_saves_an_items_epochs_as_an_animated_png_and_a_contact_sheet(tab):
+    frame = show(tab, SYNTHETIC, "grad_cam", "base/conv2")
+    frame.locator(".card").nth(1).click()
+    frame.locator("dialog.detail").wait_for()
+    frame.wait_for_function(
+        "[...document.querySelectorAll('.filmstrip canvas')].every((c) => c.width > 1)"
+    )
+    frame.evaluate("window.cnnvis.settled()")
+    strip = card_pixels(frame, ".filmstrip canvas")  # the item at each epoch, natural size
+    assert len(strip) == 3 and all(s.shape == (SIZE, SIZE, 3) for s in strip)
+    assert (strip[0] != strip[2]).any()
+    name = "cnnvis_synthetic_cnnvis_base_conv2_grad_cam_probe_1"
+
+    with tab.page.expect_download() as saved:
+        frame.get_by_role("button", name="Save animation").click()
+    assert saved.value.suggested_filename == f"{name}.png"
+    animation = Image.open(saved.value.path())
+    layout = frame.evaluate(
+        f"import('./item_export.js').then((m) => m.animationLayout({SIZE}, {SIZE}))"
+    )
+    scale, side = layout["scale"], SIZE * layout["scale"]
+    assert scale == 16 and animation.format == "PNG" and animation.is_animated
+    assert animation.n_frames == 3 and animation.size == (layout["width"], layout["height"])
+    for i, pixels in enumerate(strip):
+        animation.seek(i)
+        rgb = np.asarray(animation.convert("RGB"))
+        assert (rgb[:side:scale, :side:scale] == pixels).all(), i  # the frame, scaled up
+        assert (rgb[:side, :side] == np.repeat(np.repeat(pixels, scale, 0), scale, 1)).all()
+        assert (rgb[side:] < 100).any()  # the epoch, written below
+        assert animation.info["duration"] == (1800 if i == 2 else 600)
+    assert frame.locator(".export-status").inner_text() == f"Saved {name}.png"
+
+    with tab.page.expect_download() as saved:
+        frame.get_by_role("button", name="Save contact sheet").click()
+    assert saved.value.suggested_filename == f"{name}_sheet.png"
+    sheet = np.asarray(Image.open(saved.value.path()).convert("RGB"))
+    layout = frame.evaluate(
+        f"import('./item_export.js').then((m) => m.sheetLayout(3, {SIZE}, {SIZE}))"
+    )
+    assert sheet.shape == (layout["height"], layout["width"], 3) and layout["columns"] == 3
+    scale = layout["scale"]
+    for cell, pixels in zip(layout["cells"], strip, strict=True):
+        x, y, w, h = cell["x"], cell["y"], cell["w"], cell["h"]
+        assert (sheet[y : y + h : scale, x : x + w : scale] == pixels).all()
+        assert (sheet[y + h : y + h + 20, x : x + w] < 100).any()  # 'epoch N' under it
+    assert (sheet[: layout["cells"][0]["y"]] < 100).any()  # the title line
+    screenshot(tab.page, "detail_export")
+
+    # Any family's item: a feature-map channel of the probe chosen.
+    tab.page.keyboard.press("Escape")
+    act(frame, frame.locator('.layer[data-layer="conv1"]').click)
+    act(frame, frame.locator('.tab[data-kind="feature_maps"]').click)
+    frame.locator(".card").nth(2).click()
+    with tab.page.expect_download() as saved:
+        frame.get_by_role("button", name="Save animation").click()
+    assert (
+        saved.value.suggested_filename == "cnnvis_synthetic_cnnvis_conv1_feature_maps_channel_2.png"
+    )
+    assert Image.open(saved.value.path()).n_frames == 3
     assert_clean(tab)
