@@ -63,7 +63,6 @@
  * @typedef {object} Caption
  * @property {string} title the first line, e.g. '#5' or 'circle 93%'.
  * @property {string} [note] a short figure beside the title (e.g. a filter's drift).
- * @property {string} [noteHint] the note's tooltip (a drift's by default).
  * @property {string} meta the second line.
  * @property {string} badge 'dead', 'off' or ''.
  * @property {string} tone 'good' (predicted the true class), 'bad' or ''.

@@ -4,7 +4,7 @@
 // it. Each map is stored as grey 128 + 127 * value / scale with its own scale (the largest
 // |value|, in the facts: tb_cnnvis/summary.py), so a card's colours run from -scale to
 // +scale; the gain saturates them at scale / gain. Captions, facts and metric chips are the
-// CAMs' (family_cam.js), plus the scale and the method's settings.
+// CAMs' (family_cam.js), plus the scale (at full colour) and the method's settings.
 
 import { cssGradient, DIVERGING, lookupTable } from './colormaps.js';
 import { h } from './dom.js';
@@ -38,7 +38,7 @@ function settingRows(facts) {
 
 /** The legend of the options row: the diverging colours from -s through 0 to +s. */
 function legend() {
-  const hint = 's: the largest |value| of each map (beside its card’s title), divided by the gain. ' +
+  const hint = 's: the largest |value| of each map (at the end of its card’s caption), divided by the gain. ' +
     'Red raises the explained class’s score, blue lowers it; zero is neutral.';
   return h(
     'div',
@@ -76,12 +76,10 @@ export default {
   },
 
   caption(i, step, ctx) {
+    const caption = explainedCaption(i, step, ctx);
     const full = fullScale(step, i, ctx.attributionGain);
-    return {
-      ...explainedCaption(i, step, ctx),
-      note: full === null ? '' : `±${Number(full.toPrecision(2))}`,
-      noteHint: 'The |value| shown at full colour: the map’s largest, divided by the gain',
-    };
+    // The |value| at full colour ends the second line: the first keeps the prediction whole.
+    return full === null ? caption : { ...caption, meta: `${caption.meta} · ±${Number(full.toPrecision(2))}` };
   },
 
   itemName: explainedItemName,
@@ -124,5 +122,5 @@ export default {
   metrics: METRICS,
 
   intro: () => 'Red: these pixels raise the explained class’s score; blue: they lower it. Each map ' +
-    'is scaled to its own largest |value| (beside its card’s title).',
+    'is scaled to its own largest |value| (at the end of its card’s caption).',
 };

@@ -194,7 +194,7 @@ export class Board {
     const caption = pane.family.caption(card.item, pane.step, ctx);
     card.title.textContent = caption.title;
     card.note.textContent = caption.note || '';
-    card.note.title = caption.note ? caption.noteHint || 'Drift: rank correlation with the previous logged epoch' : '';
+    card.note.title = caption.note ? 'Drift: rank correlation with the previous logged epoch' : '';
     card.meta.textContent = caption.meta;
     card.button.dataset.tone = caption.tone;
     card.button.dataset.badge = caption.badge;

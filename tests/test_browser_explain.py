@@ -221,8 +221,9 @@ def test_attributions_are_drawn_in_a_diverging_colormap_with_zero_at_its_middle(
     assert red > 90 and red > 3 * blue and red > 3 * green  # +scale: RdBu's dark red
     red, green, blue = drawn[negative]
     assert blue > red + 60  # negative: blue
-    note = frame.locator(".card .card-note").first.inner_text()
-    assert note.startswith("±") and float(note[1:]) == float(f"{facts['scale'][0]:.2g}")
+    meta = frame.locator(".card .card-meta").first.inner_text()  # 'true circle · ±0.55'
+    assert meta.startswith(f"true {NAMES[facts['labels'][0]]} · ±")
+    assert float(meta.split("±")[1]) == float(f"{facts['scale'][0]:.2g}")
     screenshot(tab.page, "view_integrated_gradients")
 
     # Over the probe: zero leaves the probe as it is; the colour weighs opacity * sqrt(|t|).
@@ -239,8 +240,8 @@ def test_attributions_are_drawn_in_a_diverging_colormap_with_zero_at_its_middle(
     act(frame, lambda: frame.get_by_label("Gain", exact=True).fill("2"))
     doubled = np.round(128 + 127 * np.clip(2 * (stored - 128) / 127, -1, 1)).astype(int)
     assert (card_pixels(frame)[0] == table[doubled]).all()
-    note = frame.locator(".card .card-note").first.inner_text()
-    assert float(note[1:]) == float(f"{facts['scale'][0] / 2:.2g}")
+    meta = frame.locator(".card .card-meta").first.inner_text()
+    assert float(meta.split("±")[1]) == float(f"{facts['scale'][0] / 2:.2g}")
 
     frame.locator(".card").first.click()
     frame.locator("dialog.detail").wait_for()
