@@ -4,6 +4,8 @@
 // from a handful of stops by linear interpolation. The stops of viridis and inferno are ten
 // evenly spaced samples of matplotlib's maps (van der Walt & Smith, 2015); jet is the
 // classic piecewise-linear rainbow that Grad-CAM figures use (Selvaraju et al., 2017).
+// Signed maps (class attributions) use a diverging map, ColorBrewer's RdBu (Brewer 2003):
+// blue below zero, red above, its neutral near-white exactly at the stored zero, 128.
 
 const STOPS = {
   viridis: [
@@ -16,6 +18,15 @@ const STOPS = {
   ],
   gray: ['#000000', '#ffffff'],
 };
+
+/** RdBu's eleven stops, from the most negative (dark blue) to the most positive (dark red). */
+const DIVERGING_STOPS = [
+  '#053061', '#2166ac', '#4393c3', '#92c5de', '#d1e5f0', '#f7f7f7',
+  '#fddbc7', '#f4a582', '#d6604d', '#b2182b', '#67001f',
+];
+
+/** The name of the diverging colormap of signed maps (not among the page's choices). */
+export const DIVERGING = 'diverging';
 
 /** Names of the colormaps, in the order the page offers them. */
 export const COLORMAP_NAMES = ['viridis', 'jet', 'inferno', 'gray'];
@@ -57,9 +68,29 @@ function jet() {
 }
 
 /**
+ * The diverging table of signed maps stored as 128 + 127 * value / scale: entry 128 is
+ * RdBu's middle stop exactly, 255 and 1 its ends (entry 0, unused, is the blue end too), so
+ * equal values of opposite sign get colours of equal strength.
+ */
+function diverging() {
+  const rgb = DIVERGING_STOPS.map(hexToRgb);
+  const half = (rgb.length - 1) / 2;
+  const table = new Uint8ClampedArray(256 * 3);
+  for (let i = 0; i < 256; i++) {
+    const pos = (1 + Math.max(-1, (i - 128) / 127)) * half;
+    const lo = Math.min(Math.floor(pos), rgb.length - 2);
+    const frac = pos - lo;
+    for (let c = 0; c < 3; c++) {
+      table[i * 3 + c] = Math.round(rgb[lo][c] + (rgb[lo + 1][c] - rgb[lo][c]) * frac);
+    }
+  }
+  return table;
+}
+
+/**
  * The 256-entry RGB lookup table of a colormap.
  *
- * @param {string} name one of COLORMAP_NAMES.
+ * @param {string} name one of COLORMAP_NAMES, or DIVERGING.
  * @returns {Uint8ClampedArray} 768 values: entry i is table[3i..3i+2].
  * @throws {Error} for an unknown name (the message lists the known ones).
  * @example lookupTable('viridis').slice(0, 3)  // Uint8ClampedArray [68, 1, 84]
@@ -67,6 +98,7 @@ function jet() {
 export function lookupTable(name) {
   if (!tables.has(name)) {
     if (name === 'jet') tables.set(name, jet());
+    else if (name === DIVERGING) tables.set(name, diverging());
     else if (STOPS[name]) tables.set(name, fromStops(STOPS[name]));
     else throw new Error(`Unknown colormap "${name}"; expected one of ${COLORMAP_NAMES.join(', ')}`);
   }
@@ -156,6 +188,43 @@ export function amplify(src, gain, out) {
     px[j] = 128 + (src[j] - 128) * gain;
     px[j + 1] = 128 + (src[j + 1] - 128) * gain;
     px[j + 2] = 128 + (src[j + 2] - 128) * gain;
+    px[j + 3] = 255;
+  }
+}
+
+/**
+ * Colour a signed map (stored as 128 + 127 * value / scale) through the diverging table,
+ * alone or blended over an image.
+ *
+ * Over an image, each pixel is image * (1 - a) + colour * a with a = opacity * sqrt(|t|),
+ * where t = gain * (stored - 128) / 127 clipped to [-1, 1]: zero leaves the image as it is,
+ * the strongest values get the full opacity, and the square root keeps weaker ones in view.
+ * Alone, the colour is the table's entry for t.
+ *
+ * @param {Uint8ClampedArray} signed stored values 0..255, one per pixel.
+ * @param {?Uint8ClampedArray} base RGBA pixels of the image, or null for the map alone.
+ * @param {Uint8ClampedArray} table lookupTable(DIVERGING).
+ * @param {ImageData} out receives RGBA pixels (same pixel count).
+ * @param {{opacity: number, gain: number}} options opacity in [0, 1]; gain >= 1 saturates
+ *     at scale / gain.
+ * @example signedOverlay(map, null, lookupTable(DIVERGING), out, {opacity: 0.5, gain: 1})
+ */
+export function signedOverlay(signed, base, table, out, { opacity, gain }) {
+  const px = out.data;
+  for (let i = 0, j = 0; i < signed.length; i++, j += 4) {
+    let t = (gain * (signed[i] - 128)) / 127;
+    t = t < -1 ? -1 : t > 1 ? 1 : t;
+    const k = Math.round(128 + 127 * t) * 3;
+    if (base) {
+      const a = opacity * Math.sqrt(Math.abs(t));
+      px[j] = base[j] * (1 - a) + table[k] * a;
+      px[j + 1] = base[j + 1] * (1 - a) + table[k + 1] * a;
+      px[j + 2] = base[j + 2] * (1 - a) + table[k + 2] * a;
+    } else {
+      px[j] = table[k];
+      px[j + 1] = table[k + 1];
+      px[j + 2] = table[k + 2];
+    }
     px[j + 3] = 255;
   }
 }

@@ -5,7 +5,7 @@
 import { h, keepFocus } from './dom.js';
 import { LayerList } from './layer_list.js';
 import { nearestStepIndex } from './model.js';
-import { probePicker, setOptions } from './options.js';
+import { probePicker, setOptions, subsetFields } from './options.js';
 import { paintBitmap, paintFailed } from './paint.js';
 import * as V from './views.js';
 
@@ -51,7 +51,8 @@ export class Controls {
     const pane = app.panes.find((p) => p.steps) || app.panes[0];
     const family = pane?.family || null;
     const probeCount = pane ? pane.probeUrls.length : 0;
-    const key = JSON.stringify([family?.name, probeCount, app.state.probe, app.state.run]);
+    const subset = subsetFields(pane, app.state, (changes) => app.set(changes, true));
+    const key = JSON.stringify([family?.name, probeCount, app.state.probe, app.state.run, subset.key]);
     if (key === this.optionsKey) return;
     this.optionsKey = key;
     let picker = null;
@@ -64,7 +65,7 @@ export class Controls {
       });
     }
     keepFocus(this.ui.options, () =>
-      setOptions(this.ui.options, family, app.state, (name, value) => app.set({ [name]: value }), picker?.element));
+      setOptions(this.ui.options, family, app.state, (name, value) => app.set({ [name]: value }), picker?.element, subset.fields));
   }
 
   /** The slider, readout and note for the epochs of the current view. */

@@ -1,25 +1,29 @@
 // The detail panel: one filter / channel / probe image large, with its facts, the filter's
 // top-activating examples (when logged) and a filmstrip of the same item across every
-// logged epoch. Opened by clicking a card. The item is followed by what it is (the family's
+// logged epoch, which it saves as an animated PNG or a contact sheet (item_export.js).
+// Opened by clicking a card. The item is followed by what it is (the family's
 // itemKey: a channel, filter or probe), not by its place, which may differ between epochs;
 // an epoch that does not hold it shows an empty frame that says so.
 
 import { h, onScreen, setFacts } from './dom.js';
+import { animation, contactSheet, download, exportName } from './item_export.js';
 import { nearestStepIndex, readableTag } from './model.js';
 import { paintBitmap, paintMissing } from './paint.js';
+import { nextItem, visibleItems } from './subset.js';
 import { buildSection, paintSection } from './top_examples.js';
 
 /**
  * The detail dialog's content: a large view, the probe, the facts, the top examples and a
  * filmstrip.
  *
- * @param {object} on handlers: close(), item(delta), pick(stepIndex).
+ * @param {object} on handlers: close(), item(delta), pick(stepIndex), save(what) ('animation'
+ *     or 'sheet').
  * @param {Array<object>} steps every step of the series (one filmstrip frame each).
  * @param {{probe: boolean, top: boolean, big: boolean}} parts whether to show the probe image
  *     beside the large view, a top-examples section, and the large view (the top-examples
  *     view shows its section in that place instead).
  * @returns {object} references: element, title, subtitle, big, probe, facts, epoch, note,
- *     top, frames.
+ *     top, frames, saved (the exports' status line).
  */
 function buildDetail(on, steps, parts) {
   const title = h('h2', { class: 'detail-title' });
@@ -47,6 +51,9 @@ function buildDetail(on, steps, parts) {
   });
   const button = (text, label, click) =>
     h('button', { class: 'icon-button', text, title: label, attrs: { 'aria-label': label }, on: { click } });
+  const saved = h('span', { class: 'export-status', attrs: { role: 'status', 'aria-live': 'polite' } });
+  const save = (text, what, hint) =>
+    h('button', { class: 'export-button', text, title: hint, dataset: { export: what }, on: { click: () => on.save(what) } });
   const probeFigure = probe
     ? h('figure', { class: 'probe-figure' }, h('div', { class: 'frame' }, probe), h('figcaption', { text: 'Probe image' }))
     : null;
@@ -79,11 +86,18 @@ function buildDetail(on, steps, parts) {
     h(
       'section',
       { class: 'filmstrip-section', attrs: { 'aria-label': 'Every logged epoch' } },
-      h('h3', { text: 'Across epochs' }),
+      h(
+        'div',
+        { class: 'filmstrip-head' },
+        h('h3', { text: 'Across epochs' }),
+        save('Save animation', 'animation', 'Save every epoch as an animated PNG, as drawn now'),
+        save('Save contact sheet', 'sheet', 'Save every epoch in one PNG, each with its epoch, as drawn now'),
+        saved,
+      ),
       h('div', { class: 'filmstrip' }, frames.map((frame) => frame.button)),
     ),
   );
-  return { element, title, subtitle, big, probe, facts, epoch, note, top, frames };
+  return { element, title, subtitle, big, probe, facts, epoch, note, top, frames, saved };
 }
 
 /**
@@ -146,15 +160,15 @@ export class Detail {
     return -1;
   }
 
-  /** Move to the previous (-1) or next (+1) item of the step shown. */
+  /** Move to the previous (-1) or next (+1) item shown (the probe filter and class chosen). */
   moveItem(delta) {
     const pane = this.pane();
     if (!pane?.steps) return;
     const step = this.stepShown(pane);
-    const count = pane.family.count(step, this.app.ctx(pane));
-    if (!count) return;
+    const shown = visibleItems(pane, step, this.app.ctx(pane));
+    if (!shown.length) return;
     const at = this.indexIn(step);
-    this.follow(at < 0 ? 0 : (at + delta + count) % count, step);
+    this.follow(nextItem(shown, at < 0 ? shown[0] : at, at < 0 ? 0 : delta), step);
     this.paint();
   }
 
@@ -180,6 +194,7 @@ export class Detail {
         close: () => this.dialog.close(),
         item: (delta) => this.moveItem(delta),
         pick: (index) => this.app.setEpoch(pane.steps[index].step),
+        save: (what) => this.save(what),
       },
       pane.steps,
       {
@@ -264,6 +279,32 @@ export class Detail {
       }));
     }
     await Promise.all(jobs);
+  }
+
+  /** Save the item across every epoch: 'animation' (animated PNG) or 'sheet' (contact sheet). */
+  async save(what) {
+    const pane = this.pane();
+    if (!pane?.steps) return;
+    const { view } = this.current;
+    const ctx = this.app.ctx(pane);
+    const names = { run: pane.run.name, layer: pane.layer.name, kind: pane.view.kind, item: this.current.name };
+    const buttons = [...view.element.querySelectorAll('.export-button')];
+    buttons.forEach((button) => { button.disabled = true; });
+    view.saved.textContent = 'Drawing every epoch…';
+    const item = (step) => this.indexIn(step); // the followed item's place at each epoch
+    try {
+      const title = `${pane.run.name} · ${pane.layer.name} · ${pane.view.label} · ${this.current.name}`;
+      const blob = what === 'sheet'
+        ? await contactSheet(pane, item, ctx, this.app.store, title)
+        : await animation(pane, item, ctx, this.app.store);
+      const name = exportName(names, what === 'sheet' ? '_sheet' : '');
+      download(this.app.doc, blob, name);
+      view.saved.textContent = `Saved ${name}`;
+    } catch (err) {
+      view.saved.textContent = `Could not save: ${err.message}`;
+    } finally {
+      buttons.forEach((button) => { button.disabled = false; });
+    }
   }
 
   onClose() {

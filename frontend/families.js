@@ -3,8 +3,9 @@
 // not shown. Adding a family is one module that exports a Family (below) and one line here.
 //
 // In every member, `step` is a step of Store.steps() ({step, wallTime, facts, images}) and
-// `ctx` is the page's state plus the pane's probes: {probe, size, ...every family's
-// settings, classNames, probeUrls, probeLabels} (the app interface's ctx(pane)).
+// `ctx` is the page's state plus the pane's probes: {probe, size, explain, probeFilter,
+// ...every family's settings, classNames, probeUrls, probeLabels} (the app interface's
+// ctx(pane)).
 
 /**
  * Everything the page needs to know about one family of views.
@@ -54,6 +55,11 @@
  *     filter, when the layer has readable top examples.
  * @property {boolean} detailBig the detail shows the item large; otherwise its top examples
  *     take that place.
+ * @property {boolean} pickClass the items are maps that explain a class, and a step may hold
+ *     several per probe (`cam_classes`): the options row offers the class chooser, and the
+ *     cards show the chosen class's map of each probe (subset.js).
+ * @property {boolean} filterProbes the items are about probe images (probe(i) is not null):
+ *     the options row offers the probe filter (all, misclassified, correctly classified).
  */
 
 /**
@@ -84,3 +90,4 @@ export { default as filter_patterns } from './family_filter_patterns.js';
 export { default as cam } from './family_cam.js';
 export { default as projection } from './family_projection.js';
 export { default as top_examples } from './family_top_examples.js';
+export { default as attribution } from './family_attribution.js';

@@ -1,11 +1,14 @@
 // Class activation maps (Grad-CAM and its variants): one card per probe image, the map of
-// where the layer sees evidence for the explained class, blended over the probe.
+// where the layer sees evidence for the explained class, blended over the probe. With
+// several classes per probe the page shows one class's maps (subset.js). The captions, facts
+// and metrics of maps that explain a class are shared with the attributions.
 
 import { lookupTable } from './colormaps.js';
 import { className, driftLabel, driftText, fmt, mean, NONE, percent, share, show } from './format.js';
 import { labelOf, probeOfImage } from './model.js';
 import { colormapField, rangeField } from './options.js';
 import { paintGray, paintOverlay } from './paint.js';
+import { cardItems } from './subset.js';
 
 /** The pointing-game hits of a step: {hits, count}, or null without masks. */
 function pointing(facts) {
@@ -42,48 +45,94 @@ export function metricRows(i, facts) {
   return rows;
 }
 
+/** Whether image i of a step is one of several maps of its probe (it names its class). */
+function ofSeveral(step, i) {
+  const desc = step.facts.images?.[i];
+  return desc?.class_index !== undefined && desc?.class_index !== null;
+}
+
+/**
+ * The caption of a map that explains a class (CAMs and attributions): the prediction and its
+ * probability; below, the true class, or with several classes per probe the class explained
+ * ('for square 3%': its probability).
+ *
+ * @param {number} i the image index.
+ * @param {object} step the step.
+ * @param {object} ctx the page's ctx(pane).
+ * @returns {Caption}
+ */
+export function explainedCaption(i, step, ctx) {
+  const f = step.facts;
+  const probe = probeOfImage(step, i);
+  const predicted = f.predicted?.[i];
+  const label = labelOf(step, probe, ctx);
+  const known = label !== null && label !== undefined;
+  let meta = known ? `true ${className(ctx.classNames, label)}` : `probe ${probe}`;
+  if (ofSeveral(step, i)) meta = `for ${className(ctx.classNames, f.class_index?.[i])} ${percent(f.target_probability?.[i])}`;
+  return {
+    title: `${className(ctx.classNames, predicted)} ${percent(f.probability?.[i])}`,
+    meta,
+    badge: '',
+    tone: known ? (label === predicted ? 'good' : 'bad') : '',
+    point: pointingOf(f, i),
+  };
+}
+
+/** 'Probe 2', or with several classes per probe 'Probe 2 · square' (the class explained). */
+/**
+ * What item i is, to follow it across epochs: its probe, and with several maps per probe
+ * which of them (a probe's maps are consecutive, in the same order at every step).
+ */
+export function explainedItemKey(i, step) {
+  const images = step.facts.images || [];
+  const probe = probeOfImage(step, i);
+  if (images[i]?.class_index === undefined) return probe;
+  const first = images.findIndex((desc) => desc.probe === images[i].probe);
+  return `${probe}:${i - first}`;
+}
+
+export function explainedItemName(i, step, ctx) {
+  const name = `Probe ${probeOfImage(step, i)}`;
+  return ofSeveral(step, i) ? `${name} · ${className(ctx?.classNames, step.facts.class_index?.[i])}` : name;
+}
+
+/** The detail rows every class-explaining map has: its probe, the prediction, the class explained. */
+export function explainedRows(i, step, ctx) {
+  const f = step.facts;
+  const probe = probeOfImage(step, i);
+  return [
+    ['Probe', String(probe)],
+    ['Predicted class', className(ctx.classNames, f.predicted?.[i])],
+    ['Probability', percent(f.probability?.[i])],
+    ['True class', className(ctx.classNames, labelOf(step, probe, ctx))],
+    ['Explained class', className(ctx.classNames, f.class_index?.[i])],
+    ['Its probability', percent(f.target_probability?.[i])],
+  ];
+}
+
 /** @type {Family} */
 export default {
   name: 'cam',
   settings: { camColormap: 'jet', opacity: 0.5, threshold: 0.1 },
-  layout: { pickProbe: false, inset: false, wide: false, detailProbe: true, detailTop: false, detailBig: true },
-
-  count: (step) => step.images.length,
-  urls: (step) => step.images,
-
-  caption(i, step, ctx) {
-    const f = step.facts;
-    const probe = probeOfImage(step, i);
-    const predicted = f.predicted?.[i];
-    const label = labelOf(step, probe, ctx);
-    const known = label !== null && label !== undefined;
-    return {
-      title: `${className(ctx.classNames, predicted)} ${percent(f.probability?.[i])}`,
-      meta: known ? `true ${className(ctx.classNames, label)}` : `probe ${probe}`,
-      badge: '',
-      tone: known ? (label === predicted ? 'good' : 'bad') : '',
-      point: pointingOf(f, i),
-    };
+  layout: {
+    pickProbe: false, inset: false, wide: false, detailProbe: true, detailTop: false, detailBig: true,
+    pickClass: true, filterProbes: true,
   },
 
-  itemName: (i, step) => `Probe ${probeOfImage(step, i)}`,
-  itemKey: (i, step) => probeOfImage(step, i),
+  count: (step) => step.images.length,
+  urls(step, ctx) {
+    return cardItems(this, step, ctx).map((i) => step.images[i]);
+  },
+
+  caption: explainedCaption,
+  itemName: explainedItemName,
+  itemKey: explainedItemKey,
   probe: (i, step) => probeOfImage(step, i),
   filter: () => null,
 
   facts(i, step, ctx) {
     const f = step.facts;
-    const probe = probeOfImage(step, i);
-    const rows = [
-      ['Probe', String(probe)],
-      ['Predicted class', className(ctx.classNames, f.predicted?.[i])],
-      ['Probability', percent(f.probability?.[i])],
-      ['True class', className(ctx.classNames, labelOf(step, probe, ctx))],
-      ['Explained class', className(ctx.classNames, f.class_index?.[i])],
-      ['Its probability', percent(f.target_probability?.[i])],
-      ['CAM maximum', fmt(f.cam_max?.[i])],
-      ...metricRows(i, f),
-    ];
+    const rows = [...explainedRows(i, step, ctx), ['CAM maximum', fmt(f.cam_max?.[i])], ...metricRows(i, f)];
     if (f.seconds !== undefined) rows.push(['Computed in', `${fmt(f.seconds)} s`]);
     return rows;
   },

@@ -92,7 +92,7 @@ function isDead(facts, channel) {
 export default {
   name: 'feature_maps',
   settings: { scaling: 'channel', featureColormap: 'viridis' },
-  layout: { pickProbe: true, inset: false, wide: false, detailProbe: true, detailTop: true, detailBig: true },
+  layout: { pickProbe: true, inset: false, wide: false, detailProbe: true, detailTop: true, detailBig: true, pickClass: false, filterProbes: false },
 
   count(step, ctx) {
     const desc = (step.facts.images || [])[imageIndexForProbe(step.facts, ctx.probe)];

@@ -14,7 +14,10 @@ function filterOf(i, step) {
 export default {
   name: 'filter_patterns',
   settings: {},
-  layout: { pickProbe: false, inset: false, wide: false, detailProbe: false, detailTop: true, detailBig: true },
+  layout: {
+    pickProbe: false, inset: false, wide: false, detailProbe: false, detailTop: true, detailBig: true,
+    pickClass: false, filterProbes: false,
+  },
 
   count: (step) => step.facts.images?.[0]?.count ?? 0,
   urls: (step) => step.images.slice(0, 1),

@@ -11,7 +11,10 @@ import { paintAmplified, paintBitmap } from './paint.js';
 export default {
   name: 'projection',
   settings: { gain: 1 },
-  layout: { pickProbe: false, inset: true, wide: false, detailProbe: true, detailTop: false, detailBig: true },
+  layout: {
+    pickProbe: false, inset: true, wide: false, detailProbe: true, detailTop: false, detailBig: true,
+    pickClass: false, filterProbes: true,
+  },
 
   count: (step) => step.images.length,
   urls: (step) => step.images,

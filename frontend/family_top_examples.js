@@ -14,7 +14,10 @@ function filterOf(i, step) {
 export default {
   name: 'top_examples',
   settings: {},
-  layout: { pickProbe: false, inset: false, wide: true, detailProbe: false, detailTop: true, detailBig: false },
+  layout: {
+    pickProbe: false, inset: false, wide: true, detailProbe: false, detailTop: true, detailBig: false,
+    pickClass: false, filterProbes: false,
+  },
 
   count: (step) => (step.facts.filters || []).length,
   urls: (step) => step.images,

@@ -14,6 +14,7 @@ import { Store } from './store.js';
 import * as V from './views.js';
 // Modules deep in the import graph, imported here as well so that the browser asks for them
 // in its first round of module requests: each level of the graph is a round trip.
+import './apng.js';
 import './colormaps.js';
 import './families.js';
 import './format.js';

@@ -1,8 +1,10 @@
 // The options row under the epoch bar: the fields every family builds its display settings
-// from (a colormap, a range, a segmented choice), the probe chooser and the tile size.
+// from (a colormap, a range, a segmented choice), the probe chooser, the class chooser and
+// the probe filter (what the cards show: subset.js), and the tile size.
 
 import { COLORMAP_NAMES, cssGradient } from './colormaps.js';
 import { field, h } from './dom.js';
+import { classChoices, filterProblem, PROBE_FILTERS } from './subset.js';
 
 /**
  * A select of colormaps with a gradient legend.
@@ -67,7 +69,12 @@ export function segmented(text, choices, value, onChange) {
         text: label,
         attrs: { 'aria-pressed': String(key === value) },
         dataset: { value: key },
-        on: { click: () => onChange(key) },
+        on: {
+          click: (e) => {
+            for (const button of group.children) button.setAttribute('aria-pressed', String(button === e.currentTarget));
+            onChange(key);
+          },
+        },
       }),
     );
   }
@@ -75,17 +82,56 @@ export function segmented(text, choices, value, onChange) {
 }
 
 /**
- * Fill the options row: the probe chooser (if any), the family's own fields, the tile size.
+ * The fields that choose what a pane's cards show: the class explained, when its steps hold
+ * several classes per probe, and the probe filter, for views about probe images (disabled,
+ * with the reason as its tooltip, when the probes have no labels or no predictions).
+ *
+ * @param {?object} pane the pane the options follow (panes.js loadPane()).
+ * @param {object} state the page's state.
+ * @param {function(object): void} choose choose(changes) updates the state and rebuilds.
+ * @returns {{fields: Array<HTMLElement>, key: string}} the fields, and what they depend on.
+ */
+export function subsetFields(pane, state, choose) {
+  const layout = pane?.steps ? pane.family.layout : {};
+  const choices = layout.pickClass ? classChoices(pane.steps, pane.run.classNames) : null;
+  const problem = layout.filterProbes ? filterProblem(pane) : null;
+  const fields = [];
+  if (choices) {
+    const select = h('select', { on: { change: (e) => choose({ explain: Number(e.target.value) }) } },
+      choices.map(([value, text]) => h('option', { value, text })));
+    select.value = String(Math.min(Number(state.explain) || 0, choices.length - 1));
+    fields.push(field('Explained class', select));
+  }
+  if (problem !== null) {
+    const value = problem ? 'all' : state.probeFilter;
+    const group = segmented('Probes', PROBE_FILTERS, value, (v) => choose({ probeFilter: v }));
+    group.classList.add('probe-filter');
+    if (problem) {
+      group.title = problem;
+      for (const button of group.querySelectorAll('button')) {
+        button.disabled = true;
+        button.title = problem;
+      }
+    }
+    fields.push(group);
+  }
+  return { fields, key: JSON.stringify([choices, problem, state.explain, state.probeFilter]) };
+}
+
+/**
+ * Fill the options row: the probe chooser (if any), the fields that choose what the cards
+ * show (subsetFields), the family's own fields, the tile size.
  *
  * @param {HTMLElement} container the options element.
  * @param {?Family} family the family of the view shown (families.js), or null.
  * @param {object} state the page's state.
  * @param {function(string, *): void} set set(key, value) updates the state and repaints.
  * @param {?HTMLElement} picker the probe chooser, if the family offers it.
+ * @param {Array<HTMLElement>} subset the fields of subsetFields().
  * @example setOptions(ui.options, pane.family, app.state, (k, v) => app.set({[k]: v}))
  */
-export function setOptions(container, family, state, set, picker = null) {
-  const parts = [picker, ...(family ? family.options(state, set) : [])].filter(Boolean);
+export function setOptions(container, family, state, set, picker = null, subset = []) {
+  const parts = [picker, ...subset, ...(family ? family.options(state, set) : [])].filter(Boolean);
   parts.push(
     rangeField('Size', state.size, { min: 64, max: 256, step: 16 }, (v) => set('size', v), (v) => `${v}px`),
   );

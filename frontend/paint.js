@@ -1,8 +1,8 @@
 // Canvas drawing that families share: atlas tiles cut by source rectangle, intensities
-// through a colormap, heat-map overlays, amplified RGB, and the marks of a drawn or failed
-// frame. Each family's draw() (family_*.js) is made of these.
+// through a colormap, heat-map overlays, signed maps, amplified RGB, and the marks of a
+// drawn or failed frame. Each family's draw() (family_*.js) is made of these.
 
-import { amplify, colorize, overlay } from './colormaps.js';
+import { amplify, colorize, overlay, signedOverlay } from './colormaps.js';
 
 /** Resize a canvas's pixel buffer (not its CSS size) when needed; returns its 2-D context. */
 function sized(canvas, width, height) {
@@ -37,6 +37,14 @@ export function paintOverlay(canvas, base, heat, table, options) {
   const context = sized(canvas, base.width, base.height);
   const out = context.createImageData(base.width, base.height);
   overlay(base.data, heat.gray, table, out, options);
+  context.putImageData(out, 0, 0);
+}
+
+/** Draw a signed map (128 is zero) through a diverging table, over an image (RGBA ImageData) or alone. */
+export function paintSigned(canvas, map, base, table, options) {
+  const context = sized(canvas, map.width, map.height);
+  const out = context.createImageData(map.width, map.height);
+  signedOverlay(map.gray, base ? base.data : null, table, out, options);
   context.putImageData(out, 0, 0);
 }
 

@@ -6,6 +6,7 @@ import { h, onScreen } from './dom.js';
 import { setMetricsBar } from './metrics.js';
 import { nearestStepIndex } from './model.js';
 import { paintBitmap, paintDone, paintFailed } from './paint.js';
+import { cardItems, predicts, predictionsTag, probeFilter } from './subset.js';
 import * as V from './views.js';
 
 /**
@@ -13,16 +14,22 @@ import * as V from './views.js';
  *
  * @param {Store} store the page's store.
  * @param {object} run a run from organizeRuns().
- * @param {{kind: string, layer: string}} state the view and layer chosen.
+ * @param {{kind: string, layer: string, probeFilter: string}} state the view and layer
+ *     chosen, and the probe filter.
  * @returns {Promise<object>} a pane: {run, layer, view, family, tag, steps, probeUrls,
- *     probeLabels}, with `message` ([title, text], `tone` 'info' or 'error', and `jump`, the
- *     layers that have the view) or `error` when there is nothing to draw.
+ *     probeLabels, predictionsTag, predictions}, with `message` ([title, text], `tone` 'info'
+ *     or 'error', and `jump`, the layers that have the view) or `error` when there is nothing
+ *     to draw. For a view about probes whose steps store no predictions, `predictionsTag` is
+ *     a tag of the run that does, and `predictions` its steps once the probe filter is on.
  * @example const pane = await loadPane(store, runs[0], {kind: 'grad_cam', layer: 'conv3'});
  */
 export async function loadPane(store, run, state) {
   const view = run.views.get(state.kind);
   const layer = run.layers.find((l) => l.name === state.layer);
-  const pane = { run, layer, view, family: view?.family, steps: null, probeUrls: [], probeLabels: null, tone: 'info' };
+  const pane = {
+    run, layer, view, family: view?.family, steps: null, probeUrls: [], probeLabels: null,
+    predictionsTag: null, predictions: null, tone: 'info',
+  };
   if (!view) {
     pane.message = ['Nothing to show', `No view of run "${run.name}" can be shown by this dashboard.`];
     return pane;
@@ -60,6 +67,12 @@ export async function loadPane(store, run, state) {
     });
     pane.probeLabels = first.facts.labels || null;
   }
+  if (pane.steps && pane.family.layout.filterProbes && !predicts(pane.steps)) {
+    pane.predictionsTag = predictionsTag(run);
+    if (pane.predictionsTag && state.probeFilter !== 'all') {
+      pane.predictions = await store.steps(run.name, pane.predictionsTag).catch(() => null);
+    }
+  }
   return pane;
 }
 
@@ -93,7 +106,7 @@ export class Board {
       if (!same) return this.buildPane(pane, index, panes.length > 1);
       // Nothing visible changed (e.g. a refresh that only added epochs): keep the DOM.
       previous.delete(pane.key);
-      for (const key of ['element', 'cards', 'count', 'note', 'banner', 'metrics']) pane[key] = same[key];
+      for (const key of ['element', 'cards', 'count', 'note', 'banner', 'metrics', 'filterNote']) pane[key] = same[key];
       for (const card of pane.cards || []) card.pane = pane;
       return pane.element;
     });
@@ -110,10 +123,10 @@ export class Board {
   paneKey(pane, index, total) {
     const { state } = this.app;
     const step = pane.steps ? this.stepOf(pane) : null;
-    const count = step ? pane.family.count(step, this.app.ctx(pane)) : null;
+    const items = step ? cardItems(pane.family, step, this.app.ctx(pane)) : null;
     const problem = pane.error ? pane.error.message : pane.message;
     return JSON.stringify([index, total, pane.run.name, pane.tag, state.layer, pane.family?.name,
-      state.probe, count, problem, pane.probeUrls.length]);
+      state.probe, items, problem, pane.probeUrls.length]);
   }
 
   buildPane(pane, index, titled) {
@@ -121,6 +134,7 @@ export class Board {
     pane.note = h('span', { class: 'pane-note' });
     pane.banner = h('p', { class: 'pane-banner', hidden: true, attrs: { role: 'alert' } });
     pane.metrics = h('div', { class: 'metrics', hidden: true, attrs: { 'aria-label': 'Metrics' } });
+    pane.filterNote = h('p', { class: 'pane-filter', hidden: true, attrs: { role: 'status' } });
     const head = titled ? h('header', { class: 'pane-head' }, h('h2', { text: pane.run.name }), pane.note) : null;
     let body;
     if (pane.error) {
@@ -133,20 +147,23 @@ export class Board {
       const { family } = pane;
       const step = this.stepOf(pane);
       const ctx = app.ctx(pane);
-      pane.count = family.count(step, ctx);
-      const label = (i) => `Open ${family.itemName(i, step, ctx).toLowerCase()}`;
-      const open = (i) => app.openDetail(index, i);
+      const items = cardItems(family, step, ctx); // card k shows item items[k]
+      pane.count = items.length;
+      const label = (k) => `Open ${family.itemName(items[k], step, ctx).toLowerCase()}`;
+      const open = (k) => app.openDetail(index, items[k]);
       const inset = family.layout.inset && pane.probeUrls.length > 0;
       const grid = V.buildGrid(pane.count, app.state.size, label, open, { inset, wide: family.layout.wide });
       pane.cards = grid.cards;
       for (const card of pane.cards) {
+        card.item = items[card.index];
         card.pane = pane;
         card.button.cardRef = card;
         this.observer.observe(card.button);
       }
       body = grid.element;
     }
-    pane.element = h('section', { class: 'pane', attrs: { 'aria-label': pane.run.name } }, head, pane.banner, pane.metrics, body);
+    pane.element = h('section', { class: 'pane', attrs: { 'aria-label': pane.run.name } },
+      head, pane.banner, pane.metrics, pane.filterNote, body);
     return pane.element;
   }
 
@@ -168,7 +185,14 @@ export class Board {
       pane.step = this.stepOf(pane);
       pane.note.textContent = pane.step.step === shown ? '' : `showing epoch ${pane.step.step}`;
       setMetricsBar(pane.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step));
-      for (const card of pane.cards) jobs.push(this.paintCard(card));
+      const ctx = this.app.ctx(pane);
+      const filter = probeFilter(pane, pane.step, ctx);
+      pane.filterNote.hidden = !filter;
+      pane.filterNote.textContent = filter ? filter.sentence : '';
+      for (const card of pane.cards) {
+        card.button.hidden = filter ? !filter.keep(pane.family.probe(card.item, pane.step, ctx)) : false;
+        jobs.push(this.paintCard(card));
+      }
     }
     return jobs;
   }
@@ -177,7 +201,7 @@ export class Board {
   async paintCard(card) {
     const { pane } = card;
     const ctx = this.app.ctx(pane);
-    const caption = pane.family.caption(card.index, pane.step, ctx);
+    const caption = pane.family.caption(card.item, pane.step, ctx);
     card.title.textContent = caption.title;
     card.note.textContent = caption.note || '';
     card.note.title = caption.note ? 'Drift: rank correlation with the previous logged epoch' : '';
@@ -191,7 +215,7 @@ export class Board {
     card.dirty = !onScreen(card.button);
     if (card.dirty) return;
     this.paintInset(card, ctx);
-    await this.paintInto(card.canvas, pane, card.index, pane.step, card);
+    await this.paintInto(card.canvas, pane, card.item, pane.step, card);
   }
 
   /** Load and draw one item into a canvas, unless a newer paint of it started meanwhile. */
@@ -216,7 +240,7 @@ export class Board {
 
   /** The probe beside a projection (drawn once: it does not change with epochs). */
   paintInset(card, ctx) {
-    const url = card.inset && card.pane.probeUrls[card.pane.family.probe(card.index, card.pane.step, ctx)];
+    const url = card.inset && card.pane.probeUrls[card.pane.family.probe(card.item, card.pane.step, ctx)];
     if (!url || card.insetUrl === url) return;
     card.insetUrl = url;
     this.app.store.bitmap(url).then((bitmap) => paintBitmap(card.inset, bitmap), () => {});
@@ -228,7 +252,7 @@ export class Board {
       if (!entry.isIntersecting || !card?.dirty || !card.pane.step) continue;
       card.dirty = false;
       this.paintInset(card, this.app.ctx(card.pane));
-      this.paintInto(card.canvas, card.pane, card.index, card.pane.step, card);
+      this.paintInto(card.canvas, card.pane, card.item, card.pane.step, card);
     }
   }
 

@@ -11,9 +11,14 @@ export const SETTINGS = Object.assign({}, ...Object.values(FAMILIES).map((family
 /** The layer list's own state: the filter typed, the default-only toggle, collapsed groups. */
 const LAYER_LIST = { layerFilter: '', defaultLayersOnly: false, closedGroups: [] };
 
-/** The state of a fresh page: the selection, the probe and tile size, every setting. */
+/**
+ * The state of a fresh page: the selection, the probe and tile size, the class explained
+ * (the r-th of each probe's maps, subset.js), the probe filter, the layer list's state,
+ * every setting.
+ */
 export const DEFAULTS = {
-  run: '', compare: '', layer: '', kind: '', epoch: null, probe: 0, size: 112, ...LAYER_LIST, ...SETTINGS,
+  run: '', compare: '', layer: '', kind: '', epoch: null, probe: 0, size: 112, explain: 0,
+  probeFilter: 'all', ...LAYER_LIST, ...SETTINGS,
 };
 
 /** The state keys kept for the browser tab (host.js saveState). */

@@ -177,9 +177,7 @@ def test_output_selects_the_head_to_explain(as_dict):
                 cv.grad_cam(model, IMAGES, "conv2", method=method, output=output),
                 cv.grad_cam(single, IMAGES, "conv2", method=method),
             )
-    _same(
-        cv.guided_grad_cam(model, IMAGES, output="head"), cv.guided_grad_cam(single, IMAGES)
-    )
+    _same(cv.guided_grad_cam(model, IMAGES, output="head"), cv.guided_grad_cam(single, IMAGES))
     _same(
         cv.attribution(model, IMAGES, "integrated_gradients", output="head", steps=8),
         cv.attribution(single, IMAGES, "integrated_gradients", steps=8),
@@ -309,5 +307,5 @@ def test_channels_first_models_are_refused_everywhere_with_one_message():
         lambda: cv.receptive_field(model, "conv"),
         lambda: CnnVisCallback("unused", images).set_model(model),
     ):
-        with pytest.raises(ValueError, match="'conv' .*channels_first.*channels-last"):
+        with pytest.raises(ValueError, match=r"'conv' .*channels_first.*channels-last"):
             call()
