@@ -22,19 +22,20 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import metadata, plan, probes, summary, views
+from tb_cnnvis.arguments import (
+    CAM_TARGETS,
+    DEFAULT_MAX_BYTES_PER_EPOCH,
+    check_layer_spec,
+    check_views,
+    default_views,
+    positive_int,
+    reference_views,
+)
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
-from tb_cnnvis.progress import StepProgress
+from tb_cnnvis.progress import StepProgress, defaults_text
 from tb_cnnvis.views.explained import check_cam_classes
-from tb_cnnvis.views.pipeline import log_views
-
-CAM_TARGETS = ("label", "predicted")
-
-DEFAULT_MAX_BYTES_PER_EPOCH = 8_000_000
-"""Raw image bytes (8-bit pixels, before PNG compression) a logged epoch stores at most,
-unless ``max_bytes_per_epoch`` says otherwise: MobileNetV2 at 224 px then stays under 8 MB
-of event file per ordinary epoch. TensorBoard keeps what it serves in memory, about 4-5
-bytes of server memory per byte of log."""
+from tb_cnnvis.views.pipeline import last_class_layers, log_views
 
 
 class CnnVisCallback(keras.callbacks.Callback):
@@ -160,26 +161,24 @@ class CnnVisCallback(keras.callbacks.Callback):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
         if views is None:
-            extra = _reference_views() if reference_images is not None else ()
-            views = _default_views() + extra
-        self.views = _check_views(views)
-        needing = [view for view in self.views if view in _reference_views()]
+            extra = reference_views() if reference_images is not None else ()
+            views = default_views() + extra
+        self.views = check_views(views)
+        needing = [view for view in self.views if view in reference_views()]
         if needing and reference_images is None:
             raise ValueError(
                 f"The {needing[0]} view needs reference_images (e.g. a few hundred validation "
                 "images); none were given."
             )
-        self.layers = _check_layer_spec(layers, self.views)
-        self.every_n_epochs = _positive_int(every_n_epochs, "every_n_epochs")
-        self.filters_every_n_epochs = _positive_int(
-            filters_every_n_epochs, "filters_every_n_epochs"
-        )
-        self.top_examples_every_n_epochs = _positive_int(
+        self.layers = check_layer_spec(layers, self.views)
+        self.every_n_epochs = positive_int(every_n_epochs, "every_n_epochs")
+        self.filters_every_n_epochs = positive_int(filters_every_n_epochs, "filters_every_n_epochs")
+        self.top_examples_every_n_epochs = positive_int(
             top_examples_every_n_epochs, "top_examples_every_n_epochs"
         )
-        self.top_k = _positive_int(top_k, "top_k")
-        self.max_filters_per_layer = _positive_int(max_filters_per_layer, "max_filters_per_layer")
-        self.max_probes = _positive_int(max_probes, "max_probes")
+        self.top_k = positive_int(top_k, "top_k")
+        self.max_filters_per_layer = positive_int(max_filters_per_layer, "max_filters_per_layer")
+        self.max_probes = positive_int(max_probes, "max_probes")
         if cam_target not in CAM_TARGETS:
             raise ValueError(f"cam_target must be one of {list(CAM_TARGETS)}; got {cam_target!r}.")
         self.cam_target = cam_target
@@ -195,7 +194,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         )
         self.reference_images = None
         if reference_images is not None:
-            limit = _positive_int(max_reference_images, "max_reference_images")
+            limit = positive_int(max_reference_images, "max_reference_images")
             self.reference_images, _ = probes.read_probes(
                 reference_images, None, limit, "reference_images", "max_reference_images"
             )
@@ -206,7 +205,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.output = output
         self.image_input = image_input
         if max_bytes_per_epoch is not None:
-            max_bytes_per_epoch = _positive_int(max_bytes_per_epoch, "max_bytes_per_epoch")
+            max_bytes_per_epoch = positive_int(max_bytes_per_epoch, "max_bytes_per_epoch")
         self.max_bytes_per_epoch = max_bytes_per_epoch
         self._metrics = EpochMetrics() if self.metrics else None
         self._plan = None
@@ -305,7 +304,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             ...     cb.log_step(step)
             >>> cb.close()
         """
-        chosen = self.views if views is None else _check_views(views)
+        chosen = self.views if views is None else check_views(views)
         unknown = [view for view in chosen if view not in self.views]
         if unknown:
             raise ValueError(
@@ -336,7 +335,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(self.run_dir)
         metrics = self._metrics
         if metrics is not None:
-            metrics.begin(step, _last_cam_layers(resolved))
+            metrics.begin(step, last_class_layers(resolved))
         with self._writer.as_default(step=step):
             if self._last_step < 0:
                 summary.write_probes(
@@ -372,7 +371,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             line = f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)"
             if not self._layers_said:
                 self._layers_said = True
-                line += _defaults_text(resolved)
+                line += defaults_text(resolved)
             self._lines.append(line)
             if not self._defer_print:
                 self._print_pending()
@@ -383,65 +382,3 @@ class CnnVisCallback(keras.callbacks.Callback):
         for line in self._lines:
             print(line)
         self._lines.clear()
-
-
-def _defaults_text(resolved):
-    """ "; layers: <view> <paths> (<why>), ..." for the views on default layers, or ""."""
-    parts = [
-        f"{kind} {', '.join(ref.path for ref in resolved.layers[kind]) or 'none'} ({reason})"
-        for kind, reason in resolved.defaults.items()
-    ]
-    return f"; default layers: {'; '.join(parts)}" if parts else ""
-
-
-def _last_cam_layers(resolved):
-    """``{view kind: its last layer's path}`` for the views whose metrics have a name."""
-    return {
-        kind: refs[-1].path
-        for kind, refs in resolved.layers.items()
-        if refs and views.get(kind).metric_name
-    }
-
-
-# -- argument checks ----------------------------------------------------------------------
-
-
-def _default_views():
-    """The views logged when none are named (``views.DEFAULT_VIEWS``)."""
-    return views.DEFAULT_VIEWS
-
-
-def _reference_views():
-    """The views computed on the reference images."""
-    return views.REFERENCE_VIEWS
-
-
-def _check_views(chosen):
-    """The views as a tuple, each one known."""
-    chosen = (chosen,) if isinstance(chosen, str) else tuple(chosen)
-    unknown = [view for view in chosen if view not in views.ALL_VIEWS]
-    if unknown or not chosen:
-        raise ValueError(f"Unknown or no views {unknown}; choose from {list(views.ALL_VIEWS)}.")
-    return tuple(dict.fromkeys(chosen))
-
-
-def _check_layer_spec(layers, chosen):
-    """A layer spec, or a dict whose keys are among the chosen views."""
-    if isinstance(layers, dict):
-        unknown = [view for view in layers if view not in chosen]
-        if unknown:
-            raise ValueError(
-                f"layers has entries for views {unknown} that are not logged; views: {list(chosen)}."
-            )
-        at_input = [view for view in layers if views.get(view).family.at_input]
-        if at_input:
-            raise ValueError(f"layers names {at_input}, which explain the input and take no layer.")
-        return dict(layers)
-    return layers
-
-
-def _positive_int(value, name):
-    """``value`` if it is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
-    return int(value)

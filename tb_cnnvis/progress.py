@@ -88,3 +88,12 @@ class StepProgress:
         self.wrote = True
         self.stream.write(first + ("\r" if redraw else "") + text)
         self.stream.flush()
+
+
+def defaults_text(resolved):
+    """ "; layers: <view> <paths> (<why>), ..." for the views on default layers, or ""."""
+    parts = [
+        f"{kind} {', '.join(ref.path for ref in resolved.layers[kind]) or 'none'} ({reason})"
+        for kind, reason in resolved.defaults.items()
+    ]
+    return f"; default layers: {'; '.join(parts)}" if parts else ""

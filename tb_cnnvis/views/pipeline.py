@@ -70,3 +70,12 @@ def with_byte_budget(plan, due):
         for ref in plan.layers[kind]
     )
     return plan._replace(options=plan.options._replace(byte_budget=max(0, limit - used)))
+
+
+def last_class_layers(resolved):
+    """``{view kind: its last layer's path}`` for the views whose metrics have a name."""
+    return {
+        kind: refs[-1].path
+        for kind, refs in resolved.layers.items()
+        if refs and get(kind).metric_name
+    }
