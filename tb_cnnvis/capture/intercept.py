@@ -119,11 +119,26 @@ def _with_linear_activation(layer, original, args, kwargs):
         layer.activation = activation
 
 
+def _has_input_spec_setter(layer):
+    """True for models whose ``input_spec`` is derived from their inputs (functional)."""
+    spec = getattr(type(layer), "input_spec", None)
+    return isinstance(spec, property) and spec.fset is not None
+
+
 @contextlib.contextmanager
 def _intercepted(model, session):
-    """Wrap the ``call`` of every layer of ``model`` (at any depth) while the block runs."""
-    patched = []
+    """Wrap the ``call`` of every layer of ``model`` (at any depth) while the block runs.
+
+    Functional models also drop their input-shape check meanwhile: their inputs' fixed
+    (height, width) would refuse a smaller canvas that their convolutions can take (the
+    layers' own checks stay; the images were checked by ``capture.inputs``).
+    """
+    patched, relaxed = [], []
     try:
+        for layer in [model, *(layer for _, layer in all_layers(model))]:
+            if _has_input_spec_setter(layer) and not any(layer is r for r, _ in relaxed):
+                relaxed.append((layer, layer.__dict__.get("_manual_input_spec", _MISSING)))
+                object.__setattr__(layer, "_manual_input_spec", None)
         for path, layer in all_layers(model):
             own = layer.__dict__.get("call", _MISSING)
             original = layer.call
@@ -136,6 +151,11 @@ def _intercepted(model, session):
                 object.__delattr__(layer, "call")
             else:
                 object.__setattr__(layer, "call", own)
+        for layer, own in reversed(relaxed):
+            if own is _MISSING:
+                object.__delattr__(layer, "_manual_input_spec")
+            else:
+                object.__setattr__(layer, "_manual_input_spec", own)
 
 
 _MISSING = object()
