@@ -60,7 +60,8 @@ class CnnVisCallback(keras.callbacks.Callback):
         probe_labels: N integer labels or one-hot rows (ignored if the dataset has labels).
         layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
             path, a regular expression, a list of these, or a dict ``{view: spec}``.
-        views: the views to log: ``feature_maps``, ``filter_patterns``, ``grad_cam``,
+        views: the views to log: ``feature_maps``, ``filter_patterns``, ``deepdream``
+            (follows ``filters_every_n_epochs``), ``grad_cam``,
             ``gradcam_plus_plus``, ``score_cam``, ``deconvnet``, ``guided_backprop``,
             ``saliency`` and ``top_examples`` (needs ``reference_images``). None:
             ``DEFAULT_VIEWS``, plus ``top_examples`` when reference images are given.
@@ -68,8 +69,12 @@ class CnnVisCallback(keras.callbacks.Callback):
         filters_every_n_epochs: how often to log filter patterns, the costly view.
         max_filters_per_layer: the first this many filters of each layer get a pattern
             (and top examples).
-        filter_preset: ``"fast"`` or ``"quality"`` (see ``tb_cnnvis.algorithms.filters``).
+        filter_preset: ``"fast"``, ``"quality"`` or ``"maco"`` (see
+            ``tb_cnnvis.algorithms.filters``). The reference images (else the probe
+            images) give MaCo its magnitude spectrum and restart filters left dead.
         filter_steps: optimization steps per pattern; None uses the preset's.
+        filter_diversity: patterns per filter (Lucid's diversity objective when > 1),
+            stored as a row per filter beside the patterns.
         max_probes: the most probe images used.
         class_names: one name per class, shown by the viewer.
         input_range: the model's input scale (``InputRange``, a name or ``(low, high)``),
@@ -113,6 +118,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         max_filters_per_layer=8,
         filter_preset="fast",
         filter_steps=None,
+        filter_diversity=1,
         max_probes=8,
         class_names=None,
         input_range=None,
@@ -151,7 +157,11 @@ class CnnVisCallback(keras.callbacks.Callback):
         if cam_target not in CAM_TARGETS:
             raise ValueError(f"cam_target must be one of {list(CAM_TARGETS)}; got {cam_target!r}.")
         self.cam_target = cam_target
-        self.filter_options = {"preset": filter_preset, "steps": filter_steps}
+        self.filter_options = {
+            "preset": _check_preset(filter_preset),
+            "steps": filter_steps,
+            "diversity": _positive_int(filter_diversity, "filter_diversity"),
+        }
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.input_range = input_range
         self.verbose = int(verbose)
@@ -377,6 +387,15 @@ def _check_layer_spec(layers, chosen):
             )
         return dict(layers)
     return layers
+
+
+def _check_preset(preset):
+    """A preset name known to ``algorithms.fv_presets`` (or a ``Preset``)."""
+    from tb_cnnvis.algorithms.fv_presets import PRESETS, Preset
+
+    if not isinstance(preset, Preset) and preset not in PRESETS:
+        raise ValueError(f"filter_preset must be one of {sorted(PRESETS)}; got {preset!r}.")
+    return preset
 
 
 def _positive_int(value, name):

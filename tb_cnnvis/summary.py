@@ -40,9 +40,43 @@ Values
         ``{"min": [[float] * C] * N, "max": [[float] * C] * N, "mean": [[float] * C] * N}``
         so a reader recovers ``value = min + pixel / 255 * (max - min)`` and can rescale per
         layer.
-    ``filter_patterns`` (family ``filter_patterns``): one RGB atlas, one tile per filter (display RGB); facts
-        ``{"filters": [int], "activations": [float], "start_activations": [float],
-        "dead": [int]}`` (``dead``: the filter indices whose activation stayed <= 0).
+    ``filter_patterns`` (family ``filter_patterns``; activation maximization,
+        ``tb_cnnvis.algorithms.filters``): up to three atlases, named in order by
+        ``facts["atlases"]``, all with the same ``tile`` (the display crop, see below) and
+        ``probe`` null:
+        ``"patterns"`` (always ``blob[1]``): one RGB tile per filter (display RGB), tile
+        ``f`` = ``facts["filters"][f]``;
+        ``"transparency"`` (MaCo only): one grayscale tile per filter, laid out like the
+        patterns: MaCo's attribution (Fel et al. 2023; absolute gradients summed over the
+        optimization) as opacity, 0 transparent .. 255 opaque, each tile scaled by its
+        own 99th percentile: draw the pattern with this alpha;
+        ``"diversity"`` (``filter_diversity`` > 1): ``grid = [F, n]``, row ``f`` the ``n``
+        patterns of filter ``facts["filters"][f]`` (column 0 is the tile of
+        ``"patterns"``), pushed apart by Lucid's Gram-matrix diversity penalty.
+        Each tile is the *display crop* of the canvas the pattern was optimized on: the
+        receptive field of the canvas's central unit, clipped to the canvas (a 3x3-field
+        layer stores 3x3 tiles; a layer whose field covers the canvas stores it whole).
+        Facts ``{"atlases": [str], "filters": [int], "activations": [float],
+        "start_activations": [float], "dead": [int]`` (the filter indices whose activation
+        stayed <= 0), ``"preset": str | null`` (``"fast"``, ``"quality"``, ``"maco"``,
+        ``"custom"``), ``"canvas": [H, W]`` (the canvas: about twice the receptive field,
+        at most the input size), ``"crop": [top, left, bottom, right]`` (the tiles' box
+        in the canvas, end exclusive), ``"receptive_field": {"size": [h, w], "stride":
+        [h, w], "start": [h, w]} | null`` (at the canvas size), ``"seeded": [int]``
+        (filters that stayed dead from the seeded start and were optimized again from
+        the data crop that excites them most), ``"spectrum": "reference_images" |
+        "probe_images" | "power_law" | null`` (where MaCo's magnitude spectrum came from:
+        estimated from those images, or a 1/f amplitude law; null for other presets),
+        ``"diversity": n`` (patterns per filter, 1 without diversity),
+        ``"diversity_activations": [[float] * n] * F | null}`` (each member's mean
+        activation; null when ``n`` is 1). Logs written before these keys existed have
+        only the patterns atlas and the first five keys.
+    ``deepdream`` (family ``deepdream``; Mordvintsev et al. 2015): one RGB PNG per probe
+        image at input resolution (display RGB): the probe after gradient ascent on the
+        layer's mean squared activation over a few octaves; facts
+        ``{"objective": [float] * N`` (that mean for each dream), ``"start_objective":
+        [float] * N`` (for each probe image), ``"octaves": [[h, w]]`` (the sizes dreamt
+        at, smallest first), ``"steps": int}`` (ascent steps per octave).
     family ``cam`` (``grad_cam``, ``gradcam_plus_plus``, ``score_cam``): one grayscale PNG per probe image at
         input resolution, the map in [0, 1] times 255; facts ``{"class_index": [int]``
         (class explained), ``"predicted": [int], "probability": [float]`` (of the predicted

@@ -66,7 +66,7 @@ def _field(model, path, size):
         return None
 
 
-def _runs_at(model, path, shape):
+def runs_at(model, path, shape):
     """True if the layers up to ``path`` can be computed on (1, *shape) images."""
     try:
         capture.run_graph(model, tf.zeros((1, *shape)), taps=[path], stop_at=[path])
@@ -125,7 +125,7 @@ def plan_canvas(model, path, size=None):
         field = _field(model, path, full)
         if field is not None:
             chosen = tuple(_side(field.size[a], field.stride[a], full[a]) for a in range(2))
-            if chosen != full and _runs_at(model, path, (*chosen, channels)):
+            if chosen != full and runs_at(model, path, (*chosen, channels)):
                 full = chosen
     field = _field(model, path, full)
     return Canvas(full, display_crop(field, full), interior_window(model, path, full), field)

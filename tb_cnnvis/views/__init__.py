@@ -1,7 +1,8 @@
 """The views the callback logs, one module per family, and the registry that lists them.
 
-Family modules: ``feature_maps``, ``filter_patterns``, ``cams`` (the class activation
-maps), ``projections`` (deconvnet, guided backprop, saliency) and ``top_examples``. Each
+Family modules: ``feature_maps``, ``filter_patterns``, ``deepdream``, ``cams`` (the class
+activation maps), ``projections`` (deconvnet, guided backprop, saliency) and
+``top_examples``. Each
 declares its kinds with ``registry.register``; ``registry`` holds the lookups. This package
 imports no TensorFlow at import time (the TensorBoard plugin reads it).
 
@@ -11,7 +12,14 @@ Example:
     'Grad-CAM'
 """
 
-from tb_cnnvis.views import cams, feature_maps, filter_patterns, projections, top_examples
+from tb_cnnvis.views import (
+    cams,
+    deepdream,
+    feature_maps,
+    filter_patterns,
+    projections,
+    top_examples,
+)
 from tb_cnnvis.views.registry import Family, View, all_views, catalog, get, kinds, of_family
 
 ALL_VIEWS = kinds()
@@ -36,6 +44,7 @@ __all__ = [
     "all_views",
     "cams",
     "catalog",
+    "deepdream",
     "feature_maps",
     "filter_patterns",
     "get",
