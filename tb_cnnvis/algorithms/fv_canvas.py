@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import capture
-from tb_cnnvis.algorithms.receptive_field import receptive_field
+from tb_cnnvis.algorithms.receptive_field import ReceptiveField, layer_fields
 
 MIN_CANVAS = 16
 """The smallest canvas side in pixels: random shifts and crops need room around the field."""
@@ -59,11 +59,13 @@ class Canvas(NamedTuple):
 
 
 def _field(model, path, size):
-    """The receptive field at ``size``, or None when it cannot be computed."""
+    """The receptive field at ``size`` (the call stopped after ``path``, so later layers
+    need not take that size), or None when it cannot be computed."""
     try:
-        return receptive_field(model, path, input_size=size)
-    except ValueError:
+        found = layer_fields(model, size, stop_at=path).get(path)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError):
         return None
+    return found if isinstance(found, ReceptiveField) else None
 
 
 def runs_at(model, path, shape):

@@ -197,7 +197,7 @@ def run_graph(model, images, *, taps=(), relu_fn=None, logits=False, stop_at=Non
     return output, session.found
 
 
-def trace_calls(model, shape, visit):
+def trace_calls(model, shape, visit, stop_at=()):
     """Record one call of ``model`` on a symbolic input and read it with ``visit``.
 
     The model runs once inside a ``tf.function`` trace on a float32 input of ``shape``
@@ -212,7 +212,7 @@ def trace_calls(model, shape, visit):
     result = []
 
     def traced(x):
-        session = _Session(record=True)
+        session = _Session(taps=stop_at, stop_at=stop_at, record=True)
         output = _call_model(model, x, session)
         flat = [t for t in tf.nest.flatten(output) if tf.is_tensor(t)]
         result.append(visit(session.calls, [x], flat))
