@@ -97,7 +97,7 @@ def display_crop(field, size):
         first = field.start[axis] + centre * field.stride[axis]
         low = max(0, first)
         high = min(int(size[axis]), first + field.size[axis])
-        if high - low >= size[axis] or high <= low:
+        if field.size[axis] >= size[axis] or high <= low:
             low, high = 0, int(size[axis])
         box.append((int(low), int(high)))
     return (box[0][0], box[1][0], box[0][1], box[1][1])

@@ -79,7 +79,7 @@ PRESETS = {
     ),
     "maco": Preset(
         parametrization=MacoImage(),
-        transforms=(RandomCrops(count=4, scale=(0.6, 1.0), noise=0.05),),
+        transforms=(RandomCrops(count=4, scale=(0.8, 1.0), noise=0.05),),
         regularizers=(),
         optimizer=Adam(lr=0.2),
         steps=64,
