@@ -230,7 +230,10 @@ def filter_patterns(
     out = optimize(params, slot_filters)
     seeded = np.zeros(0, np.int64)
     dead_slots = out["final"] <= 0
-    if reference_images is not None and dead_slots.any():
+    fits = reference_images is not None and all(
+        n >= c for n, c in zip(reference_images.shape[1:3], canvas.size)
+    )
+    if fits and dead_slots.any():  # data crops need images at least the canvas's size
         out, seeded = fv_seeding.reseed_dead(
             model, ref.path, reference_images, canvas, rng, out, optimize,
             (param, slot_filters, slot_members, shape, seed),

@@ -180,12 +180,13 @@ def spectrum_for(parametrization, images, input_range, shape, seed=0):
 
     Returns:
         ``(magnitude, source)``: ``magnitude_spectrum`` of the images (``"images"``), else
-        ``power_law_spectrum`` (``"power_law"``); a placeholder and None for a
-        parametrization without spectrum.
+        (no images, or smaller than the canvas) ``power_law_spectrum`` (``"power_law"``);
+        a placeholder and None for a parametrization without spectrum.
     """
     if not getattr(parametrization, "uses_spectrum", False):
         return np.zeros(1, np.float32), None
-    if images is not None and images.shape[-1] == shape[2]:
+    fits = images is not None and images.shape[1] >= shape[0] and images.shape[2] >= shape[1]
+    if fits and images.shape[-1] == shape[2]:
         unit = np.clip(input_range.to_unit(images), 0.0, 1.0)
         return magnitude_spectrum(unit, shape[:2], seed=seed), "images"
     return power_law_spectrum(shape), "power_law"
