@@ -66,7 +66,8 @@ Values
         (filters that stayed dead from the seeded start and were optimized again from
         the data crop that excites them most), ``"spectrum": "reference_images" |
         "probe_images" | "power_law" | null`` (where MaCo's magnitude spectrum came from:
-        estimated from those images, or a 1/f amplitude law; null for other presets),
+        estimated from those images, or a 1/f amplitude law; a data-seeded filter keeps
+        the magnitude of its own crop; null for other presets),
         ``"diversity": n`` (patterns per filter, 1 without diversity),
         ``"diversity_activations": [[float] * n] * F | null}`` (each member's mean
         activation; null when ``n`` is 1). Logs written before these keys existed have

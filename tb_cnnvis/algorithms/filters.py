@@ -209,7 +209,9 @@ def filter_patterns(
         ),
     )
 
-    def optimize(params, slots):
+    def optimize(params, slots, spectra=None):
+        if spectra is None:  # one magnitude per slot: a data-seeded MaCo slot keeps its crop's
+            spectra = np.broadcast_to(spectrum, (len(slots), *spectrum.shape))
         parts = []
         for begin in range(0, len(slots), batch):
             chunk = slots[begin : begin + batch]
@@ -220,7 +222,7 @@ def filter_patterns(
                 tf.constant(chunk[index], tf.int32),
                 tf.constant(int(seed) & 0x7FFFFFFF, tf.int32),
                 tf.constant(int(steps), tf.int32),
-                tf.constant(spectrum),
+                tf.constant(spectra[begin : begin + batch][index]),
             )
             parts.append({name: np.asarray(t)[: len(chunk)] for name, t in out.items()})
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -148,14 +148,17 @@ class MacoImage:
         return np.angle(spectrum).astype(np.float32)
 
     def to_unit(self, params, shape, spectrum=None):
-        """The unit images (B, h, w, C) with magnitude ``spectrum`` (C, h, w // 2 + 1)."""
+        """The unit images (B, h, w, C) with magnitude ``spectrum``: (C, h, w // 2 + 1) for
+        every slot, or (B, C, h, w // 2 + 1) one per slot."""
         height, width = int(shape[0]), int(shape[1])
         mirror = tf.constant(_mirror_rows(height), tf.int32)
         odd = 0.5 * (params - tf.gather(params, mirror, axis=2))
         columns = np.zeros(width // 2 + 1, bool)
         columns[_hermitian_columns(width)] = True
         phase = tf.where(tf.constant(columns), odd, params)
-        magnitude = tf.cast(spectrum, tf.float32)[None]
+        magnitude = tf.cast(spectrum, tf.float32)
+        if magnitude.shape.rank == 3:  # one spectrum for every slot
+            magnitude = magnitude[None]
         coefficients = tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
         image = tf.signal.irfft2d(coefficients, fft_length=[height, width])
         image = tf.transpose(image, (0, 2, 3, 1))

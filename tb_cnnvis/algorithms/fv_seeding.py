@@ -9,8 +9,10 @@ for the start image and the redirected gradients of the rescue phase
 a conjunction the gradient cannot reach from grey). Such a filter starts again from
 data: the canvas-sized crop of the reference (or probe) image that excites it most,
 centred on its strongest unit's receptive field (Zeiler & Fergus 2014 find the same unit
-for their top examples), and is optimized from there (``seed_crops``). Which filters were
-seeded is recorded with the patterns.
+for their top examples), and is optimized from there (``seed_crops``). Under MaCo the
+restart keeps the crop's own magnitude spectrum (a natural image's, as the method asks),
+so that it starts from the crop itself rather than from its phase alone. Which filters
+were seeded is recorded with the patterns.
 
 Example:
     >>> crops, fires = seed_crops(model, "conv3", images, [4, 9], canvas, input_range)
@@ -21,6 +23,7 @@ Example:
 import numpy as np
 
 from tb_cnnvis.algorithms.fv_canvas import centred_corners
+from tb_cnnvis.algorithms.fv_maco import magnitude_spectrum
 from tb_cnnvis.algorithms.fv_params import _rng
 
 MEMBER_NOISE = 0.03
@@ -100,7 +103,8 @@ def reseed_dead(model, path, images, canvas, rng, out, optimize, slots):
         canvas: the layer's ``Canvas``.
         rng: the model's ``InputRange``.
         out: the first optimization's outputs per slot (``fv_loop`` names).
-        optimize: ``optimize(params, slot_filters)`` runs the compiled loop on slots.
+        optimize: ``optimize(params, slot_filters, spectra)`` runs the compiled loop on
+            slots (``spectra``: per-slot magnitudes for MaCo, or None).
         slots: ``(parametrization, slot_filters, slot_members, shape, seed)``.
 
     Returns:
@@ -124,7 +128,13 @@ def reseed_dead(model, path, images, canvas, rng, out, optimize, slots):
         shape,
         seed,
     )
-    redo = optimize(params, slot_filters[again])
+    spectra = None
+    if getattr(param, "uses_spectrum", False):  # MaCo: the crop's own (natural) magnitude
+        size = shape[:2]
+        spectra = np.stack(
+            [magnitude_spectrum(crop_of[int(slot_filters[i])][None], size, crops=1) for i in again]
+        )
+    redo = optimize(params, slot_filters[again], spectra)
     # Keep the optimized image when it is live, else its (live) data-seeded start.
     keep_start = (redo["final"] <= 0) & (redo["start"] > 0)
     redo["images"][keep_start] = redo["start_images"][keep_start]
