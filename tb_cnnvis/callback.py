@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import metadata, plan, summary, views
+from tb_cnnvis.algorithms.fv_presets import check_preset
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
 from tb_cnnvis.views.pipeline import log_views
@@ -158,7 +159,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             raise ValueError(f"cam_target must be one of {list(CAM_TARGETS)}; got {cam_target!r}.")
         self.cam_target = cam_target
         self.filter_options = {
-            "preset": _check_preset(filter_preset),
+            "preset": check_preset(filter_preset, "filter_preset"),
             "steps": filter_steps,
             "diversity": _positive_int(filter_diversity, "filter_diversity"),
         }
@@ -387,15 +388,6 @@ def _check_layer_spec(layers, chosen):
             )
         return dict(layers)
     return layers
-
-
-def _check_preset(preset):
-    """A preset name known to ``algorithms.fv_presets`` (or a ``Preset``)."""
-    from tb_cnnvis.algorithms.fv_presets import PRESETS, Preset
-
-    if not isinstance(preset, Preset) and preset not in PRESETS:
-        raise ValueError(f"filter_preset must be one of {sorted(PRESETS)}; got {preset!r}.")
-    return preset
 
 
 def _positive_int(value, name):

@@ -40,7 +40,7 @@ from tb_cnnvis.algorithms import fv_seeding
 from tb_cnnvis.algorithms.fv_canvas import auto_chunk, check_size, interior_window, plan_canvas
 from tb_cnnvis.algorithms.fv_loop import optimizer_loop
 from tb_cnnvis.algorithms.fv_maco import spectrum_for
-from tb_cnnvis.algorithms.fv_presets import PRESETS, Preset
+from tb_cnnvis.algorithms.fv_presets import PRESETS, check_preset
 from tb_cnnvis.algorithms.fv_transforms import output_size, scale_transforms
 from tb_cnnvis.input_range import InputRange, to_display_rgb
 
@@ -175,7 +175,7 @@ def filter_patterns(
     """
     ref = capture.resolve_layer(model, layer, need_4d=True)
     filters = _check_filters(filters, ref.output_shape[-1], ref.path)
-    recipe = _check_preset(preset)
+    recipe = check_preset(preset)
     steps = recipe.steps if steps is None else steps
     _check_int(steps, "steps")
     _check_int(diversity, "diversity")
@@ -285,12 +285,3 @@ def _check_filters(filters, channels, path):
             f"filters (0..{channels - 1})."
         )
     return values.astype(np.int64)
-
-
-def _check_preset(preset):
-    """The ``Preset`` for a name or instance."""
-    if isinstance(preset, Preset):
-        return preset
-    if isinstance(preset, str) and preset in PRESETS:
-        return PRESETS[preset]
-    raise ValueError(f"Unknown preset {preset!r}; expected one of {sorted(PRESETS)} or a Preset.")

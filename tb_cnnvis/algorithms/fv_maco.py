@@ -58,7 +58,9 @@ def _symmetrize_magnitude(magnitude, width):
 
 
 def magnitude_spectrum(unit_images, size, seed=0, crops=SPECTRUM_CROPS):
-    """The mean Fourier magnitude of ``size`` crops of natural images, per channel.
+    """The Fourier magnitude of ``size`` crops of natural images, per channel: the square
+    root of their mean power spectrum (a mean of magnitudes would give images of less
+    contrast than the crops have).
 
     Args:
         unit_images: (N, H, W, C) images in display scale [0, 1] (``InputRange.to_unit``),
@@ -68,8 +70,8 @@ def magnitude_spectrum(unit_images, size, seed=0, crops=SPECTRUM_CROPS):
         crops: how many crops to average (spread over the images).
 
     Returns:
-        float32 (C, h, w // 2 + 1): the mean ``|rfft2d|`` of the crops, direct current
-        included (it sets the mean colour).
+        float32 (C, h, w // 2 + 1): ``sqrt(mean |rfft2d|^2)`` over the crops, direct
+        current included (it sets the mean colour).
 
     Raises:
         ValueError: if the images are smaller than ``size``.
@@ -89,8 +91,8 @@ def magnitude_spectrum(unit_images, size, seed=0, crops=SPECTRUM_CROPS):
     patches = np.stack(
         [images[i, t : t + height, s : s + width] for i, t, s in zip(which, tops, lefts)]
     )
-    spectra = np.abs(np.fft.rfft2(np.moveaxis(patches, -1, 1), axes=(-2, -1)))
-    return _symmetrize_magnitude(spectra.mean(axis=0), width)
+    power = np.abs(np.fft.rfft2(np.moveaxis(patches, -1, 1), axes=(-2, -1))) ** 2
+    return _symmetrize_magnitude(np.sqrt(power.mean(axis=0)), width)
 
 
 def power_law_spectrum(shape, std=POWER_LAW_STD, mean=0.5):

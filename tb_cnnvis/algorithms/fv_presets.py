@@ -87,3 +87,16 @@ PRESETS = {
     ),
 }
 """The named presets (see the module docstring)."""
+
+
+def check_preset(preset, name="preset"):
+    """The ``Preset`` for a name in ``PRESETS`` or a ``Preset`` itself.
+
+    Raises:
+        ValueError: for anything else, naming the presets (``name``: the argument's name).
+    """
+    if isinstance(preset, Preset):
+        return preset
+    if isinstance(preset, str) and preset in PRESETS:
+        return PRESETS[preset]
+    raise ValueError(f"Unknown {name} {preset!r}; expected one of {sorted(PRESETS)} or a Preset.")
