@@ -206,3 +206,18 @@ def test_the_callback_stores_maco_transparency_and_diversity_as_the_format_says(
         top, left, bottom, right = facts["crop"]
         assert [bottom - top, right - left] == tile == facts["receptive_field"]["size"]
         assert len(pngs) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"filter_preset": "pretty"}, r"filter_preset 'pretty'.*\['fast', 'maco', 'quality'\]"),
+        ({"filter_diversity": 0}, "filter_diversity must be an int >= 1"),
+    ],
+)
+def test_the_callback_refuses_unknown_presets_and_diversity_before_training(
+    tmp_path, kwargs, message
+):
+    probes = np.zeros((2, 16, 16, 3), np.float32)
+    with pytest.raises(ValueError, match=message):
+        CnnVisCallback(str(tmp_path), probes, **kwargs)
