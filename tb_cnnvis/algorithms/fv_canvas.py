@@ -88,6 +88,10 @@ def display_crop(field, size):
     """The central unit's field clipped to a canvas of ``size``: (top, left, bottom, right).
 
     The whole canvas when ``field`` is None or covers it.
+
+    Example:
+        >>> display_crop(receptive_field(model, "conv1", input_size=(16, 16)), (16, 16))
+        (6, 6, 9, 9)
     """
     if field is None:
         return (0, 0, int(size[0]), int(size[1]))
@@ -116,6 +120,10 @@ def plan_canvas(model, path, size=None):
 
     Raises:
         ValueError: if the model has no fixed input size and ``size`` is None.
+
+    Example:
+        >>> plan_canvas(vgg16_at_224, "block3_conv1").size     # field 24 px
+        (48, 48)
     """
     height, width, channels = capture.input_shape(model)
     if size is None and (height is None or width is None):
@@ -169,6 +177,10 @@ def centred_corners(field, positions, canvas, image_size):
 
     Returns:
         An int array (P, 2).
+
+    Example:
+        >>> centred_corners(field, [[0, 0]], (16, 16), (64, 64))   # a corner unit
+        array([[0, 0]])
     """
     positions = np.asarray(positions).reshape(-1, 2)
     centre = np.array(field.start) + positions * np.array(field.stride) + np.array(field.size) // 2

@@ -75,6 +75,10 @@ def magnitude_spectrum(unit_images, size, seed=0, crops=SPECTRUM_CROPS):
 
     Raises:
         ValueError: if the images are smaller than ``size``.
+
+    Example:
+        >>> magnitude_spectrum(np.random.rand(8, 64, 64, 3), (32, 32)).shape
+        (3, 32, 17)
     """
     images = np.asarray(unit_images, dtype=np.float32)
     height, width = int(size[0]), int(size[1])
@@ -105,6 +109,10 @@ def power_law_spectrum(shape, std=POWER_LAW_STD, mean=0.5):
 
     Returns:
         float32 (C, h, w // 2 + 1).
+
+    Example:
+        >>> power_law_spectrum((16, 16, 3))[0, 0, 0]     # the mean: 0.5 * 16 * 16
+        128.0
     """
     height, width, channels = (int(s) for s in shape)
     fy = np.fft.fftfreq(height)[:, None]
@@ -187,6 +195,10 @@ def spectrum_for(parametrization, images, input_range, shape, seed=0):
         ``(magnitude, source)``: ``magnitude_spectrum`` of the images (``"images"``), else
         (no images, or smaller than the canvas) ``power_law_spectrum`` (``"power_law"``);
         a placeholder and None for a parametrization without spectrum.
+
+    Example:
+        >>> spectrum_for(MacoImage(), None, InputRange(), (16, 16, 3))[1]
+        'power_law'
     """
     if not getattr(parametrization, "uses_spectrum", False):
         return np.zeros(1, np.float32), None

@@ -56,6 +56,10 @@ def gram_similarity(activations, groups, copies=1):
 
     Returns:
         (B,) float32 in [-1, 1]: 0 where a group has one member.
+
+    Example:
+        >>> gram_similarity(activations, groups=8, copies=1)     # 8 filters x 3 members
+        <tf.Tensor: shape=(24,), ...>
     """
     act = tf.cast(activations, tf.float32)
     shape = tf.shape(act)

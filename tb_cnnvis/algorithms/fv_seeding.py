@@ -43,6 +43,10 @@ def start_params(parametrization, filters, members, shape, seed):
 
     Returns:
         float32 (S, ...) parameters.
+
+    Example:
+        >>> start_params(PixelImage(), [0, 0, 1], [0, 1, 0], (16, 16, 3), seed=0).shape
+        (3, 16, 16, 3)
     """
     return np.stack(
         [parametrization.init([f], shape, seed, int(m))[0] for f, m in zip(filters, members)]
@@ -111,6 +115,11 @@ def reseed_dead(model, path, images, canvas, rng, out, optimize, slots):
         ``(outputs, seeded)``: the outputs with the re-optimized slots replaced (an image
         still dead after optimization gives way to its live start), and the filters
         whose pattern now comes from data.
+
+    Example:
+        >>> out, seeded = reseed_dead(model, "conv3", images, canvas, rng, out, optimize, slots)
+        >>> seeded
+        array([4])
     """
     param, slot_filters, slot_members, shape, seed = slots
     candidates = np.unique(slot_filters[out["final"] <= 0])

@@ -80,6 +80,11 @@ def write_deepdream(
 
     Returns:
         True if written.
+
+    Example:
+        >>> dream = cv.deepdream(model, probes, "conv3")
+        >>> write_deepdream(tag_content, dream.display(), 3, objective=dream.objective,
+        ...     start_objective=dream.start_objective, octaves=dream.octaves, steps=dream.steps)
     """
     summary.check_kind(tag_content, FAMILY.name)
     pixels = imaging.as_rgb(summary.pixels_of(images, "images", ndim=4))

@@ -150,6 +150,11 @@ def write_filter_patterns(
 
     Returns:
         True if written.
+
+    Example:
+        >>> result = cv.filter_patterns(model, "conv2", range(8), preset="maco")
+        >>> write_filter_patterns(tag_content, result.display(), 3, filters=result.filters,
+        ...     activations=result.activations, transparency=result.transparency())
     """
     summary.check_kind(tag_content, FAMILY.name)
     pixels = imaging.as_rgb(summary.pixels_of(images, "images", ndim=4))
