@@ -14,6 +14,7 @@ Public API (imported lazily, so that TensorBoard can load the plugin without Ten
     cv.backprop(model, images, layer, channel=None, rule="deconvnet")
     cv.guided_grad_cam(model, images, layer=None, class_index=None)
     cv.filter_patterns(model, layer, filters=None, steps=..., preset="fast", seed=0)
+    cv.deepdream(model, images, layer)             # each image with the layer's features amplified
     cv.top_examples(model, reference, layer, k=9)  # top-activating patches + projections
     cv.receptive_field(model, layer)               # exact receptive field of a layer's units
     cv.faithfulness_scores(model, images, maps)    # deletion / insertion AUC vs a random map
@@ -43,6 +44,7 @@ _EXPORTS = {
     "backprop": "tb_cnnvis.algorithms.backprop",
     "guided_grad_cam": "tb_cnnvis.algorithms.backprop",
     "filter_patterns": "tb_cnnvis.algorithms.filters",
+    "deepdream": "tb_cnnvis.algorithms.deepdream",
     "FilterPatterns": "tb_cnnvis.algorithms.filters",
     "InputRange": "tb_cnnvis.input_range",
     "top_examples": "tb_cnnvis.algorithms.top_examples",

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import metadata, plan, probes, summary, views
+from tb_cnnvis.algorithms.fv_presets import check_preset
 from tb_cnnvis.arguments import (
     CAM_TARGETS,
     DEFAULT_MAX_BYTES_PER_EPOCH,
@@ -72,6 +73,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
             path, a regular expression, a list of these, or a dict ``{view: spec}``.
         views: the views to log (``views.ALL_VIEWS``): ``feature_maps``, ``filter_patterns``,
+            ``deepdream`` (follows ``filters_every_n_epochs``),
             the CAMs (``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``layercam``,
             ``hirescam``, ``xgradcam``, ``eigencam``), the attributions (``smoothgrad``,
             ``integrated_gradients``, ``occlusion``: no layer), the projections
@@ -81,8 +83,12 @@ class CnnVisCallback(keras.callbacks.Callback):
         filters_every_n_epochs: how often to log filter patterns, the costly view.
         max_filters_per_layer: the first this many filters of each layer get a pattern
             (and top examples).
-        filter_preset: ``"fast"`` or ``"quality"`` (see ``tb_cnnvis.algorithms.filters``).
+        filter_preset: ``"fast"``, ``"quality"`` or ``"maco"`` (see
+            ``tb_cnnvis.algorithms.filters``). The reference images (else the probe
+            images) give MaCo its magnitude spectrum and restart filters left dead.
         filter_steps: optimization steps per pattern; None uses the preset's.
+        filter_diversity: patterns per filter (Lucid's diversity objective when > 1),
+            stored as a row per filter beside the patterns.
         max_probes: the most probe images used.
         class_names: one name per class, shown by the viewer.
         input_range: the model's input scale (``InputRange``, a name or ``(low, high)``),
@@ -142,6 +148,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         max_filters_per_layer=8,
         filter_preset="fast",
         filter_steps=None,
+        filter_diversity=1,
         max_probes=8,
         class_names=None,
         input_range=None,
@@ -183,7 +190,11 @@ class CnnVisCallback(keras.callbacks.Callback):
             raise ValueError(f"cam_target must be one of {list(CAM_TARGETS)}; got {cam_target!r}.")
         self.cam_target = cam_target
         self.cam_classes = check_cam_classes(cam_classes)
-        self.filter_options = {"preset": filter_preset, "steps": filter_steps}
+        self.filter_options = {
+            "preset": check_preset(filter_preset, "filter_preset"),
+            "steps": filter_steps,
+            "diversity": positive_int(filter_diversity, "filter_diversity"),
+        }
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.input_range = input_range
         self.verbose = int(verbose)

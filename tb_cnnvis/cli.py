@@ -81,7 +81,7 @@ def build_parser():
     log.add_argument("--max-probes", type=int, default=8)
     log.add_argument("--max-filters", type=int, default=8, help="filters per layer")
     log.add_argument("--filter-steps", type=int, help="optimization steps per filter pattern")
-    log.add_argument("--filter-preset", choices=("fast", "quality"), default="fast")
+    log.add_argument("--filter-preset", choices=("fast", "quality", "maco"), default="fast")
     log.add_argument("--top-k", type=int, default=9)
     log.add_argument("--max-reference", type=int, default=500)
     log.add_argument("--cam-target", choices=("label", "predicted"), default="label")

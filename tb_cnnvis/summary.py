@@ -56,10 +56,44 @@ Values
         channel) so a reader recovers ``value = min + pixel / 255 * (max - min)`` and can
         rescale per layer. Logs written before the byte budget have no ``channels``,
         ``channel_count`` or ``map_size``: then every channel is stored, in order.
-    ``filter_patterns`` (family ``filter_patterns``): one RGB atlas, one tile per filter
-        (display RGB); facts
-        ``{"filters": [int], "activations": [float], "start_activations": [float],
-        "dead": [int]}`` (``dead``: the filter indices whose activation stayed <= 0).
+    ``filter_patterns`` (family ``filter_patterns``; activation maximization,
+        ``tb_cnnvis.algorithms.filters``): up to three atlases, named in order by
+        ``facts["atlases"]``, all with the same ``tile`` (the display crop, see below) and
+        ``probe`` null:
+        ``"patterns"`` (always ``blob[1]``): one RGB tile per filter (display RGB), tile
+        ``f`` = ``facts["filters"][f]``;
+        ``"transparency"`` (MaCo only): one grayscale tile per filter, laid out like the
+        patterns: MaCo's attribution (Fel et al. 2023; absolute gradients summed over the
+        optimization) as opacity, 0 transparent .. 255 opaque, each tile scaled by its
+        own 99th percentile: draw the pattern with this alpha;
+        ``"diversity"`` (``filter_diversity`` > 1): ``grid = [F, n]``, row ``f`` the ``n``
+        patterns of filter ``facts["filters"][f]`` (column 0 is the tile of
+        ``"patterns"``), pushed apart by Lucid's Gram-matrix diversity penalty.
+        Each tile is the *display crop* of the canvas the pattern was optimized on: the
+        receptive field of the canvas's central unit, clipped to the canvas (a 3x3-field
+        layer stores 3x3 tiles; a layer whose field covers the canvas stores it whole).
+        Facts ``{"atlases": [str], "filters": [int], "activations": [float],
+        "start_activations": [float], "dead": [int]`` (the filter indices whose activation
+        stayed <= 0), ``"preset": str | null`` (``"fast"``, ``"quality"``, ``"maco"``,
+        ``"custom"``), ``"canvas": [H, W]`` (the canvas: about twice the receptive field,
+        at most the input size), ``"crop": [top, left, bottom, right]`` (the tiles' box
+        in the canvas, end exclusive), ``"receptive_field": {"size": [h, w], "stride":
+        [h, w], "start": [h, w]} | null`` (at the canvas size), ``"seeded": [int]``
+        (filters that stayed dead from the seeded start and were optimized again from
+        the data crop that excites them most), ``"spectrum": "reference_images" |
+        "probe_images" | "power_law" | null`` (where MaCo's magnitude spectrum came from:
+        estimated from those images, or a 1/f amplitude law; a data-seeded filter keeps
+        the magnitude of its own crop; null for other presets),
+        ``"diversity": n`` (patterns per filter, 1 without diversity),
+        ``"diversity_activations": [[float] * n] * F | null}`` (each member's mean
+        activation; null when ``n`` is 1). Logs written before these keys existed have
+        only the patterns atlas and the first five keys.
+    ``deepdream`` (family ``deepdream``; Mordvintsev et al. 2015): one RGB PNG per probe
+        image at input resolution (display RGB): the probe after gradient ascent on the
+        layer's mean squared activation over a few octaves; facts
+        ``{"objective": [float] * N`` (that mean for each dream), ``"start_objective":
+        [float] * N`` (for each probe image), ``"octaves": [[h, w]]`` (the sizes dreamt
+        at, smallest first), ``"steps": int}`` (ascent steps per octave).
     family ``cam`` (``grad_cam``, ``gradcam_plus_plus``, ``score_cam``, ``layercam``,
         ``hirescam``, ``xgradcam``, ``eigencam``): one grayscale PNG per map at input
         resolution, the map in [0, 1] times 255; facts ``{"class_index": [int]`` (class
@@ -156,9 +190,33 @@ Per-epoch scalars (scalars plugin, run ``cnnvis``)
 import json
 import math
 
-import numpy as np
-
 from tb_cnnvis import imaging, metadata
+from tb_cnnvis.facts import (
+    check_kind,
+    float_list,
+    int_list,
+    jsonable,
+    pixels_of,
+    shape_list,
+    with_metrics,
+)
+
+__all__ = [
+    "check_kind",
+    "content",
+    "content_for_layer",
+    "float_list",
+    "int_list",
+    "jsonable",
+    "pixels_of",
+    "shape_list",
+    "with_metrics",
+    "write_metrics",
+    "write_probes",
+    "write_single_tiles",
+    "write_step",
+    "write_timings",
+]
 
 
 def content(
@@ -332,66 +390,3 @@ def write_step(tag_content, step, facts, images, pngs, seconds):
         step=step,
         metadata=metadata.create_summary_metadata(tag_content),
     )
-
-
-def with_metrics(facts, metrics):
-    """``facts`` plus the metric facts, which must not replace any of them."""
-    if not metrics:
-        return facts
-    clash = sorted(set(facts) & set(metrics))
-    if clash:
-        raise ValueError(f"metrics must not replace the facts {clash}.")
-    return {**facts, **metrics}
-
-
-def check_kind(tag_content, family):
-    """Raise if ``tag_content`` is not of a kind of ``family`` (None: the probes tag)."""
-    kind = tag_content.get("kind") if isinstance(tag_content, dict) else None
-    if family is None:
-        expected, ok = [metadata.PROBES], kind == metadata.PROBES
-    else:
-        from tb_cnnvis import views
-
-        expected = list(views.kinds(family))
-        ok = kind in expected
-    if not ok:
-        raise ValueError(f"This writer takes content of kind {expected}; got {kind!r}.")
-
-
-def pixels_of(images, what, ndim):
-    """uint8 pixels from uint8 images or floats in [0, 1]."""
-    images = np.asarray(images)
-    if images.ndim != ndim:
-        raise ValueError(f"{what} must have {ndim} dimensions; got shape {images.shape}.")
-    return images if images.dtype == np.uint8 else imaging.to_uint8(images)
-
-
-def jsonable(value):
-    """numpy and non-finite floats made JSON-safe (NaN/Inf become null)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (np.integer, bool, np.bool_)):
-        return value.item() if isinstance(value, np.generic) else value
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
-
-
-def int_list(values):
-    """A list of Python ints, or None."""
-    return None if values is None else [int(v) for v in np.asarray(values).reshape(-1)]
-
-
-def shape_list(shape):
-    """A shape as a list of ints (unknown dimensions as None), or None."""
-    return None if shape is None else [None if d is None else int(d) for d in shape]
-
-
-def float_list(values):
-    """A list of Python floats (non-finite kept for ``jsonable`` to null), or None."""
-    return None if values is None else [float(v) for v in np.asarray(values).reshape(-1)]

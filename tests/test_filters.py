@@ -225,7 +225,8 @@ def test_images_stay_in_the_models_input_range(spec):
     low, high = InputRange.resolve(spec).bounds(3)
     assert np.all(result.images >= low - 1e-3) and np.all(result.images <= high + 1e-3)
     assert result.display().dtype == np.uint8
-    assert result.display().shape == (6, models.SIZE, models.SIZE, 3)
+    assert result.display(crop=False).shape == (6, models.SIZE, models.SIZE, 3)
+    assert result.display().shape == (6, 8, 8, 3)  # conv2's receptive field
 
 
 def test_the_quality_preset_keeps_the_requested_size():
@@ -243,7 +244,7 @@ def test_the_quality_preset_keeps_the_requested_size():
         ({"layer": "conv2", "filters": [-1]}, "out of range"),
         ({"layer": "conv2", "filters": []}, "non-empty"),
         ({"layer": "conv2", "steps": 0}, "steps must be an int >= 1"),
-        ({"layer": "conv2", "preset": "pretty"}, r"\['fast', 'quality'\]"),
+        ({"layer": "conv2", "preset": "pretty"}, r"\['fast', 'maco', 'quality'\]"),
         ({"layer": "conv2", "size": (0, 4)}, "size must be"),
         ({"layer": "conv2", "chunk_size": 0}, "chunk_size"),
     ],

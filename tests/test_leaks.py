@@ -45,6 +45,7 @@ CALLS = {
     ],
     "guided_grad_cam": lambda model, logdir: cv.guided_grad_cam(model, _images()),
     "filter_patterns": lambda model, logdir: cv.filter_patterns(model, "conv2", steps=2),
+    "deepdream": lambda model, logdir: cv.deepdream(model, _images(), "conv2", steps=2),
     "top_examples": lambda model, logdir: cv.top_examples(model, _images(4), "conv2", k=2),
     "receptive_field": lambda model, logdir: cv.receptive_field(model, "conv2"),
     "faithfulness_scores": lambda model, logdir: cv.faithfulness_scores(

@@ -237,7 +237,8 @@ def test_synthetic_run_has_every_tag_and_step_through_tensorboard_sampling(logdi
     data = _read_all(logdir)
     layers = ["conv1", "base/conv2"]
     expected = {"probes"}
-    expected |= {f"{k}/{layer}" for k in ("feature_maps", "filter_patterns") for layer in layers}
+    kinds = ("feature_maps", "filter_patterns", "deepdream")
+    expected |= {f"{k}/{layer}" for k in kinds for layer in layers}
     expected |= {f"{k}/{layer}" for k in views.kinds("projection") for layer in layers}
     expected |= {f"{k}/base/conv2" for k in views.kinds("cam")}
     expected |= {f"{k}/input" for k in views.kinds("attribution")}

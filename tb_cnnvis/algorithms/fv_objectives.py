@@ -9,6 +9,7 @@
   adding the regularizers' gradients, so the step size and regularizer weights mean the same
   for every layer and filter whatever its activation scale; ``Adam`` is the optimizer of
   Lucid's defaults (Olah et al. 2017).
+- ``gram_similarity``: Lucid's diversity term between the patterns of one filter.
 - ``redirected_relu``: a ReLU whose gradient also flows through units that are off when it
   would push them up, for the images whose ordinary ReLU gradient is zero (Lucid's
   ``redirected_relu_grad``); so a filter whose activation starts at zero still receives a
@@ -37,6 +38,43 @@ def channel_means(activations, filters, window=None):
         activations = activations[:, top:bottom, left:right, :]
     means = tf.reduce_mean(tf.cast(activations, tf.float32), axis=[1, 2])
     return tf.gather(means, filters[:, None], batch_dims=1)[:, 0]
+
+
+def gram_similarity(activations, groups, copies=1):
+    """Each slot's mean cosine similarity of its Gram matrix with the others of its group.
+
+    Lucid's diversity objective (Olah et al. 2017, "Feature Visualization", section
+    "Diversity"): slots ``g * n ... g * n + n - 1`` are the ``n`` patterns of one filter;
+    penalizing the cosine similarity of their layer's Gram matrices (channel
+    co-activations, position-free) pushes them to different styles of the same feature.
+
+    Args:
+        activations: (B * copies, h, w, C) the layer's output, ``copies`` transformed
+            copies of each slot in a row.
+        groups: the number of groups ``B / n``.
+        copies: transformed copies per slot (their Gram matrices are averaged).
+
+    Returns:
+        (B,) float32 in [-1, 1]: 0 where a group has one member.
+
+    Example:
+        >>> gram_similarity(activations, groups=8, copies=1)     # 8 filters x 3 members
+        <tf.Tensor: shape=(24,), ...>
+    """
+    act = tf.cast(activations, tf.float32)
+    shape = tf.shape(act)
+    flat = tf.reshape(act, [shape[0], -1, act.shape[-1]])
+    gram = tf.matmul(flat, flat, transpose_a=True) / tf.cast(tf.shape(flat)[1], tf.float32)
+    channels = act.shape[-1]
+    gram = tf.reduce_mean(tf.reshape(gram, [-1, copies, channels * channels]), axis=1)
+    gram = tf.math.l2_normalize(gram, axis=-1)
+    members = gram.shape[0] // groups
+    if members < 2:
+        return tf.zeros([gram.shape[0]])
+    grouped = tf.reshape(gram, [groups, members, channels * channels])
+    sims = tf.matmul(grouped, grouped, transpose_b=True)  # (groups, n, n)
+    others = (tf.reduce_sum(sims, axis=-1) - tf.linalg.diag_part(sims)) / (members - 1)
+    return tf.reshape(others, [-1])
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A parametrization holds a batch of parameters (one slot per filter) and turns them into
 display-space images ("unit images": RGB-like values in [0, 1], mapped to the model's
-scale by an ``InputRange`` afterwards). Two are provided:
+scale by an ``InputRange`` afterwards). Two are provided here (and ``fv_maco.MacoImage``):
 
 - ``PixelImage``: the pixels themselves, clipped to [0, 1] after every step (Erhan et al.
   2009; Simonyan et al. 2013). Cheap; needs explicit regularizers to avoid high-frequency
@@ -12,8 +12,9 @@ scale by an ``InputRange`` afterwards). Two are provided:
   library's ``fft_image`` + ``to_valid_rgb``). The spectrum's scaling whitens the gradient,
   so plain optimization yields natural-looking, low-frequency patterns.
 
-Start parameters are drawn per (seed, filter index) with NumPy, so the same filter starts
-from the same image whichever other filters share the batch and at every epoch.
+Start parameters are drawn per (seed, filter index, diversity member) with NumPy, so the
+same filter starts from the same image whichever other filters share the batch and at every
+epoch. ``from_unit`` gives the parameters of a given image (a data-seeded start).
 
 Example:
     >>> param = FourierImage()
@@ -34,9 +35,10 @@ _COLOR_CORRELATION_SQRT = np.array(
 _COLOR_MIX = (_COLOR_CORRELATION_SQRT / np.max(np.linalg.norm(_COLOR_CORRELATION_SQRT, axis=0))).T
 
 
-def _rng(seed, index):
-    """A NumPy generator for one (seed, filter index) pair."""
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(index) & 0xFFFFFFFF, 7919])
+def _rng(seed, index, member=0):
+    """A NumPy generator for one (seed, filter index, diversity member)."""
+    key = [int(seed) & 0xFFFFFFFF, int(index) & 0xFFFFFFFF, 7919]
+    return np.random.default_rng([*key, int(member)] if member else key)
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,22 @@ class PixelImage:
     """
 
     noise: float = 0.1
+    uses_spectrum = False
 
-    def init(self, filters, shape, seed):
+    def init(self, filters, shape, seed, member=0):
         """Start parameters (len(filters), H, W, C) as float32, one draw per filter."""
         return np.stack(
-            [0.5 + _rng(seed, f).uniform(-self.noise, self.noise, size=shape) for f in filters]
+            [
+                0.5 + _rng(seed, f, member).uniform(-self.noise, self.noise, size=shape)
+                for f in filters
+            ]
         ).astype(np.float32)
 
-    def to_unit(self, params, shape):
+    def from_unit(self, unit, shape):
+        """The parameters that give unit images (B, H, W, C): the pixels, clipped."""
+        return np.clip(np.asarray(unit, np.float32), 0.0, 1.0)
+
+    def to_unit(self, params, shape, spectrum=None):
         """The unit images: the parameters themselves."""
         return params
 
@@ -97,20 +107,38 @@ class FourierImage:
     decay: float = 1.0
     sd: float = 0.01
     decorrelate: bool = True
+    uses_spectrum = False
 
-    def init(self, filters, shape, seed):
+    def init(self, filters, shape, seed, member=0):
         """Start spectra (len(filters), 2, C, H, W' // 2 + 1) as float32."""
         height, width, channels = shape
         spec_shape = (2, channels, *_rfft2d_freqs(height, width + width % 2).shape)
         return np.stack(
-            [_rng(seed, f).normal(0.0, self.sd, size=spec_shape) for f in filters]
+            [_rng(seed, f, member).normal(0.0, self.sd, size=spec_shape) for f in filters]
         ).astype(np.float32)
 
-    def to_unit(self, params, shape):
+    def _scale(self, height, width):
+        """The 1/f^decay scaling of each rfft2d coefficient."""
+        freqs = _rfft2d_freqs(height, width)
+        return np.sqrt(height * width) / np.maximum(freqs, 1.0 / max(height, width)) ** self.decay
+
+    def from_unit(self, unit, shape):
+        """The spectra whose ``to_unit`` gives unit images (B, H, W, C) (up to clipping)."""
+        unit = np.clip(np.asarray(unit, np.float64), 1e-3, 1.0 - 1e-3)
+        mixed = np.log(unit / (1.0 - unit))
+        if self.decorrelate and unit.shape[-1] == 3:
+            mixed = mixed @ np.linalg.inv(_COLOR_MIX.astype(np.float64))
+        mixed = 4.0 * mixed
+        if shape[1] % 2:  # the spectrum is of an even width: repeat the last column
+            mixed = np.concatenate([mixed, mixed[:, :, -1:]], axis=2)
+        spectrum = np.fft.rfft2(np.moveaxis(mixed, -1, 1), axes=(-2, -1))
+        spectrum /= self._scale(shape[0], shape[1] + shape[1] % 2)
+        return np.stack([spectrum.real, spectrum.imag], axis=1).astype(np.float32)
+
+    def to_unit(self, params, shape, spectrum=None):
         """Inverse FFT of the scaled spectrum, colour mixing and a sigmoid: (B, H, W, C)."""
         height, width = shape[0], shape[1] + shape[1] % 2
-        freqs = _rfft2d_freqs(height, width)
-        scale = np.sqrt(height * width) / np.maximum(freqs, 1.0 / max(height, width)) ** self.decay
+        scale = self._scale(height, width)
         spectrum = tf.complex(params[:, 0], params[:, 1]) * tf.cast(
             tf.constant(scale, tf.float32), tf.complex64
         )

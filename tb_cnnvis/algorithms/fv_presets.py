@@ -22,9 +22,10 @@ Example:
 
 from dataclasses import dataclass
 
+from tb_cnnvis.algorithms.fv_maco import MacoImage
 from tb_cnnvis.algorithms.fv_objectives import L2, Adam, NormalizedAscent, TotalVariation
 from tb_cnnvis.algorithms.fv_params import FourierImage, PixelImage
-from tb_cnnvis.algorithms.fv_transforms import Affine, Jitter, Pad, Roll
+from tb_cnnvis.algorithms.fv_transforms import Affine, Jitter, Pad, RandomCrops, Roll
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class Preset:
         optimizer: an ``fv_objectives`` step rule (``NormalizedAscent``, ``Adam``).
         steps: the default number of steps.
         rescue_steps: for how many first steps ReLU gradients are redirected.
+        attribution: sum the absolute gradients reaching the image over the steps (MaCo's
+            transparency map, ``FilterPatterns.attribution``).
+        reference_size: the canvas side the transforms' pixel sizes are meant for; on
+            another canvas they are scaled in proportion. None: used as they are.
 
     Example:
         >>> mine = Preset(PixelImage(), (Affine(shift=4),), (TotalVariation(0.05),),
@@ -51,6 +56,8 @@ class Preset:
     optimizer: object
     steps: int
     rescue_steps: int = 16
+    attribution: bool = False
+    reference_size: int | None = None
 
 
 PRESETS = {
@@ -68,6 +75,28 @@ PRESETS = {
         regularizers=(),
         optimizer=Adam(lr=0.05),
         steps=512,
+        reference_size=224,
+    ),
+    "maco": Preset(
+        parametrization=MacoImage(),
+        transforms=(RandomCrops(count=4, scale=(0.8, 1.0), noise=0.05),),
+        regularizers=(),
+        optimizer=Adam(lr=0.2),
+        steps=64,
+        attribution=True,
     ),
 }
 """The named presets (see the module docstring)."""
+
+
+def check_preset(preset, name="preset"):
+    """The ``Preset`` for a name in ``PRESETS`` or a ``Preset`` itself.
+
+    Raises:
+        ValueError: for anything else, naming the presets (``name``: the argument's name).
+    """
+    if isinstance(preset, Preset):
+        return preset
+    if isinstance(preset, str) and preset in PRESETS:
+        return PRESETS[preset]
+    raise ValueError(f"Unknown {name} {preset!r}; expected one of {sorted(PRESETS)} or a Preset.")

@@ -17,6 +17,7 @@ Example:
     >>> images = apply_transforms((Pad(12), Jitter(8)), images, seed=0, step=3)
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -144,6 +145,49 @@ class Affine:
         )
 
 
+@dataclass(frozen=True)
+class RandomCrops:
+    """``count`` random crops of each image, resized back to its size, plus Gaussian noise.
+
+    MaCo's augmentation (Fel et al. 2023): each crop covers a random fraction ``scale`` of
+    the image's side at a random place (the same boxes for every slot). The batch grows
+    from B to ``B * count``, the crops of slot ``i`` at ``i * count ... i * count + count - 1``;
+    the objective averages them per slot.
+
+    Args:
+        count: crops per image and step.
+        scale: ``(low, high)`` range of the crop's side as a fraction of the image's.
+        noise: standard deviation of the added Gaussian noise (unit scale).
+
+    Example:
+        >>> RandomCrops(4)(tf.zeros((2, 16, 16, 3)), seed, step).shape
+        TensorShape([8, 16, 16, 3])
+    """
+
+    count: int = 4
+    scale: tuple = (0.6, 1.0)
+    noise: float = 0.05
+
+    def __call__(self, images, seed, step=0):
+        batch, height, width = images.shape[0], images.shape[1], images.shape[2]
+        seeds = tf.random.experimental.stateless_split(seed, 4)
+        side = tf.random.stateless_uniform(
+            (self.count,), seeds[0], self.scale[0], self.scale[1] + 1e-7
+        )
+        top = tf.random.stateless_uniform((self.count,), seeds[1]) * (1.0 - side)
+        left = tf.random.stateless_uniform((self.count,), seeds[2]) * (1.0 - side)
+        boxes = tf.stack([top, left, top + side, left + side], axis=1)
+        crops = tf.image.crop_and_resize(
+            images,
+            tf.tile(boxes, [batch, 1]),
+            tf.repeat(tf.range(batch), self.count),
+            (height, width),
+        )
+        if self.noise:
+            crops += self.noise * tf.random.stateless_normal(tf.shape(crops), seeds[3])
+        return crops
+
+
 def apply_transforms(transforms, images, seed, step):
     """Apply ``transforms`` in order with seeds derived from (seed, step, position).
 
@@ -154,7 +198,8 @@ def apply_transforms(transforms, images, seed, step):
         step: the optimization step (int or int tensor).
 
     Returns:
-        The transformed batch (its size may differ when the transforms pad or crop).
+        The transformed batch (its size may differ when the transforms pad or crop, and
+        ``RandomCrops`` multiplies the batch).
     """
     if not transforms:
         return images
@@ -163,3 +208,34 @@ def apply_transforms(transforms, images, seed, step):
     for i, transform in enumerate(transforms):
         images = transform(images, seeds[i], step)
     return images
+
+
+def output_size(transforms, size):
+    """The (h, w) of images of ``size`` after ``transforms`` (pads grow, jitters shrink)."""
+    height, width = int(size[0]), int(size[1])
+    for transform in transforms:
+        if isinstance(transform, Pad):
+            height, width = height + 2 * transform.pixels, width + 2 * transform.pixels
+        elif isinstance(transform, Jitter):
+            height, width = height - transform.pixels, width - transform.pixels
+    return height, width
+
+
+def scale_transforms(transforms, factor):
+    """``transforms`` with their pixel sizes multiplied by ``factor`` (at least 1 if set).
+
+    Lucid's pads and jitters are sized for 128-224 pixel images; a 16 pixel canvas needs
+    proportionally smaller ones.
+    """
+
+    def scaled(pixels):
+        return max(1, round(pixels * factor)) if pixels else pixels
+
+    out = []
+    for transform in transforms:
+        if isinstance(transform, (Pad, Jitter, Roll)):
+            transform = dataclasses.replace(transform, pixels=scaled(transform.pixels))
+        elif isinstance(transform, Affine):
+            transform = dataclasses.replace(transform, shift=transform.shift * factor)
+        out.append(transform)
+    return tuple(out)

@@ -342,13 +342,18 @@ def _result(field, size, extent):
 _CACHE = weakref.WeakKeyDictionary()
 
 
-def layer_fields(model, input_size):
-    """``{layer path: ReceptiveField or the reason it cannot be computed}``, cached per model."""
+def layer_fields(model, input_size, stop_at=None):
+    """``{layer path: ReceptiveField or the reason it cannot be computed}``, cached per model.
+
+    With ``stop_at`` (a path) the call stops after that layer: the layers after it need
+    not run at ``input_size``."""
     size = tuple(int(s) for s in input_size)
     per_model = _CACHE.setdefault(model, {})
-    if size not in per_model:
-        per_model[size] = capture.trace_calls(model, _fields_visit(size), image_size=size)
-    return per_model[size]
+    if (size, stop_at) not in per_model:
+        stops = () if stop_at is None else (stop_at,)
+        found = capture.trace_calls(model, _fields_visit(size), image_size=size, stop_at=stops)
+        per_model[(size, stop_at)] = found
+    return per_model[(size, stop_at)]
 
 
 def receptive_field(model, layer, input_size=None):

@@ -168,11 +168,26 @@ def _with_linear_activation(layer, original, args, kwargs):
         layer.activation = activation
 
 
+def _has_input_spec_setter(layer):
+    """True for models whose ``input_spec`` is derived from their inputs (functional)."""
+    spec = getattr(type(layer), "input_spec", None)
+    return isinstance(spec, property) and spec.fset is not None
+
+
 @contextlib.contextmanager
 def _intercepted(model, session):
-    """Wrap the ``call`` of every layer of ``model`` (at any depth) while the block runs."""
-    patched = []
+    """Wrap the ``call`` of every layer of ``model`` (at any depth) while the block runs.
+
+    Functional models also drop their input-shape check meanwhile: their inputs' fixed
+    (height, width) would refuse a smaller canvas that their convolutions can take (the
+    layers' own checks stay; the images were checked by ``capture.inputs``).
+    """
+    patched, relaxed = [], []
     try:
+        for layer in [model, *(layer for _, layer in all_layers(model))]:
+            if _has_input_spec_setter(layer) and not any(layer is r for r, _ in relaxed):
+                relaxed.append((layer, layer.__dict__.get("_manual_input_spec", _MISSING)))
+                object.__setattr__(layer, "_manual_input_spec", None)
         for path, layer in all_layers(model):
             own = layer.__dict__.get("call", _MISSING)
             original = layer.call
@@ -185,6 +200,11 @@ def _intercepted(model, session):
                 object.__delattr__(layer, "call")
             else:
                 object.__setattr__(layer, "call", own)
+        for layer, own in reversed(relaxed):
+            if own is _MISSING:
+                object.__delattr__(layer, "_manual_input_spec")
+            else:
+                object.__setattr__(layer, "_manual_input_spec", own)
 
 
 _MISSING = object()
@@ -252,13 +272,15 @@ def _spec_for(model, side):
     return spec._replace(image=image[0]) if len(image) == 1 else spec
 
 
-def trace_calls(model, visit, image_size=None):
+def trace_calls(model, visit, image_size=None, stop_at=()):
     """Record one call of ``model`` on symbolic inputs and read it with ``visit``.
 
     The model runs once inside a ``tf.function`` trace on float32 inputs of its build
     shapes with a batch of one (the image input at ``image_size`` if given); nothing is
     computed. ``visit(record)`` is called during the trace with a ``Record``; the symbolic
-    tensors live only while it runs, so it must return plain data.
+    tensors live only while it runs, so it must return plain data. With ``stop_at`` (layer
+    paths), the call stops once they have run: a canvas smaller than what the whole model
+    takes can still reach an early layer.
 
     Returns:
         What ``visit`` returned.
@@ -267,7 +289,7 @@ def trace_calls(model, visit, image_size=None):
     result = []
 
     def traced(*flat):
-        session = _Session(record=True)
+        session = _Session(taps=stop_at, stop_at=stop_at, record=True)
         values = dict(zip(spec.names, flat))
         image = values.pop(spec.image)
         output = _call_model(model, inputs.assemble(spec, image, values), session)

@@ -167,12 +167,22 @@ def _feature_maps(content, ref, now):
 
 
 def _filter_patterns(content, ref, now):
-    """Gratings whose contrast grows; the last filter is dead."""
+    """Gratings whose contrast grows, cropped to a receptive field that grows with depth;
+    the last filter is dead, filter 1 data-seeded; a MaCo-style transparency (a centred
+    blob) and two diversity members (the grating turned) on every other layer."""
     count = min(ref.shape[2], 16)
     size = now.images.shape[1]
-    patterns = np.stack([_grating(size, f, now.progress) for f in range(count)])
+    field = min(size, 3 * 2 ** (ref.index + 1) - 2)
+    canvas = min(size, 2 * field)
+    top = (canvas - field) // 2
+    full = np.stack([_grating(canvas, f, now.progress) for f in range(count)])
+    patterns = full[:, top : top + field, top : top + field]
     activations = (1 + np.arange(count)) * (0.2 + now.progress)
     activations[-1] = 0.0 if count > 1 else activations[-1]
+    yy, xx = np.mgrid[0:field, 0:field] / max(field - 1, 1) - 0.5
+    blob = np.exp(-(yy**2 + xx**2) / (0.05 + 0.1 * now.progress))
+    maco = ref.index % 2 == 0
+    variants = np.stack([patterns, np.swapaxes(patterns, 1, 2)], axis=1)
     views.filter_patterns.write_filter_patterns(
         content,
         patterns,
@@ -181,6 +191,35 @@ def _filter_patterns(content, ref, now):
         activations=activations,
         start_activations=activations * 0.1,
         dead=[count - 1] if count > 1 else [],
+        preset="maco" if maco else "fast",
+        canvas=(canvas, canvas),
+        crop=(top, top, top + field, top + field),
+        receptive_field=_FieldFacts((field, field), (2**ref.index,) * 2, (-top, -top)),
+        seeded=[1] if count > 2 else [],
+        spectrum="probe_images" if maco else None,
+        transparency=np.broadcast_to(blob, (count, field, field)) if maco else None,
+        variants=None if maco else variants,
+        variant_activations=None if maco else np.stack([activations, 0.9 * activations], 1),
+        seconds=now.seconds,
+    )
+
+
+def _deepdream(content, ref, now):
+    """The probes with a swirl of the layer's colour that grows with progress."""
+    size = now.images.shape[1]
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    swirl = np.sin(2 * np.pi * (3 + ref.index) * (xx + yy * xx)) * 0.4 * now.progress
+    colour = 0.5 + 0.5 * np.cos(ref.index + np.arange(3) * 2.1)
+    dreams = np.clip(now.images + swirl[None, ..., None] * colour, 0, 1)
+    start = np.full(len(now.images), 1.0 + ref.index)
+    views.deepdream.write_deepdream(
+        content,
+        dreams,
+        now.step,
+        objective=start * (1 + 4 * now.progress),
+        start_objective=start,
+        octaves=[(size // 2, size // 2), (size, size)],
+        steps=10,
         seconds=now.seconds,
     )
 
@@ -308,6 +347,7 @@ class _FieldFacts(NamedTuple):
 _SYNTHESIZERS = {
     "feature_maps": _feature_maps,
     "filter_patterns": _filter_patterns,
+    "deepdream": _deepdream,
     "cam": _cam,
     "attribution": _attribution,
     "projection": _projection,

@@ -1,10 +1,11 @@
 """The views the callback logs, one module per family, and the registry that lists them.
 
-Family modules: ``feature_maps``, ``filter_patterns``, ``cams`` (the class activation
-maps), ``attributions`` (class attributions at the input: SmoothGrad, integrated
-gradients, occlusion), ``projections`` (deconvnet, guided backprop, saliency) and
-``top_examples``. Each declares its kinds with ``registry.register``; ``registry`` holds
-the lookups, ``explained`` the choice of classes the class-explaining views explain. This package
+Family modules: ``feature_maps``, ``filter_patterns``, ``deepdream``, ``cams`` (the class
+activation maps), ``attributions`` (class attributions at the input: SmoothGrad,
+integrated gradients, occlusion), ``projections`` (deconvnet, guided backprop, saliency)
+and ``top_examples``. Each declares its kinds with ``registry.register``; ``registry``
+holds the lookups, ``explained`` the choice of classes the class-explaining views explain.
+This package
 imports no TensorFlow at import time (the TensorBoard plugin reads it).
 
 Example:
@@ -16,6 +17,7 @@ Example:
 from tb_cnnvis.views import (
     attributions,
     cams,
+    deepdream,
     explained,
     feature_maps,
     filter_patterns,
@@ -47,6 +49,7 @@ __all__ = [
     "attributions",
     "cams",
     "catalog",
+    "deepdream",
     "explained",
     "feature_maps",
     "filter_patterns",
