@@ -309,3 +309,22 @@ def test_channels_first_models_are_refused_everywhere_with_one_message():
     ):
         with pytest.raises(ValueError, match=r"'conv' .*channels_first.*channels-last"):
             call()
+
+
+def test_filter_patterns_and_deepdream_hold_the_other_inputs():
+    model = models.image_and_meta()
+    inputs = {"image": IMAGES, "meta": META}
+    mean = {"meta": META.mean(axis=0)}
+    held = cv.filter_patterns(model, "conv2", steps=4, side_inputs=mean, reference_images=IMAGES)
+    from_images = cv.filter_patterns(model, "conv2", steps=4, reference_images=inputs)
+    _same(held.images, from_images.images)  # the mean of the images' side inputs
+    # conv2 does not see the metadata: the patterns equal the image-only model's.
+    twin = models.sequential()
+    for layer in twin.layers[:3]:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    _same(held.images, cv.filter_patterns(twin, "conv2", steps=4, reference_images=IMAGES).images)
+    with pytest.raises(ValueError, match=r"besides the image; give side_inputs"):
+        cv.filter_patterns(model, "conv2", steps=4)
+    dream = cv.deepdream(model, inputs, "conv2", octaves=1, steps=2)
+    assert dream.images.shape == IMAGES.shape
+    _same(dream.images, cv.deepdream(twin, IMAGES, "conv2", octaves=1, steps=2).images)

@@ -117,12 +117,15 @@ def deepdream(
     jitter=4,
     seed=0,
     input_range=None,
+    image_input=None,
 ):
     """Amplify the activations of ``layer`` in each image (DeepDream, Mordvintsev et al. 2015).
 
     Args:
-        model: a built Keras model with one image input.
-        images: float32 (N, H, W, C) in the model's input scale (the probe images).
+        model: a built Keras model.
+        images: float32 (N, H, W, C) in the model's input scale (the probe images); for a
+            model with several inputs a dict or list of them: the other inputs are held at
+            the images' mean (the octaves change the image's size, not the other inputs).
         layer: the layer name, ``"outer/inner"`` path or index into ``conv_layers(model)``.
         octaves: how many sizes to dream at (fewer when the layers cannot take smaller
             images, or they would be under ``MIN_CANVAS`` pixels).
@@ -133,6 +136,7 @@ def deepdream(
         jitter: the largest random shift in pixels, either way.
         seed: fixes the shifts.
         input_range: the model's input scale (see ``InputRange.resolve``).
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         A ``DeepDream``.
@@ -146,7 +150,8 @@ def deepdream(
         >>> rgb = dream.display()      # (8, 64, 64, 3) uint8
     """
     ref = capture.resolve_layer(model, layer, need_4d=True)
-    images = capture.check_images(model, images, "images")
+    held = capture.held_values(model, images, None, "deepdream", image_input)
+    images, _ = capture.split_images(model, images, "images", image_input)
     if int(octaves) < 1 or int(steps) < 1 or octave_scale <= 1 or step_size <= 0 or jitter < 0:
         raise ValueError(
             "deepdream needs octaves >= 1, steps >= 1, octave_scale > 1, step_size > 0 and "
@@ -154,15 +159,17 @@ def deepdream(
         )
     rng = InputRange.resolve(input_range, model)
     rng.bounds(images.shape[-1])
-    sizes = _octave_sizes(
-        model, ref.path, images.shape[1:3], images.shape[-1], octaves, octave_scale
-    )
-    settings = (sizes, int(steps), float(step_size), int(jitter))
-    key = ("deepdream", ref.path, images.shape, rng, settings)
-    run = capture.CACHE.get(
-        model, key, lambda model_ref: _build(model_ref, ref.path, rng, *settings)
-    )
-    dreams, final, start = run(tf.constant(images), tf.constant(int(seed) & 0x7FFFFFFF, tf.int32))
+    with capture.holding(model, held):
+        sizes = _octave_sizes(
+            model, ref.path, images.shape[1:3], images.shape[-1], octaves, octave_scale
+        )
+        settings = (sizes, int(steps), float(step_size), int(jitter))
+        key = ("deepdream", ref.path, images.shape, rng, settings, capture.fingerprint(held))
+        run = capture.CACHE.get(
+            model, key, lambda model_ref: _build(model_ref, ref.path, rng, *settings)
+        )
+        seed = tf.constant(int(seed) & 0x7FFFFFFF, tf.int32)
+        dreams, final, start = run(tf.constant(images), seed)
     return DeepDream(
         layer=ref.path,
         images=np.asarray(dreams, np.float32),

@@ -139,11 +139,13 @@ def filter_patterns(
     chunk_size=None,
     diversity=1,
     reference_images=None,
+    side_inputs=None,
+    image_input=None,
 ):
     """Synthesize, for each filter of ``layer``, an image that maximizes its mean activation.
 
     Args:
-        model: a built Keras model with one image input.
+        model: a built Keras model (with several inputs: see ``side_inputs``).
         layer: the layer name, ``"outer/inner"`` path or index into ``conv_layers(model)``.
         filters: filter (channel) indices, an int, or None for all; kept in the order given.
         steps: optimization steps; None uses the preset's default.
@@ -158,7 +160,12 @@ def filter_patterns(
         diversity: patterns per filter (Lucid's diversity objective when > 1).
         reference_images: natural images (N, H, W, C) in the model's scale, or None: MaCo's
             magnitude spectrum is estimated from them, and a filter left dead that fires
-            on them starts again from its best crop.
+            on them starts again from its best crop. For a model with several inputs, a
+            dict or list of them.
+        side_inputs: for a model with several inputs, ``{input name: value}`` (one row)
+            at which the other inputs are held while the image is optimized; None: the
+            mean of ``reference_images``' rows.
+        image_input: the image input's name, when the model has several 4-D inputs.
 
     Returns:
         A ``FilterPatterns``.
@@ -179,13 +186,28 @@ def filter_patterns(
     steps = recipe.steps if steps is None else steps
     _check_int(steps, "steps")
     _check_int(diversity, "diversity")
+    held = capture.held_values(model, reference_images, side_inputs, "filter_patterns", image_input)
+    with capture.holding(model, held):
+        return _synthesize(
+            model, ref, filters, recipe, steps, size, seed, input_range, chunk_size, diversity,
+            reference_images, image_input, capture.fingerprint(held),
+        )  # fmt: skip
+
+
+def _synthesize(
+    model, ref, filters, recipe, steps, size, seed, input_range, chunk_size, diversity,
+    reference_images, image_input, held,
+):  # fmt: skip
+    """``filter_patterns`` once the arguments are checked and the side inputs held."""
     shape = check_size(model, ref, size)
     canvas = plan_canvas(model, ref.path, None if size is None else shape[:2])
     shape = (*canvas.size, shape[2])
     rng = InputRange.resolve(input_range, model)
     rng.bounds(shape[2])
     if reference_images is not None:
-        reference_images = capture.check_images(model, reference_images, "reference_images")
+        reference_images, _ = capture.split_images(
+            model, reference_images, "reference_images", image_input
+        )
     if chunk_size is None:
         chunk_size = max(1, auto_chunk(model, ref, shape, CHUNK_BYTES) // int(diversity))
     _check_int(chunk_size, "chunk_size")
@@ -200,7 +222,7 @@ def filter_patterns(
         recipe = dataclasses.replace(recipe, transforms=scale_transforms(recipe.transforms, factor))
     seen = output_size(recipe.transforms, shape[:2])
     windows = (canvas.window, interior_window(model, ref.path, seen))
-    key = ("filter_patterns", ref.path, batch, shape, recipe, rng, members, JIT_UPDATE)
+    key = ("filter_patterns", ref.path, batch, shape, recipe, rng, members, JIT_UPDATE, held)
     run = capture.CACHE.get(
         model,
         key,

@@ -3,7 +3,8 @@
 Modules:
     ``layers``: layer lookup by name or ``"outer/inner"`` path (Sequential, functional,
         nested and subclassed models), ``conv_layers``.
-    ``inputs``: the model's input shape and checks of image batches.
+    ``inputs``: the model's inputs and outputs, checks of image batches, side inputs.
+    ``held``: side inputs held at fixed values while an image is optimized.
     ``roles``: ReLUs and final activations (what the backprop rules and logits need).
     ``intercept``: the model's own ``call`` run with its layers intercepted
         (``run_graph``), or recorded (``trace_calls``).
@@ -17,11 +18,13 @@ Example:
 """
 
 from tb_cnnvis.capture.cache import CACHE, CompiledCache, total_traces
+from tb_cnnvis.capture.held import fingerprint, holding
 from tb_cnnvis.capture.inputs import (
     InputSpec,
     assemble,
     check_images,
     finite_or_zero,
+    held_values,
     input_shape,
     input_spec,
     side_constants,
@@ -65,7 +68,10 @@ __all__ = [
     "check_images",
     "conv_layers",
     "final_activation",
+    "fingerprint",
     "finite_or_zero",
+    "held_values",
+    "holding",
     "input_shape",
     "input_spec",
     "is_conv_like",

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tb_cnnvis.capture.held import held_arrays
 from tb_cnnvis.capture.layers import is_graph_model, require_built
 
 
@@ -194,6 +195,10 @@ def split_images(model, images, what="images", image_input=None):
     spec = input_spec(model, image_input)
     if spec.structure == "single" and not isinstance(images, (dict, list, tuple)):
         return _checked_pixels(model, spec, images, what), None
+    held = held_arrays(model)
+    if held is not None and not isinstance(images, (dict, list, tuple)):
+        pixels = _checked_pixels(model, spec, images, what)  # the other inputs are held
+        return pixels, {name: np.repeat(value, len(pixels), axis=0) for name, value in held.items()}
     if spec.structure == "single" and isinstance(images, dict) and len(images) == 1:
         return _checked_pixels(model, spec, next(iter(images.values())), what), None
     given = _by_name(spec, images, what, model)
@@ -283,6 +288,42 @@ def take_rows(side, rows):
 def side_constants(side):
     """The side inputs as tensors (None stays None), to pass to a compiled function."""
     return None if side is None else {name: tf.constant(value) for name, value in side.items()}
+
+
+def held_values(model, images, side_inputs, what, image_input=None):
+    """The side inputs to hold for an optimization in input space, one row each.
+
+    Args:
+        model: the model.
+        images: images the user gave (their side inputs' mean is held), or None.
+        side_inputs: ``{input name: value}`` given by the user (one row), or None.
+        what: the function's name, for messages.
+        image_input: see ``input_spec``.
+
+    Returns:
+        ``{name: float32 (1, ...)}``, or None for a one-input model.
+
+    Raises:
+        ValueError: for a model with several inputs and no values to hold.
+    """
+    spec = input_spec(model, image_input)
+    if spec.structure == "single":
+        return None
+    if side_inputs is not None:
+        given = {name: np.asarray(value, np.float32) for name, value in side_inputs.items()}
+        shapes = dict(zip(spec.names, spec.shapes))
+        missing = [n for n in spec.names if n != spec.image and n not in given]
+        if missing:
+            raise ValueError(f"{what}: side_inputs has no {missing}; the model takes {shapes}.")
+        return {n: v.reshape(1, *shapes[n]) for n, v in given.items() if n != spec.image}
+    if isinstance(images, (dict, list, tuple)):
+        _, side = split_images(model, images, what, image_input)
+        return {name: value.mean(axis=0, keepdims=True) for name, value in side.items()}
+    raise ValueError(
+        f"{what}: model {model.name!r} takes inputs {[n for n in spec.names if n != spec.image]} "
+        "besides the image; give side_inputs={name: value} to hold them at (the callback "
+        "holds them at the probes' mean), or images with them."
+    )
 
 
 def finite_or_zero(maps, what):

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from tb_cnnvis.capture import inputs
+from tb_cnnvis.capture import held, inputs
 from tb_cnnvis.capture.layers import all_layers
 from tb_cnnvis.capture.roles import output_layers, relu_role, softmax_role
 
@@ -241,6 +241,8 @@ def run_graph(model, images, *, side=None, taps=(), relu_fn=None, logits=False, 
     """
     softmax = [layer for layer in output_layers(model) if layer is not None] if logits else ()
     session = _Session(taps, relu_fn, stop_at, softmax)
+    if side is None:
+        side = held.held_side(model, tf.shape(images)[0])
     spec = inputs.input_spec_any(model) if side is None else _spec_for(model, side)
     output = _call_model(model, inputs.assemble(spec, images, side), session)
     missing = session.taps - set(session.found)

@@ -34,7 +34,11 @@ class DeepDreams(Family):
         from tb_cnnvis.algorithms import deepdream
 
         return deepdream.deepdream(
-            plan.model, plan.probes.images, ref.path, input_range=plan.options.input_range
+            plan.model,
+            plan.probes.inputs,
+            ref.path,
+            input_range=plan.options.input_range,
+            image_input=plan.options.image_input,
         )
 
     def write(self, tag_content, result, step, seconds, facts, context):

@@ -57,13 +57,16 @@ class FilterPatterns(Family):
         count = min(int(ref.output_shape[-1]), plan.options.max_filters_per_layer)
         natural, source = plan.options.reference_images, "reference_images"
         if natural is None:
-            natural, source = plan.probes.images, "probe_images"
+            natural, source = plan.probes.inputs, "probe_images"
+        side = plan.probes.side  # held at the probes' mean while the image is optimized
         result = filters.filter_patterns(
             plan.model,
             ref.path,
             filters=list(range(count)),
             input_range=plan.options.input_range,
             reference_images=natural,
+            side_inputs=None if side is None else {k: v.mean(axis=0) for k, v in side.items()},
+            image_input=plan.options.image_input,
             **plan.options.filter_options,
         )
         if result.spectrum == "images":
