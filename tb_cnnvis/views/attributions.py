@@ -14,33 +14,19 @@ import numpy as np
 
 from tb_cnnvis import imaging, summary
 from tb_cnnvis.views import explained
-from tb_cnnvis.views.registry import Family, View, register
+from tb_cnnvis.views.registry import View, register
 
 INPUT = "input"
 """The "layer" path of the views at the input: their tags are ``"<kind>/input"``."""
 
 
-class ClassAttributions(Family):
+class ClassAttributions(explained.ClassMaps):
     """Which pixels raise or lower the explained class's score, per probe image."""
 
     name = "attribution"
     order = 35
-    needs_classifier = True
     at_input = True
-    facts = (
-        "class_index",
-        "predicted",
-        "probability",
-        "target_probability",
-        "labels",
-        "scale",
-        "settings",
-        "drift",
-        "drift_from",
-        "pointing_hits",
-        "deletion_auc",
-        "deletion_auc_random",
-    )
+    own_facts = ("scale", "settings")
 
     def default_layers(self, model, four_d):
         """The model's input, as a ``LayerRef`` without a layer (index -1: before all layers)."""
@@ -48,40 +34,27 @@ class ClassAttributions(Family):
 
         return [capture.LayerRef(INPUT, None, -1, tuple(capture.input_shape(model)))]
 
-    def compute_layer(self, plan, view, ref):
-        """An ``explained.Explained`` holding an ``attribution.AttributionResult``."""
+    def run(self, plan, view, ref, inputs, class_index):
+        """An ``attribution.AttributionResult`` for these classes."""
         from tb_cnnvis.algorithms import attribution
 
-        def run(images, class_index):
-            return attribution.attribution_details(
-                plan.model,
-                images,
-                view.params["method"],
-                class_index,
-                input_range=plan.options.input_range,
-                output=plan.options.output,
-                image_input=plan.options.image_input,
-            )
-
-        return explained.explain(plan, view, run)
-
-    def write(self, tag_content, result, step, seconds, facts, context):
-        """Write an ``Explained`` ``AttributionResult``."""
-        details = result.details
-        write_attribution(
-            tag_content,
-            details.maps,
-            step,
-            class_index=details.class_index,
-            predicted=details.predicted,
-            probability=details.probability,
-            target_probability=details.target_probability,
-            settings=details.settings,
-            labels=context.labels,
-            probe=result.probe,
-            seconds=seconds,
-            metrics=facts,
+        return attribution.attribution_details(
+            plan.model,
+            inputs,
+            view.params["method"],
+            class_index,
+            input_range=plan.options.input_range,
+            output=plan.options.output,
+            image_input=plan.options.image_input,
         )
+
+    def own_values(self, details):
+        """The method's settings."""
+        return {"settings": details.settings}
+
+    def writer(self):
+        """``write_attribution``."""
+        return write_attribution
 
 
 FAMILY = ClassAttributions()
@@ -162,17 +135,17 @@ def write_attribution(
     if maps.ndim != 3:
         raise ValueError(f"Attribution maps must have shape (M, H, W); got {maps.shape}.")
     converted = [imaging.signed_to_gray(one) for one in maps]
-    facts = {
-        "class_index": summary.int_list(class_index),
-        "predicted": summary.int_list(predicted),
-        "probability": summary.float_list(probability),
-        "target_probability": summary.float_list(target_probability),
-        "labels": summary.int_list(labels),
-        "scale": [scale for _, scale in converted],
-        "settings": dict(settings or {}),
-    }
-    facts = summary.with_metrics(facts, metrics)
-    pixels = np.stack([gray for gray, _ in converted])
-    return summary.write_single_tiles(
-        tag_content, step, pixels, facts, seconds, **summary.class_layout(probe, class_index)
+    return explained.write_class_maps(
+        tag_content,
+        step,
+        np.stack([gray for gray, _ in converted]),
+        {"scale": [scale for _, scale in converted], "settings": dict(settings or {})},
+        class_index=class_index,
+        predicted=predicted,
+        probability=probability,
+        target_probability=target_probability,
+        labels=labels,
+        probe=probe,
+        seconds=seconds,
+        metrics=metrics,
     )

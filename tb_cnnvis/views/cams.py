@@ -13,28 +13,15 @@ import numpy as np
 
 from tb_cnnvis import imaging, summary
 from tb_cnnvis.views import explained
-from tb_cnnvis.views.registry import Family, View, register
+from tb_cnnvis.views.registry import View, register
 
 
-class ClassActivationMaps(Family):
+class ClassActivationMaps(explained.ClassMaps):
     """Where a layer sees evidence for the explained class, per probe image."""
 
     name = "cam"
     order = 30
-    needs_classifier = True
-    facts = (
-        "class_index",
-        "predicted",
-        "probability",
-        "target_probability",
-        "labels",
-        "cam_max",
-        "drift",
-        "drift_from",
-        "pointing_hits",
-        "deletion_auc",
-        "deletion_auc_random",
-    )
+    own_facts = ("cam_max",)
 
     def default_layers(self, model, four_d):
         """The last layer with a 4-D output (the usual Grad-CAM choice)."""
@@ -48,40 +35,27 @@ class ClassActivationMaps(Family):
         """One grayscale map per probe at input size."""
         return int(np.prod(plan.probes.images.shape[:3]))
 
-    def compute_layer(self, plan, view, ref):
-        """An ``explained.Explained`` holding a ``cam.CamResult`` of the explained classes."""
+    def run(self, plan, view, ref, inputs, class_index):
+        """A ``cam.CamResult`` of the layer for these classes."""
         from tb_cnnvis.algorithms import cam
 
-        def run(images, class_index):
-            return cam.cam_details(
-                plan.model,
-                images,
-                ref.path,
-                class_index,
-                method=view.params["method"],
-                output=plan.options.output,
-                image_input=plan.options.image_input,
-            )
-
-        return explained.explain(plan, view, run)
-
-    def write(self, tag_content, result, step, seconds, facts, context):
-        """Write an ``Explained`` ``CamResult``."""
-        details = result.details
-        write_cam(
-            tag_content,
-            details.maps,
-            step,
-            class_index=details.class_index,
-            predicted=details.predicted,
-            probability=details.probability,
-            target_probability=details.target_probability,
-            cam_max=details.cam_max,
-            labels=context.labels,
-            probe=result.probe,
-            seconds=seconds,
-            metrics=facts,
+        return cam.cam_details(
+            plan.model,
+            inputs,
+            ref.path,
+            class_index,
+            method=view.params["method"],
+            output=plan.options.output,
+            image_input=plan.options.image_input,
         )
+
+    def own_values(self, details):
+        """The raw map maxima."""
+        return {"cam_max": details.cam_max}
+
+    def writer(self):
+        """``write_cam``."""
+        return write_cam
 
 
 FAMILY = ClassActivationMaps()
@@ -195,16 +169,17 @@ def write_cam(
         maps = maps[..., 0]
     if maps.ndim != 3:
         raise ValueError(f"CAM maps must have shape (M, H, W); got {maps.shape}.")
-    facts = {
-        "class_index": summary.int_list(class_index),
-        "predicted": summary.int_list(predicted),
-        "probability": summary.float_list(probability),
-        "target_probability": summary.float_list(target_probability),
-        "labels": summary.int_list(labels),
-        "cam_max": summary.float_list(cam_max),
-    }
-    facts = summary.with_metrics(facts, metrics)
-    pixels = imaging.to_uint8(maps)[..., None]
-    return summary.write_single_tiles(
-        tag_content, step, pixels, facts, seconds, **summary.class_layout(probe, class_index)
+    return explained.write_class_maps(
+        tag_content,
+        step,
+        imaging.to_uint8(maps)[..., None],
+        {"cam_max": summary.float_list(cam_max)},
+        class_index=class_index,
+        predicted=predicted,
+        probability=probability,
+        target_probability=target_probability,
+        labels=labels,
+        probe=probe,
+        seconds=seconds,
+        metrics=metrics,
     )

@@ -1,4 +1,7 @@
-"""Which classes the class-explaining views explain, for the CAM and attribution families.
+"""The class-explaining families (CAMs, attributions): which classes, and the shared parts.
+
+``ClassMaps`` is their common base: a family says how its method runs and which facts it
+adds; choosing the classes and writing the shared facts (``write_class_maps``) happen here.
 
 The callback's ``cam_classes`` chooses: ``1`` (the default) explains one class per probe,
 ``cam_target``'s choice (the true label, or the prediction); an int ``k > 1`` explains the
@@ -17,6 +20,15 @@ Example:
 from typing import NamedTuple
 
 import numpy as np
+
+from tb_cnnvis import summary
+from tb_cnnvis.views.registry import Family
+
+CLASS_FACTS = ("class_index", "predicted", "probability", "target_probability", "labels")
+"""The facts every class-explaining view stores first (one entry per map)."""
+
+METRIC_FACTS = ("drift", "drift_from", "pointing_hits", "deletion_auc", "deletion_auc_random")
+"""The per-epoch metrics the callback adds to a class-explaining view's facts."""
 
 
 class Explained(NamedTuple):
@@ -38,6 +50,104 @@ class Explained(NamedTuple):
         if self.probe is not None:
             return self.probe
         return np.arange(len(self.details.class_index))
+
+
+class ClassMaps(Family):
+    """A family whose items are maps that explain a class of each probe (CAMs, attributions).
+
+    A subclass says how one method runs (``run``), which facts its maps add to the shared
+    ones (``own_facts``, ``own_values``) and which writer stores them (``writer``); choosing
+    the classes (``explain``) and writing the shared facts are done here once.
+    """
+
+    needs_classifier = True
+    own_facts = ()
+
+    @property
+    def facts(self):
+        """The shared class facts, the family's own, then the metrics'."""
+        return CLASS_FACTS + tuple(self.own_facts) + METRIC_FACTS
+
+    def run(self, plan, view, ref, inputs, class_index):
+        """The method's result with one row per input row (``class_index`` None or (M,))."""
+        raise NotImplementedError
+
+    def own_values(self, details):
+        """The writer's keyword arguments for ``own_facts`` from a result."""
+        return {}
+
+    def writer(self):
+        """The module's ``write_*`` function (keyword arguments as ``write_class_maps``)."""
+        raise NotImplementedError
+
+    def compute_layer(self, plan, view, ref):
+        """An ``Explained`` holding the method's result for the classes chosen."""
+        return explain(
+            plan, view, lambda inputs, classes: self.run(plan, view, ref, inputs, classes)
+        )
+
+    def write(self, tag_content, result, step, seconds, facts, context):
+        """Write an ``Explained`` result with the writer."""
+        details = result.details
+        self.writer()(
+            tag_content,
+            details.maps,
+            step,
+            class_index=details.class_index,
+            predicted=details.predicted,
+            probability=details.probability,
+            target_probability=details.target_probability,
+            labels=context.labels,
+            probe=result.probe,
+            seconds=seconds,
+            metrics=facts,
+            **self.own_values(details),
+        )
+
+
+def write_class_maps(
+    tag_content,
+    step,
+    pixels,
+    own,
+    *,
+    class_index,
+    predicted,
+    probability,
+    target_probability,
+    labels,
+    probe,
+    seconds,
+    metrics,
+):
+    """Write M class-explaining maps as single tiles with the shared facts, then ``own``.
+
+    Args:
+        tag_content: the content of the view's kind.
+        step: the step.
+        pixels: (M, H, W, 1) uint8 maps.
+        own: the family's own facts (dict).
+        class_index, predicted, probability, target_probability: (M,) per map.
+        labels: N true labels (one per probe), or None.
+        probe: None (map i is of probe i), or the M probes the maps are of.
+        seconds: time spent.
+        metrics: more facts (the callback's metrics), or None.
+
+    Returns:
+        True if written.
+    """
+    facts = {
+        "class_index": summary.int_list(class_index),
+        "predicted": summary.int_list(predicted),
+        "probability": summary.float_list(probability),
+        "target_probability": summary.float_list(target_probability),
+        "labels": summary.int_list(labels),
+        **own,
+    }
+    facts = summary.with_metrics(facts, metrics)
+    return summary.write_single_tiles(
+        tag_content, step, pixels, facts, seconds, **summary.class_layout(probe, class_index)
+    )
 
 
 def check_cam_classes(cam_classes):
