@@ -40,7 +40,7 @@ export default {
     const objective = f.objective?.[i];
     return {
       title: `obj ${fmt(objective)}`,
-      meta: `${gainText(objective, f.start_objective?.[i])} the probe's`,
+      meta: `${gainText(objective, f.start_objective?.[i])} probe`,
       badge: '', tone: '', point: '',
     };
   },

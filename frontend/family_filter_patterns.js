@@ -58,6 +58,14 @@ export function shownText(facts) {
   return `receptive field ${dims(tile)} px of ${of}`;
 }
 
+/** '3×3 px' when a step's tiles are a patch of the canvas (a small receptive field), else ''. */
+function patchText(facts) {
+  const tile = facts.images?.[0]?.tile;
+  const { canvas } = facts;
+  if (!Array.isArray(tile) || !Array.isArray(canvas)) return '';
+  return tile[0] < canvas[0] || tile[1] < canvas[1] ? `${dims(tile)} px` : '';
+}
+
 /** How a preset reads ('' for none). */
 function presetText(preset) {
   return preset ? PRESETS[preset] || String(preset) : '';
@@ -110,8 +118,10 @@ export default {
     const note = 'drift' in f ? `ρ ${show(f.drift?.[i])}` : '';
     const badge = (f.dead || []).includes(filter) ? 'dead' : '';
     const seeded = (f.seeded || []).includes(filter);
+    const patch = patchText(f);
     return {
-      title: `#${filter}`, note, meta: `act ${fmt(f.activations?.[i])}`, badge, tone: '', point: '',
+      title: `#${filter}`, note, meta: `act ${fmt(f.activations?.[i])}${patch ? ` · ${patch}` : ''}`,
+      badge, tone: '', point: '',
       tag: seeded ? 'seeded' : '', tagHint: seeded ? SEEDED_HINT : '',
     };
   },
@@ -152,7 +162,7 @@ export default {
   /** The filter's diversity members side by side, with their activations. */
   async detailRow(i, step, ctx, store) {
     const atlas = namedAtlas(step, 'diversity', OLDER);
-    if (!atlas) return null;
+    if (!atlas || !(atlas.desc.grid[1] > 1)) return null;
     const bitmap = await store.bitmap(atlas.url);
     const members = atlas.desc.grid[1];
     const activations = step.facts.diversity_activations?.[i] || [];
