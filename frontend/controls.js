@@ -5,7 +5,7 @@
 import { h, keepFocus } from './dom.js';
 import { LayerList } from './layer_list.js';
 import { nearestStepIndex } from './model.js';
-import { probePicker, setOptions, subsetFields } from './options.js';
+import { fieldLabels, probePicker, setOptions, subsetFields } from './options.js';
 import { paintBitmap, paintFailed } from './paint.js';
 import * as V from './views.js';
 
@@ -52,7 +52,9 @@ export class Controls {
     const family = pane?.family || null;
     const probeCount = pane ? pane.probeUrls.length : 0;
     const subset = subsetFields(pane, app.state, (changes) => app.set(changes, true));
-    const key = JSON.stringify([family?.name, probeCount, app.state.probe, app.state.run, subset.key]);
+    const set = (name, value) => app.set({ [name]: value });
+    const own = family ? family.options(app.state, set, app.panes.flatMap((p) => p.steps || [])) : [];
+    const key = JSON.stringify([family?.name, probeCount, app.state.probe, app.state.run, subset.key, fieldLabels(own)]);
     if (key === this.optionsKey) return;
     this.optionsKey = key;
     let picker = null;
@@ -65,7 +67,7 @@ export class Controls {
       });
     }
     keepFocus(this.ui.options, () =>
-      setOptions(this.ui.options, family, app.state, (name, value) => app.set({ [name]: value }), picker?.element, subset.fields));
+      setOptions(this.ui.options, app.state, set, picker?.element, subset.fields, own));
   }
 
   /** The slider, readout and note for the epochs of the current view. */

@@ -23,7 +23,8 @@ import { buildSection, paintSection } from './top_examples.js';
  *     beside the large view, a top-examples section, and the large view (the top-examples
  *     view shows its section in that place instead).
  * @returns {object} references: element, title, subtitle, big, probe, facts, epoch, note,
- *     top, frames, saved (the exports' status line).
+ *     top, more (the family's detailRow: element, title, note, figures), frames, saved (the
+ *     exports' status line).
  */
 function buildDetail(on, steps, parts) {
   const title = h('h2', { class: 'detail-title' });
@@ -34,6 +35,10 @@ function buildDetail(on, steps, parts) {
   const epoch = h('p', { class: 'detail-epoch' });
   const note = h('p', { class: 'detail-note', hidden: true });
   const top = parts.top ? buildSection() : null;
+  const more = {
+    title: h('h3'), note: h('p', { class: 'detail-more-note' }), figures: h('div', { class: 'detail-more-figures' }),
+  };
+  more.element = h('section', { class: 'detail-more', hidden: true }, more.title, more.note, more.figures);
   const frames = steps.map((step, index) => {
     const canvas = h('canvas', { width: 1, height: 1 });
     const button = h(
@@ -83,6 +88,7 @@ function buildDetail(on, steps, parts) {
         top && main !== top.element ? top.element : null,
       ),
     ),
+    more.element,
     h(
       'section',
       { class: 'filmstrip-section', attrs: { 'aria-label': 'Every logged epoch' } },
@@ -97,7 +103,7 @@ function buildDetail(on, steps, parts) {
       h('div', { class: 'filmstrip' }, frames.map((frame) => frame.button)),
     ),
   );
-  return { element, title, subtitle, big, probe, facts, epoch, note, top, frames, saved };
+  return { element, title, subtitle, big, probe, facts, epoch, note, top, more, frames, saved };
 }
 
 /**
@@ -271,6 +277,7 @@ export class Detail {
     if (view.probe && probeUrl) {
       jobs.push(this.app.store.bitmap(probeUrl).then((bitmap) => paintBitmap(view.probe, bitmap)));
     }
+    jobs.push(this.paintMore(view, item < 0 ? null : family, item, step, ctx));
     if (view.top) {
       const where = { store: this.app.store, run: pane.run.name, tag: readableTag(pane.layer, 'top_examples') };
       const filter = this.current.filter;
@@ -279,6 +286,24 @@ export class Detail {
       }));
     }
     await Promise.all(jobs);
+  }
+
+  /** The family's row of more images of the item (its detailRow), hidden when it has none. */
+  async paintMore(view, family, item, step, ctx) {
+    const key = {};
+    view.more.key = key;
+    const row = family ? await family.detailRow(item, step, ctx, this.app.store).catch(() => null) : null;
+    if (view.more.key !== key) return;
+    view.more.element.hidden = !row;
+    view.more.title.textContent = row ? row.title : '';
+    view.more.note.textContent = row ? row.note : '';
+    view.more.note.hidden = !row?.note;
+    view.more.figures.replaceChildren(...(row ? row.figures : []).map((figure) => {
+      const canvas = h('canvas', { width: 1, height: 1 });
+      figure.draw(canvas);
+      return h('figure', { class: 'detail-more-figure', title: figure.hint },
+        h('div', { class: 'frame' }, canvas), h('figcaption', { text: figure.caption }));
+    }));
   }
 
   /** Save the item across every epoch: 'animation' (animated PNG) or 'sheet' (contact sheet). */

@@ -35,9 +35,14 @@
  *     store): fetch (through the store's caches) what draw() needs.
  * @property {function(HTMLCanvasElement, number, object, object, *): void} draw draw(canvas,
  *     i, step, ctx, data): draw item i from load()'s data with the current settings.
- * @property {function(object, function(string, *): void): Array<Node>} options
- *     options(state, set): the fields of the options row (set(key, value) changes a
- *     setting); the page adds the probe chooser (layout.pickProbe) and the size.
+ * @property {function(object, function(string, *): void, Array<object>): Array<Node>} options
+ *     options(state, set, steps): the fields of the options row (set(key, value) changes a
+ *     setting), which may depend on what the steps of the panes shown store; the page adds
+ *     the probe chooser (layout.pickProbe) and the size, and rebuilds the row when the
+ *     fields' labels change.
+ * @property {function(number, object, object, Store): Promise<?DetailRow>} detailRow
+ *     detailRow(i, step, ctx, store): more images of item i for a row of the detail (a
+ *     filter's diversity members), or null when the step has none.
  * @property {Array<Metric>} metrics the metric chips of the bar above the cards.
  * @property {Layout} layout where the page puts things for this family.
  * @property {function(object, object): string} [intro] intro(pane, state): more words for
@@ -63,6 +68,16 @@
  */
 
 /**
+ * A row of images in the detail, under the item shown large.
+ *
+ * @typedef {object} DetailRow
+ * @property {string} title the row's heading.
+ * @property {string} note a line under the heading ('' for none).
+ * @property {Array<{caption: string, hint: string, draw: function(HTMLCanvasElement): void}>}
+ *     figures one per image: its caption, its tooltip, and how to draw it into a canvas.
+ */
+
+/**
  * @typedef {object} Caption
  * @property {string} title the first line, e.g. '#5' or 'circle 93%'.
  * @property {string} [note] a short figure beside the title (e.g. a filter's drift).
@@ -70,6 +85,8 @@
  * @property {string} badge 'dead', 'off' or ''.
  * @property {string} tone 'good' (predicted the true class), 'bad' or ''.
  * @property {string} point the pointing game's 'hit', 'miss' or '' (not computed).
+ * @property {string} [tag] a word on the image's corner (e.g. 'seeded'), or absent.
+ * @property {string} [tagHint] the tag's tooltip: what it means.
  */
 
 /**
@@ -87,6 +104,7 @@
 
 export { default as feature_maps } from './family_feature_maps.js';
 export { default as filter_patterns } from './family_filter_patterns.js';
+export { default as deepdream } from './family_deepdream.js';
 export { default as cam } from './family_cam.js';
 export { default as projection } from './family_projection.js';
 export { default as top_examples } from './family_top_examples.js';

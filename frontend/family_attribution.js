@@ -112,6 +112,7 @@ export default {
     paintSigned(canvas, map, over, lookupTable(DIVERGING), { opacity: ctx.opacity, gain: ctx.attributionGain });
   },
 
+  detailRow: async () => null,
   options: (state, set) => [
     segmented('Show', [['map', 'Map alone'], ['probe', 'Over the probe']], state.attributionBase,
       (v) => set('attributionBase', v)),

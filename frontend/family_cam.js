@@ -155,6 +155,7 @@ export default {
     }
   },
 
+  detailRow: async () => null,
   options: (state, set) => [
     colormapField(state.camColormap, (v) => set('camColormap', v)),
     rangeField('Opacity', state.opacity, { min: 0, max: 1, step: 0.05 }, (v) => set('opacity', v)),

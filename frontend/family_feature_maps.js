@@ -152,6 +152,7 @@ export default {
     paintGray(canvas, gray, rect.w, rect.h, lookupTable(ctx.featureColormap), remap);
   },
 
+  detailRow: async () => null,
   options(state, set) {
     const scaling = [['channel', 'Per channel'], ['layer', 'Per layer']];
     return [

@@ -53,6 +53,7 @@ export default {
     else paintBitmap(canvas, data.bitmap);
   },
 
+  detailRow: async () => null,
   options: (state, set) => [
     rangeField('Gain', state.gain, { min: 1, max: 8, step: 0.5 }, (v) => set('gain', v), (v) => `${v}×`),
   ],

@@ -53,6 +53,7 @@ export default {
     paintMosaics(canvas, atlases, i, step.facts.indices?.[i]?.length ?? atlases.patches.desc.grid[1]);
   },
 
+  detailRow: async () => null,
   options: () => [],
   metrics: [],
 

@@ -101,6 +101,20 @@ export function tileRect(desc, k) {
   return { x: (k % cols) * w, y: Math.floor(k / cols) * h, w, h };
 }
 
+/**
+ * One atlas of a step whose PNGs are named in order (facts.atlases).
+ *
+ * @param {object} step a step from Store.steps().
+ * @param {string} name e.g. 'patterns', 'transparency'.
+ * @param {Array<string>} names the names when the facts have none (older logs).
+ * @returns {?{url: string, desc: object}} its URL and image description, or null.
+ * @example namedAtlas(step, 'diversity', ['patterns'])  // null in a step without diversity
+ */
+export function namedAtlas(step, name, names) {
+  const i = (step.facts.atlases || names).indexOf(name);
+  return i >= 0 && step.images[i] ? { url: step.images[i], desc: step.facts.images[i] } : null;
+}
+
 /** Copy one tile's intensities out of a whole atlas's intensities. */
 export function tileGray(gray, atlasWidth, rect) {
   const out = new Uint8ClampedArray(rect.w * rect.h);

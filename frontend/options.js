@@ -53,6 +53,24 @@ export function rangeField(text, value, { min, max, step }, onInput, show = (v) 
 }
 
 /**
+ * A checkbox with its label after it.
+ *
+ * @param {string} text the label.
+ * @param {boolean} checked whether it is ticked.
+ * @param {function(boolean): void} onChange called with the new state.
+ * @param {string} hint the tooltip: what ticking it does.
+ * @returns {HTMLElement}
+ */
+export function checkboxField(text, checked, onChange, hint = '') {
+  const input = h('input', { type: 'checkbox', checked, on: { change: (e) => onChange(e.target.checked) } });
+  const row = field(text, input);
+  row.classList.add('check');
+  row.title = hint;
+  row.append(row.querySelector('label')); // the box first, then its label
+  return row;
+}
+
+/**
  * Two or more mutually exclusive buttons (aria-pressed).
  *
  * @param {string} text the group's label.
@@ -119,19 +137,29 @@ export function subsetFields(pane, state, choose) {
 }
 
 /**
+ * The labels of some fields, in order: what an options row shows, without its values.
+ *
+ * @param {Array<HTMLElement>} fields fields of the options row.
+ * @returns {Array<string>}
+ */
+export function fieldLabels(fields) {
+  return fields.flatMap((node) => [...node.querySelectorAll('label, .field-label')].map((l) => l.textContent));
+}
+
+/**
  * Fill the options row: the probe chooser (if any), the fields that choose what the cards
- * show (subsetFields), the family's own fields, the tile size.
+ * show (subsetFields), the family's own fields (its options()), the tile size.
  *
  * @param {HTMLElement} container the options element.
- * @param {?Family} family the family of the view shown (families.js), or null.
  * @param {object} state the page's state.
  * @param {function(string, *): void} set set(key, value) updates the state and repaints.
  * @param {?HTMLElement} picker the probe chooser, if the family offers it.
  * @param {Array<HTMLElement>} subset the fields of subsetFields().
- * @example setOptions(ui.options, pane.family, app.state, (k, v) => app.set({[k]: v}))
+ * @param {Array<HTMLElement>} own the family's fields.
+ * @example setOptions(ui.options, app.state, (k, v) => app.set({[k]: v}), null, [], family.options(...))
  */
-export function setOptions(container, family, state, set, picker = null, subset = []) {
-  const parts = [picker, ...subset, ...(family ? family.options(state, set) : [])].filter(Boolean);
+export function setOptions(container, state, set, picker = null, subset = [], own = []) {
+  const parts = [picker, ...subset, ...own].filter(Boolean);
   parts.push(
     rangeField('Size', state.size, { min: 64, max: 256, step: 16 }, (v) => set('size', v), (v) => `${v}px`),
   );

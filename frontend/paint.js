@@ -13,10 +13,36 @@ function sized(canvas, width, height) {
   return canvas.getContext('2d');
 }
 
-/** Draw tile `rect` of an atlas bitmap into a canvas at natural size. */
+/**
+ * Draw tile `rect` of an atlas bitmap into a canvas at natural size (the page enlarges it
+ * without smoothing: canvases are image-rendering: pixelated).
+ */
 export function paintTile(canvas, bitmap, rect) {
   const context = sized(canvas, rect.w, rect.h);
   context.drawImage(bitmap, rect.x, rect.y, rect.w, rect.h, 0, 0, rect.w, rect.h);
+  canvas.classList.remove('see-through');
+}
+
+/**
+ * Draw tile `rect` of an RGB atlas (RGBA ImageData) with the opacity of tile `alphaRect`
+ * of a grayscale atlas ({width, gray}: 0 transparent .. 255 opaque), at natural size. The
+ * canvas is marked see-through: the page shows a checkerboard behind it.
+ */
+export function paintTileWithAlpha(canvas, rgba, rect, alpha, alphaRect) {
+  const context = sized(canvas, rect.w, rect.h);
+  const out = context.createImageData(rect.w, rect.h);
+  for (let y = 0; y < rect.h; y++) {
+    for (let x = 0; x < rect.w; x++) {
+      const from = ((rect.y + y) * rgba.width + rect.x + x) * 4;
+      const to = (y * rect.w + x) * 4;
+      out.data[to] = rgba.data[from];
+      out.data[to + 1] = rgba.data[from + 1];
+      out.data[to + 2] = rgba.data[from + 2];
+      out.data[to + 3] = alpha.gray[(alphaRect.y + y) * alpha.width + alphaRect.x + x];
+    }
+  }
+  context.putImageData(out, 0, 0);
+  canvas.classList.add('see-through');
 }
 
 /** Draw a whole bitmap into a canvas at natural size. */

@@ -212,6 +212,10 @@ export class Board {
     card.badge.dataset.point = caption.point;
     card.badge.textContent = caption.point === 'hit' ? '✓' : caption.point === 'miss' ? '✗' : '';
     card.badge.title = caption.point ? `Pointing game: the map's peak is ${caption.point === 'hit' ? 'on' : 'off'} the object` : '';
+    card.tag.hidden = !caption.tag;
+    card.tag.textContent = caption.tag || '';
+    card.tag.title = caption.tagHint || '';
+    card.button.dataset.tag = caption.tag || '';
     card.dirty = !onScreen(card.button);
     if (card.dirty) return;
     this.paintInset(card, ctx);

@@ -5,7 +5,7 @@
 
 import { h } from './dom.js';
 import { fmt } from './format.js';
-import { nearestStepIndex, tileRect } from './model.js';
+import { namedAtlas, nearestStepIndex, tileRect } from './model.js';
 
 const CELL_PX = 40; // a mosaic cell is drawn at least about this large (whole multiples)
 const GAP_PX = 2;
@@ -22,12 +22,8 @@ export function rowOf(facts, filter) {
  * @returns {{patches: ?{url, desc}, projections: ?{url, desc}}} null where not stored.
  */
 export function atlasesOf(step) {
-  const names = step.facts.atlases || ['patches', 'projections'];
-  const find = (name) => {
-    const i = names.indexOf(name);
-    return i >= 0 && step.images[i] ? { url: step.images[i], desc: step.facts.images[i] } : null;
-  };
-  return { patches: find('patches'), projections: find('projections') };
+  const names = ['patches', 'projections'];
+  return { patches: namedAtlas(step, 'patches', names), projections: namedAtlas(step, 'projections', names) };
 }
 
 /**

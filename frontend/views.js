@@ -166,8 +166,8 @@ export function loadingState(text, count, size) {
  * @param {Function} onOpen onOpen(i) when card i is activated.
  * @param {{inset: boolean, wide: boolean}} options `inset`: add a small canvas to the caption
  *     (the probe of a projection); `wide`: cards two columns wide (top examples).
- * @returns {{element: HTMLElement, cards: Array<{button, canvas, inset, badge, title, note,
- *     meta}>}}
+ * @returns {{element: HTMLElement, cards: Array<{button, canvas, inset, badge, tag, title,
+ *     note, meta}>}} `badge`: the pointing game's mark; `tag`: the caption's corner word.
  */
 export function buildGrid(count, size, label, onOpen, { inset = false, wide = false } = {}) {
   const grid = h('div', { class: `grid${wide ? ' wide' : ''}`, style: { '--tile': `${size}px` } });
@@ -176,17 +176,18 @@ export function buildGrid(count, size, label, onOpen, { inset = false, wide = fa
     const canvas = h('canvas', { width: 1, height: 1 });
     const small = inset ? h('canvas', { width: 1, height: 1, class: 'inset' }) : null;
     const badge = h('span', { class: 'point-badge', hidden: true });
+    const tag = h('span', { class: 'card-tag', hidden: true });
     const title = h('span', { class: 'card-title' });
     const note = h('span', { class: 'card-note' });
     const meta = h('span', { class: 'card-meta' });
     const button = h(
       'button',
       { class: 'card', attrs: { 'aria-label': label(i) }, dataset: { index: i }, on: { click: () => onOpen(i) } },
-      h('div', { class: 'frame pending' }, canvas, badge),
+      h('div', { class: 'frame pending' }, canvas, badge, tag),
       h('div', { class: 'caption' }, small, h('div', { class: 'caption-text' }, h('div', { class: 'card-head' }, title, note), meta)),
     );
     grid.append(button);
-    cards.push({ button, canvas, inset: small, badge, title, note, meta, index: i });
+    cards.push({ button, canvas, inset: small, badge, tag, title, note, meta, index: i });
   }
   return { element: grid, cards };
 }

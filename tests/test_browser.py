@@ -554,7 +554,7 @@ def test_a_view_registered_only_in_python_is_drawn_by_its_family_and_others_are_
     """A new CAM method needs no frontend change: /tags names it and its family draws it."""
     made_up = [
         {"kind": "eigen_cam", "family": "cam", "label": "Eigen-CAM", "blurb": "made-up CAM."},
-        {"kind": "deep_dream", "family": "deepdream", "label": "Dream", "blurb": "no family."},
+        {"kind": "deep_dream", "family": "no_such_family", "label": "Dream", "blurb": "no family."},
     ]
 
     def rewrite(route):
