@@ -58,6 +58,15 @@ def log_presets(model, folder, epoch):
         subprocess.run(command, check=True)
 
 
+def _clip(frame):
+    """The page region from the options row to the last card, across the main column."""
+    main = frame.locator(".main").bounding_box()
+    top = frame.locator(".options").bounding_box()["y"]
+    last = frame.locator(".card").last.bounding_box()
+    bottom = last["y"] + last["height"] + 16
+    return {"x": main["x"], "y": top, "width": main["width"], "height": bottom - top}
+
+
 def shoot(url, out):
     """Screenshot the patterns of every preset and layer; returns the files written."""
     written = []
@@ -75,13 +84,13 @@ def shoot(url, out):
                 settle(frame)
                 frame.wait_for_timeout(300)
                 written.append(out / f"patterns_{preset}_{layer}.png")
-                page.screenshot(path=str(written[-1]))
+                page.screenshot(path=str(written[-1]), clip=_clip(frame))
                 alpha = frame.locator("label", has_text="transparency")
                 if alpha.count():
                     alpha.first.click()
                     settle(frame)
                     written.append(out / f"patterns_{preset}_{layer}_alpha.png")
-                    page.screenshot(path=str(written[-1]))
+                    page.screenshot(path=str(written[-1]), clip=_clip(frame))
                     alpha.first.click()
                     settle(frame)
         context.close()

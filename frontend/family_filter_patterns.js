@@ -58,14 +58,6 @@ export function shownText(facts) {
   return `receptive field ${dims(tile)} px of ${of}`;
 }
 
-/** '3×3 px' when a step's tiles are a patch of the canvas (a small receptive field), else ''. */
-function patchText(facts) {
-  const tile = facts.images?.[0]?.tile;
-  const { canvas } = facts;
-  if (!Array.isArray(tile) || !Array.isArray(canvas)) return '';
-  return tile[0] < canvas[0] || tile[1] < canvas[1] ? `${dims(tile)} px` : '';
-}
-
 /** How a preset reads ('' for none). */
 function presetText(preset) {
   return preset ? PRESETS[preset] || String(preset) : '';
@@ -118,9 +110,8 @@ export default {
     const note = 'drift' in f ? `ρ ${show(f.drift?.[i])}` : '';
     const badge = (f.dead || []).includes(filter) ? 'dead' : '';
     const seeded = (f.seeded || []).includes(filter);
-    const patch = patchText(f);
     return {
-      title: `#${filter}`, note, meta: `act ${fmt(f.activations?.[i])}${patch ? ` · ${patch}` : ''}`,
+      title: `#${filter}`, note, meta: `act ${fmt(f.activations?.[i])}`,
       badge, tone: '', point: '',
       tag: seeded ? 'seeded' : '', tagHint: seeded ? SEEDED_HINT : '',
     };

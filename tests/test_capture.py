@@ -203,3 +203,34 @@ def test_finite_or_zero_zeroes_only_the_bad_images_and_warns():
     with pytest.warns(RuntimeWarning, match=r"images \[1\]"):
         fixed = capture.finite_or_zero(maps, "test")
     assert fixed[1].sum() == 0 and fixed[0].sum() == 4 and fixed[2].sum() == 4
+
+
+class _SignGate(keras.Model):
+    """A subclassed model whose ``call`` branches on a tensor, the Keras 3 way (``ops.cond``:
+    Keras traces its own steps without AutoGraph, so a Python ``if`` fails in ``fit`` too)."""
+
+    def __init__(self):
+        super().__init__(name="gate")
+        self.conv1 = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")
+        self.gap = layers.GlobalAveragePooling2D(name="gap")
+        self.head = layers.Dense(models.CLASSES, activation="softmax", name="head")
+
+    def call(self, x):
+        features = self.conv1(x)
+        features = keras.ops.cond(
+            keras.ops.mean(x) > 0, lambda: features * 2.0, lambda: features * 0.5
+        )
+        return self.head(self.gap(features))
+
+
+def test_a_branch_on_a_tensor_in_a_subclassed_call_compiles_once_and_takes_both_ways():
+    model = _SignGate()
+    positive, negative = np.abs(_images()), -np.abs(_images())
+    model(positive)
+    assert capture.conv_layers(model) == ["conv1"]  # the recorded call traced the branch
+    run = capture.CACHE.get(model, "gate", lambda model_ref: lambda x: model_ref()(x))
+    outputs = [run(tf.constant(images)).numpy() for images in (positive, negative)]
+    for images, output in zip((positive, negative), outputs):
+        np.testing.assert_allclose(output, model(images), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(outputs[0], outputs[1])
+    assert capture.CACHE.trace_count(model, "gate") == 1

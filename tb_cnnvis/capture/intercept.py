@@ -35,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from tb_cnnvis.capture import held, inputs
+from tb_cnnvis.capture.cache import NO_AUTOGRAPH
 from tb_cnnvis.capture.layers import all_layers
 from tb_cnnvis.capture.roles import output_layers, relu_role, softmax_role
 
@@ -300,7 +301,7 @@ def trace_calls(model, visit, image_size=None, stop_at=()):
         return flat_out
 
     specs = [tf.TensorSpec(shapes[name], tf.float32) for name in spec.names]
-    tf.function(traced).get_concrete_function(*specs)
+    tf.function(traced, autograph=NO_AUTOGRAPH).get_concrete_function(*specs)
     return result[0]
 
 
