@@ -8,13 +8,12 @@ headless Chromium:
 
     python -m benchmarks.preset_screenshots [--model demo/logs/model.keras] [--out docs/screenshots]
 
-Writes ``patterns_<preset>_<layer>.png`` and, for MaCo, ``patterns_maco_<layer>_alpha.png``
+Writes ``patterns_<preset>_conv3.png`` and, for MaCo, ``patterns_maco_conv3_alpha.png``
 (its transparency applied, when the dashboard offers it). Not part of ``make bench``: it
 measures nothing; it is how the pictures in the README were made.
 """
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from benchmarks.bench_browser import VIEWPORT, open_view, settle
 from tests.browser_util import chromium, open_dashboard, tensorboard_server, wait_for_runs
 
 PRESETS = ("fast", "quality", "maco")
-LAYERS = ("conv2", "conv3")
+LAYERS = ("conv3",)  # an 18x18 px field: large enough to read, small enough to crop
 
 
 def probe_files(folder):
@@ -48,13 +47,12 @@ def probe_files(folder):
 def log_presets(model, folder, epoch):
     """One ``tb-cnnvis log`` run per preset under ``folder/<preset>``, at step ``epoch``."""
     paths = probe_files(folder)
-    # The command takes a checkpoint's step from the last number in its name.
-    model = shutil.copy(model, Path(folder) / f"demo_epoch{epoch}.keras")
     for preset in PRESETS:
         command = [sys.executable, "-m", "tb_cnnvis.cli", "log", "--model", str(model),
                    "--images", str(paths["probes"]), "--labels", str(Path(folder) / "labels.npy"),
                    "--reference", str(paths["reference"]), "--logdir", str(Path(folder) / preset),
-                   "--views", "filter_patterns", "--filter-preset", preset, "--quiet"]  # fmt: skip
+                   "--views", "filter_patterns", "--filter-preset", preset, "--step", str(epoch),
+                   "--quiet"]  # fmt: skip
         subprocess.run(command, check=True)
 
 

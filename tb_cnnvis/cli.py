@@ -63,6 +63,12 @@ def build_parser():
         description=__doc__.split("\n\n")[1].replace("``", ""),
     )
     log.add_argument("--model", required=True, help="a .keras file or a glob of checkpoints")
+    log.add_argument(
+        "--step",
+        type=int,
+        help="the step (epoch) of a single model file (default: the last number in its "
+        "name, else 0, which the dashboard shows as the untrained network)",
+    )
     log.add_argument("--images", required=True, help="probe images: a folder or a .npy file")
     log.add_argument("--logdir", required=True, help="log directory (writes <logdir>/cnnvis)")
     log.add_argument("--labels", help=".npy of integer labels (default: from class subfolders)")
@@ -82,6 +88,7 @@ def build_parser():
     log.add_argument("--max-filters", type=int, default=8, help="filters per layer")
     log.add_argument("--filter-steps", type=int, help="optimization steps per filter pattern")
     log.add_argument("--filter-preset", choices=("fast", "quality", "maco"), default="fast")
+    log.add_argument("--filter-diversity", type=int, default=1, help="patterns per filter")
     log.add_argument("--top-k", type=int, default=9)
     log.add_argument("--max-reference", type=int, default=500)
     log.add_argument("--cam-target", choices=("label", "predicted"), default="label")
@@ -127,6 +134,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def _log(args):
     """The ``log`` command."""
     checkpoints = find_checkpoints(args.model)
+    if args.step is not None:
+        if len(checkpoints) > 1:
+            raise UsageError(
+                f"--step is for one model file; --model {args.model!r} matches "
+                f"{len(checkpoints)}, which take their steps from the numbers in their names."
+            )
+        if args.step < 0:
+            raise UsageError(f"--step must be >= 0; got {args.step}.")
+        checkpoints = [(checkpoints[0][0], args.step)]
     for option in ("images", "labels", "masks", "reference"):
         path = getattr(args, option)
         if path is not None and not os.path.exists(path):
@@ -156,6 +172,7 @@ def _log(args):
         "max_filters_per_layer": args.max_filters,
         "filter_preset": args.filter_preset,
         "filter_steps": args.filter_steps,
+        "filter_diversity": args.filter_diversity,
         "class_names": names,
         "input_range": input_range,
         "cam_target": args.cam_target,

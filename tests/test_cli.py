@@ -105,6 +105,22 @@ def test_cam_classes_and_attributions_from_the_command_line(saved, tmp_path):
     assert cli.main([*argv, "--cam-classes", "9", *CHEAP]) == 2
 
 
+def test_step_and_filter_diversity_of_one_model_file(saved, tmp_path, capsys):
+    root, _ = saved
+    logdir = tmp_path / "logs"
+    argv = ["log", "--model", str(root / "ckpt" / "epoch_2.keras"), "--logdir", str(logdir)]
+    argv += ["--images", str(root / "x.npy"), "--views", "filter_patterns", "--layers", "conv1"]
+    assert cli.main([*argv, "--step", "15", "--filter-diversity", "2", *CHEAP]) == 0
+    steps, _ = _read(logdir)
+    assert list(steps["filter_patterns/conv1"]) == [15]  # not the 2 in the file name
+    facts, _ = steps["filter_patterns/conv1"][15]
+    assert facts["diversity"] == 2 and np.shape(facts["diversity_activations"]) == (2, 2)
+    series = ["log", "--model", str(root / "ckpt" / "epoch_*.keras"), "--step", "3"]
+    series += ["--images", str(root / "x.npy"), "--logdir", str(tmp_path / "other")]
+    assert cli.main([*series, *CHEAP]) == 2
+    assert "--step is for one model file" in capsys.readouterr().err
+
+
 def test_find_checkpoints_sorts_naturally_and_numbers_steps(tmp_path):
     for name in ("epoch_10.keras", "epoch_9.keras", "epoch_100.keras"):
         (tmp_path / name).touch()
