@@ -106,7 +106,9 @@ def write_steps(logdir, runs, steps, first, last):
         run_dir = Path(logdir) / f"run{run}"
         run_dir.mkdir(parents=True, exist_ok=True)
         path = run_dir / "events.out.tfevents.1700000000.bench"
-        scratch = str(path) + ".part"
+        # Outside the run: a second "*tfevents*" file there would become the Python loader's
+        # current file, and it would ignore the real one from then on.
+        scratch = str(Path(logdir).parent / f"{Path(logdir).name}_run{run}.part")
         with tf.io.TFRecordWriter(scratch) as writer:
             if first == 0:
                 writer.write(b"\x09\x00\x00\x00\x00\x00\x00\x00\x00\x1a\rbrain.Event:2")
