@@ -148,6 +148,31 @@ def chromium():
             browser.close()
 
 
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def watched_page(browser, *, dialogs=False, **context_options):
+    """A page in a fresh browser context, and the problems it reports as they come.
+
+    Args:
+        browser: a browser from ``chromium()``.
+        dialogs: also count (and dismiss) ``alert``/``confirm`` dialogs as problems.
+        context_options: more ``browser.new_context`` options (``accept_downloads=True``).
+
+    Returns:
+        ``(context, page, problems)``: ``problems`` collects ``"console: ..."`` errors,
+        ``"pageerror: ..."`` exceptions and, with ``dialogs``, ``"dialog: ..."``.
+    """
+    context = browser.new_context(viewport=VIEWPORT, **context_options)
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    if dialogs:
+        page.on("dialog", lambda d: problems.append(f"dialog: {d.message}") or d.dismiss())
+    return context, page, problems
+
+
 def open_dashboard(page, url, timeout=30_000):
     """Open TensorBoard at ``url`` on the cnnvis tab; return the plugin iframe's ``Frame``.
 

@@ -22,3 +22,12 @@ def logdir(tmp_path):
     path = tmp_path / "logs"
     path.mkdir()
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the browser tests of one module (``browser_util.chromium``)."""
+    from browser_util import chromium
+
+    with chromium() as instance:
+        yield instance

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import chromium, open_dashboard, tensorboard_server, wait_for_runs
+from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
 
 from tb_cnnvis import views
 from tb_cnnvis.testing import write_synthetic_run
@@ -201,20 +201,10 @@ def server(logs):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
-
-
 @pytest.fixture
 def tab(browser, server):
     """TensorBoard's page on the cnnvis tab: ``.page``, ``.frame`` and collected problems."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    problems = []
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    context, page, problems = watched_page(browser)
     requests = []
     page.on("request", lambda r: requests.append(r.url))
 

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import chromium, open_dashboard, tensorboard_server, wait_for_runs
+from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
 from PIL import Image
 from test_browser import act, api, assert_clean, canvases, open_tab, press, screenshot
 
@@ -105,20 +105,10 @@ def server(tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
-
-
 @pytest.fixture
 def tab(browser, server):
     """TensorBoard's page on the cnnvis tab (``.page``, ``.frame``), collecting problems."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    page = context.new_page()
-    problems = []
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    context, page, problems = watched_page(browser, accept_downloads=True)
     state = SimpleNamespace(page=page, problems=problems, requests=[], url=server)
     state.open = lambda: setattr(state, "frame", open_dashboard(page, server)) or state.frame
     yield state

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import deep_runs
 import pytest
-from browser_util import chromium, open_dashboard, tensorboard_server, wait_for_runs
+from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
 from test_browser import SCREENSHOTS, act, canvases
 
 from tb_cnnvis.testing import write_synthetic_run
@@ -64,22 +64,11 @@ def server(logs):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
-
-
 @pytest.fixture
 def tab(browser, server):
     """TensorBoard's page on the cnnvis tab, in a fresh context: ``.page``, ``.open()``,
     and the problems (console errors, page errors, dialogs) seen."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    problems = []
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on("dialog", lambda d: problems.append(f"dialog: {d.message}") or d.dismiss())
+    context, page, problems = watched_page(browser, dialogs=True)
 
     def open_run(run=DEEP):
         frame = open_dashboard(page, server)

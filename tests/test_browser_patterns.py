@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import chromium, open_dashboard, tensorboard_server, wait_for_runs
+from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
 from test_browser import SCREENSHOTS, act, api
 
 pytestmark = pytest.mark.browser
@@ -102,22 +102,11 @@ def server(logs):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
-
-
 @pytest.fixture
 def tab(browser, server):
     """TensorBoard's page on the cnnvis tab, in a fresh context: ``.page``, ``.open(run,
     kind)``, ``.url`` and the problems (console errors, page errors, dialogs) seen."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    problems = []
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on("dialog", lambda d: problems.append(f"dialog: {d.message}") or d.dismiss())
+    context, page, problems = watched_page(browser, dialogs=True)
 
     def open_run(run, kind="filter_patterns"):
         frame = open_dashboard(page, server)
