@@ -12,12 +12,14 @@ import { h, svg } from './dom.js';
  * @param {Family} family the view's family (families.js).
  * @param {Array<object>} steps the series (Store.steps()).
  * @param {number} index the step shown.
+ * @param {function(object): object} factsOf the facts a step's metrics are read from (the
+ *     stored ones, or those of the cards shown: subset.shownFacts).
  * @returns {Array<{key, label, hint, text, points: Array<{step, value, compare}>}>} only the
  *     metrics some step of the series has facts for (none for logs older than the metrics).
  * @example viewMetrics(families.feature_maps, steps, 2)[1].text  // '23%'
  */
-export function viewMetrics(family, steps, index) {
-  const facts = steps[index]?.facts || {};
+export function viewMetrics(family, steps, index, factsOf = (step) => step.facts) {
+  const facts = steps[index] ? factsOf(steps[index]) : {};
   return (family?.metrics || [])
     .filter((metric) => steps.some((step) => metric.keys.some((key) => key in step.facts)))
     .map((metric) => ({
@@ -27,8 +29,8 @@ export function viewMetrics(family, steps, index) {
       text: metric.text(facts),
       points: steps.map((step) => ({
         step: step.step,
-        value: metric.value(step.facts),
-        compare: metric.compare ? metric.compare(step.facts) : null,
+        value: metric.value(factsOf(step)),
+        compare: metric.compare ? metric.compare(factsOf(step)) : null,
       })),
     }));
 }
@@ -82,9 +84,10 @@ export function sparkline(points, current) {
  * @param {Family} family the view's family.
  * @param {Array<object>|null} steps the series.
  * @param {number} index the step shown.
+ * @param {function(object): object} [factsOf] the facts a step's metrics are read from.
  */
-export function setMetricsBar(bar, family, steps, index) {
-  const metrics = steps ? viewMetrics(family, steps, index) : [];
+export function setMetricsBar(bar, family, steps, index, factsOf = undefined) {
+  const metrics = steps ? viewMetrics(family, steps, index, factsOf) : [];
   bar.hidden = metrics.length === 0;
   const current = steps?.[index]?.step;
   bar.replaceChildren(

@@ -6,7 +6,7 @@ import { h, onScreen } from './dom.js';
 import { setMetricsBar } from './metrics.js';
 import { nearestStepIndex } from './model.js';
 import { paintBitmap, paintDone, paintFailed } from './paint.js';
-import { cardItems, predicts, predictionsTag, probeFilter } from './subset.js';
+import { cardItems, predicts, predictionsTag, probeFilter, shownFacts } from './subset.js';
 import * as V from './views.js';
 
 /**
@@ -184,8 +184,9 @@ export class Board {
       if (!pane.cards) continue;
       pane.step = this.stepOf(pane);
       pane.note.textContent = pane.step.step === shown ? '' : `showing epoch ${pane.step.step}`;
-      setMetricsBar(pane.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step));
       const ctx = this.app.ctx(pane);
+      const factsOf = (step) => shownFacts(pane.family, step, ctx);
+      setMetricsBar(pane.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step), factsOf);
       const filter = probeFilter(pane, pane.step, ctx);
       pane.filterNote.hidden = !filter;
       pane.filterNote.textContent = filter ? filter.sentence : '';

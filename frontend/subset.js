@@ -76,6 +76,30 @@ export function cardItems(family, step, ctx) {
   return all.filter((i) => ranks[i] === Math.min(chosen, counts.get(probes[i]) - 1));
 }
 
+/**
+ * A step's facts as its cards see them: for a view with several classes per probe, every
+ * per-map list (one entry per image) keeps the entries of the maps the cards show
+ * (cardItems), so the metrics of the bar are those of the class chosen; otherwise the facts
+ * as stored.
+ *
+ * @param {Family} family the view's family.
+ * @param {object} step a step of the series.
+ * @param {object} ctx the page's ctx(pane).
+ * @returns {object} facts.
+ * @example shownFacts(family, step, { explain: '1' }).deletion_auc  // the 2nd class's, per probe
+ */
+export function shownFacts(family, step, ctx) {
+  if (!family.layout.pickClass || !severalClasses(step)) return step.facts;
+  const items = cardItems(family, step, ctx);
+  const count = step.images.length;
+  return Object.fromEntries(
+    Object.entries(step.facts).map(([key, value]) => [
+      key,
+      Array.isArray(value) && value.length === count ? items.map((i) => value[i]) : value,
+    ]),
+  );
+}
+
 /** Whether a step holds several maps per probe (several classes explained). */
 export function severalClasses(step) {
   return mapsOf(step).most > 1;

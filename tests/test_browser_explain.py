@@ -8,7 +8,7 @@ One module-wide set-up of runs written through the real writers, without trainin
         step 1 on every prediction is right.
     ``classes/cnnvis``: the same with ``classes_per_probe=3`` (the 3 most probable classes).
     ``fixed/cnnvis``: Grad-CAM of a fixed list of classes ([2, 0], ``cam_classes=[2, 0]``)
-        and SmoothGrad maps with every metric, by hand.
+        with a deletion AUC per map, and SmoothGrad maps with every metric, by hand.
     ``unlabelled/cnnvis``: probes and Grad-CAM without labels.
 """
 
@@ -65,6 +65,8 @@ def _write_handmade_runs(root):
                     cam_max=[1.0] * 4,
                     labels=labels if labelled else None,
                     probe=[0, 0, 1, 1],
+                    # Per map (probe 0 triangle, probe 0 circle, probe 1 triangle, ...).
+                    metrics={"deletion_auc": [0.1, 0.5, 0.3, 0.9 - step / 10]},
                 )
                 if not labelled:
                     continue
@@ -342,9 +344,14 @@ def test_one_class_per_probe_has_no_class_chooser_and_a_logged_list_names_its_cl
     assert chooser.locator("option").all_inner_texts() == ["triangle", "circle"]
     metas = frame.locator(".card .card-meta").all_inner_texts()
     assert [meta.split()[:2] for meta in metas] == [["for", "triangle"]] * 2
+    # The metrics bar reads the maps of the class shown: mean of probe 0's and probe 1's.
+    assert metric(frame, "deletion_auc").startswith("0.2")  # triangle: 0.1, 0.3
     act(frame, lambda: chooser.select_option("1"))
     metas = frame.locator(".card .card-meta").all_inner_texts()
     assert [meta.split()[:2] for meta in metas] == [["for", "circle"]] * 2
+    assert metric(frame, "deletion_auc").startswith("0.65")  # circle: 0.5, 0.8 at epoch 1
+    spark = frame.locator('.metric[data-metric="deletion_auc"] polyline').first
+    assert spark.get_attribute("points").count(",") == 2  # epochs 0 and 1 (0.7, then 0.65)
     assert_clean(tab)
 
 
