@@ -306,7 +306,9 @@ class App {
     this.switchStart = null;
     const shown = this.shownEpoch();
     // The intro may say what the step shown stores (e.g. a subset of a layer's channels).
-    this.ui.intro.replaceChildren(...V.viewIntro(this.panes.find((p) => p.layer) || this.panes[0], this.state));
+    // With runs compared, each pane's head says what its own steps store.
+    const first = this.panes.find((p) => p.layer) || this.panes[0];
+    this.ui.intro.replaceChildren(...V.viewIntro(first, this.state, this.panes.length < 2));
     const jobs = this.board.paint(shown);
     if (this.detail.isOpen) jobs.push(this.detail.paint());
     await Promise.all(jobs);

@@ -132,10 +132,13 @@ export class Board {
   buildPane(pane, index, titled) {
     const { app } = this;
     pane.note = h('span', { class: 'pane-note' });
+    pane.intro = h('p', { class: 'pane-intro' });
     pane.banner = h('p', { class: 'pane-banner', hidden: true, attrs: { role: 'alert' } });
     pane.metrics = h('div', { class: 'metrics', hidden: true, attrs: { 'aria-label': 'Metrics' } });
     pane.filterNote = h('p', { class: 'pane-filter', hidden: true, attrs: { role: 'status' } });
-    const head = titled ? h('header', { class: 'pane-head' }, h('h2', { text: pane.run.name }), pane.note) : null;
+    const head = titled
+      ? h('header', { class: 'pane-head' }, h('div', { class: 'pane-title' }, h('h2', { text: pane.run.name }), pane.note), pane.intro)
+      : null;
     let body;
     if (pane.error) {
       body = V.message('error', `Could not load ${pane.tag}`, pane.error.message, app.retryButton(() => app.update()));
@@ -184,6 +187,8 @@ export class Board {
       if (!pane.cards) continue;
       pane.step = this.stepOf(pane);
       pane.note.textContent = pane.step.step === shown ? '' : `showing epoch ${pane.step.step}`;
+      pane.intro.textContent = this.panes.length > 1 ? V.paneIntro(pane, this.app.state) : '';
+      pane.intro.hidden = !pane.intro.textContent;
       const ctx = this.app.ctx(pane);
       const factsOf = (step) => shownFacts(pane.family, step, ctx);
       setMetricsBar(pane.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step), factsOf);

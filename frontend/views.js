@@ -197,16 +197,30 @@ export function buildGrid(count, size, label, onOpen, { inset = false, wide = fa
  *
  * @param {object} pane the first pane ({view, family, layer, run, probeLabels, steps}).
  * @param {object} state the page state.
+ * @param {boolean} [own] add what the pane's own steps store (the family's intro); when
+ *     runs are compared, each pane's head says it instead (paneIntro).
  * @returns {Array<Node|string>} nodes for the intro paragraph.
  */
-export function viewIntro(pane, state) {
+export function viewIntro(pane, state, own = true) {
   if (!pane?.view) return [];
   const parts = [h('strong', { text: pane.view.label })];
   if (pane.layer) {
     const shape = shapeText(pane.layer.outputShape);
     parts.push(' · ', h('span', { class: 'intro-layer', text: pane.layer.name }), shape ? ` (${shape})` : '');
   }
-  const more = pane.family.intro ? pane.family.intro(pane, state) : '';
+  const more = own ? paneIntro(pane, state) : '';
   parts.push(h('span', { class: 'intro-text', text: ` — ${[pane.view.blurb, more].filter(Boolean).join(' ')}` }));
   return parts;
+}
+
+/**
+ * What one pane's steps store, in words (the family's intro: a preset, a canvas, a subset
+ * of channels), or '' when its family says nothing more.
+ *
+ * @param {object} pane a pane with a view.
+ * @param {object} state the page state.
+ * @returns {string}
+ */
+export function paneIntro(pane, state) {
+  return pane?.family?.intro && pane.steps ? pane.family.intro(pane, state) : '';
 }

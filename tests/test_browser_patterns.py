@@ -322,3 +322,19 @@ def test_deepdream_cards_draw_the_stored_dreams_with_their_facts(tab):
     assert facts["octaves"] == [list(size) for size in OCTAVES]
     assert frame.locator(".detail-more").is_hidden()
     assert tab.problems == []
+
+
+def test_runs_compared_each_say_their_own_preset_in_their_pane(tab):
+    frame = tab.open(MACO)
+    intro = frame.locator(".view-intro").inner_text()
+    assert "Preset MaCo" in intro and frame.locator(".pane-intro").count() == 0
+    act(frame, lambda: frame.get_by_label("Compare with").select_option(PLAIN))
+    intro = frame.locator(".view-intro").inner_text()
+    assert intro.startswith("Filter patterns · conv1") and "Preset" not in intro
+    heads = frame.locator(".pane-head h2").all_inner_texts()
+    panes = frame.locator(".pane-intro").all_inner_texts()
+    assert heads == [MACO, PLAIN]
+    assert panes[0].startswith("Preset MaCo") and panes[1].startswith("Preset fast")
+    assert all(f"receptive field {PATCH}×{PATCH} px" in text for text in panes)
+    screenshot(tab.page, "patterns_compare_presets")
+    assert tab.problems == []
