@@ -106,7 +106,7 @@ export class Board {
       if (!same) return this.buildPane(pane, index, panes.length > 1);
       // Nothing visible changed (e.g. a refresh that only added epochs): keep the DOM.
       previous.delete(pane.key);
-      for (const key of ['element', 'cards', 'count', 'note', 'banner', 'metrics', 'filterNote']) pane[key] = same[key];
+      for (const key of ['element', 'cards', 'count', 'note', 'intro', 'banner', 'metrics', 'filterNote']) pane[key] = same[key];
       for (const card of pane.cards || []) card.pane = pane;
       return pane.element;
     });
