@@ -24,6 +24,29 @@ def sequential(size=SIZE, classes=CLASSES):
     )
 
 
+def trainable_cnn(size, classes):
+    """Three conv layers (8, 16, 16 filters) and a logits head, compiled for integer labels:
+    the small classifier the filter-pattern tests train for a few seconds."""
+    model = keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(16, 3, padding="same", activation="relu", name="conv3"),
+            layers.GlobalMaxPooling2D(),
+            layers.Dense(classes),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(3e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
 def functional(size=SIZE, classes=CLASSES):
     """Functional model with a branch (add) and a linear head."""
     x = keras.Input((size, size, 3))

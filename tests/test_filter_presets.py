@@ -20,6 +20,7 @@ from tb_cnnvis.algorithms.fv_canvas import MIN_CANVAS, plan_canvas
 from tb_cnnvis.algorithms.fv_maco import power_law_spectrum, spectrum_for
 from tb_cnnvis.algorithms.fv_specificity import cross_activations, specificity
 from tb_cnnvis.testing import read_run
+from tests import models
 
 SIZE = 32
 
@@ -29,23 +30,7 @@ def shapes_model():
     """A 3-conv CNN trained 10 short epochs on 2000 32 px shapes (about 6 s on 2 cores)."""
     keras.utils.set_random_seed(0)
     images, labels, _ = make_shapes(2000, size=SIZE, seed=0)
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(16, 3, padding="same", activation="relu", name="conv3"),
-            layers.GlobalMaxPooling2D(),
-            layers.Dense(6),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(3e-3),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model = models.trainable_cnn(SIZE, 6)
     history = model.fit(images, labels, epochs=10, batch_size=32, verbose=0)
     assert history.history["accuracy"][-1] > 0.45  # chance is 1/6
     return model, make_shapes(100, size=SIZE, seed=1)[0]

@@ -50,23 +50,7 @@ def trained():
     """A 3-conv CNN trained to ~100% on the bars (a few seconds), and 200 probe images."""
     keras.utils.set_random_seed(0)
     images, labels = _bars(1000)
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(16, 3, padding="same", activation="relu", name="conv3"),
-            layers.GlobalMaxPooling2D(),
-            layers.Dense(5),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(3e-3),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model = models.trainable_cnn(SIZE, 5)
     history = model.fit(images, labels, epochs=4, batch_size=32, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
     return model, images[:200]
