@@ -8,12 +8,11 @@
 
 import { cssGradient, DIVERGING, lookupTable } from './colormaps.js';
 import { h } from './dom.js';
-import cam, { explainedCaption, explainedItemKey, explainedItemName, explainedRows, metricRows } from './family_cam.js';
+import cam, { classMaps, explainedCaption, explainedRows, metricRows } from './family_cam.js';
 import { fmt, num } from './format.js';
 import { probeOfImage } from './model.js';
 import { rangeField, segmented } from './options.js';
 import { paintSigned } from './paint.js';
-import { cardItems } from './subset.js';
 
 /** The |value| shown at full colour on map i: its scale divided by the gain (null if unknown). */
 export function fullScale(step, i, gain) {
@@ -65,15 +64,7 @@ const METRICS = cam.metrics.map((metric) =>
 export default {
   name: 'attribution',
   settings: { attributionBase: 'map', opacity: 0.5, attributionGain: 1 },
-  layout: {
-    pickProbe: false, inset: false, wide: false, detailProbe: true, detailTop: false, detailBig: true,
-    pickClass: true, filterProbes: true,
-  },
-
-  count: (step) => step.images.length,
-  urls(step, ctx) {
-    return cardItems(this, step, ctx).map((i) => step.images[i]);
-  },
+  ...classMaps,
 
   caption(i, step, ctx) {
     const caption = explainedCaption(i, step, ctx);
@@ -81,11 +72,6 @@ export default {
     // The |value| at full colour ends the second line: the first keeps the prediction whole.
     return full === null ? caption : { ...caption, meta: `${caption.meta} · ±${Number(full.toPrecision(2))}` };
   },
-
-  itemName: explainedItemName,
-  itemKey: explainedItemKey,
-  probe: (i, step) => probeOfImage(step, i),
-  filter: () => null,
 
   facts(i, step, ctx) {
     const f = step.facts;
@@ -112,7 +98,6 @@ export default {
     paintSigned(canvas, map, over, lookupTable(DIVERGING), { opacity: ctx.opacity, gain: ctx.attributionGain });
   },
 
-  detailRow: async () => null,
   options: (state, set) => [
     segmented('Show', [['map', 'Map alone'], ['probe', 'Over the probe']], state.attributionBase,
       (v) => set('attributionBase', v)),

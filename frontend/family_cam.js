@@ -110,25 +110,33 @@ export function explainedRows(i, step, ctx) {
   ];
 }
 
-/** @type {Family} */
-export default {
-  name: 'cam',
-  settings: { camColormap: 'jet', opacity: 0.5, threshold: 0.1 },
+/**
+ * The members of a family whose cards are maps explaining a class of each probe image (CAMs,
+ * attributions), for the family to spread into itself: its layout, the items, the cards of
+ * the class chosen (subset.js), their captions and names, no filter, no detail row.
+ */
+export const classMaps = {
   layout: {
     pickProbe: false, inset: false, wide: false, detailProbe: true, detailTop: false, detailBig: true,
     pickClass: true, filterProbes: true,
   },
-
   count: (step) => step.images.length,
   urls(step, ctx) {
     return cardItems(this, step, ctx).map((i) => step.images[i]);
   },
-
   caption: explainedCaption,
   itemName: explainedItemName,
   itemKey: explainedItemKey,
   probe: (i, step) => probeOfImage(step, i),
   filter: () => null,
+  detailRow: async () => null,
+};
+
+/** @type {Family} */
+export default {
+  name: 'cam',
+  settings: { camColormap: 'jet', opacity: 0.5, threshold: 0.1 },
+  ...classMaps,
 
   facts(i, step, ctx) {
     const f = step.facts;
@@ -155,7 +163,6 @@ export default {
     }
   },
 
-  detailRow: async () => null,
   options: (state, set) => [
     colormapField(state.camColormap, (v) => set('camColormap', v)),
     rangeField('Opacity', state.opacity, { min: 0, max: 1, step: 0.05 }, (v) => set('opacity', v)),

@@ -3,7 +3,7 @@
 // display-RGB PNG per probe at input resolution (tb_cnnvis/views/deepdream.py).
 
 import { fmt, mean, NONE } from './format.js';
-import { probeOfImage } from './model.js';
+import { perProbeImage, probeOfImage } from './model.js';
 import { paintBitmap } from './paint.js';
 
 /** '2.4×' for how much the dream raised the objective over the probe's, '–' if unknown. */
@@ -27,13 +27,7 @@ function meanGain(f) {
 export default {
   name: 'deepdream',
   settings: {},
-  layout: {
-    pickProbe: false, inset: true, wide: false, detailProbe: true, detailTop: false, detailBig: true,
-    pickClass: false, filterProbes: true,
-  },
-
-  count: (step) => step.images.length,
-  urls: (step) => step.images,
+  ...perProbeImage,
 
   caption(i, step) {
     const f = step.facts;
@@ -44,11 +38,6 @@ export default {
       badge: '', tone: '', point: '',
     };
   },
-
-  itemName: (i, step) => `Probe ${probeOfImage(step, i)}`,
-  itemKey: (i, step) => probeOfImage(step, i),
-  probe: (i, step) => probeOfImage(step, i),
-  filter: () => null,
 
   facts(i, step) {
     const f = step.facts;
@@ -72,7 +61,6 @@ export default {
     paintBitmap(canvas, data.bitmap);
   },
 
-  detailRow: async () => null,
   options: () => [],
 
   metrics: [

@@ -3,7 +3,7 @@
 // multiplies every deviation from grey.
 
 import { fmt } from './format.js';
-import { probeOfImage } from './model.js';
+import { perProbeImage, probeOfImage } from './model.js';
 import { rangeField } from './options.js';
 import { paintAmplified, paintBitmap } from './paint.js';
 
@@ -11,23 +11,12 @@ import { paintAmplified, paintBitmap } from './paint.js';
 export default {
   name: 'projection',
   settings: { gain: 1 },
-  layout: {
-    pickProbe: false, inset: true, wide: false, detailProbe: true, detailTop: false, detailBig: true,
-    pickClass: false, filterProbes: true,
-  },
-
-  count: (step) => step.images.length,
-  urls: (step) => step.images,
+  ...perProbeImage,
 
   caption(i, step) {
     const f = step.facts;
     return { title: `unit ${f.channel?.[i] ?? '–'}`, meta: `act ${fmt(f.activation?.[i])}`, badge: '', tone: '', point: '' };
   },
-
-  itemName: (i, step) => `Probe ${probeOfImage(step, i)}`,
-  itemKey: (i, step) => probeOfImage(step, i),
-  probe: (i, step) => probeOfImage(step, i),
-  filter: () => null,
 
   facts(i, step) {
     const f = step.facts;
@@ -53,7 +42,6 @@ export default {
     else paintBitmap(canvas, data.bitmap);
   },
 
-  detailRow: async () => null,
   options: (state, set) => [
     rangeField('Gain', state.gain, { min: 1, max: 8, step: 0.5 }, (v) => set('gain', v), (v) => `${v}×`),
   ],

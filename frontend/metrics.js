@@ -19,20 +19,22 @@ import { h, svg } from './dom.js';
  * @example viewMetrics(families.feature_maps, steps, 2)[1].text  // '23%'
  */
 export function viewMetrics(family, steps, index, factsOf = (step) => step.facts) {
-  const facts = steps[index] ? factsOf(steps[index]) : {};
-  return (family?.metrics || [])
-    .filter((metric) => steps.some((step) => metric.keys.some((key) => key in step.facts)))
-    .map((metric) => ({
-      key: metric.key,
-      label: metric.label,
-      hint: metric.hint,
-      text: metric.text(facts),
-      points: steps.map((step) => ({
-        step: step.step,
-        value: metric.value(factsOf(step)),
-        compare: metric.compare ? metric.compare(factsOf(step)) : null,
-      })),
-    }));
+  const metrics = (family?.metrics || [])
+    .filter((metric) => steps.some((step) => metric.keys.some((key) => key in step.facts)));
+  if (!metrics.length) return [];
+  const read = steps.map(factsOf); // once per step for every metric
+  const facts = read[index] || {};
+  return metrics.map((metric) => ({
+    key: metric.key,
+    label: metric.label,
+    hint: metric.hint,
+    text: metric.text(facts),
+    points: steps.map((step, k) => ({
+      step: step.step,
+      value: metric.value(read[k]),
+      compare: metric.compare ? metric.compare(read[k]) : null,
+    })),
+  }));
 }
 
 /** An SVG polyline's points for values, broken into runs at nulls. */

@@ -144,6 +144,25 @@ export function probeOfImage(step, i) {
   return desc && desc.probe !== null && desc.probe !== undefined ? desc.probe : i;
 }
 
+/**
+ * The members of a family whose cards are a step's images, one per probe image
+ * (projections, DeepDream), for the family to spread into itself (families.js): its layout,
+ * the items and their probe, no filter, no detail row.
+ */
+export const perProbeImage = {
+  layout: {
+    pickProbe: false, inset: true, wide: false, detailProbe: true, detailTop: false, detailBig: true,
+    pickClass: false, filterProbes: true,
+  },
+  count: (step) => step.images.length,
+  urls: (step) => step.images,
+  itemName: (i, step) => `Probe ${probeOfImage(step, i)}`,
+  itemKey: (i, step) => probeOfImage(step, i),
+  probe: (i, step) => probeOfImage(step, i),
+  filter: () => null,
+  detailRow: async () => null,
+};
+
 /** The true label of a probe, from the step's facts or the probes tag (ctx.probeLabels). */
 export function labelOf(step, probe, ctx) {
   const labels = step.facts.labels || ctx.probeLabels;

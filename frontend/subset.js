@@ -89,20 +89,16 @@ export function cardItems(family, step, ctx) {
  * @example shownFacts(family, step, { explain: '1' }).deletion_auc  // the 2nd class's, per probe
  */
 export function shownFacts(family, step, ctx) {
-  if (!family.layout.pickClass || !severalClasses(step)) return step.facts;
-  const items = cardItems(family, step, ctx);
+  if (!family.layout.pickClass) return step.facts;
+  const items = cardItems(family, step, ctx); // one item per image in these families
   const count = step.images.length;
+  if (items.length === count) return step.facts; // every map is shown: one class per probe
   return Object.fromEntries(
     Object.entries(step.facts).map(([key, value]) => [
       key,
       Array.isArray(value) && value.length === count ? items.map((i) => value[i]) : value,
     ]),
   );
-}
-
-/** Whether a step holds several maps per probe (several classes explained). */
-export function severalClasses(step) {
-  return mapsOf(step).most > 1;
 }
 
 /** The tag of a view of the run whose steps store predictions (one that explains classes), or null. */
