@@ -313,7 +313,7 @@ class App {
     if (this.detail.isOpen) jobs.push(this.detail.paint());
     await Promise.all(jobs);
     if (token !== this.paintToken) return;
-    if (this.timings.firstPaint === null && this.panes.some((p) => p.cards)) {
+    if (this.timings.firstPaint === null && this.panes.some((p) => p.dom?.cards)) {
       this.timings.firstPaint = performance.now();
       performance.mark('cnnvis-first-paint');
     } else if (switching) {

@@ -106,11 +106,11 @@ export class Board {
       if (!same) return this.buildPane(pane, index, panes.length > 1);
       // Nothing visible changed (e.g. a refresh that only added epochs): keep the DOM.
       previous.delete(pane.key);
-      for (const key of ['element', 'cards', 'count', 'note', 'intro', 'banner', 'metrics', 'filterNote']) pane[key] = same[key];
-      for (const card of pane.cards || []) card.pane = pane;
-      return pane.element;
+      pane.dom = same.dom; // what buildPane made: the element, its parts and the cards
+      for (const card of pane.dom.cards || []) card.pane = pane;
+      return pane.dom.element;
     });
-    for (const old of previous.values()) for (const card of old.cards || []) this.observer.unobserve(card.button);
+    for (const old of previous.values()) for (const card of old.dom?.cards || []) this.observer.unobserve(card.button);
     this.panes = panes;
     const container = host.firstElementChild;
     const unchanged = container?.classList.contains('panes') && container.children.length === columns.length &&
@@ -131,13 +131,14 @@ export class Board {
 
   buildPane(pane, index, titled) {
     const { app } = this;
-    pane.note = h('span', { class: 'pane-note' });
-    pane.intro = h('p', { class: 'pane-intro' });
-    pane.banner = h('p', { class: 'pane-banner', hidden: true, attrs: { role: 'alert' } });
-    pane.metrics = h('div', { class: 'metrics', hidden: true, attrs: { 'aria-label': 'Metrics' } });
-    pane.filterNote = h('p', { class: 'pane-filter', hidden: true, attrs: { role: 'status' } });
+    pane.dom = {}; // everything built here, kept whole by build() while the key is the same
+    pane.dom.note = h('span', { class: 'pane-note' });
+    pane.dom.intro = h('p', { class: 'pane-intro' });
+    pane.dom.banner = h('p', { class: 'pane-banner', hidden: true, attrs: { role: 'alert' } });
+    pane.dom.metrics = h('div', { class: 'metrics', hidden: true, attrs: { 'aria-label': 'Metrics' } });
+    pane.dom.filterNote = h('p', { class: 'pane-filter', hidden: true, attrs: { role: 'status' } });
     const head = titled
-      ? h('header', { class: 'pane-head' }, h('div', { class: 'pane-title' }, h('h2', { text: pane.run.name }), pane.note), pane.intro)
+      ? h('header', { class: 'pane-head' }, h('div', { class: 'pane-title' }, h('h2', { text: pane.run.name }), pane.dom.note), pane.dom.intro)
       : null;
     let body;
     if (pane.error) {
@@ -151,13 +152,13 @@ export class Board {
       const step = this.stepOf(pane);
       const ctx = app.ctx(pane);
       const items = cardItems(family, step, ctx); // card k shows item items[k]
-      pane.count = items.length;
+      pane.dom.count = items.length;
       const label = (k) => `Open ${family.itemName(items[k], step, ctx).toLowerCase()}`;
       const open = (k) => app.openDetail(index, items[k]);
       const inset = family.layout.inset && pane.probeUrls.length > 0;
-      const grid = V.buildGrid(pane.count, app.state.size, label, open, { inset, wide: family.layout.wide });
-      pane.cards = grid.cards;
-      for (const card of pane.cards) {
+      const grid = V.buildGrid(pane.dom.count, app.state.size, label, open, { inset, wide: family.layout.wide });
+      pane.dom.cards = grid.cards;
+      for (const card of pane.dom.cards) {
         card.item = items[card.index];
         card.pane = pane;
         card.button.cardRef = card;
@@ -165,9 +166,9 @@ export class Board {
       }
       body = grid.element;
     }
-    pane.element = h('section', { class: 'pane', attrs: { 'aria-label': pane.run.name } },
-      head, pane.banner, pane.metrics, pane.filterNote, body);
-    return pane.element;
+    pane.dom.element = h('section', { class: 'pane', attrs: { 'aria-label': pane.run.name } },
+      head, pane.dom.banner, pane.dom.metrics, pane.dom.filterNote, body);
+    return pane.dom.element;
   }
 
   /**
@@ -177,25 +178,25 @@ export class Board {
    * @returns {boolean} true when the panes must be rebuilt rather than repainted.
    */
   stale() {
-    return this.panes.some((pane) => pane.cards && pane.family.count(this.stepOf(pane), this.app.ctx(pane)) !== pane.count);
+    return this.panes.some((pane) => pane.dom.cards && pane.family.count(this.stepOf(pane), this.app.ctx(pane)) !== pane.dom.count);
   }
 
   /** Paint every card of every pane at the chosen epoch (pixels of on-screen cards only). */
   paint(shown) {
     const jobs = [];
     for (const pane of this.panes) {
-      if (!pane.cards) continue;
+      if (!pane.dom.cards) continue;
       pane.step = this.stepOf(pane);
-      pane.note.textContent = pane.step.step === shown ? '' : `showing epoch ${pane.step.step}`;
-      pane.intro.textContent = this.panes.length > 1 ? V.paneIntro(pane, this.app.state) : '';
-      pane.intro.hidden = !pane.intro.textContent;
+      pane.dom.note.textContent = pane.step.step === shown ? '' : `showing epoch ${pane.step.step}`;
+      pane.dom.intro.textContent = this.panes.length > 1 ? V.paneIntro(pane, this.app.state) : '';
+      pane.dom.intro.hidden = !pane.dom.intro.textContent;
       const ctx = this.app.ctx(pane);
       const factsOf = (step) => shownFacts(pane.family, step, ctx);
-      setMetricsBar(pane.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step), factsOf);
+      setMetricsBar(pane.dom.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step), factsOf);
       const filter = probeFilter(pane, pane.step, ctx);
-      pane.filterNote.hidden = !filter;
-      pane.filterNote.textContent = filter ? filter.sentence : '';
-      for (const card of pane.cards) {
+      pane.dom.filterNote.hidden = !filter;
+      pane.dom.filterNote.textContent = filter ? filter.sentence : '';
+      for (const card of pane.dom.cards) {
         card.button.hidden = filter ? !filter.keep(pane.family.probe(card.item, pane.step, ctx)) : false;
         jobs.push(this.paintCard(card));
       }
@@ -241,9 +242,9 @@ export class Board {
     } catch (err) {
       if (owner.key !== key) return;
       paintFailed(canvas);
-      if (pane.banner) {
-        pane.banner.hidden = false;
-        pane.banner.textContent = `Some images could not be loaded: ${err.message}`;
+      if (pane.dom.banner) {
+        pane.dom.banner.hidden = false;
+        pane.dom.banner.textContent = `Some images could not be loaded: ${err.message}`;
       }
     }
   }
