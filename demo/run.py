@@ -210,7 +210,21 @@ def main(argv=None):
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("Stopped.")
-    return 0
+    exit_now(0)
+
+
+def exit_now(code):
+    """End the process with ``code`` at once, skipping interpreter finalization.
+
+    The in-process TensorBoard talks to its data server over gRPC, whose daemon polling
+    threads may wake while Python finalizes and abort the process ("FATAL: exception not
+    rethrown", exit -6, about one run in six here; grpc/grpc#11804 is the family of
+    that bug). Training is over, the callback has closed its writers and the model is
+    saved, so nothing is left to finalize but those threads. Streams are flushed first.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
