@@ -32,11 +32,11 @@ export default {
   caption(i, step) {
     const f = step.facts;
     const objective = f.objective?.[i];
-    return {
-      title: `obj ${fmt(objective)}`,
-      meta: `${gainText(objective, f.start_objective?.[i])} probe`,
-      badge: '', tone: '', point: '',
-    };
+    const gain = gainText(objective, f.start_objective?.[i]);
+    // The gain leads: it is short at any scale (objectives of deep layers read 2.85e-23)
+    // and says what the card shows; the objective itself is in the detail dialog.
+    if (gain === '–') return { title: `obj ${fmt(objective)}`, meta: '', badge: '', tone: '', point: '' };
+    return { title: gain, meta: 'raised', badge: '', tone: '', point: '' };
   },
 
   facts(i, step) {

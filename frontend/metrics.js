@@ -13,7 +13,7 @@ import { h, svg } from './dom.js';
  * @param {Array<object>} steps the series (Store.steps()).
  * @param {number} index the step shown.
  * @param {function(object): object} factsOf the facts a step's metrics are read from (the
- *     stored ones, or those of the cards shown: subset.shownFacts).
+ *     stored ones, or those of the cards shown: subset.visibleFacts).
  * @returns {Array<{key, label, hint, text, points: Array<{step, value, compare}>}>} only the
  *     metrics some step of the series has facts for (none for logs older than the metrics).
  * @example viewMetrics(families.feature_maps, steps, 2)[1].text  // '23%'

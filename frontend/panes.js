@@ -6,7 +6,7 @@ import { h, onScreen } from './dom.js';
 import { setMetricsBar } from './metrics.js';
 import { nearestStepIndex } from './model.js';
 import { paintBitmap, paintDone, paintFailed } from './paint.js';
-import { cardItems, predicts, predictionsTag, probeFilter, shownFacts } from './subset.js';
+import { cardItems, predicts, predictionsTag, probeFilter, visibleFacts } from './subset.js';
 import * as V from './views.js';
 
 /**
@@ -191,7 +191,7 @@ export class Board {
       pane.dom.intro.textContent = this.panes.length > 1 ? V.paneIntro(pane, this.app.state) : '';
       pane.dom.intro.hidden = !pane.dom.intro.textContent;
       const ctx = this.app.ctx(pane);
-      const factsOf = (step) => shownFacts(pane.family, step, ctx);
+      const factsOf = (step) => visibleFacts(pane, step, ctx);
       setMetricsBar(pane.dom.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step), factsOf);
       const filter = probeFilter(pane, pane.step, ctx);
       pane.dom.filterNote.hidden = !filter;

@@ -90,9 +90,29 @@ export function cardItems(family, step, ctx) {
  */
 export function shownFacts(family, step, ctx) {
   if (!family.layout.pickClass) return step.facts;
-  const items = cardItems(family, step, ctx); // one item per image in these families
+  return factsOfItems(step, cardItems(family, step, ctx)); // one item per image here
+}
+
+/**
+ * A step's facts as the cards left visible see them: shownFacts, and of those only the
+ * probes the probe filter keeps at that step, so the metrics bar speaks of the cards shown
+ * (no probe kept: empty lists, and the metric reads '–').
+ *
+ * @param {object} pane the pane.
+ * @param {object} step a step of the series.
+ * @param {object} ctx the page's ctx(pane).
+ * @returns {object} facts.
+ * @example visibleFacts(pane, step, { probeFilter: 'wrong' }).objective  // misclassified only
+ */
+export function visibleFacts(pane, step, ctx) {
+  if (!pane.family.layout.filterProbes) return shownFacts(pane.family, step, ctx);
+  return factsOfItems(step, visibleItems(pane, step, ctx));
+}
+
+/** The facts with every per-image list cut down to `items` (as stored if all are kept). */
+function factsOfItems(step, items) {
   const count = step.images.length;
-  if (items.length === count) return step.facts; // every map is shown: one class per probe
+  if (items.length === count) return step.facts;
   return Object.fromEntries(
     Object.entries(step.facts).map(([key, value]) => [
       key,

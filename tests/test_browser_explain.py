@@ -398,6 +398,23 @@ def test_the_probe_filter_keeps_misclassified_or_correct_probes_at_the_epoch_sho
     assert_clean(tab)
 
 
+def test_the_metrics_bar_speaks_of_the_probes_the_filter_keeps(tab):
+    frame = show(tab, SYNTHETIC, "deepdream", "conv1")
+    act(frame, lambda: press(frame, "Home"))  # epoch 0: probes 1 and 2 are misclassified
+    facts = api(tab.url, "steps", run=SYNTHETIC, tag="deepdream/conv1")["steps"][0]["facts"]
+    gains = np.asarray(facts["objective"]) / np.asarray(facts["start_objective"])
+    assert gains.tolist() == [1.0, 1.5, 3.0, 5.5]
+    assert metric(frame, "dream_gain") == "2.75×"  # all four
+    act(frame, lambda: frame.get_by_role("button", name="Misclassified").click())
+    assert metric(frame, "dream_gain") == "2.25×"  # probes 1 and 2
+    act(frame, lambda: frame.get_by_role("button", name="Correct").click())
+    assert metric(frame, "dream_gain") == "3.25×"  # probes 0 and 3
+    act(frame, lambda: press(frame, "End"))  # every probe right: none misclassified
+    act(frame, lambda: frame.get_by_role("button", name="Misclassified").click())
+    assert visible_cards(frame) == [] and metric(frame, "dream_gain") == "—"
+    assert_clean(tab)
+
+
 def test_without_labels_the_probe_filter_is_disabled_and_says_why(tab):
     frame = show(tab, UNLABELLED, "grad_cam", "conv1")
     for name in ("All", "Misclassified", "Correct"):

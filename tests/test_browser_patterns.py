@@ -81,8 +81,8 @@ def _write_run(run_dir, rng, *, extras):
             )  # fmt: skip
             dreams = rng.integers(0, 256, (PROBES, SIZE, SIZE, 3), dtype=np.uint8)
             views.deepdream.write_deepdream(
-                content, dreams, 0, objective=[4.0, 6.0, 9.0], start_objective=[2.0, 2.0, 3.0],
-                octaves=OCTAVES, steps=10, seconds=0.5,
+                content, dreams, 0, objective=[4e-23, 6.5e-23, 9.1e-23],
+                start_objective=[2e-23, 2e-23, 3e-23], octaves=OCTAVES, steps=10, seconds=0.5,
             )  # fmt: skip
     writer.close()
 
@@ -302,12 +302,14 @@ def test_deepdream_cards_draw_the_stored_dreams_with_their_facts(tab):
     for canvas, png in zip(drawn, pngs.values(), strict=True):
         assert canvas.shape == (SIZE, SIZE, 4)
         assert (canvas == png).all()
-    assert frame.locator(".card .card-title").all_inner_texts() == ["obj 4", "obj 6", "obj 9"]
-    metas = frame.locator(".card .card-meta").all_inner_texts()
-    assert metas == ["2× probe", "3× probe", "3× probe"]  # the objective over the probe's
+    titles = frame.locator(".card .card-title").all_inner_texts()
+    assert titles == ["2×", "3.25×", "3.03×"]  # the objective over the probe's
+    assert frame.locator(".card .card-meta").all_inner_texts() == ["raised"] * 3
+    for text in frame.locator(".card .card-title, .card .card-meta").all():
+        assert text.evaluate("e => e.scrollWidth <= e.clientWidth")  # not cut by the inset
     assert frame.locator(".card canvas.inset").count() == PROBES  # the probe beside
     chip = frame.locator('[data-metric="dream_gain"]')
-    assert "2.67×" in chip.inner_text()
+    assert "2.76×" in chip.inner_text()
     screenshot(tab.page, "deepdream")
 
     frame.locator(".card").nth(1).click()
@@ -315,8 +317,8 @@ def test_deepdream_cards_draw_the_stored_dreams_with_their_facts(tab):
     dialog.wait_for()
     assert dialog.locator(".detail-title").inner_text() == "Probe 1"
     rows = dict(zip(dialog.locator("dt").all_inner_texts(), dialog.locator("dd").all_inner_texts()))
-    assert rows["Objective (mean squared activation)"] == "6"
-    assert rows["Objective of the probe"] == "2"
+    assert rows["Objective (mean squared activation)"] == "6.50e-23"
+    assert rows["Objective of the probe"] == "2.00e-23"
     assert rows["Octaves (h×w)"] == "12×12 → 24×24"
     assert rows["Ascent steps per octave"] == "10"
     assert facts["octaves"] == [list(size) for size in OCTAVES]

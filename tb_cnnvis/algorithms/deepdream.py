@@ -7,7 +7,9 @@ features are painted into the image. As in their notebook, the ascent runs over 
 *octaves* (the image at ``octave_scale`` times smaller sizes, smallest first, the
 details gained at one octave carried to the next), each step's gradient is divided by
 its mean absolute value (so the step size means the same at every layer) and taken on a
-randomly shifted copy (jitter), and the image is kept in the model's input range.
+randomly shifted copy (jitter), and the image is kept in the model's input range. The
+gradient is that of the objective's log: the same direction, at a size that does not
+vanish with the activations (so a dream does not depend on the layer's scale).
 
 All probes are dreamt in one batch by one compiled ``tf.function`` per (model, layer,
 batch, size, settings), through the same interception (``capture.run_graph``, stopped at
@@ -28,6 +30,8 @@ import tensorflow as tf
 from tb_cnnvis import capture
 from tb_cnnvis.algorithms.fv_canvas import MIN_CANVAS, runs_at
 from tb_cnnvis.input_range import InputRange, to_display_rgb
+
+TINY = float(np.finfo(np.float32).tiny)  # keeps log(0) finite for a layer that is off
 
 
 class DeepDream(NamedTuple):
@@ -84,7 +88,11 @@ def _build(model_ref, path, input_range, sizes, steps, step_size, jitter):
             with tf.GradientTape() as tape:
                 rolled = tf.roll(image, shift, axis=[1, 2])
                 tape.watch(rolled)
-                value = tf.reduce_sum(objective(rolled))
+                # The log's gradient is the objective's divided by the objective: the same
+                # direction per image once normalized below, but of a size that does not
+                # shrink with the activations. Deep layers of untrained networks have
+                # objectives of 1e-23, whose gradients the 1e-8 below would swamp.
+                value = tf.reduce_sum(tf.math.log(objective(rolled) + TINY))
             grad = tf.roll(tape.gradient(value, rolled), -shift, axis=[1, 2])
             scale = tf.reduce_mean(tf.abs(grad), axis=[1, 2, 3], keepdims=True) + 1e-8
             return step + 1, tf.clip_by_value(image + step_size * grad / scale, 0.0, 1.0)

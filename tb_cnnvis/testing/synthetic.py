@@ -212,11 +212,12 @@ def _deepdream(content, ref, now):
     colour = 0.5 + 0.5 * np.cos(ref.index + np.arange(3) * 2.1)
     dreams = np.clip(now.images + swirl[None, ..., None] * colour, 0, 1)
     start = np.full(len(now.images), 1.0 + ref.index)
+    gain = 1 + 0.5 * np.arange(len(now.images)) ** 2 + 4 * now.progress  # differs per probe
     views.deepdream.write_deepdream(
         content,
         dreams,
         now.step,
-        objective=start * (1 + 4 * now.progress),
+        objective=start * gain,
         start_objective=start,
         octaves=[(size // 2, size // 2), (size, size)],
         steps=10,
