@@ -47,6 +47,21 @@ def trainable_cnn(size, classes):
     return model
 
 
+def scaled_cnn(scale, size=32):
+    """Two bias-free ReLU convolutions (``conv1``, ``conv2``) behind ``Rescaling(scale)``:
+    the same network, same weights, for every scale, its activations ``scale`` times as
+    large (how deep layers of untrained networks look: 1e-12 and less)."""
+    keras.utils.set_random_seed(3)
+    return keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            layers.Rescaling(scale),
+            layers.Conv2D(8, 3, activation="relu", use_bias=False, name="conv1"),
+            layers.Conv2D(8, 3, activation="relu", use_bias=False, name="conv2"),
+        ]
+    )
+
+
 def functional(size=SIZE, classes=CLASSES):
     """Functional model with a branch (add) and a linear head."""
     x = keras.Input((size, size, 3))

@@ -1,11 +1,9 @@
 """DeepDream (Mordvintsev et al. 2015): the layer's activations grow in every probe, the
 dreams stay in the model's range, one batch equals one probe at a time, and it repeats."""
 
-import keras
 import models
 import numpy as np
 import pytest
-from keras import layers
 
 import tb_cnnvis as cv
 from tb_cnnvis import capture
@@ -51,27 +49,13 @@ def test_a_batch_equals_each_probe_alone_and_the_seed_repeats():
     assert not np.allclose(other.images, together.images)
 
 
-def _scaled_cnn(scale):
-    """Two bias-free ReLU convolutions behind ``Rescaling(scale)``: the same network for
-    every scale, its activations ``scale`` times as large."""
-    keras.utils.set_random_seed(3)
-    return keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            layers.Rescaling(scale),
-            layers.Conv2D(8, 3, activation="relu", use_bias=False, name="conv1"),
-            layers.Conv2D(8, 3, activation="relu", use_bias=False, name="conv2"),
-        ]
-    )
-
-
 def test_the_dream_does_not_depend_on_the_scale_of_the_activations():
     # Deep layers of an untrained keras.applications network have objectives of 1e-23;
     # a step normalized as g / (mean|g| + eps) then stood still (MobileNetV2, 96 px: the
     # objective rose 1.00x at four of its five stages).
     images = _images()
-    plain = deepdream(_scaled_cnn(1.0), images, "conv2", steps=4)
-    tiny = deepdream(_scaled_cnn(1e-6), images, "conv2", steps=4)
+    plain = deepdream(models.scaled_cnn(1.0), images, "conv2", steps=4)
+    tiny = deepdream(models.scaled_cnn(1e-6), images, "conv2", steps=4)
     assert np.all(plain.objective > 1.5 * plain.start_objective)
     np.testing.assert_allclose(tiny.start_objective, plain.start_objective * 1e-12, rtol=1e-4)
     np.testing.assert_allclose(tiny.images, plain.images, atol=1e-3)

@@ -50,7 +50,9 @@ def test_each_presets_patterns_excite_their_own_filter_most(shapes_model, preset
 
 def _gated_model():
     """Filter 0 of ``conv_b`` fires only where red > 0.9, through a steep sigmoid: from a
-    grey start its gradient underflows to zero, redirected ReLU or not."""
+    grey start the sigmoid and its gradient are exactly 0 in float32 (sigmoid(-300)),
+    redirected ReLU or not. (At sigmoid(-80) the gradient is 1e-33, tiny but not zero,
+    and the scale-free step rules follow it to a live pattern without any data.)"""
     model = keras.Sequential(
         [
             keras.Input((16, 16, 3)),
@@ -59,10 +61,21 @@ def _gated_model():
         ]
     )
     gate = np.zeros((1, 1, 3, 1), np.float32)
-    gate[0, 0, 0, 0] = 200.0
-    model.get_layer("gate").set_weights([gate, np.array([-180.0], np.float32)])
+    gate[0, 0, 0, 0] = 1000.0
+    model.get_layer("gate").set_weights([gate, np.array([-900.0], np.float32)])
     model.get_layer("conv_b").set_weights([np.ones((1, 1, 1, 1), np.float32), np.array([-0.5])])
     return model
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_patterns_do_not_depend_on_the_scale_of_the_activations(preset):
+    # An absolute epsilon in the step rule (Adam's 1e-8) left patterns of layers whose
+    # activations are 1e-12 (deep layers of untrained networks) where they started.
+    plain = filter_patterns(models.scaled_cnn(1.0), "conv2", steps=12, preset=preset)
+    tiny = filter_patterns(models.scaled_cnn(1e-6), "conv2", steps=12, preset=preset)
+    assert plain.activations.sum() > 1.1 * plain.start_activations.sum()
+    np.testing.assert_allclose(tiny.activations, plain.activations * 1e-6, rtol=2e-3)
+    np.testing.assert_allclose(tiny.images, plain.images, atol=2e-3)
 
 
 def test_a_filter_that_fires_on_data_but_not_from_noise_gets_a_live_data_seeded_pattern():

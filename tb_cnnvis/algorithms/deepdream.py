@@ -29,9 +29,8 @@ import tensorflow as tf
 
 from tb_cnnvis import capture
 from tb_cnnvis.algorithms.fv_canvas import MIN_CANVAS, runs_at
+from tb_cnnvis.algorithms.fv_objectives import TINY
 from tb_cnnvis.input_range import InputRange, to_display_rgb
-
-TINY = float(np.finfo(np.float32).tiny)  # keeps log(0) finite for a layer that is off
 
 
 class DeepDream(NamedTuple):

@@ -24,7 +24,11 @@ Example:
 
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
+
+TINY = float(np.finfo(np.float32).tiny)
+"""The smallest normal float32: keeps a division or a log finite where a value is 0."""
 
 
 def channel_means(activations, filters, window=None):
@@ -149,13 +153,18 @@ class NormalizedAscent:
 
     def step(self, params, objective_grad, penalty_grad, state, step):
         """One update; returns ``(params, state)``."""
-        direction = objective_grad / (_per_slot_rms(objective_grad) + 1e-12)
+        direction = objective_grad / (_per_slot_rms(objective_grad) + TINY)
         return params + self.lr * (direction - penalty_grad), state
 
 
 @dataclass(frozen=True)
 class Adam:
     """Adam (Kingma & Ba 2015) ascent on ``objective - penalty``, per element.
+
+    ``epsilon`` is relative: it is multiplied by the largest RMS of a slot's gradient seen
+    so far, so the steps do not depend on the scale of the layer's activations. (An
+    absolute 1e-8 swamps the gradients of deep layers of untrained networks, whose mean
+    activations are 1e-12 or less: their patterns did not move.)
 
     Example:
         >>> Adam(lr=0.05)     # Lucid's default optimizer
@@ -167,18 +176,21 @@ class Adam:
     epsilon: float = 1e-8
 
     def init(self, params):
-        """First and second moment estimates, zero."""
-        return (tf.zeros_like(params), tf.zeros_like(params))
+        """First and second moment estimates, zero, and each slot's gradient scale."""
+        slots = tf.zeros([tf.shape(params)[0]] + [1] * (params.shape.rank - 1), params.dtype)
+        return (tf.zeros_like(params), tf.zeros_like(params), slots)
 
     def step(self, params, objective_grad, penalty_grad, state, step):
         """One bias-corrected Adam update; returns ``(params, state)``."""
         grad = objective_grad - penalty_grad
         m = self.beta1 * state[0] + (1.0 - self.beta1) * grad
         v = self.beta2 * state[1] + (1.0 - self.beta2) * tf.square(grad)
+        scale = tf.maximum(state[2], _per_slot_rms(grad))
         t = tf.cast(step, tf.float32) + 1.0
         m_hat = m / (1.0 - tf.pow(self.beta1, t))
         v_hat = v / (1.0 - tf.pow(self.beta2, t))
-        return params + self.lr * m_hat / (tf.sqrt(v_hat) + self.epsilon), (m, v)
+        epsilon = self.epsilon * scale + TINY  # TINY: a slot without gradient stays put
+        return params + self.lr * m_hat / (tf.sqrt(v_hat) + epsilon), (m, v, scale)
 
 
 def redirected_relu(x):
