@@ -89,17 +89,18 @@ def nested(size=SIZE, classes=CLASSES):
     return keras.Model(x, y, name="outer")
 
 
-def relu_layers(size=SIZE, classes=CLASSES):
-    """ReLUs as standalone ``ReLU`` and ``Activation('relu')`` layers, softmax as a layer."""
+def relu_layers(size=SIZE, classes=CLASSES, cap=None):
+    """ReLUs as standalone ``ReLU`` and ``Activation('relu')`` layers, softmax as a layer;
+    with ``cap=6.0``, MobileNetV2's ``ReLU(6.)`` and ``Activation('relu6')`` instead."""
     return keras.Sequential(
         [
             keras.Input((size, size, 3)),
             layers.Conv2D(4, 3, padding="same", name="conv1"),
-            layers.ReLU(name="relu1"),
+            layers.ReLU(max_value=cap, name="relu1"),
             layers.MaxPooling2D(name="pool1"),
             layers.Conv2D(6, 3, padding="same", name="conv2"),
             layers.BatchNormalization(name="bn2"),
-            layers.Activation("relu", name="relu2"),
+            layers.Activation("relu6" if cap else "relu", name="relu2"),
             layers.GlobalAveragePooling2D(name="gap"),
             layers.Dense(classes, name="dense"),
             layers.Softmax(name="softmax"),

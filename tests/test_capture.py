@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
+import tb_cnnvis as cv
 from tb_cnnvis import capture
 
 
@@ -161,6 +162,32 @@ def test_relu_fn_replaces_every_kind_of_relu(builder, relus):
     assert len(calls) == relus
     # With the ReLU replaced by the identity, conv1's tap keeps negative values.
     assert taps[conv1].numpy().min() < 0
+
+
+def test_capped_relus_follow_the_rule_below_the_cap_and_keep_it():
+    # MobileNetV2's ReLU(6.) and relu6 are min(relu(x), 6) to the rules.
+    model = models.relu_layers(cap=6.0)
+    calls = []
+
+    def plain(x):
+        calls.append(x.shape)
+        return tf.nn.relu(x)
+
+    images = tf.constant(_images() * 100)  # activations well above 6
+    output, taps = capture.run_graph(model, images, taps=["relu1"], relu_fn=plain)
+    assert len(calls) == 2 and taps["relu1"].numpy().max() == 6.0
+    np.testing.assert_allclose(output.numpy(), model(images).numpy(), rtol=1e-5, atol=1e-6)
+    # Below the cap, each rule gives what it gives for the uncapped twin.
+    small = _images() * 0.1
+    twin = models.twin_of(model, models.relu_layers)
+    for rule in ("deconvnet", "guided"):
+        np.testing.assert_allclose(
+            cv.backprop(model, small, "conv2", channel=1, rule=rule),
+            cv.backprop(twin, small, "conv2", channel=1, rule=rule),
+            atol=1e-6,
+        )
+    assert capture.relu_cap(model.get_layer("relu2")) == 6.0
+    assert capture.relu_cap(twin.get_layer("relu1")) is None
 
 
 def test_stop_at_ends_the_walk_after_the_layer():

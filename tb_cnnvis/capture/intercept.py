@@ -8,7 +8,8 @@ traces) every layer it holds has its ``call`` wrapped on the instance, and the w
 
 - keep the outputs of the layers asked for (*taps*) under their paths ``"outer/inner"``;
 - pass ReLUs through another backward rule (``relu_fn``: ``activation=relu`` arguments,
-  ``ReLU`` and ``Activation("relu")`` layers, and ``tf.nn.relu`` / ``keras.ops.relu`` /
+  ``ReLU`` and ``Activation("relu")`` layers, capped ones such as MobileNetV2's ``ReLU(6.)``
+  and ``relu6`` as ``min(relu_fn(x), 6)``, and ``tf.nn.relu`` / ``keras.ops.relu`` /
   ``keras.activations.relu`` called by the model's own code: a subclassed ``call``, a
   custom layer, a ``keras.ops.relu`` node of a functional model; a ReLU written otherwise,
   e.g. ``tf.maximum(x, 0)``, keeps its ordinary gradient);
@@ -37,7 +38,7 @@ import tensorflow as tf
 from tb_cnnvis.capture import held, inputs
 from tb_cnnvis.capture.cache import NO_AUTOGRAPH
 from tb_cnnvis.capture.layers import all_layers
-from tb_cnnvis.capture.roles import output_layers, relu_role, softmax_role
+from tb_cnnvis.capture.roles import output_layers, relu_cap, relu_role, softmax_role
 
 
 class _Stop(BaseException):
@@ -77,17 +78,20 @@ class _Session:
         self.stack = []
         self.suspended = 0  # > 0 while Keras's own layers (or a rule) run: tf.nn.relu is plain
 
-    def rule(self, x):
-        """``relu_fn(x)``, with ``tf.nn.relu`` plain meanwhile (rules may use it)."""
+    def rule(self, x, cap=None):
+        """``relu_fn(x)`` (capped at ``cap``), with ``tf.nn.relu`` plain meanwhile (rules may
+        use it). The cap keeps its own gradient: none through a unit at the cap."""
         self.suspended += 1
         try:
-            return self.relu_fn(x)
+            out = self.relu_fn(x)
         finally:
             self.suspended -= 1
+        return out if cap is None else tf.minimum(out, tf.cast(cap, out.dtype))
 
     def wrap(self, path, layer, original):
         """The replacement of ``layer.call``."""
         relu = relu_role(layer) if self.relu_fn is not None else None
+        cap = relu_cap(layer) if relu else None
         soft = softmax_role(layer) if id(layer) in self.softmax_ids else None
         own = _is_keras_leaf(layer)
 
@@ -98,11 +102,11 @@ class _Session:
                 if soft == "layer":
                     out = args[0]
                 elif relu == "layer":
-                    out = self.rule(args[0])
+                    out = self.rule(args[0], cap)
                 elif relu == "activation" or soft == "activation":
                     out = _with_linear_activation(layer, original, args, kwargs)
                     if relu == "activation":
-                        out = self.rule(out)
+                        out = self.rule(out, cap)
                 else:
                     out = original(*args, **kwargs)
             finally:

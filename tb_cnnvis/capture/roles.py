@@ -14,22 +14,29 @@ import tensorflow as tf
 
 from tb_cnnvis.capture.layers import is_graph_model, require_built
 
-_RELU_ARGS_DEFAULT = {"max_value": None, "negative_slope": 0.0, "threshold": 0.0}
+_RELUS = {keras.activations.relu: None, keras.activations.relu6: 6.0}  # function: its cap
 
 
 def relu_role(layer):
     """How ``layer`` applies a ReLU: "layer" (ReLU / Activation('relu')), "activation"
-    (a layer with ``activation=relu``), or None."""
+    (a layer with ``activation=relu``), or None. A capped ReLU (``ReLU(6.)``, ``relu6``,
+    as in MobileNetV2) counts, as ``min(relu(x), cap)`` (``relu_cap``); a leaky or
+    thresholded one does not."""
     if isinstance(layer, keras.layers.ReLU):
         config = layer.get_config()
-        plain = all(
-            float(config.get(k) or 0.0) == float(v or 0.0) for k, v in _RELU_ARGS_DEFAULT.items()
-        )
-        return "layer" if plain else None
-    activation = getattr(layer, "activation", None)
-    if activation is keras.activations.relu:
+        plain = not float(config.get("negative_slope") or 0.0)
+        return "layer" if plain and not float(config.get("threshold") or 0.0) else None
+    if getattr(layer, "activation", None) in _RELUS:
         return "layer" if isinstance(layer, keras.layers.Activation) else "activation"
     return None
+
+
+def relu_cap(layer):
+    """The largest value ``layer``'s ReLU lets through (6.0 for ``ReLU(6.)``), or None."""
+    if isinstance(layer, keras.layers.ReLU):
+        cap = layer.get_config().get("max_value")
+        return None if cap is None else float(cap)
+    return _RELUS.get(getattr(layer, "activation", None))
 
 
 def softmax_role(layer):
