@@ -140,10 +140,12 @@ def subclassed(size=SIZE, classes=CLASSES):
 
 
 class _ReluCalls(keras.Model):
-    """ReLUs as ``tf.nn.relu`` and ``keras.ops.relu`` calls in ``call`` (twin: ``relu_layers``)."""
+    """ReLUs as ``tf.nn.relu`` and ``keras.ops.relu`` calls in ``call`` (``relu6`` ones with
+    ``capped``; twin: ``relu_calls_twin``)."""
 
-    def __init__(self, classes=CLASSES):
+    def __init__(self, classes=CLASSES, capped=False):
         super().__init__(name="relu_calls")
+        self.capped = capped
         self.conv1 = layers.Conv2D(4, 3, padding="same", name="conv1")
         self.pool1 = layers.MaxPooling2D(name="pool1")
         self.conv2 = layers.Conv2D(6, 3, padding="same", name="conv2")
@@ -151,23 +153,28 @@ class _ReluCalls(keras.Model):
         self.head = layers.Dense(classes, activation="softmax", name="head")
 
     def call(self, x):
-        x = self.pool1(tf.nn.relu(self.conv1(x)))
-        return self.head(self.gap(keras.ops.relu(self.conv2(x))))
+        relu, ops_relu = (
+            (tf.nn.relu6, keras.ops.relu6) if self.capped else (tf.nn.relu, keras.ops.relu)
+        )
+        x = self.pool1(relu(self.conv1(x)))
+        return self.head(self.gap(ops_relu(self.conv2(x))))
 
 
-def relu_calls(size=SIZE, classes=CLASSES):
-    """A subclassed model whose ReLUs are function calls; built by one call."""
-    model = _ReluCalls(classes)
+def relu_calls(size=SIZE, classes=CLASSES, capped=False):
+    """A subclassed model whose ReLUs (ReLU6s with ``capped``) are function calls; built by
+    one call."""
+    model = _ReluCalls(classes, capped)
     model(np.zeros((1, size, size, 3), np.float32))
     return model
 
 
-def relu_calls_twin(size=SIZE, classes=CLASSES):
+def relu_calls_twin(size=SIZE, classes=CLASSES, capped=False):
     """The functional twin of ``relu_calls()``: the same ReLUs as layers."""
+    cap = 6.0 if capped else None
     x = keras.Input((size, size, 3))
-    y = layers.ReLU(name="relu1")(layers.Conv2D(4, 3, padding="same", name="conv1")(x))
-    y = layers.MaxPooling2D(name="pool1")(y)
-    y = layers.ReLU(name="relu2")(layers.Conv2D(6, 3, padding="same", name="conv2")(y))
+    y = layers.Conv2D(4, 3, padding="same", name="conv1")(x)
+    y = layers.MaxPooling2D(name="pool1")(layers.ReLU(cap, name="relu1")(y))
+    y = layers.ReLU(cap, name="relu2")(layers.Conv2D(6, 3, padding="same", name="conv2")(y))
     y = layers.GlobalAveragePooling2D(name="gap")(y)
     return keras.Model(x, layers.Dense(classes, activation="softmax", name="head")(y))
 

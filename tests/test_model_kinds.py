@@ -15,7 +15,7 @@ from tb_cnnvis import CnnVisCallback, capture
 from tb_cnnvis.algorithms import cam
 from tb_cnnvis.testing import read_run
 
-RELU = tf.nn.relu
+RELU, RELU6 = tf.nn.relu, tf.nn.relu6
 IMAGES = np.random.default_rng(3).random((3, models.SIZE, models.SIZE, 3)).astype(np.float32)
 
 
@@ -108,15 +108,19 @@ def test_the_callback_logs_a_subclassed_model_as_it_logs_its_twin(tmp_path, subc
         assert pngs == twin_pngs, tag
 
 
-def test_relu_calls_in_call_follow_the_backprop_rules():
-    model = models.relu_calls()
-    twin = models.twin_of(model, models.relu_calls_twin)
-    plain = cv.backprop(twin, IMAGES, "conv2", rule="gradient")
+@pytest.mark.parametrize("capped", [False, True])
+def test_relu_calls_in_call_follow_the_backprop_rules(capped):
+    model = models.relu_calls(capped=capped)
+    twin = models.twin_of(model, lambda: models.relu_calls_twin(capped=capped))
+    images = IMAGES * (40 if capped else 1)  # some units above 6
+    if capped:
+        assert capture.run_graph(model, images, taps=["conv1"])[1]["conv1"].numpy().max() > 6
+    plain = cv.backprop(twin, images, "conv2", rule="gradient")
     for rule in ("deconvnet", "guided"):
-        mine = cv.backprop(model, IMAGES, "conv2", rule=rule)
-        _same(mine, cv.backprop(twin, IMAGES, "conv2", rule=rule))
+        mine = cv.backprop(model, images, "conv2", rule=rule)
+        _same(mine, cv.backprop(twin, images, "conv2", rule=rule))
         assert np.abs(mine - plain).max() > 1e-3  # the rule made a difference
-    assert tf.nn.relu is RELU  # put back after each call
+    assert tf.nn.relu is RELU and tf.nn.relu6 is RELU6  # put back after each call
 
 
 def test_a_custom_block_inside_a_functional_model_is_reached_by_path():

@@ -10,9 +10,9 @@ traces) every layer it holds has its ``call`` wrapped on the instance, and the w
 - pass ReLUs through another backward rule (``relu_fn``: ``activation=relu`` arguments,
   ``ReLU`` and ``Activation("relu")`` layers, capped ones such as MobileNetV2's ``ReLU(6.)``
   and ``relu6`` as ``min(relu_fn(x), 6)``, and ``tf.nn.relu`` / ``keras.ops.relu`` /
-  ``keras.activations.relu`` called by the model's own code: a subclassed ``call``, a
-  custom layer, a ``keras.ops.relu`` node of a functional model; a ReLU written otherwise,
-  e.g. ``tf.maximum(x, 0)``, keeps its ordinary gradient);
+  ``keras.activations.relu`` (and their ``relu6``) called by the model's own code: a
+  subclassed ``call``, a custom layer, a ``keras.ops.relu`` node of a functional model; a
+  ReLU written otherwise, e.g. ``tf.maximum(x, 0)``, keeps its ordinary gradient);
 - skip the final softmax of the model's outputs, to read logits;
 - stop the call as soon as every layer in ``stop_at`` has run, so the rest of the model
   is neither computed nor traced.
@@ -140,27 +140,31 @@ def _is_keras_leaf(layer):
 
 @contextlib.contextmanager
 def _relu_calls(session):
-    """While the block runs, ``tf.nn.relu`` called by the model's own code follows the rule.
+    """While the block runs, ``tf.nn.relu`` and ``tf.nn.relu6`` called by the model's own
+    code follow the rule (``relu6`` as ``min(rule(x), 6)``).
 
-    ``keras.ops.relu`` and ``keras.activations.relu`` reach ``tf.nn.relu`` on the
-    TensorFlow backend, so this catches them too. Keras's own layers are left alone
+    ``keras.ops.relu`` / ``relu6`` and ``keras.activations.relu`` / ``relu6`` reach them on
+    the TensorFlow backend, so this catches them too. Keras's own layers are left alone
     (``session.suspended``): their ReLUs are handled by the wrappers, or are not plain.
     """
     if session.relu_fn is None:
         yield
         return
-    original = tf.nn.relu
+    originals = {"relu": tf.nn.relu, "relu6": tf.nn.relu6}
 
-    def relu(features, name=None):
-        if session.suspended:
-            return original(features, name=name)
-        return session.rule(features)
+    def follows(kind, cap):
+        def relu(features, name=None):
+            if session.suspended:
+                return originals[kind](features, name=name)
+            return session.rule(features, cap)
 
-    tf.nn.relu = relu
+        return relu
+
+    tf.nn.relu, tf.nn.relu6 = follows("relu", None), follows("relu6", 6.0)
     try:
         yield
     finally:
-        tf.nn.relu = original
+        tf.nn.relu, tf.nn.relu6 = originals["relu"], originals["relu6"]
 
 
 def _with_linear_activation(layer, original, args, kwargs):
