@@ -20,7 +20,17 @@ import numpy as np
 import pytest
 from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
 from PIL import Image
-from test_browser import act, api, assert_clean, canvases, open_tab, press, screenshot
+from test_browser import (
+    act,
+    api,
+    assert_clean,
+    canvases,
+    choose_run,
+    open_tab,
+    open_view,
+    press,
+    screenshot,
+)
 
 from tb_cnnvis import summary, views
 from tb_cnnvis.testing import write_synthetic_run
@@ -123,15 +133,8 @@ def tab(browser, server):
 def show(tab, run, kind, layer):
     """Open the dashboard on a run's view at a layer, at the newest epoch."""
     frame = open_tab(tab)
-    select = frame.get_by_label("Run", exact=True)
-    if select.input_value() != run:
-        act(frame, lambda: select.select_option(run))
-    button = frame.locator(f'.layer[data-layer="{layer}"]')
-    if button.get_attribute("aria-current") != "true":
-        act(frame, button.click)
-    view = frame.locator(f'.tab[data-kind="{kind}"]')
-    if view.get_attribute("aria-selected") != "true":
-        act(frame, view.click)
+    choose_run(frame, run)
+    open_view(frame, kind, layer)
     act(frame, lambda: press(frame, "End"))
     return frame
 

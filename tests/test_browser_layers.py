@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import deep_runs
 import pytest
 from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
-from test_browser import SCREENSHOTS, act, canvases
+from test_browser import SCREENSHOTS, act, canvases, choose_run
 
 from tb_cnnvis.testing import write_synthetic_run
 
@@ -74,9 +74,7 @@ def tab(browser, server):
         frame = open_dashboard(page, server)
         frame.wait_for_function("document.body.dataset.state === 'ready'")
         frame.evaluate("window.cnnvis.settled()")
-        select = frame.get_by_label("Run", exact=True)
-        if select.input_value() != run:
-            act(frame, lambda: select.select_option(run))
+        choose_run(frame, run)
         return frame
 
     yield SimpleNamespace(page=page, problems=problems, open=open_run)

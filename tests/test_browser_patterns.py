@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
-from test_browser import SCREENSHOTS, act, api
+from test_browser import SCREENSHOTS, act, api, choose_run, open_view
 
 pytestmark = pytest.mark.browser
 
@@ -112,12 +112,8 @@ def tab(browser, server):
         frame = open_dashboard(page, server)
         frame.wait_for_function("document.body.dataset.state === 'ready'")
         frame.evaluate("window.cnnvis.settled()")
-        select = frame.get_by_label("Run", exact=True)
-        if select.input_value() != run:
-            act(frame, lambda: select.select_option(run))
-        view = frame.locator(f'.tab[data-kind="{kind}"]')
-        if view.get_attribute("aria-selected") != "true":
-            act(frame, view.click)
+        choose_run(frame, run)
+        open_view(frame, kind)
         return frame
 
     yield SimpleNamespace(page=page, problems=problems, open=open_run, url=server)
