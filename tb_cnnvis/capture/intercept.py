@@ -150,21 +150,21 @@ def _relu_calls(session):
     if session.relu_fn is None:
         yield
         return
-    originals = {"relu": tf.nn.relu, "relu6": tf.nn.relu6}
+    relu, relu6 = tf.nn.relu, tf.nn.relu6
 
-    def follows(kind, cap):
-        def relu(features, name=None):
+    def follows(original, cap):
+        def replacement(features, name=None):
             if session.suspended:
-                return originals[kind](features, name=name)
+                return original(features, name=name)
             return session.rule(features, cap)
 
-        return relu
+        return replacement
 
-    tf.nn.relu, tf.nn.relu6 = follows("relu", None), follows("relu6", 6.0)
+    tf.nn.relu, tf.nn.relu6 = follows(relu, None), follows(relu6, 6.0)
     try:
         yield
     finally:
-        tf.nn.relu, tf.nn.relu6 = originals["relu"], originals["relu6"]
+        tf.nn.relu, tf.nn.relu6 = relu, relu6
 
 
 def _with_linear_activation(layer, original, args, kwargs):

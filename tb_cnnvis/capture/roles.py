@@ -24,8 +24,8 @@ def relu_role(layer):
     thresholded one does not."""
     if isinstance(layer, keras.layers.ReLU):
         config = layer.get_config()
-        plain = not float(config.get("negative_slope") or 0.0)
-        return "layer" if plain and not float(config.get("threshold") or 0.0) else None
+        leaky = any(float(config.get(key) or 0.0) for key in ("negative_slope", "threshold"))
+        return None if leaky else "layer"
     if getattr(layer, "activation", None) in _RELUS:
         return "layer" if isinstance(layer, keras.layers.Activation) else "activation"
     return None
