@@ -35,6 +35,7 @@ from tb_cnnvis.arguments import (
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
 from tb_cnnvis.progress import StepProgress, defaults_text
+from tb_cnnvis.targets import check_target
 from tb_cnnvis.views.explained import check_cam_classes
 from tb_cnnvis.views.pipeline import last_class_layers, log_views
 
@@ -69,7 +70,8 @@ class CnnVisCallback(keras.callbacks.Callback):
             (N, H, W, C), or a ``tf.data.Dataset`` of images or ``(images, labels)``
             (batched or not). At most ``max_probes`` are used. For a model with several
             inputs: a dict ``{input name: array}`` or a dataset of dict features.
-        probe_labels: N integer labels or one-hot rows (ignored if the dataset has labels).
+        probe_labels: N labels (ignored if the dataset has labels): class indices or one-hot
+            rows (0/1 for a binary head with one unit), or a regression head's true values.
         layers: the layers to visualize: None (see above), a name, an ``"outer/inner"``
             path, a regular expression, a list of these, or a dict ``{view: spec}``.
         views: the views to log (``views.ALL_VIEWS``): ``feature_maps``, ``filter_patterns``,
@@ -96,8 +98,17 @@ class CnnVisCallback(keras.callbacks.Callback):
         cam_target: explain the true ``"label"`` (when labels are given; the prediction
             otherwise) or the ``"predicted"`` class.
         cam_classes: classes the CAMs and attributions explain per probe: 1 (``cam_target``'s),
-            an int ``k`` (the ``k`` most probable, most probable first) or a list of class
+            an int ``k`` (the ``k`` most probable, most probable first; for a segmentation
+            head, the ``k`` classes with the most predicted pixels) or a list of class
             indices (those, for every probe). Eigen-CAM always stores one map per probe.
+        target: what the class views explain (``tb_cnnvis.targets``), checked against the
+            explained output at ``set_model``. None: the head's class target (a softmax or
+            multi-label class's logit; a binary head's logit for class 1 and its negation
+            for class 0; a regression's value, raised; a segmentation class's logits over
+            its predicted pixels). A ``targets.Target`` as a template whose class each
+            probe fills in (e.g. ``targets.Segmentation(mask=...)``), a
+            ``targets.Regression(-1)`` to explain what lowers the value, or a callable
+            ``logits -> (N,)``.
         verbose: 1 prints one line per logged step with the time each view took (the first
             also says which layers the views use by default, and why); a step that runs
             longer than 2 s shows each view's progress as it goes (a bar on a terminal,
@@ -154,6 +165,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         input_range=None,
         cam_target="label",
         cam_classes=1,
+        target=None,
         verbose=0,
         reference_images=None,
         top_examples_every_n_epochs=5,
@@ -167,10 +179,12 @@ class CnnVisCallback(keras.callbacks.Callback):
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
+        self._explicit_views = views is not None
         if views is None:
             extra = reference_views() if reference_images is not None else ()
             views = default_views() + extra
         self.views = check_views(views)
+        self._requested_views = self.views
         needing = [view for view in self.views if view in reference_views()]
         if needing and reference_images is None:
             raise ValueError(
@@ -190,6 +204,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             raise ValueError(f"cam_target must be one of {list(CAM_TARGETS)}; got {cam_target!r}.")
         self.cam_target = cam_target
         self.cam_classes = check_cam_classes(cam_classes)
+        self.target = check_target(target)
         self.filter_options = {
             "preset": check_preset(filter_preset, "filter_preset"),
             "steps": filter_steps,
@@ -244,10 +259,12 @@ class CnnVisCallback(keras.callbacks.Callback):
             image_input=self.image_input,
             max_bytes_per_epoch=self.max_bytes_per_epoch,
             cam_classes=self.cam_classes,
+            target=self.target,
+            explicit_views=self._explicit_views,
         )
         self._plan = plan.make_plan(
             model,
-            self.views,
+            self._requested_views,
             self.layers,
             self.probe_images,
             self.probe_labels,
@@ -255,6 +272,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             options,
             masks=self.probe_masks,
         )
+        self.views = self._plan.views
         self._chief = is_chief(getattr(model, "distribute_strategy", None))
         self._layers_said = False
 

@@ -200,13 +200,14 @@ class EpochMetrics:
                 facts["pointing_hits"] = game.hits.tolist()
                 if last:
                     self.scalars[f"pointing_game/{method}"] = game.accuracy
-        if last:
+        if last and _has_probability(details):
             with self._guard("deletion_auc", path):
                 scores = faithfulness.faithfulness_scores(
                     plan.model,
                     plan.probes.inputs_at(probe),
                     evidence,
-                    classes,
+                    classes if plan.subject.has_classes else None,
+                    target=plan.subject.target_at(probe),
                     steps=self.deletion_steps,
                     insertion=False,
                     output=plan.options.output,
@@ -217,6 +218,12 @@ class EpochMetrics:
                 self.scalars[f"deletion_auc/{method}"] = float(scores.deletion.mean())
                 self.scalars["deletion_auc/random"] = float(scores.deletion_random.mean())
         return facts
+
+
+def _has_probability(details):
+    """True when the maps explain a class with a probability (deletion follows it); a
+    regression's value or a custom score has none, and the metric stays null."""
+    return bool(np.isfinite(np.asarray(details.target_probability, np.float64)).any())
 
 
 def _same(filters_before, filters_after, images_before, images_after):

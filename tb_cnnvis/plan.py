@@ -21,7 +21,7 @@ import numpy as np
 
 from tb_cnnvis import capture, metadata, summary, views
 from tb_cnnvis.probes import Probes, check_masks
-from tb_cnnvis.views import explained
+from tb_cnnvis.subject import Subject, bind_subject
 from tb_cnnvis.views.registry import WriteContext
 
 
@@ -39,11 +39,15 @@ class Options(NamedTuple):
     max_bytes_per_epoch: int | None = None
     byte_budget: int | None = None
     cam_classes: int | tuple = 1
+    target: object = None
+    explicit_views: bool = True
 
 
 class Plan(NamedTuple):
     """Everything resolved once per model: layers and tag contents per view, the probes,
-    and for the views on default layers, why those (``defaults``: ``{kind: reason}``)."""
+    for the views on default layers why those (``defaults``: ``{kind: reason}``), what the
+    class views explain (``subject``) and the views that run (``views``: those asked for,
+    less the class views that cannot apply to the model's head)."""
 
     model: object
     layers: dict
@@ -52,6 +56,8 @@ class Plan(NamedTuple):
     probes: Probes
     options: Options
     defaults: dict = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
+    subject: Subject | None = None
+    views: tuple = ()
 
     @property
     def context(self):
@@ -63,9 +69,10 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     """Resolve views, layers and probes against ``model``; raise ValueError on any mismatch.
 
     Builds an unbuilt model from the probe images' shape, checks that the probes fit it,
-    resolves each view's layers (``layers`` is a spec or a dict ``{view: spec}``), checks
-    that the class activation maps have a classifier and the labels and class names fit its
-    classes (and ``options.cam_classes`` the classes), that masks and reference images fit
+    resolves each view's layers (``layers`` is a spec or a dict ``{view: spec}``), binds
+    what the class views explain (``subject.bind_subject``: the head, labels, class names,
+    ``cam_classes`` and target; class views that cannot apply are left out or refused),
+    checks that masks and reference images fit
     the probes and the model, and runs one forward pass to make sure the model's graph can
     be walked. Views at the input (attributions) take no layer: a layer spec leaves them be.
 
@@ -74,7 +81,7 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
         chosen: the views to log.
         layers: None, a layer spec (see ``capture.select_layers``), or ``{view: spec}``.
         images: float32 probe images (N, H, W, C), or a dict or list of the model's inputs.
-        labels: int labels (N,) or None.
+        labels: labels (N,) as read (ints; floats for a regression head) or None.
         class_names: list of names or None.
         options: an ``Options`` whose ``input_range`` is still the user's spec (its
             ``output`` names the output the class views explain, ``image_input`` the image
@@ -90,15 +97,10 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     _build(model, images)
     images, side = capture.split_images(model, images, "probe_images", options.image_input)
     image_name = capture.input_spec(model, options.image_input).image
-    classes = _classes(model, chosen, options.output)
-    if labels is not None and classes and not np.all((labels >= 0) & (labels < classes)):
-        raise ValueError(f"probe_labels {labels.tolist()} must lie in [0, {classes}).")
-    if class_names is not None and classes and len(class_names) != classes:
-        raise ValueError(
-            f"class_names has {len(class_names)} names but the model has {classes} classes."
-        )
-    if classes and any(views.get(kind).family.needs_classifier for kind in chosen):
-        explained.check_against_classes(options.cam_classes, classes)
+    subject, chosen = bind_subject(
+        model, chosen, options, labels, class_names, len(images), options.explicit_views
+    )
+    labels = subject.labels
     input_range = InputRange.resolve(options.input_range, model)
     try:
         display = to_display_rgb(images, input_range)
@@ -152,7 +154,9 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     walked = walked or capture.select_layers(model, None)[-1:]
     paths = list(dict.fromkeys(ref.path for ref in walked))
     feature_maps.layer_outputs(model, probes.inputs, paths, image_input=options.image_input)
-    return plan._replace(layers=resolved, contents=contents, defaults=defaults)
+    return plan._replace(
+        layers=resolved, contents=contents, defaults=defaults, subject=subject, views=chosen
+    )
 
 
 def _check_runnable(plan, kind, refs):
@@ -210,18 +214,6 @@ def _build(model, images):
             f"({type(error).__name__}: {error}). Build it first, e.g. with keras.Input((h, w, "
             "c)) as its first layer, or by calling it on a batch."
         ) from None
-
-
-def _classes(model, chosen, output=None):
-    """The number of classes; raises if a CAM view is chosen and the model is no classifier."""
-    from tb_cnnvis.algorithms import cam
-
-    try:
-        return cam.class_count(model, output)
-    except ValueError:
-        if any(views.get(view).family.needs_classifier for view in chosen):
-            raise
-        return None
 
 
 def default_layers(model, view):

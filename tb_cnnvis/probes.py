@@ -204,16 +204,19 @@ def _take_from_dataset(dataset, limit, what="probe_images"):
 
 
 def _check_labels(labels, count):
-    """Integer labels (N,) from ints or one-hot rows; None stays None."""
+    """Labels (N,): ints from ints, booleans or one-hot rows, floats kept (a regression's
+    values; ``subject`` checks them against the model's head); None stays None."""
     if labels is None:
         return None
     labels = np.asarray(labels.numpy() if isinstance(labels, tf.Tensor) else labels)
     if labels.ndim == 2 and labels.shape[1] > 1:
         labels = labels.argmax(axis=1)
     labels = labels.reshape(-1) if labels.ndim == 2 else labels
-    if labels.shape != (count,) or not np.all(np.mod(labels, 1) == 0):
+    numeric = np.issubdtype(labels.dtype, np.number) or labels.dtype == np.bool_
+    if labels.shape != (count,) or not numeric:
         raise ValueError(
-            f"probe_labels must be {count} integer labels or one-hot rows (one per probe "
-            f"image); got shape {np.shape(labels)}."
+            f"probe_labels must be {count} labels (one per probe image): class indices, "
+            f"one-hot rows, or a regression's values; got shape {np.shape(labels)}."
         )
-    return labels.astype(np.int64)
+    integral = np.all(np.isfinite(labels)) and np.all(np.mod(labels, 1) == 0)
+    return labels.astype(np.int64) if integral else labels.astype(np.float64)

@@ -116,6 +116,23 @@ Values
         baseline is ``"low"`` (the input range's low end), ``"grey"`` (its middle), a
         number, one number per channel, or ``"array"``).
 
+    Targets (families ``cam`` and ``attribution``; ``tb_cnnvis.targets``): what each map
+        explains, a score of the explained output's logits. Facts ``"targets": [str] * M
+        | null`` (each map's target in words: ``"class 1 (dog): logit"``, ``"class 0
+        (cat): negated logit"`` for a one-unit binary head, ``"regression: raise"``,
+        ``"segmentation: class 2 (road) over its predicted mask"``, ``"custom: <name>"``),
+        ``"head": str | null`` (the explained output's kind: ``"softmax"``,
+        ``"multilabel"``, ``"binary"``, ``"regression"``, ``"segmentation"`` or
+        ``"none"``) and ``"values": [float] * M | null`` (a regression head's output value
+        for each map's probe; null for other heads). ``class_index`` is -1 and
+        ``probability``/``target_probability`` null where a target has no class (a
+        regression, a custom score); for a binary head the classes are 0 and 1 and the
+        probabilities ``1 - p`` and ``p``; for a segmentation head ``predicted`` is the
+        class on the most pixels, ``probability`` its share of the pixels and
+        ``target_probability`` the explained class's mean probability over its pixels.
+        ``labels`` holds floats for a regression head (its true values). Logs written
+        before targets existed lack the three keys: their maps explain a class's logit.
+
     Several classes per probe (families ``cam`` and ``attribution``; the callback's
         ``cam_classes``): with one class per probe (the default) a step holds one map per
         probe, ``images[i]`` is probe ``i``, and its ``images`` entries have no
@@ -189,6 +206,8 @@ Per-epoch scalars (scalars plugin, run ``cnnvis``)
 
 import json
 import math
+
+import numpy as np
 
 from tb_cnnvis import imaging, metadata
 from tb_cnnvis.facts import (
@@ -295,7 +314,7 @@ def write_probes(tag_content, images, step=None, *, labels=None, seconds=0.0):
         tag_content: ``content("probes", ...)``.
         images: (N, H, W, 3 or 1) display images, floats in [0, 1] or uint8.
         step: the step (default: the writer's default step).
-        labels: N integer labels, or None.
+        labels: N labels (class indices; a regression head's values as floats), or None.
         seconds: time spent preparing them.
 
     Returns:
@@ -307,7 +326,8 @@ def write_probes(tag_content, images, step=None, *, labels=None, seconds=0.0):
     """
     check_kind(tag_content, None)
     pixels = imaging.as_rgb(pixels_of(images, "images", ndim=4))
-    facts = {"labels": int_list(labels)}
+    values = None if labels is None else [v.item() for v in np.asarray(labels).reshape(-1)]
+    facts = {"labels": values}
     return write_single_tiles(tag_content, step, pixels, facts, seconds)
 
 

@@ -154,7 +154,7 @@ def test_layers_accept_names_paths_regex_and_per_view_dicts():
         ({"cam_target": "truth"}, "cam_target must be one of"),
         ({"layers": {"score_cam": "conv1"}}, "not logged"),
         ({"probe_images": np.zeros((4, 4))}, "probe_images must have shape"),
-        ({"probe_labels": [0, 1, 2]}, "2 integer labels"),
+        ({"probe_labels": [0, 1, 2]}, "must be 2 labels"),
     ],
 )
 def test_init_refuses_bad_arguments(kwargs, message):
@@ -188,13 +188,21 @@ def test_set_model_refuses_what_does_not_fit_the_model(kwargs, message):
         cb.set_model(models.sequential())
 
 
-def test_cam_views_need_a_classifier():
+def test_class_views_on_an_output_without_classes_are_refused_or_left_out():
     x = keras.Input((models.SIZE, models.SIZE, 3))
-    encoder = keras.Model(x, keras.layers.Conv2D(2, 3, name="conv")(x))
-    cb = CnnVisCallback("unused", _data(2)[0], views=["grad_cam"])
-    with pytest.raises(ValueError, match="one \\(N, classes\\) output"):
+    tokens = keras.layers.Reshape((-1, 2))(keras.layers.Conv2D(2, 3, name="conv")(x))
+    encoder = keras.Model(x, tokens)  # (N, positions, 2): no classes, values or pixels
+    cb = CnnVisCallback("unused", _data(2)[0], views=["feature_maps", "grad_cam"])
+    with pytest.raises(ValueError, match=r"\['grad_cam'\] cannot explain output .* of shape "
+                       r"\(None, \d+, 2\).*callable target.*Views that apply: \['feature_maps'\]"):  # fmt: skip
         cb.set_model(encoder)
-    CnnVisCallback("unused", _data(2)[0], views=["feature_maps"]).set_model(encoder)
+    defaults = CnnVisCallback("unused", _data(2)[0])
+    with pytest.warns(RuntimeWarning, match=r"class views \['grad_cam'\] cannot explain.*left out"):
+        defaults.set_model(encoder)
+    assert "grad_cam" not in defaults.views and "feature_maps" in defaults.views
+    agnostic = CnnVisCallback("unused", _data(2)[0], views=["eigencam"])
+    agnostic.set_model(encoder)  # class-agnostic: runs on any output
+    assert agnostic.views == ("eigencam",)
 
 
 def test_unbuilt_sequential_and_subclassed_models_are_built_from_the_probes():

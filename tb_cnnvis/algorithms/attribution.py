@@ -1,8 +1,9 @@
 """Class attributions in input space: SmoothGrad, integrated gradients and occlusion.
 
-Each method explains the class score (the logit: a final softmax is skipped, as for the
-CAMs) with one signed map per image at input resolution, summed over the input channels:
-positive where the pixels raise the class score.
+Each method explains a target's score (``tb_cnnvis.targets``: by default the predicted
+class's logit; a final softmax or sigmoid is skipped, as for the CAMs) with one signed map
+per image at input resolution, summed over the input channels: positive where the pixels
+raise the score.
 
 - ``"smoothgrad"``: Smilkov et al., "SmoothGrad: removing noise by adding noise", ICML
   workshop 2017: the mean input gradient over ``samples`` noisy copies of the image, the
@@ -32,9 +33,9 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tb_cnnvis import capture
+from tb_cnnvis import capture, targets
 from tb_cnnvis.algorithms import attribution_options as options_
-from tb_cnnvis.algorithms import backprop, cam
+from tb_cnnvis.algorithms import backprop
 from tb_cnnvis.input_range import InputRange
 
 METHODS = options_.METHODS
@@ -59,6 +60,10 @@ class AttributionResult(NamedTuple):
         method: the method's name.
         settings: the method's settings as used (JSON-ready), e.g. ``{"steps": 64,
             "baseline": "low"}``.
+        score: float32 (N,): the target's score on the image.
+        captions: the target in words per image.
+        head: the explained output's kind (``heads.HEAD_KINDS``).
+        value: float32 (N,): a regression head's output value (NaN for other targets).
     """
 
     maps: np.ndarray
@@ -68,15 +73,20 @@ class AttributionResult(NamedTuple):
     target_probability: np.ndarray
     method: str
     settings: dict
+    score: np.ndarray | None = None
+    captions: tuple = ()
+    head: str = "softmax"
+    value: np.ndarray | None = None
 
 
 class _Job(NamedTuple):
-    """What every method gets: model, images, explained classes, input range, batch size,
-    the other inputs of a model with several (rows per image) and the output explained."""
+    """What every method gets: model, images, the target (``targets.Bound``, its classes
+    fixed), the scores of the images, input range, batch size, the other inputs of a model
+    with several (rows per image) and the output explained."""
 
     model: object
     images: np.ndarray
-    target: np.ndarray
+    target: object
     scores: np.ndarray
     input_range: InputRange
     batch: int
@@ -139,10 +149,11 @@ def _gradient_sums(job, copies, make):
         grads = backprop.class_gradient(
             job.model,
             inputs,
-            job.target[padded],
+            job.target,
             rule="gradient",
             side=capture.take_rows(job.side, padded),
             output=job.output,
+            rows=padded,
         )
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # owners are sorted
         total[owner[starts]] += np.add.reduceat(grads[: len(rows)], starts, axis=0)
@@ -200,9 +211,8 @@ def _occlusion(job, patch_size, stride, baseline):
 
     logits = _logits(job, make, count * places, copies=places)
     owner = np.arange(count * places) // places
-    drops = (job.scores[owner] - logits[np.arange(len(logits)), job.target[owner]]).reshape(
-        count, places
-    )
+    occluded = job.target.score(tf.constant(logits), job.target.tensors(owner)).numpy()
+    drops = (job.scores[owner] - occluded).reshape(count, places)
     total = np.zeros((count, height, width), np.float64)
     covered = np.zeros((height, width), np.float64)
     for place, (top, left) in enumerate(corners):
@@ -239,7 +249,16 @@ def _batch_size(model, images):
 
 
 def attribution_details(
-    model, images, method, class_index=None, *, output=None, image_input=None, **options
+    model,
+    images,
+    method,
+    class_index=None,
+    *,
+    target=None,
+    output=None,
+    image_input=None,
+    class_names=None,
+    **options,
 ):
     """Class attributions with the classes and probabilities, per image.
 
@@ -252,8 +271,10 @@ def attribution_details(
             inputs are held at each image's values; maps are for the image input).
         method: "smoothgrad", "integrated_gradients" or "occlusion".
         class_index: None (the predicted class), an int, or one int per image.
+        target: a ``targets.Target`` or a callable ``logits -> (N,)``; None: ``class_index``'s.
         output: the output explained (a name, dict key or index); needed with several.
         image_input: the image input's name, when the model has several 4-D inputs.
+        class_names: names for the captions.
         **options: the method's options: ``samples`` (25), ``noise`` (0.15), ``seed`` (0)
             for SmoothGrad; ``steps`` (64), ``baseline`` (the low end of the input range)
             for integrated gradients; ``patch_size`` (1/8 of the smaller side), ``stride``
@@ -270,8 +291,8 @@ def attribution_details(
     Raises:
         ValueError: an unknown method or option, options that make no sense (``steps``,
             ``samples``, ``patch_size`` or ``stride`` out of range, a negative noise),
-            a baseline of the wrong shape, images of the wrong shape, a model without one
-            (N, classes) output, class_index out of range.
+            a baseline of the wrong shape, images of the wrong shape, a target that cannot
+            explain the output or a class out of range (the message says what fits).
 
     Example:
         >>> details = attribution_details(model, images, "occlusion", patch_size=8)
@@ -282,34 +303,36 @@ def attribution_details(
     batch, side = capture.split_images(model, images, image_input=image_input)
     index = capture.output_index(model, output)
     settings = options_.resolve(method, options, batch.shape)
-    targets = cam.class_indices(class_index, len(batch), cam.class_count(model, index))
+    bound = targets.bind(model, index, len(batch), target, class_index)
     input_range = InputRange.resolve(settings.pop("input_range"), model)
     input_range.bounds(batch.shape[-1])
     size = settings.pop("batch_size") or _batch_size(model, batch)
-    first = _Job(model, batch, targets, None, input_range, size, side, index)
+    first = _Job(model, batch, bound, None, input_range, size, side, index)
     logits = _logits(first, lambda rows: batch[rows], len(batch))
-    predicted = logits.argmax(axis=-1).astype(np.int32)
-    target = np.where(targets < 0, predicted, targets).astype(np.int32)
-    rows = np.arange(len(batch))
-    job = first._replace(target=target, scores=logits[rows, target])
+    found = targets.outcome(bound, logits, class_names)
+    job = first._replace(target=targets.fix(bound, logits), scores=found.score)
     with np.errstate(invalid="ignore", over="ignore"):
         maps = _FUNCTIONS[method](job, **settings)
     maps = capture.finite_or_zero(maps, f"{method} attribution")
-    probabilities = cam.probabilities_of(model, logits, index)
     return AttributionResult(
         maps=maps.astype(np.float32),
-        class_index=target,
-        predicted=predicted,
-        probability=probabilities[rows, predicted].astype(np.float32),
-        target_probability=probabilities[rows, target].astype(np.float32),
+        class_index=found.class_index,
+        predicted=found.predicted,
+        probability=found.probability,
+        target_probability=found.target_probability,
         method=method,
         settings=options_.describe(method, settings),
+        score=found.score,
+        captions=found.captions,
+        head=bound.head.kind,
+        value=found.value,
     )
 
 
 def attribution(
-    model, images, method, class_index=None, *, output=None, image_input=None, **options
-):
+    model, images, method, class_index=None, *, target=None, output=None, image_input=None,
+    **options,
+):  # fmt: skip
     """Signed class attributions at input resolution: SmoothGrad, integrated gradients, occlusion.
 
     Smilkov et al. 2017 (SmoothGrad), Sundararajan et al. 2017 (integrated gradients),
@@ -323,6 +346,7 @@ def attribution(
             scale; for a model with several inputs a dict or list of them.
         method: "smoothgrad", "integrated_gradients" or "occlusion".
         class_index: None (the predicted class), an int, or one int per image.
+        target: a ``targets.Target`` or a callable ``logits -> (N,)``; None: ``class_index``'s.
         output: the output explained (a name, dict key or index); needed with several.
         image_input: the image input's name, when the model has several 4-D inputs.
         **options: ``samples``, ``noise``, ``seed`` (SmoothGrad); ``steps``, ``baseline``
@@ -340,6 +364,5 @@ def attribution(
         >>> maps = cv.attribution(model, images, "integrated_gradients", steps=64)
         >>> maps.sum(axis=(1, 2))        # close to f(x) - f(baseline), per image
     """
-    return attribution_details(
-        model, images, method, class_index, output=output, image_input=image_input, **options
-    ).maps
+    choice = {"target": target, "output": output, "image_input": image_input}
+    return attribution_details(model, images, method, class_index, **choice, **options).maps

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tb_cnnvis import capture
+from tb_cnnvis import capture, targets
 from tb_cnnvis.algorithms import cam
 
 RULES = ("gradient", "deconvnet", "guided")
@@ -67,21 +67,22 @@ def relu_rule(rule):
     return _RELU_FNS[rule]
 
 
-def class_gradient(model, images, class_index, rule="guided", *, side=None, output=0):
-    """Input gradient of each image's class logit under a ReLU ``rule``, (N, H, W, C_in).
+def class_gradient(model, images, target, rule="guided", *, side=None, output=0, rows=None):
+    """Input gradient of each image's target score under a ReLU ``rule``, (N, H, W, C_in).
 
-    Compiled once per (model, rule, output). ``images`` is a checked float32 batch,
-    ``class_index`` one int per image, ``side`` the other inputs' rows (or None) and
-    ``output`` the index of the output explained (``capture.output_index``).
+    Compiled once per (model, rule, output, kind of target). ``images`` is a checked
+    float32 batch, ``target`` a ``targets.Bound`` (its values for the images ``rows``, or
+    for all when None), ``side`` the other inputs' rows (or None) and ``output`` the index
+    of the output explained (``capture.output_index``).
     """
     relu_fn = relu_rule(rule)
     function = capture.CACHE.get(
         model,
-        ("class_gradient", rule, output),
-        lambda model_ref: _build_class_gradient(model_ref, relu_fn, output),
+        ("class_gradient", rule, output, target.key()),
+        lambda model_ref: _build_class_gradient(model_ref, relu_fn, output, target),
     )
     side = capture.side_constants(side)
-    return function(tf.constant(images), tf.constant(class_index, tf.int32), side).numpy()
+    return function(tf.constant(images), target.tensors(rows), side).numpy()
 
 
 class Projection(NamedTuple):
@@ -129,17 +130,17 @@ def _build_projection(model_ref, path, relu_fn):
     return run
 
 
-def _build_class_gradient(model_ref, relu_fn, output=0):
-    """Input gradient of each image's class logit ``target`` under a ReLU rule."""
+def _build_class_gradient(model_ref, relu_fn, output, bound):
+    """Input gradient of each image's target score under a ReLU rule."""
 
-    def run(images, target, side):
+    def run(images, values, side):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(images)
             outputs, _ = capture.run_graph(
                 model_ref(), images, side=side, relu_fn=relu_fn, logits=True
             )
             logits = tf.cast(capture.select_output(outputs, output), tf.float32)
-            score = tf.reduce_sum(tf.gather(logits, target, axis=1, batch_dims=1))
+            score = tf.reduce_sum(bound.score(logits, values))
         return tape.gradient(score, images)
 
     return run
@@ -232,19 +233,22 @@ def backprop(model, images, layer, channel=None, rule="deconvnet", *, image_inpu
     ).projections
 
 
-def guided_grad_cam(model, images, layer=None, class_index=None, *, output=None, image_input=None):
-    """Guided Grad-CAM: guided backpropagation of the class score times upsampled Grad-CAM.
+def guided_grad_cam(
+    model, images, layer=None, class_index=None, *, target=None, output=None, image_input=None
+):
+    """Guided Grad-CAM: guided backpropagation of the target's score times upsampled Grad-CAM.
 
     Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
-    Localization", ICCV 2017, section 3.1. The class score is the logit (a final softmax
-    is skipped).
+    Localization", ICCV 2017, section 3.1. The score is a target's (``tb_cnnvis.targets``)
+    of the logits (a final softmax or sigmoid is skipped).
 
     Args:
-        model: a built Keras 3 classifier (with several outputs: see ``output``).
+        model: a built Keras 3 model (with several outputs: see ``output``).
         images: float32 array (N, H, W, C) or one image (H, W, C), in the model's input
             scale; for a model with several inputs a dict or list of them.
         layer: the Grad-CAM layer (name or path); None: the last layer with a 4-D output.
         class_index: None (the predicted class), an int, or one int per image.
+        target: a ``targets.Target`` or a callable ``logits -> (N,)``; None: ``class_index``'s.
         output: the output explained (a name, dict key or index); needed with several.
         image_input: the image input's name, when the model has several 4-D inputs.
 
@@ -259,13 +263,13 @@ def guided_grad_cam(model, images, layer=None, class_index=None, *, output=None,
         >>> cv.guided_grad_cam(model, images, "conv2").shape
         (4, 32, 32, 3)
     """
-    details = cam.cam_details(
-        model, images, layer, class_index, "gradcam", output=output, image_input=image_input
-    )
+    choice = {"target": target, "output": output, "image_input": image_input}
+    details = cam.cam_details(model, images, layer, class_index, "gradcam", **choice)
     batch, side = capture.split_images(model, images, image_input=image_input)
     index = capture.output_index(model, output)
-    grads = class_gradient(
-        model, batch, details.class_index, rule="guided", side=side, output=index
-    )
-    guided = capture.finite_or_zero(grads, "guided backpropagation of the class score")
+    bound = targets.bind(model, index, len(batch), target, class_index)
+    fixed = targets.with_classes(bound.target, details.class_index)
+    fixed = targets.Bound(fixed, bound.head, fixed.values(len(batch)))
+    grads = class_gradient(model, batch, fixed, rule="guided", side=side, output=index)
+    guided = capture.finite_or_zero(grads, "guided backpropagation of the target's score")
     return (guided * details.maps[..., None]).astype(np.float32)

@@ -1,8 +1,9 @@
 """The CAM methods: each one is the function that turns a layer's evidence into a raw map.
 
 ``cam.cam_details`` is the template: it runs the model once for the activations ``A``
-(N, h, w, K) of a layer and the gradients ``g = d score / d A`` of the explained class's
-logit, hands both to the method's function here, and then does what every method shares
+(N, h, w, K) of a layer and the gradients ``g = d score / d A`` of the target's score
+(``tb_cnnvis.targets``: a class's logit, a binary head's signed logit, a regression value,
+a segmentation class's logits over its mask), hands both to the method's function here, and then does what every method shares
 (ReLU, bilinear upsampling to the input size, scaling to [0, 1] per image). A method is
 one entry of ``MAPS``: a function ``Evidence -> raw (N, h, w) map`` before the ReLU.
 Methods with one weight per channel (``map = sum_k w_k A_k``) are written as their
@@ -61,8 +62,9 @@ class Evidence(NamedTuple):
         model: the model (Score-CAM runs it on masked inputs).
         images: float32 (N, H, W, C), the checked batch.
         acts: float32 (N, h, w, K), the layer's activations.
-        grads: float32 (N, h, w, K), d logit of the explained class / d activations.
-        target: int32 (N,), the explained classes.
+        grads: float32 (N, h, w, K), d score of the target / d activations.
+        target: the ``targets.Bound`` explained, its classes (and a segmentation's mask)
+            held at what the images chose (``targets.fix``).
         path: the layer's path.
         max_channels: Score-CAM's channel budget per image, or None.
         side: the model's other inputs for these images (None for a one-input model).
@@ -73,7 +75,7 @@ class Evidence(NamedTuple):
     images: np.ndarray
     acts: np.ndarray
     grads: np.ndarray
-    target: np.ndarray
+    target: object
     path: str
     max_channels: int | None
     side: dict | None = None
@@ -111,13 +113,15 @@ def _xgradcam_weights(ev):
 
 
 def _scorecam_weights(ev):
-    """Score-CAM: softmax over channels of the target logit for each channel-masked input."""
+    """Score-CAM: softmax over channels of the target's score for each channel-masked input."""
     n, _, _, k = ev.acts.shape
     chosen = _score_cam_channels(ev.acts, ev.max_channels)
     pairs = [(i, c) for i in range(n) for c in chosen[i]]
     batch = min(SCORE_CAM_BATCH, len(pairs))
     score = capture.CACHE.get(
-        ev.model, ("scorecam", ev.path, ev.output), lambda ref: _build_masked_scores(ref, ev.output)
+        ev.model,
+        ("scorecam", ev.path, ev.output, ev.target.key()),
+        lambda ref: _build_masked_scores(ref, ev.output, ev.target),
     )
     scores = np.zeros(len(pairs), np.float32)
     for start in range(0, len(pairs), batch):
@@ -125,9 +129,13 @@ def _scorecam_weights(ev):
         padded = part + [part[0]] * (batch - len(part))  # a fixed shape: no retracing
         rows, cols = (np.array(column) for column in zip(*padded))
         side = capture.side_constants(capture.take_rows(ev.side, rows))
-        logits = score(tf.constant(ev.images[rows]), tf.constant(ev.acts[rows, :, :, cols]), side)
-        used = np.arange(len(part))
-        scores[start : start + len(part)] = logits.numpy()[used, ev.target[rows[used]]]
+        found = score(
+            tf.constant(ev.images[rows]),
+            tf.constant(ev.acts[rows, :, :, cols]),
+            ev.target.tensors(rows),
+            side,
+        )
+        scores[start : start + len(part)] = found.numpy()[: len(part)]
     weights = np.zeros((n, k), np.float32)
     offset = 0
     for i, channels in enumerate(chosen):
@@ -147,16 +155,16 @@ def _score_cam_channels(acts, max_channels):
     return [np.sort(np.argsort(-v, kind="stable")[:max_channels]) for v in variance]
 
 
-def _build_masked_scores(model_ref, output=0):
-    """Logits of ``images`` each masked by one upsampled channel scaled to [0, 1]."""
+def _build_masked_scores(model_ref, output, bound):
+    """The target's score of ``images`` each masked by one upsampled channel in [0, 1]."""
 
-    def run(images, channel_maps, side):
+    def run(images, channel_maps, values, side):
         masks = tf.image.resize(channel_maps[..., None], tf.shape(images)[1:3])
         low = tf.reduce_min(masks, axis=(1, 2, 3), keepdims=True)
         high = tf.reduce_max(masks, axis=(1, 2, 3), keepdims=True)
         masks = tf.math.divide_no_nan(masks - low, high - low)
         outputs, _ = capture.run_graph(model_ref(), images * masks, side=side, logits=True)
-        return tf.cast(capture.select_output(outputs, output), tf.float32)
+        return bound.score(tf.cast(capture.select_output(outputs, output), tf.float32), values)
 
     return run
 

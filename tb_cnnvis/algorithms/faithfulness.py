@@ -16,8 +16,10 @@ sigma = 1/16 of its larger side; Petsiuk et al. start insertion from a blurred i
 default because flat patches are themselves strong evidence against most classes: on the
 demo CNN (Grad-CAM at ``conv4``, 32 shapes) the mean baseline gives deletion AUCs of 0.18
 for Grad-CAM and 0.22 for a random map, the blur 0.23 and 0.54. Every step of every
-image is evaluated in batches through one compiled function (probabilities of all
-classes: the softmax of the logits, or the outputs of a sigmoid head).
+image is evaluated in batches through one compiled function: the probability of the
+target's class (``tb_cnnvis.targets``: a softmax class, a sigmoid label, a binary head's
+p or 1 - p, a segmentation class's mean probability over its pixels), the class (and a
+segmentation's pixels) held at what the unaltered image chose.
 
 Example:
     >>> scores = faithfulness_scores(model, images, grad_cam(model, images))
@@ -32,40 +34,68 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tb_cnnvis import capture
+from tb_cnnvis import capture, heads, targets
 
 BASELINES = ("blur", "mean", "zero")
 
 
-def _build_probabilities(model_ref, sigmoid, output):
-    """Class probabilities of a batch: softmax of the logits, or a sigmoid head's outputs."""
+def _build_logits(model_ref, output):
+    """The explained output's logits of a batch (a final softmax or sigmoid skipped)."""
 
     def run(images, side):
-        outputs, _ = capture.run_graph(model_ref(), images, side=side, logits=not sigmoid)
-        outputs = tf.cast(capture.select_output(outputs, output), tf.float32)
-        return outputs if sigmoid else tf.nn.softmax(outputs, axis=-1)
+        outputs, _ = capture.run_graph(model_ref(), images, side=side, logits=True)
+        return tf.cast(capture.select_output(outputs, output), tf.float32)
 
     return run
+
+
+def _build_target_probability(model_ref, output, bound):
+    """The probability of ``bound``'s class (over its pixels, for a segmentation) of a batch."""
+
+    def run(images, values, side):
+        outputs, _ = capture.run_graph(model_ref(), images, side=side, logits=True)
+        logits = tf.cast(capture.select_output(outputs, output), tf.float32)
+        return bound.target.probability(logits, values, bound.head)
+
+    return run
+
+
+def _batched(function, images, batch_size, side, values=None):
+    """``function(images[rows], [values(rows)], side[rows])`` over batches, concatenated."""
+    parts = []
+    for start in range(0, len(images), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(images)))
+        side_rows = capture.side_constants(capture.take_rows(side, rows))
+        args = () if values is None else (values(rows),)
+        parts.append(function(tf.constant(images[rows]), *args, side_rows).numpy())
+    return np.concatenate(parts)
+
+
+def output_logits(model, images, batch_size=64, *, side=None, output=0):
+    """The explained output's logits for ``images`` (N, ...), in batches.
+
+    ``side`` holds the model's other inputs for these rows (or None); ``output`` is the
+    index of the output explained (``capture.output_index``).
+    """
+    function = capture.CACHE.get(
+        model, ("faithfulness/logits", output), lambda ref: _build_logits(ref, output)
+    )
+    return _batched(function, images, batch_size, side)
 
 
 def class_probabilities(model, images, batch_size=64, *, side=None, output=0):
     """Probabilities of every class for ``images`` (N, classes), in batches.
 
-    ``side`` holds the model's other inputs for these rows (or None); ``output`` is the
-    index of the output explained (``capture.output_index``).
+    As ``heads.class_probabilities``: a softmax head's softmax, a sigmoid head's per-label
+    sigmoids, a binary head's ``(1 - p, p)``, a segmentation head's share of pixels per
+    class. Raises ``ValueError`` for a head without classes.
     """
-    sigmoid = capture.final_activation(model, output) == "sigmoid"
-    function = capture.CACHE.get(
-        model,
-        ("faithfulness/probabilities", sigmoid, output),
-        lambda model_ref: _build_probabilities(model_ref, sigmoid, output),
-    )
-    parts = []
-    for start in range(0, len(images), batch_size):
-        rows = slice(start, start + batch_size)
-        side_rows = capture.side_constants(capture.take_rows(side, rows))
-        parts.append(function(tf.constant(images[rows]), side_rows).numpy())
-    return np.concatenate(parts)
+    head = heads.head_of(model, output)
+    logits = output_logits(model, images, batch_size, side=side, output=output)
+    found = heads.class_probabilities(head, logits)
+    if found is None:
+        raise ValueError(f"No class probabilities: {head.describe()}.")
+    return found
 
 
 def gaussian_blur(images, sigma):
@@ -125,6 +155,7 @@ def deletion_curves(
     maps,
     class_index=None,
     *,
+    target=None,
     steps=16,
     baseline="blur",
     insertion=False,
@@ -146,6 +177,9 @@ def deletion_curves(
             resized bilinearly to (H, W) if needed.
         class_index: None (the class predicted for the unaltered image), an int, or one per
             image.
+        target: a ``targets.Target`` with a class probability (``Class``, ``Binary``,
+            ``Segmentation``: its class's mean probability over the pixels it sums);
+            None: ``class_index``'s. Its class (and mask) are held at the unaltered image's.
         steps: number of steps (the curve has ``steps + 1`` points).
         baseline: "blur", "mean", "zero" or an array broadcastable to the images.
         insertion: start from the baseline and insert pixels instead.
@@ -158,7 +192,8 @@ def deletion_curves(
         ``(fractions (steps + 1,), probabilities (N, steps + 1), class_index (N,))``.
 
     Raises:
-        ValueError: wrong shapes, an unknown baseline, ``steps < 1``.
+        ValueError: wrong shapes, an unknown baseline, ``steps < 1``, a target without a
+            class probability (a regression or a callable: deletion needs a probability).
 
     Example:
         >>> fractions, curves, classes = deletion_curves(model, images, maps, steps=16)
@@ -167,10 +202,21 @@ def deletion_curves(
     index = capture.output_index(model, output)
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1; got {steps}.")
+    bound = targets.bind(model, index, len(batch), target, class_index)
+    if not bound.target.has_probability(bound.head):
+        raise ValueError(
+            f"Deletion and insertion follow a class probability; the target {bound.target!r} "
+            "has none (use a class, binary or segmentation target)."
+        )
     saliency = _saliency(maps, batch)
     base = baseline_images(batch, baseline)
-    original = class_probabilities(model, batch, batch_size, side=side, output=index)
-    targets = _targets(class_index, original)
+    logits = output_logits(model, batch, batch_size, side=side, output=index)
+    fixed = targets.fix(bound, logits)
+    probability = capture.CACHE.get(
+        model,
+        ("faithfulness/probability", index, fixed.key()),
+        lambda ref: _build_target_probability(ref, index, fixed),
+    )
     pixels = saliency[0].size
     counts = np.round(np.linspace(0, pixels, int(steps) + 1)).astype(int)
     per_chunk = max(1, int(batch_size) // len(counts))
@@ -184,30 +230,17 @@ def deletion_curves(
         removed = removed.reshape(len(rows), len(counts), *batch.shape[1:3], 1)
         first, second = (base, batch) if insertion else (batch, base)
         variants = np.where(removed, second[rows, None], first[rows, None])
-        repeated = capture.take_rows(side, np.repeat(rows, len(counts)))
-        probabilities = class_probabilities(
-            model,
+        owner = np.repeat(rows, len(counts))
+        found = _batched(
+            probability,
             variants.reshape(-1, *batch.shape[1:]).astype(np.float32),
             batch_size,
-            side=repeated,
-            output=index,
+            capture.take_rows(side, owner),
+            lambda part, owner=owner: fixed.tensors(owner[part]),
         )
-        probabilities = probabilities.reshape(len(rows), len(counts), -1)
-        curves[rows] = probabilities[np.arange(len(rows)), :, targets[rows]]
-    return counts / pixels, curves, targets
-
-
-def _targets(class_index, probabilities):
-    """int (N,) classes: the predicted ones, or ``class_index`` checked against the classes."""
-    count, classes = probabilities.shape
-    if class_index is None:
-        return probabilities.argmax(axis=1)
-    values = np.broadcast_to(np.asarray(class_index), (count,))
-    if not np.issubdtype(values.dtype, np.integer) or values.min() < 0 or values.max() >= classes:
-        raise ValueError(
-            f"class_index must be an int or {count} ints in 0..{classes - 1}; got {class_index!r}."
-        )
-    return values.astype(int)
+        curves[rows] = found.reshape(len(rows), len(counts))
+    chosen = fixed.values.get("index", np.full(len(batch), -1, np.int32))
+    return counts / pixels, curves, chosen
 
 
 def curve_auc(fractions, curves):
@@ -243,6 +276,7 @@ def faithfulness_scores(
     maps,
     class_index=None,
     *,
+    target=None,
     steps=16,
     baseline="blur",
     insertion=True,
@@ -263,6 +297,8 @@ def faithfulness_scores(
             several inputs, a dict or list of them).
         maps: saliency maps (N, h, w) or (N, h, w, C).
         class_index: None (the predicted class), an int, or one per image.
+        target: a ``targets.Target`` with a class probability; None: ``class_index``'s
+            (see ``deletion_curves``).
         steps: points per curve minus one.
         baseline: "blur", "mean", "zero" or an array (see the module docstring).
         insertion: also compute insertion AUCs (doubles the cost).
@@ -282,15 +318,18 @@ def faithfulness_scores(
         >>> scores.means()
         {'deletion_auc': 0.12, 'deletion_auc_random': 0.41, 'insertion_auc': ...}
     """
-    batch, _ = capture.split_images(model, images, image_input=image_input)
+    batch, side = capture.split_images(model, images, image_input=image_input)
+    index = capture.output_index(model, output)
+    bound = targets.bind(model, index, len(batch), target, class_index)
+    held = targets.fix(bound, output_logits(model, batch, batch_size, side=side, output=index))
     noise = np.random.default_rng(seed).random(batch.shape[:3], dtype=np.float32)
     options = {"steps": steps, "baseline": baseline, "batch_size": batch_size}
-    options.update(output=output, image_input=image_input)
-    results, targets = {}, class_index
+    options.update(target=held.target, output=output, image_input=image_input)
+    results, chosen = {}, None
     for name, saliency in (("", maps), ("_random", noise)):
         for mode in ("deletion", "insertion") if insertion else ("deletion",):
-            fractions, curves, targets = deletion_curves(
-                model, images, saliency, targets, insertion=mode == "insertion", **options
+            fractions, curves, chosen = deletion_curves(
+                model, images, saliency, insertion=mode == "insertion", **options
             )
             results[mode + name] = curve_auc(fractions, curves).astype(np.float32)
     return FaithfulnessScores(
@@ -298,7 +337,7 @@ def faithfulness_scores(
         deletion_random=results["deletion_random"],
         insertion=results.get("insertion"),
         insertion_random=results.get("insertion_random"),
-        class_index=targets,
+        class_index=chosen,
     )
 
 

@@ -37,21 +37,21 @@ import contextlib
 import keras
 import numpy as np
 
-from tb_cnnvis import capture
+from tb_cnnvis import capture, targets
 from tb_cnnvis.algorithms import backprop, cam, drift
 
 METHODS = ("gradcam", "guided", "gradient", "deconvnet")
 
 
-def _maps(model, inputs, method, layer, targets, output, image_input):
-    """(N, H, W) maps of ``method`` for ``targets``; gradients reduce to max |value| over C."""
+def _maps(model, inputs, method, layer, target, output, image_input):
+    """(N, H, W) maps of ``method`` for ``target``; gradients reduce to max |value| over C."""
     if method == "gradcam":
-        return cam.grad_cam(
-            model, inputs, layer, class_index=targets, output=output, image_input=image_input
-        )
+        return cam.grad_cam(model, inputs, layer, target=target, output=output,
+                            image_input=image_input)  # fmt: skip
     batch, side = capture.split_images(model, inputs, image_input=image_input)
     index = capture.output_index(model, output)
-    grads = backprop.class_gradient(model, batch, targets, rule=method, side=side, output=index)
+    bound = targets.bind(model, index, len(batch), target)
+    grads = backprop.class_gradient(model, batch, bound, rule=method, side=side, output=index)
     return np.abs(np.nan_to_num(grads)).max(axis=-1)
 
 
@@ -80,6 +80,7 @@ def randomization_check(
     methods=METHODS,
     class_index=None,
     *,
+    target=None,
     seed=0,
     output=None,
     image_input=None,
@@ -109,6 +110,8 @@ def randomization_check(
             (saliency) and "deconvnet"; the last three are input gradients of the class
             logit with that ReLU rule, reduced to max |value| over colour channels.
         class_index: None (the original model's predicted class), an int, or one per image.
+        target: a ``targets.Target`` or a callable ``logits -> (N,)``; None: ``class_index``'s.
+            Its class is held at the original model's choice.
         seed: seed of the random weights.
         output: the output explained (a name, dict key or index); needed with several.
         image_input: the image input's name, when the model has several 4-D inputs.
@@ -129,16 +132,18 @@ def randomization_check(
     if unknown or not methods:
         raise ValueError(f"Unknown methods {unknown}; expected some of {list(METHODS)}.")
     choice = {"output": output, "image_input": image_input}
-    details = cam.cam_details(model, images, layer, class_index, **choice)
-    targets, path = details.class_index, details.layer
+    details = cam.cam_details(model, images, layer, class_index, target=target, **choice)
+    head = targets.head_of(model, capture.output_index(model, output))
+    held = targets.with_classes(targets.resolve(head, target, class_index), details.class_index)
+    path = details.layer
     with _scratch_copy(model) as clone:
-        original = {m: _maps(clone, images, m, path, targets, **choice) for m in methods}
+        original = {m: _maps(clone, images, m, path, held, **choice) for m in methods}
         rng = np.random.default_rng(seed)
         table = {m: [] for m in methods}
         for name, target_layer in _weighted_layers(clone):
             _randomize(target_layer, rng)
             for method in methods:
-                maps = _maps(clone, images, method, path, targets, **choice)
+                maps = _maps(clone, images, method, path, held, **choice)
                 rho = drift.spearman(original[method], maps, absolute=True).mean()
                 table[method].append((name, float(rho)))
     return table

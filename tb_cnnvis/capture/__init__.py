@@ -55,6 +55,7 @@ from tb_cnnvis.capture.roles import (
     relu_role,
     select_output,
     softmax_role,
+    squash_role,
 )
 
 __all__ = [
@@ -93,6 +94,7 @@ __all__ = [
     "side_constants",
     "softmax_role",
     "split_images",
+    "squash_role",
     "structure",
     "sublayers",
     "take_rows",

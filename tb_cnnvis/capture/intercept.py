@@ -13,7 +13,7 @@ traces) every layer it holds has its ``call`` wrapped on the instance, and the w
   ``keras.activations.relu`` (and their ``relu6``) called by the model's own code: a
   subclassed ``call``, a custom layer, a ``keras.ops.relu`` node of a functional model; a
   ReLU written otherwise, e.g. ``tf.maximum(x, 0)``, keeps its ordinary gradient);
-- skip the final softmax of the model's outputs, to read logits;
+- skip the final softmax or sigmoid of the model's outputs, to read logits;
 - stop the call as soon as every layer in ``stop_at`` has run, so the rest of the model
   is neither computed nor traced.
 
@@ -38,7 +38,7 @@ import tensorflow as tf
 from tb_cnnvis.capture import held, inputs
 from tb_cnnvis.capture.cache import NO_AUTOGRAPH
 from tb_cnnvis.capture.layers import all_layers
-from tb_cnnvis.capture.roles import output_layers, relu_cap, relu_role, softmax_role
+from tb_cnnvis.capture.roles import output_layers, relu_cap, relu_role, squash_role
 
 
 class _Stop(BaseException):
@@ -92,7 +92,7 @@ class _Session:
         """The replacement of ``layer.call``."""
         relu = relu_role(layer) if self.relu_fn is not None else None
         cap = relu_cap(layer) if relu else None
-        soft = softmax_role(layer) if id(layer) in self.softmax_ids else None
+        soft = squash_role(layer) if id(layer) in self.softmax_ids else None
         own = _is_keras_leaf(layer)
 
         def call(*args, **kwargs):
@@ -239,7 +239,8 @@ def run_graph(model, images, *, side=None, taps=(), relu_fn=None, logits=False, 
         taps: layer paths whose outputs to return.
         relu_fn: if given, every ReLU (layer, ``Activation('relu')`` or ``activation=relu``)
             is replaced by ``relu_fn`` (used for the deconvnet / guided backprop rules).
-        logits: skip the softmax that ends each output, returning the scores before it.
+        logits: skip the softmax or sigmoid that ends each output, returning the scores
+            before it (the logits).
         stop_at: layer paths after which the call may stop (the output is then ``None``).
 
     Returns:

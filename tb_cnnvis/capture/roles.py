@@ -49,6 +49,17 @@ def softmax_role(layer):
     return None
 
 
+def squash_role(layer):
+    """How ``layer`` squashes its output into probabilities: a softmax or a sigmoid, as
+    "layer" (``Softmax``, ``Activation``) or "activation" (``activation=``), or None."""
+    found = softmax_role(layer)
+    if found:
+        return found
+    if getattr(layer, "activation", None) is keras.activations.sigmoid:
+        return "layer" if isinstance(layer, keras.layers.Activation) else "activation"
+    return None
+
+
 def _graph_output_layer(model, index=0):
     """The layer that produces output ``index`` of a graph model, looking inside nested models."""
     if isinstance(model, keras.Sequential):
@@ -138,8 +149,9 @@ def select_output(outputs, index):
 def final_activation(model, output=0):
     """How output ``output`` (an index) is squashed: "softmax", "sigmoid" or "linear".
 
-    ``run_graph(..., logits=True)`` skips a final softmax; with "softmax" the model's
-    outputs are ``softmax(logits)``, with "linear" they are the logits themselves.
+    ``run_graph(..., logits=True)`` skips a final softmax or sigmoid; with "softmax" the
+    model's outputs are ``softmax(logits)``, with "sigmoid" ``sigmoid(logits)``, with
+    "linear" they are the logits themselves.
     """
     layers = output_layers(model)
     layer = layers[output] if output < len(layers) else None

@@ -34,7 +34,7 @@ class ClassAttributions(explained.ClassMaps):
 
         return [capture.LayerRef(INPUT, None, -1, tuple(capture.input_shape(model)))]
 
-    def run(self, plan, view, ref, inputs, class_index):
+    def run(self, plan, view, ref, inputs, class_index, target):
         """An ``attribution.AttributionResult`` for these classes."""
         from tb_cnnvis.algorithms import attribution
 
@@ -44,8 +44,10 @@ class ClassAttributions(explained.ClassMaps):
             view.params["method"],
             class_index,
             input_range=plan.options.input_range,
+            target=target,
             output=plan.options.output,
             image_input=plan.options.image_input,
+            class_names=plan.probe_content.get("class_names"),
         )
 
     def own_values(self, details):
@@ -104,6 +106,9 @@ def write_attribution(
     probe=None,
     seconds=0.0,
     metrics=None,
+    captions=(),
+    head=None,
+    values=None,
 ):
     """Write signed class attributions (any view of the ``attribution`` family).
 
@@ -126,6 +131,7 @@ def write_attribution(
         seconds: time spent.
         metrics: more facts (``drift``, ``pointing_hits``, ``deletion_auc``, ...; see
             ``tb_cnnvis.summary``).
+        captions, head, values: what the target was (``explained.write_class_maps``).
 
     Returns:
         True if written.
@@ -148,4 +154,7 @@ def write_attribution(
         probe=probe,
         seconds=seconds,
         metrics=metrics,
+        captions=captions,
+        head=head,
+        values=values,
     )

@@ -35,7 +35,7 @@ class ClassActivationMaps(explained.ClassMaps):
         """One grayscale map per probe at input size."""
         return int(np.prod(plan.probes.images.shape[:3]))
 
-    def run(self, plan, view, ref, inputs, class_index):
+    def run(self, plan, view, ref, inputs, class_index, target):
         """A ``cam.CamResult`` of the layer for these classes."""
         from tb_cnnvis.algorithms import cam
 
@@ -45,8 +45,10 @@ class ClassActivationMaps(explained.ClassMaps):
             ref.path,
             class_index,
             method=view.params["method"],
+            target=target,
             output=plan.options.output,
             image_input=plan.options.image_input,
+            class_names=plan.probe_content.get("class_names"),
         )
 
     def own_values(self, details):
@@ -140,6 +142,9 @@ def write_cam(
     probe=None,
     seconds=0.0,
     metrics=None,
+    captions=(),
+    head=None,
+    values=None,
 ):
     """Write class activation maps (any view of the ``cam`` family) for every probe.
 
@@ -159,6 +164,7 @@ def write_cam(
         seconds: time spent.
         metrics: more facts (``drift``, ``pointing_hits``, ``deletion_auc``, ...; see
             ``tb_cnnvis.summary``).
+        captions, head, values: what the target was (``explained.write_class_maps``).
 
     Returns:
         True if written.
@@ -182,4 +188,7 @@ def write_cam(
         probe=probe,
         seconds=seconds,
         metrics=metrics,
+        captions=captions,
+        head=head,
+        values=values,
     )

@@ -27,6 +27,9 @@ from tb_cnnvis.views.registry import Family
 CLASS_FACTS = ("class_index", "predicted", "probability", "target_probability", "labels")
 """The facts every class-explaining view stores first (one entry per map)."""
 
+TARGET_FACTS = ("targets", "head", "values")
+"""What the target was: a caption per map, the head's kind, a regression's output values."""
+
 METRIC_FACTS = ("drift", "drift_from", "pointing_hits", "deletion_auc", "deletion_auc_random")
 """The per-epoch metrics the callback adds to a class-explaining view's facts."""
 
@@ -66,10 +69,11 @@ class ClassMaps(Family):
     @property
     def facts(self):
         """The shared class facts, the family's own, then the metrics'."""
-        return CLASS_FACTS + tuple(self.own_facts) + METRIC_FACTS
+        return CLASS_FACTS + TARGET_FACTS + tuple(self.own_facts) + METRIC_FACTS
 
-    def run(self, plan, view, ref, inputs, class_index):
-        """The method's result with one row per input row (``class_index`` None or (M,))."""
+    def run(self, plan, view, ref, inputs, class_index, target):
+        """The method's result with one row per input row (``class_index`` None or (M,);
+        ``target`` the user's target template for those rows, or None)."""
         raise NotImplementedError
 
     def own_values(self, details):
@@ -83,7 +87,9 @@ class ClassMaps(Family):
     def compute_layer(self, plan, view, ref):
         """An ``Explained`` holding the method's result for the classes chosen."""
         return explain(
-            plan, view, lambda inputs, classes: self.run(plan, view, ref, inputs, classes)
+            plan,
+            view,
+            lambda inputs, classes, target: self.run(plan, view, ref, inputs, classes, target),
         )
 
     def write(self, tag_content, result, step, seconds, facts, context):
@@ -101,6 +107,9 @@ class ClassMaps(Family):
             probe=result.probe,
             seconds=seconds,
             metrics=facts,
+            captions=details.captions,
+            head=details.head,
+            values=details.value if details.head == "regression" else None,
             **self.own_values(details),
         )
 
@@ -119,6 +128,9 @@ def write_class_maps(
     probe,
     seconds,
     metrics,
+    captions=(),
+    head=None,
+    values=None,
 ):
     """Write M class-explaining maps as single tiles with the shared facts, then ``own``.
 
@@ -128,10 +140,13 @@ def write_class_maps(
         pixels: (M, H, W, 1) uint8 maps.
         own: the family's own facts (dict).
         class_index, predicted, probability, target_probability: (M,) per map.
-        labels: N true labels (one per probe), or None.
+        labels: N true labels (one per probe; a regression's floats), or None.
         probe: None (map i is of probe i), or the M probes the maps are of.
         seconds: time spent.
         metrics: more facts (the callback's metrics), or None.
+        captions: the M targets in words (``"class 0 (cat): negated logit"``), or empty.
+        head: the explained output's kind (``heads.HEAD_KINDS``), or None.
+        values: a regression head's M output values, or None.
 
     Returns:
         True if written.
@@ -141,13 +156,26 @@ def write_class_maps(
         "predicted": summary.int_list(predicted),
         "probability": summary.float_list(probability),
         "target_probability": summary.float_list(target_probability),
-        "labels": summary.int_list(labels),
+        "labels": _label_list(labels),
+        "targets": [str(caption) for caption in captions] or None,
+        "head": head,
+        "values": summary.float_list(values),
         **own,
     }
     facts = summary.with_metrics(facts, metrics)
     return summary.write_single_tiles(
         tag_content, step, pixels, facts, seconds, **summary.class_layout(probe, class_index)
     )
+
+
+def _label_list(labels):
+    """Class labels as ints, a regression's values as floats, or None."""
+    if labels is None:
+        return None
+    values = np.asarray(labels)
+    if np.issubdtype(values.dtype, np.floating):
+        return summary.float_list(values)
+    return summary.int_list(values)
 
 
 def check_cam_classes(cam_classes):
@@ -189,43 +217,45 @@ def check_against_classes(cam_classes, classes):
 
 
 def explain(plan, view, run):
-    """Run ``run(images, class_index)`` for the classes ``plan.options.cam_classes`` asks.
+    """Run ``run(inputs, class_index, target)`` for the classes ``plan.options.cam_classes``
+    asks.
 
     Args:
-        plan: the ``plan.Plan`` (model, probes, options).
+        plan: the ``plan.Plan`` (model, probes, options, subject).
         view: the ``View`` (a class-agnostic one explains one class per probe).
-        run: ``(inputs with M rows, class_index None | int (M,)) -> result with M rows``;
-            ``inputs`` are the probe images (with a model's other inputs, the input dict).
+        run: ``(inputs with M rows, class_index None | int (M,), target template for those
+            rows or None) -> result with M rows``; ``inputs`` are the probe images (with a
+            model's other inputs, the input dict).
 
     Returns:
         An ``Explained``.
     """
-    probes = plan.probes
-    chosen = plan.options.cam_classes
+    probes, subject = plan.probes, plan.subject
+    count = len(probes.images)
+    chosen = plan.options.cam_classes if subject.has_classes else 1
     single = chosen == 1 or view.params.get("class_agnostic")
+    everyone = np.arange(count)
     if single or (isinstance(chosen, tuple) and len(chosen) == 1):
         if single:
-            use_labels = plan.options.cam_target == "label" and probes.labels is not None
-            targets = probes.labels if use_labels else None
+            labels = subject.class_labels
+            use_labels = plan.options.cam_target == "label" and labels is not None
+            classes = labels if use_labels else None
         else:
-            targets = np.full(len(probes.images), chosen[0])
-        return Explained(run(probes.inputs, targets))
-    count = len(probes.images)
+            classes = np.full(count, chosen[0])
+        return Explained(run(probes.inputs, classes, subject.target_at(everyone)))
     if isinstance(chosen, int):
-        from tb_cnnvis import capture
         from tb_cnnvis.algorithms import faithfulness
 
         probabilities = faithfulness.class_probabilities(
-            plan.model,
-            probes.images,
-            side=probes.side,
-            output=capture.output_index(plan.model, plan.options.output),
+            plan.model, probes.images, side=probes.side, output=subject.output
         )
         classes = np.argsort(-probabilities, axis=1, kind="stable")[:, :chosen]
     else:
         classes = np.tile(np.asarray(chosen), (count, 1))
-    probe = np.repeat(np.arange(count), classes.shape[1])
-    return Explained(run(probes.inputs_at(probe), classes.reshape(-1)), probe)
+    probe = np.repeat(everyone, classes.shape[1])
+    return Explained(
+        run(probes.inputs_at(probe), classes.reshape(-1), subject.target_at(probe)), probe
+    )
 
 
 def _is_int(value):
