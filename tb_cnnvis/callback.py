@@ -48,7 +48,8 @@ class CnnVisCallback(keras.callbacks.Callback):
     frequency, and every view is logged after the last epoch of ``fit``. Steps follow Keras's
     epoch numbers: to continue training with a second ``fit``, pass ``initial_epoch``.
 
-    Default layers: class activation maps use the last layer with a (h, w, c) output; class
+    Default layers: class activation maps use the last layer with a (h, w, c) output (before the
+    model's output, for a segmentation head); class
     attributions are maps at the input (tag ``<kind>/input``); the other views use every
     convolution layer (``Conv2D``, ``SeparableConv2D``, ...).
 

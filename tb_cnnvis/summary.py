@@ -130,8 +130,13 @@ Values
         probabilities ``1 - p`` and ``p``; for a segmentation head ``predicted`` is the
         class on the most pixels, ``probability`` its share of the pixels and
         ``target_probability`` the explained class's mean probability over its pixels.
-        ``labels`` holds floats for a regression head (its true values). Logs written
-        before targets existed lack the three keys: their maps explain a class's logit.
+        ``labels`` holds floats for a regression head (its true values). For a
+        segmentation target each map's PNG is followed by its mask's: a grayscale PNG at
+        the map's size, 255 on the pixels the score summed over (the given mask, or the
+        pixels predicted as the class), 0 elsewhere, whose ``images`` entry is the map's
+        with ``"role": "mask"`` (a map's entry has no ``role``); per-map facts still have
+        one entry per map. Logs written before targets existed lack the three keys and
+        the masks: their maps explain a class's logit.
 
     Several classes per probe (families ``cam`` and ``attribution``; the callback's
         ``cam_classes``): with one class per probe (the default) a step holds one map per

@@ -620,6 +620,8 @@ class Outcome(NamedTuple):
         score: float32, the target's score (for a regression, the signed value).
         captions: the target in words, per image.
         value: float32, the output value a regression target explains (NaN otherwise).
+        masks: bool (N, h, w), the pixels a segmentation target summed over (its mask, or
+            the pixels predicted as its class); None for other targets.
     """
 
     class_index: np.ndarray
@@ -629,6 +631,7 @@ class Outcome(NamedTuple):
     score: np.ndarray
     captions: tuple
     value: np.ndarray
+    masks: np.ndarray | None = None
 
 
 def outcome(bound, logits, class_names=None):
@@ -657,7 +660,12 @@ def outcome(bound, logits, class_names=None):
     value = nan
     if isinstance(bound.target, Regression):
         value = np.asarray(logits, np.float32)[:, int(bound.target.unit or 0)]
-    return Outcome(chosen, predicted, probability, target_probability, score, captions, value)
+    masks = None
+    if isinstance(bound.target, Segmentation):
+        masks = bound.target.pixels(logits_t, tensors, bound.head).numpy() > 0
+    return Outcome(
+        chosen, predicted, probability, target_probability, score, captions, value, masks
+    )
 
 
 def fix(bound, logits):

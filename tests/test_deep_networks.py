@@ -241,6 +241,6 @@ def test_verbose_names_the_default_layers_once(logdir, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("cnnvis")]
     assert lines[0].endswith(
         "; default layers: feature_maps conv1, conv2 (every convolution); "
-        "grad_cam conv2 (the last layer with a (h, w, c) output)"
+        "grad_cam conv2 (the last layer with a (h, w, c) output before the model's output)"
     )
     assert "default layers" not in lines[1]

@@ -64,6 +64,8 @@ class AttributionResult(NamedTuple):
         captions: the target in words per image.
         head: the explained output's kind (``heads.HEAD_KINDS``).
         value: float32 (N,): a regression head's output value (NaN for other targets).
+        masks: bool (N, h, w): a segmentation target's pixels (its mask, or the pixels
+            predicted as its class), at the output's resolution; None for other targets.
     """
 
     maps: np.ndarray
@@ -77,6 +79,7 @@ class AttributionResult(NamedTuple):
     captions: tuple = ()
     head: str = "softmax"
     value: np.ndarray | None = None
+    masks: np.ndarray | None = None
 
 
 class _Job(NamedTuple):
@@ -326,6 +329,7 @@ def attribution_details(
         captions=found.captions,
         head=bound.head.kind,
         value=found.value,
+        masks=found.masks,
     )
 
 

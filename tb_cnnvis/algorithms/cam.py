@@ -54,6 +54,8 @@ class CamResult(NamedTuple):
         captions: the target in words per image (``"class 0 (cat): negated logit"``).
         head: the explained output's kind (``heads.HEAD_KINDS``).
         value: float32 (N,): a regression head's output value (NaN for other targets).
+        masks: bool (N, h, w): a segmentation target's pixels (its mask, or the pixels
+            predicted as its class), at the output's resolution; None for other targets.
     """
 
     maps: np.ndarray
@@ -68,6 +70,7 @@ class CamResult(NamedTuple):
     captions: tuple = ()
     head: str = "softmax"
     value: np.ndarray | None = None
+    masks: np.ndarray | None = None
 
 
 def _build_gradients(model_ref, path, output, bound):
@@ -303,6 +306,7 @@ def cam_details(
         captions=found.captions,
         head=bound.head.kind,
         value=found.value,
+        masks=found.masks,
     )
 
 

@@ -109,6 +109,7 @@ def write_attribution(
     captions=(),
     head=None,
     values=None,
+    masks=None,
 ):
     """Write signed class attributions (any view of the ``attribution`` family).
 
@@ -131,7 +132,7 @@ def write_attribution(
         seconds: time spent.
         metrics: more facts (``drift``, ``pointing_hits``, ``deletion_auc``, ...; see
             ``tb_cnnvis.summary``).
-        captions, head, values: what the target was (``explained.write_class_maps``).
+        captions, head, values, masks: what the target was (``explained.write_class_maps``).
 
     Returns:
         True if written.
@@ -157,4 +158,5 @@ def write_attribution(
         captions=captions,
         head=head,
         values=values,
+        masks=masks,
     )

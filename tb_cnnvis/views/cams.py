@@ -24,12 +24,18 @@ class ClassActivationMaps(explained.ClassMaps):
     own_facts = ("cam_max",)
 
     def default_layers(self, model, four_d):
-        """The last layer with a 4-D output (the usual Grad-CAM choice)."""
+        """The last layer with a 4-D output (the usual Grad-CAM choice); when that layer
+        is the model's output (a segmentation head), the one before it (Seg-Grad-CAM)."""
+        from tb_cnnvis import capture
+
+        outputs = {id(layer) for layer in capture.output_layers(model) if layer is not None}
+        if len(four_d) > 1 and id(four_d[-1].layer) in outputs:
+            return list(four_d[-2:-1])
         return list(four_d[-1:])
 
     def default_reason(self, four_d):
         """The usual Grad-CAM choice."""
-        return "the last layer with a (h, w, c) output"
+        return "the last layer with a (h, w, c) output before the model's output"
 
     def estimated_bytes(self, plan, view, ref):
         """One grayscale map per probe at input size."""
@@ -145,6 +151,7 @@ def write_cam(
     captions=(),
     head=None,
     values=None,
+    masks=None,
 ):
     """Write class activation maps (any view of the ``cam`` family) for every probe.
 
@@ -164,7 +171,7 @@ def write_cam(
         seconds: time spent.
         metrics: more facts (``drift``, ``pointing_hits``, ``deletion_auc``, ...; see
             ``tb_cnnvis.summary``).
-        captions, head, values: what the target was (``explained.write_class_maps``).
+        captions, head, values, masks: what the target was (``explained.write_class_maps``).
 
     Returns:
         True if written.
@@ -191,4 +198,5 @@ def write_cam(
         captions=captions,
         head=head,
         values=values,
+        masks=masks,
     )

@@ -110,6 +110,7 @@ class ClassMaps(Family):
             captions=details.captions,
             head=details.head,
             values=details.value if details.head == "regression" else None,
+            masks=details.masks,
             **self.own_values(details),
         )
 
@@ -131,6 +132,7 @@ def write_class_maps(
     captions=(),
     head=None,
     values=None,
+    masks=None,
 ):
     """Write M class-explaining maps as single tiles with the shared facts, then ``own``.
 
@@ -147,6 +149,8 @@ def write_class_maps(
         captions: the M targets in words (``"class 0 (cat): negated logit"``), or empty.
         head: the explained output's kind (``heads.HEAD_KINDS``), or None.
         values: a regression head's M output values, or None.
+        masks: a segmentation target's M masks (M, h, w) bool, or None: each is stored as
+            a grayscale PNG at the maps' size right after its map (``"role": "mask"``).
 
     Returns:
         True if written.
@@ -163,9 +167,30 @@ def write_class_maps(
         **own,
     }
     facts = summary.with_metrics(facts, metrics)
-    return summary.write_single_tiles(
-        tag_content, step, pixels, facts, seconds, **summary.class_layout(probe, class_index)
-    )
+    layout = summary.class_layout(probe, class_index)
+    if masks is None:
+        return summary.write_single_tiles(tag_content, step, pixels, facts, seconds, **layout)
+    return _write_with_masks(tag_content, step, pixels, masks, facts, seconds, layout)
+
+
+def _write_with_masks(tag_content, step, pixels, masks, facts, seconds, layout):
+    """Each map followed by its mask (nearest-upsampled to the map's size, 0 or 255)."""
+    from tb_cnnvis import imaging
+
+    size = pixels.shape[1:3]
+    masks = np.asarray(masks, bool)
+    rows = (np.arange(size[0]) * masks.shape[1]) // size[0]
+    cols = (np.arange(size[1]) * masks.shape[2]) // size[1]
+    mask_pixels = (masks[:, rows][:, :, cols] * 255).astype(np.uint8)[..., None]
+    probes = layout.get("probes", np.arange(len(pixels)))
+    classes = layout.get("classes")
+    images, pngs = [], []
+    for i, (map_pixels, mask) in enumerate(zip(pixels, mask_pixels)):
+        class_index = None if classes is None else int(classes[i])
+        entry = imaging.image_facts((1, 1), size, 1, map_pixels.shape[-1], probes[i], class_index)
+        images += [entry, {**entry, "channels": 1, "role": "mask"}]
+        pngs += [imaging.encode_png(map_pixels), imaging.encode_png(mask)]
+    return summary.write_step(tag_content, step, facts, images, pngs, seconds)
 
 
 def _label_list(labels):
