@@ -94,8 +94,9 @@ def head_of(model, index=0):
             return Head("softmax", units, shape, activation, name)
         binary = activation == "sigmoid" or loss == "binary"
         if units == 1:
-            return Head("binary" if binary else "regression", 2 if binary else None, shape,
-                        activation, name)  # fmt: skip
+            return Head(
+                "binary" if binary else "regression", 2 if binary else None, shape, activation, name
+            )
         if binary:
             return Head("multilabel", units, shape, activation, name)
         if loss == "regression":

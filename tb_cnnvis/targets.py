@@ -335,8 +335,9 @@ class Segmentation(Target):
         found = {"index": _index_values(self.class_index, count)}
         if self.mask is not None:
             mask = (self.mask != 0).astype(np.float32)
-            found["mask"] = np.broadcast_to(mask.reshape(-1, *mask.shape[-2:]),
-                                            (count, *mask.shape[-2:])).copy()  # fmt: skip
+            found["mask"] = np.broadcast_to(
+                mask.reshape(-1, *mask.shape[-2:]), (count, *mask.shape[-2:])
+            ).copy()
         return found
 
     def key(self):
@@ -487,8 +488,9 @@ def from_class_index(head, class_index=None):
         return Segmentation(class_index)
     if head.kind == "regression":
         if class_index is not None:
-            raise ValueError(f"class_index={class_index!r} cannot apply: {head.describe()}; "
-                             f"{suggest(head)}")  # fmt: skip
+            raise ValueError(
+                f"class_index={class_index!r} cannot apply: {head.describe()}; {suggest(head)}"
+            )
         return Regression(1, None if head.units == 1 else 0)
     if head.kind == "none":
         raise ValueError(f"Nothing to explain by class: {head.describe()}; {suggest(head)}")

@@ -179,7 +179,7 @@ def test_eigen_cam_and_a_callable_target_run_on_any_output():
     model = keras.Model(x, tokens)
     images = _images()
     assert cv.grad_cam(model, images, "conv", method="eigencam").shape == (4, SIZE, SIZE)
-    with pytest.raises(ValueError, match="not a classifier.*callable target"):
+    with pytest.raises(ValueError, match=r"not a classifier.*callable target"):
         cv.grad_cam(model, images, "conv")
     custom = cv.grad_cam(model, images, "conv", target=lambda z: keras.ops.sum(z[:, :, 1], 1))
     direct = cv.grad_cam(model, images, "conv", target=targets.Score(lambda z: z[:, 0, 1]))
@@ -237,13 +237,13 @@ def test_deletion_follows_the_probability_of_the_class_explained():
             {"target": targets.Segmentation(0)},
             r"cannot explain .*softmax classifier"
             r".*class_index=0..2",
-        ),  # fmt: skip
+        ),
         ("regression", {"class_index": 0}, r"has no classes: use targets.Regression"),
         (
             "segmentation",
             {"target": targets.Segmentation(0, mask=np.ones((5, 5)))},
             r"mask of shape \(5, 5\) does not fit.*\(12, 12\)",
-        ),  # fmt: skip
+        ),
         ("segmentation", {"target": targets.Segmentation(7)}, r"class_index \[7\] out of range"),
         ("regression", {"target": targets.Regression(1, unit=3)}, r"unit=3\) is out of range"),
     ],

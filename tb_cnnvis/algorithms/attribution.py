@@ -199,9 +199,12 @@ def _occlusion(job, patch_size, stride, baseline):
         baseline, job.images, job.input_range, options_.DEFAULT_BASELINE["occlusion"]
     )
     corners = np.array(
-        [(top, left) for top in _starts(height, patch_size, stride)
-         for left in _starts(width, patch_size, stride)]
-    )  # fmt: skip
+        [
+            (top, left)
+            for top in _starts(height, patch_size, stride)
+            for left in _starts(width, patch_size, stride)
+        ]
+    )
     places = len(corners)
     rows_of, cols_of = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
 
@@ -334,9 +337,16 @@ def attribution_details(
 
 
 def attribution(
-    model, images, method, class_index=None, *, target=None, output=None, image_input=None,
+    model,
+    images,
+    method,
+    class_index=None,
+    *,
+    target=None,
+    output=None,
+    image_input=None,
     **options,
-):  # fmt: skip
+):
     """Signed class attributions at input resolution: SmoothGrad, integrated gradients, occlusion.
 
     Smilkov et al. 2017 (SmoothGrad), Sundararajan et al. 2017 (integrated gradients),

@@ -46,8 +46,9 @@ METHODS = ("gradcam", "guided", "gradient", "deconvnet")
 def _maps(model, inputs, method, layer, target, output, image_input):
     """(N, H, W) maps of ``method`` for ``target``; gradients reduce to max |value| over C."""
     if method == "gradcam":
-        return cam.grad_cam(model, inputs, layer, target=target, output=output,
-                            image_input=image_input)  # fmt: skip
+        return cam.grad_cam(
+            model, inputs, layer, target=target, output=output, image_input=image_input
+        )
     batch, side = capture.split_images(model, inputs, image_input=image_input)
     index = capture.output_index(model, output)
     bound = targets.bind(model, index, len(batch), target)
