@@ -5,9 +5,11 @@ Public API (imported lazily, so that TensorBoard can load the plugin without Ten
     import tb_cnnvis as cv
     cv.conv_layers(model)                          # layers with 4-D outputs, in model order
     cv.feature_maps(model, images, layer)          # (N, h, w, C) layer outputs
-    cv.grad_cam(model, images, layer=None, class_index=None, method="gradcam")
+    cv.grad_cam(model, images, layer=None, class_index=None, method="gradcam", target=None)
                                                    # also "gradcam++", "xgradcam", "scorecam",
                                                    # "layercam", "hirescam", "eigencam"
+    cv.targets.Binary(0)                           # what a class view explains: Class,
+                                                   # Binary, Regression, Segmentation, callables
     cv.attribution(model, images, method, class_index=None, **options)  # (N, H, W), signed:
                                                    # "smoothgrad", "integrated_gradients",
                                                    # "occlusion"
@@ -25,7 +27,8 @@ Public API (imported lazily, so that TensorBoard can load the plugin without Ten
 Command line: ``tb-cnnvis log --model 'ckpt/*.keras' --images DIR --logdir LOGS`` logs saved
 models after the fact (``tb_cnnvis.cli``).
 
-Modules: ``capture`` (layer lookup and graph tracing), ``algorithms`` (pure array
+Modules: ``targets`` (what the class views explain) and ``heads`` (what an output is),
+``capture`` (layer lookup and graph tracing), ``algorithms`` (pure array
 functions), ``imaging`` (normalization, atlases, PNG), ``summary`` (the stored format),
 ``callback`` (the Keras callback, with ``plan``, ``views`` and ``epoch_metrics``), ``cli``
 (the ``tb-cnnvis`` command), ``plugin`` (the TensorBoard plugin), ``metadata`` (names shared
@@ -57,9 +60,16 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
+_MODULES = ("targets", "heads")
+"""Public modules reachable as attributes (``cv.targets.Binary``), imported on first use."""
+
 
 def __getattr__(name):
     """Import public names on first use (PEP 562)."""
+    if name in _MODULES:
+        value = importlib.import_module(f"tb_cnnvis.{name}")
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'tb_cnnvis' has no attribute {name!r}")
