@@ -37,6 +37,7 @@ BENCHMARKS = {
     "top_examples": ("benchmarks.bench_top_examples", [], ["--quick"]),
     "filters": ("benchmarks.bench_filters", [], ["--quick"]),
     "methods": ("benchmarks.bench_methods", [], ["--quick"]),
+    "targets": ("benchmarks.bench_targets", [], ["--quick"]),
     "applications": ("benchmarks.bench_applications", [], ["--quick"]),
     "plugin": ("benchmarks.bench_plugin", [], ["--quick"]),
     "browser": ("benchmarks.bench_browser", [], ["--loads", "2"]),
