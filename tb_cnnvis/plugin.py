@@ -12,9 +12,12 @@ and read-only; errors are ``{"error": message}`` JSON with status 400 or 404.
 """
 
 import functools
+import hashlib
 import json
 import logging
 import math
+import os
+import posixpath
 import re
 import threading
 import urllib.parse
@@ -26,8 +29,8 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_cnnvis import metadata, views
-from tb_cnnvis.plugin_data import BlobReader
+from tb_cnnvis import blobstore, metadata, views
+from tb_cnnvis.plugin_data import BlobReader, RunNotes, SizedLruCache
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +41,18 @@ then ``.js`` or ``.css``. Nothing else in the folder, and nothing outside it, is
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
 """The content type of a served frontend file, by extension."""
 
-SUPPORTED_VERSIONS = (metadata.FORMAT_VERSION,)
-"""The stored-format versions (``"version"`` of a tag's content) this plugin reads."""
+SUPPORTED_VERSIONS = (1, metadata.FORMAT_VERSION)
+"""The stored-format versions (``"version"`` of a tag's content) this plugin reads: 1 (PNGs
+in the event files) and 2 (PNGs in pixel files, ``tb_cnnvis.blobstore``)."""
+
+SERIES_ID_LENGTH = 16
+"""Characters of the series id in image URLs (a hash of experiment, run and tag)."""
+
+SERIES_ID = re.compile(f"[0-9a-f]{{{SERIES_ID_LENGTH}}}")
+"""A valid series id (matched whole)."""
+
+IMAGE_REFS_LIMIT = 2_000_000
+"""Most image references (one per image of a step listed by ``/steps``) remembered."""
 
 BLOB_MAX_AGE_SECONDS = 24 * 3600
 """Browsers may cache a blob this long: a blob URL names one stored, immutable value."""
@@ -140,6 +153,11 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         self._frontend_dir = frontend_dir()
         self._static_files = static_files(self._frontend_dir)
         self._reader = BlobReader(self._data_provider)
+        self._logdir = getattr(context, "logdir", None) or None
+        self._series = {}  # series id -> (run, tag), learnt from /tags and /steps
+        self._series_lock = threading.Lock()
+        self._refs = SizedLruCache(IMAGE_REFS_LIMIT, size_of=lambda refs: len(refs) + 1)
+        self._notes = RunNotes()
         self._warned = set()  # (run, tag) pairs whose unsupported version was logged
         self._warned_lock = threading.Lock()
 
@@ -197,7 +215,11 @@ class CnnVisPlugin(base_plugin.TBPlugin):
                     self._warn_once(run, tag, reason)
                 tags.append({"tag": tag, **content, **extra})
             if tags:
-                runs.append({"run": run, "tags": sorted(tags, key=_tag_sort_key)})
+                entry = {"run": run, "tags": sorted(tags, key=_tag_sort_key)}
+                notes = self._notes.of(experiment, run)
+                if notes:
+                    entry["notes"] = notes
+                runs.append(entry)
         return {"runs": runs, "views": views.catalog()}
 
     def _warn_once(self, run, tag, reason):
@@ -231,21 +253,121 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             series = [datum for datum in series if datum.step == step]
             if not series:
                 raise errors.NotFoundError(f"run {run!r} tag {tag!r} has no step {step}")
-        facts = self._reader.facts_texts(ctx, series)
-        self._reader.prefetch(ctx, series)
-        steps = ",".join(_step_json(datum, text) for datum, text in zip(series, facts))
-        head = json.dumps({"run": run, "tag": tag})[:-1]
-        return f'{head}, "steps": [{steps}]}}'
+        return self._steps_json(ctx, experiment, run, tag, series)
 
-    def _blob_impl(self, ctx, blob_key, version=None):
-        """The bytes of one stored blob and their content type (``GET /blob``).
+    def _steps_json(self, ctx, experiment, run, tag, series):
+        """``/steps`` text for ``series``; remembers each step's image references for
+        ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served."""
+        entries = self._reader.facts_entries(ctx, series)
+        self._reader.prefetch(ctx, series)
+        series_id = self._series_id(experiment, run, tag)
+        steps = []
+        for datum, entry in zip(series, entries):
+            refs, problem = self._image_refs(run, datum, entry)
+            self._notes.set(experiment, run, tag, datum.step, problem)
+            if problem is not None:
+                continue
+            version = repr(datum.wall_time)
+            self._refs.put((series_id, datum.step, version), refs)
+            steps.append(_step_json(datum, entry.text, series_id, len(refs)))
+        head = json.dumps({"run": run, "tag": tag})[:-1]
+        return f'{head}, "steps": [{",".join(steps)}]}}'
+
+    def _image_refs(self, run, datum, entry):
+        """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
+
+        A ref is ``("blob", blob key)`` (PNGs in the event files, format version 1) or
+        ``("file", plugin directory, file, span)`` (a pixel file, version 2).
+        """
+        if entry.text == "null":
+            return (), "its facts cannot be read (a damaged event file?)"
+        if entry.pixels is None:
+            return tuple(("blob", value.blob_key) for value in datum.values[1:]), None
+        folder = self._plugin_dir(run)
+        if folder is None:
+            return (), "its pixel file cannot be found: TensorBoard was not given one --logdir"
+        problem = self._reader.pixel_problem(folder, entry.pixels)
+        if problem is not None:
+            return (), problem
+        file = entry.pixels["file"]
+        return tuple(("file", folder, file, span) for span in entry.pixels["spans"]), None
+
+    def _plugin_dir(self, run):
+        """``<logdir>/<run>/plugins/cnnvis``, or None without a single log directory."""
+        if not self._logdir:
+            return None
+        join = posixpath.join if "://" in self._logdir else os.path.join
+        return blobstore.plugin_dir(join(self._logdir, run))
+
+    def _series_id(self, experiment, run, tag):
+        """A short id of ``(experiment, run, tag)`` for image URLs, remembered for ``/blob``."""
+        digest = hashlib.sha256(json.dumps([experiment, run, tag]).encode("utf-8"))
+        series_id = digest.hexdigest()[:SERIES_ID_LENGTH]
+        with self._series_lock:
+            self._series[series_id] = (run, tag)
+        return series_id
+
+    def _blob_impl(self, ctx, experiment, series_id, step, index, version=None):
+        """The PNG bytes of image ``index`` of ``step`` of a series (``GET /blob``).
 
         Raises:
-          errors.NotFoundError: no blob has this key (also for malformed keys).
+          errors.InvalidArgumentError: a malformed series id.
+          errors.NotFoundError: no such series, step or image, or the image's file is
+            missing or damaged (the sentence says which; ``/tags`` then carries a note).
         """
-        data = self._reader.blob(ctx, blob_key, version)
-        content_type = "image/png" if data.startswith(_PNG_SIGNATURE) else None
-        return data, content_type or "application/octet-stream"
+        if not SERIES_ID.fullmatch(series_id):
+            raise errors.InvalidArgumentError(
+                f"s must be the {SERIES_ID_LENGTH}-character series id of an image URL from /steps"
+            )
+        refs = self._refs.get((series_id, step, version))
+        if refs is None:
+            refs = self._lookup_refs(ctx, experiment, series_id, step, version)
+        if index >= len(refs):
+            raise errors.NotFoundError(
+                f"step {step} of this series has {len(refs)} images; there is no image {index}"
+            )
+        ref = refs[index]
+        if ref[0] == "blob":
+            return self._reader.blob(ctx, ref[1], version)
+        try:
+            return self._reader.pixels(*ref[1:])
+        except blobstore.DamagedPixels as damage:
+            run, tag = self._series.get(series_id, ("?", "?"))
+            self._notes.set(experiment, run, tag, step, str(damage))
+            raise errors.NotFoundError(f"step {step} of {tag}: {damage}") from None
+
+    def _lookup_refs(self, ctx, experiment, series_id, step, version):
+        """The image references of one step found anew (``/blob`` before its ``/steps``)."""
+        with self._series_lock:
+            known = self._series.get(series_id)
+        if known is None:  # learn every series id of the experiment
+            listing = self._data_provider.list_blob_sequences(
+                ctx, experiment_id=experiment, plugin_name=self.plugin_name
+            )
+            for run, tags in listing.items():
+                for tag in tags:
+                    self._series_id(experiment, run, tag)
+            with self._series_lock:
+                known = self._series.get(series_id)
+        if known is None:
+            raise errors.NotFoundError("no cnnvis series has this id (s); reload the page")
+        run, tag = known
+        data = self._data_provider.read_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=self.plugin_name,
+            downsample=self._downsample,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        series = [d for d in data.get(run, {}).get(tag, ()) if d.step == step]
+        self._steps_json(ctx, experiment, run, tag, series)
+        refs = self._refs.get((series_id, step, version))
+        if refs is None:
+            problem = self._notes.get(experiment, run, tag, step)
+            if problem is not None:
+                raise errors.NotFoundError(f"step {step} of {tag}: {problem}")
+            raise errors.NotFoundError(f"{tag} of run {run!r} has no step {step} at t={version}")
+        return refs
 
     def _static_impl(self, name):
         """The bytes and content type of one frontend file found by ``static_files``.
@@ -286,24 +408,22 @@ class CnnVisPlugin(base_plugin.TBPlugin):
 
         def answer(request, ctx, eid):
             run, tag = _param(request, "run"), _param(request, "tag")
-            step = _param(request, "step", required=False)
-            if step is not None:
-                try:
-                    step = int(step)
-                except ValueError:
-                    raise errors.InvalidArgumentError(
-                        f"step must be an integer, got {step!r}"
-                    ) from None
+            step = _int_param(request, "step", required=False)
             return self._steps_impl(ctx, eid, run, tag, step)
 
         return _handle(environ, start_response, answer)
 
     def _serve_blob(self, environ, start_response):
-        """``GET /blob?key=K[&t=version]``."""
+        """``GET /blob?s=SERIES&step=S&i=I[&t=version]``."""
 
         def answer(request, ctx, eid):
-            key, version = _param(request, "key"), _param(request, "t", required=False)
-            data, content_type = self._blob_impl(ctx, key, version)
+            series_id = _param(request, "s")
+            step = _int_param(request, "step")
+            index = _int_param(request, "i")
+            version = _param(request, "t", required=False)
+            data = self._blob_impl(ctx, eid, series_id, step, index, version)
+            content_type = "image/png" if data.startswith(_PNG_SIGNATURE) else None
+            content_type = content_type or "application/octet-stream"
             return http_util.Respond(request, data, content_type, expires=BLOB_MAX_AGE_SECONDS)
 
         return _handle(environ, start_response, answer)
@@ -357,6 +477,18 @@ def _param(request, name, required=True):
     return value
 
 
+def _int_param(request, name, required=True):
+    """A non-negative integer query parameter (``InvalidArgumentError`` otherwise)."""
+    value = _param(request, name, required)
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise errors.InvalidArgumentError(
+            f"{name} must be a non-negative integer (as given in /steps), got {value[:40]!r}"
+        )
+    return int(value)
+
+
 @functools.lru_cache(maxsize=4096)
 def _tag_content_cached(raw):
     """Parsed plugin content of a tag, or None (cached by the raw bytes)."""
@@ -380,14 +512,14 @@ def _tag_sort_key(entry):
     return (entry.get("kind") != metadata.PROBES, index, kind_rank, entry["tag"])
 
 
-def _step_json(datum, facts):
+def _step_json(datum, facts, series_id, image_count):
     """One step of ``/steps`` as JSON text: step, wall time, image URLs and facts."""
     # The wall time in the URL makes each URL name one immutable value, even if a restarted
-    # training rewrites a step (blob keys name a (run, tag, step, index) position).
+    # training rewrites a step; the series id keeps URLs short whatever the names.
     version = repr(datum.wall_time)
     images = [
-        "blob?" + urllib.parse.urlencode({"key": value.blob_key, "t": version})
-        for value in datum.values[1:]
+        "blob?" + urllib.parse.urlencode({"s": series_id, "step": datum.step, "i": i, "t": version})
+        for i in range(image_count)
     ]
     head = json.dumps({"step": datum.step, "wall_time": datum.wall_time, "images": images})
     return f'{head[:-1]}, "facts": {facts}}}'

@@ -190,7 +190,8 @@ Per-epoch scalars (scalars plugin, run ``cnnvis``)
 import json
 import math
 
-from tb_cnnvis import imaging, metadata
+from tb_cnnvis import blobstore, imaging, metadata
+from tb_cnnvis.blobstore import RunWriter
 from tb_cnnvis.facts import (
     check_kind,
     float_list,
@@ -202,6 +203,7 @@ from tb_cnnvis.facts import (
 )
 
 __all__ = [
+    "RunWriter",
     "check_kind",
     "content",
     "content_for_layer",
@@ -322,19 +324,26 @@ def write_metrics(values, step=None):
     Example:
         >>> write_metrics({"dead_filters/conv1": 2, "sparsity/conv1": 0.61}, step=4)
     """
-    import tensorflow as tf
-
     for name, value in values.items():
         if value is not None and math.isfinite(float(value)):
-            tf.summary.scalar(metadata.SCALAR_TAG_PREFIX + name, float(value), step=step)
+            _write_scalar(metadata.SCALAR_TAG_PREFIX + name, float(value), step)
 
 
 def write_timings(seconds_by_view, step=None):
     """Write ``cnnvis_seconds/<view>`` scalars (scalars plugin) for one logged epoch."""
+    for view, seconds in seconds_by_view.items():
+        _write_scalar(metadata.TIMING_TAG_PREFIX + view, float(seconds), step)
+
+
+def _write_scalar(tag, value, step):
+    """One scalar: kept for the logged step being collected, else written now."""
+    pending = blobstore.pending_step()
+    if pending is not None:
+        pending.add_scalar(tag, value, step)
+        return
     import tensorflow as tf
 
-    for view, seconds in seconds_by_view.items():
-        tf.summary.scalar(metadata.TIMING_TAG_PREFIX + view, float(seconds), step=step)
+    tf.summary.scalar(tag, value, step=step)
 
 
 def write_single_tiles(tag_content, step, pixels, facts, seconds, probes=None, classes=None):
@@ -366,7 +375,12 @@ def class_layout(probe, class_index):
 
 
 def write_step(tag_content, step, facts, images, pngs, seconds):
-    """Write facts + PNGs as one rank-1 string tensor under the tag of ``tag_content``.
+    """Write one step of the tag of ``tag_content``: its facts and its PNGs.
+
+    Inside ``blobstore.RunWriter.step`` (the callback, the CLI, the synthetic writer) the
+    step is kept for that logged step's commit: the PNGs go to its pixel file and the event
+    holds the facts only (format version 2). Outside one, the facts and PNGs are written now
+    as one rank-1 string tensor (the layout of version 1, which version 2 readers read).
 
     Args:
         tag_content: the tag's content (``content(...)``).
@@ -377,13 +391,17 @@ def write_step(tag_content, step, facts, images, pngs, seconds):
         seconds: time spent computing the view.
 
     Returns:
-        True if written.
+        True if written (or kept for the logged step's commit).
     """
+    facts = jsonable({**facts, "seconds": float(seconds), "images": images})
+    tag = metadata.tag_name(tag_content["kind"], tag_content.get("layer"))
+    pending = blobstore.pending_step()
+    if pending is not None:
+        pending.add(tag, tag_content, step, facts, pngs)
+        return True
     import tensorflow as tf
 
-    facts = {**facts, "seconds": float(seconds), "images": images}
-    blob = json.dumps(jsonable(facts), allow_nan=False, sort_keys=True).encode("utf-8")
-    tag = metadata.tag_name(tag_content["kind"], tag_content.get("layer"))
+    blob = json.dumps(facts, allow_nan=False, sort_keys=True).encode("utf-8")
     return tf.summary.write(
         tag,
         tensor=tf.constant([blob, *pngs], dtype=tf.string),

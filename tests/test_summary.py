@@ -32,7 +32,7 @@ def _read_all(logdir):
             steps = []
             for datum in sequence:
                 blobs = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]
-                facts, pngs = testing.decode_step(blobs)
+                facts, pngs = testing.decode_step(blobs, f"{logdir}/{run}")
                 steps.append((datum.step, facts, pngs, content))
             result[(run, tag)] = steps
     return result
@@ -194,7 +194,7 @@ def test_several_classes_per_probe_say_probe_and_class_per_image(logdir):
         )  # fmt: skip
 
     [(_, facts, pngs, content)] = _write(logdir, write)[("cnnvis", "grad_cam/block/conv1")]
-    assert content["version"] == 1 and len(pngs) == 6
+    assert content["version"] == metadata.FORMAT_VERSION == 2 and len(pngs) == 6
     assert [(image["probe"], image["class_index"]) for image in facts["images"]] == list(
         zip(probe.tolist(), classes)
     )
