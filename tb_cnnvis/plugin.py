@@ -1,10 +1,12 @@
 """The cnnvis TensorBoard plugin: JSON and PNG routes over the data provider, and the frontend.
 
-Every route is described, with example responses, in ``tb_cnnvis/http_api.md``. Data is read
-only through ``context.data_provider``, so the plugin works the same under the Python loader
-(``--load_fast=false``) and the Rust data server (the default). The stored format is in the
-docstring of ``tb_cnnvis/summary.py``: each step of a tag is a blob sequence whose first blob
-is the step's JSON facts and whose other blobs are PNG images.
+Every route is described, with example responses, in ``tb_cnnvis/http_api.md``. Tags, steps
+and facts are read only through ``context.data_provider``, so the plugin works the same
+under the Python loader (``--load_fast=false``) and the Rust data server (the default). The
+stored format is in the docstring of ``tb_cnnvis/summary.py``: each step of a tag is a blob
+sequence whose first blob is the step's JSON facts; its PNGs are in a pixel file of the
+run's plugin directory, which the plugin reads itself through a cache bounded in bytes
+(``plugin_steps``, format version 2), or in the other blobs (version 1).
 
 Route handlers are thin: they read the query, call an ``_..._impl`` method (testable without
 HTTP), and answer through ``tensorboard.backend.http_util.Respond``. Every route is GET-only
@@ -12,15 +14,10 @@ and read-only; errors are ``{"error": message}`` JSON with status 400 or 404.
 """
 
 import functools
-import hashlib
-import json
 import logging
 import math
-import os
-import posixpath
 import re
 import threading
-import urllib.parse
 from pathlib import Path
 
 from tensorboard import errors, plugin_util
@@ -29,8 +26,9 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_cnnvis import blobstore, metadata, views
-from tb_cnnvis.plugin_data import BlobReader, RunNotes, SizedLruCache
+from tb_cnnvis import metadata, views
+from tb_cnnvis.plugin_data import BlobReader
+from tb_cnnvis.plugin_steps import StepIndex
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +42,6 @@ CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
 SUPPORTED_VERSIONS = (1, metadata.FORMAT_VERSION)
 """The stored-format versions (``"version"`` of a tag's content) this plugin reads: 1 (PNGs
 in the event files) and 2 (PNGs in pixel files, ``tb_cnnvis.blobstore``)."""
-
-SERIES_ID_LENGTH = 16
-"""Characters of the series id in image URLs (a hash of experiment, run and tag)."""
-
-SERIES_ID = re.compile(f"[0-9a-f]{{{SERIES_ID_LENGTH}}}")
-"""A valid series id (matched whole)."""
-
-IMAGE_REFS_LIMIT = 2_000_000
-"""Most image references (one per image of a step listed by ``/steps``) remembered."""
 
 BLOB_MAX_AGE_SECONDS = 24 * 3600
 """Browsers may cache a blob this long: a blob URL names one stored, immutable value."""
@@ -152,12 +141,12 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         self._downsample = hint if isinstance(hint, int) and hint > 0 else _READ_ALL
         self._frontend_dir = frontend_dir()
         self._static_files = static_files(self._frontend_dir)
-        self._reader = BlobReader(self._data_provider)
-        self._logdir = getattr(context, "logdir", None) or None
-        self._series = {}  # series id -> (run, tag), learnt from /tags and /steps
-        self._series_lock = threading.Lock()
-        self._refs = SizedLruCache(IMAGE_REFS_LIMIT, size_of=lambda refs: len(refs) + 1)
-        self._notes = RunNotes()
+        self._steps = StepIndex(
+            self._data_provider,
+            BlobReader(self._data_provider),
+            getattr(context, "logdir", None),
+            self._downsample,
+        )
         self._warned = set()  # (run, tag) pairs whose unsupported version was logged
         self._warned_lock = threading.Lock()
 
@@ -216,7 +205,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
                 tags.append({"tag": tag, **content, **extra})
             if tags:
                 entry = {"run": run, "tags": sorted(tags, key=_tag_sort_key)}
-                notes = self._notes.of(experiment, run)
+                notes = self._steps.notes.of(experiment, run)
                 if notes:
                     entry["notes"] = notes
                 runs.append(entry)
@@ -253,59 +242,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             series = [datum for datum in series if datum.step == step]
             if not series:
                 raise errors.NotFoundError(f"run {run!r} tag {tag!r} has no step {step}")
-        return self._steps_json(ctx, experiment, run, tag, series)
-
-    def _steps_json(self, ctx, experiment, run, tag, series):
-        """``/steps`` text for ``series``; remembers each step's image references for
-        ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served."""
-        entries = self._reader.facts_entries(ctx, series)
-        self._reader.prefetch(ctx, series)
-        series_id = self._series_id(experiment, run, tag)
-        steps = []
-        for datum, entry in zip(series, entries):
-            refs, problem = self._image_refs(run, datum, entry)
-            self._notes.set(experiment, run, tag, datum.step, problem)
-            if problem is not None:
-                continue
-            version = repr(datum.wall_time)
-            self._refs.put((series_id, datum.step, version), refs)
-            steps.append(_step_json(datum, entry.text, series_id, len(refs)))
-        head = json.dumps({"run": run, "tag": tag})[:-1]
-        return f'{head}, "steps": [{",".join(steps)}]}}'
-
-    def _image_refs(self, run, datum, entry):
-        """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
-
-        A ref is ``("blob", blob key)`` (PNGs in the event files, format version 1) or
-        ``("file", plugin directory, file, span)`` (a pixel file, version 2).
-        """
-        if entry.text == "null":
-            return (), "its facts cannot be read (a damaged event file?)"
-        if entry.pixels is None:
-            return tuple(("blob", value.blob_key) for value in datum.values[1:]), None
-        folder = self._plugin_dir(run)
-        if folder is None:
-            return (), "its pixel file cannot be found: TensorBoard was not given one --logdir"
-        problem = self._reader.pixel_problem(folder, entry.pixels)
-        if problem is not None:
-            return (), problem
-        file = entry.pixels["file"]
-        return tuple(("file", folder, file, span) for span in entry.pixels["spans"]), None
-
-    def _plugin_dir(self, run):
-        """``<logdir>/<run>/plugins/cnnvis``, or None without a single log directory."""
-        if not self._logdir:
-            return None
-        join = posixpath.join if "://" in self._logdir else os.path.join
-        return blobstore.plugin_dir(join(self._logdir, run))
-
-    def _series_id(self, experiment, run, tag):
-        """A short id of ``(experiment, run, tag)`` for image URLs, remembered for ``/blob``."""
-        digest = hashlib.sha256(json.dumps([experiment, run, tag]).encode("utf-8"))
-        series_id = digest.hexdigest()[:SERIES_ID_LENGTH]
-        with self._series_lock:
-            self._series[series_id] = (run, tag)
-        return series_id
+        return self._steps.steps_json(ctx, experiment, run, tag, series)
 
     def _blob_impl(self, ctx, experiment, series_id, step, index, version=None):
         """The PNG bytes of image ``index`` of ``step`` of a series (``GET /blob``).
@@ -315,59 +252,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
           errors.NotFoundError: no such series, step or image, or the image's file is
             missing or damaged (the sentence says which; ``/tags`` then carries a note).
         """
-        if not SERIES_ID.fullmatch(series_id):
-            raise errors.InvalidArgumentError(
-                f"s must be the {SERIES_ID_LENGTH}-character series id of an image URL from /steps"
-            )
-        refs = self._refs.get((series_id, step, version))
-        if refs is None:
-            refs = self._lookup_refs(ctx, experiment, series_id, step, version)
-        if index >= len(refs):
-            raise errors.NotFoundError(
-                f"step {step} of this series has {len(refs)} images; there is no image {index}"
-            )
-        ref = refs[index]
-        if ref[0] == "blob":
-            return self._reader.blob(ctx, ref[1], version)
-        try:
-            return self._reader.pixels(*ref[1:])
-        except blobstore.DamagedPixels as damage:
-            run, tag = self._series.get(series_id, ("?", "?"))
-            self._notes.set(experiment, run, tag, step, str(damage))
-            raise errors.NotFoundError(f"step {step} of {tag}: {damage}") from None
-
-    def _lookup_refs(self, ctx, experiment, series_id, step, version):
-        """The image references of one step found anew (``/blob`` before its ``/steps``)."""
-        with self._series_lock:
-            known = self._series.get(series_id)
-        if known is None:  # learn every series id of the experiment
-            listing = self._data_provider.list_blob_sequences(
-                ctx, experiment_id=experiment, plugin_name=self.plugin_name
-            )
-            for run, tags in listing.items():
-                for tag in tags:
-                    self._series_id(experiment, run, tag)
-            with self._series_lock:
-                known = self._series.get(series_id)
-        if known is None:
-            raise errors.NotFoundError("no cnnvis series has this id (s); reload the page")
-        run, tag = known
-        data = self._data_provider.read_blob_sequences(
-            ctx,
-            experiment_id=experiment,
-            plugin_name=self.plugin_name,
-            downsample=self._downsample,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
-        )
-        series = [d for d in data.get(run, {}).get(tag, ()) if d.step == step]
-        self._steps_json(ctx, experiment, run, tag, series)
-        refs = self._refs.get((series_id, step, version))
-        if refs is None:
-            problem = self._notes.get(experiment, run, tag, step)
-            if problem is not None:
-                raise errors.NotFoundError(f"step {step} of {tag}: {problem}")
-            raise errors.NotFoundError(f"{tag} of run {run!r} has no step {step} at t={version}")
-        return refs
+        return self._steps.image(ctx, experiment, series_id, step, index, version)
 
     def _static_impl(self, name):
         """The bytes and content type of one frontend file found by ``static_files``.
@@ -510,19 +395,6 @@ def _tag_sort_key(entry):
     index = index if isinstance(index, (int, float)) else math.inf
     kind_rank = _KIND_ORDER.get(entry.get("kind"), len(_KIND_ORDER))
     return (entry.get("kind") != metadata.PROBES, index, kind_rank, entry["tag"])
-
-
-def _step_json(datum, facts, series_id, image_count):
-    """One step of ``/steps`` as JSON text: step, wall time, image URLs and facts."""
-    # The wall time in the URL makes each URL name one immutable value, even if a restarted
-    # training rewrites a step; the series id keeps URLs short whatever the names.
-    version = repr(datum.wall_time)
-    images = [
-        "blob?" + urllib.parse.urlencode({"s": series_id, "step": datum.step, "i": i, "t": version})
-        for i in range(image_count)
-    ]
-    head = json.dumps({"step": datum.step, "wall_time": datum.wall_time, "images": images})
-    return f'{head[:-1]}, "facts": {facts}}}'
 
 
 def _names(mapping, limit=30):

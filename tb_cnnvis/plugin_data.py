@@ -1,12 +1,15 @@
-"""Reading cnnvis blobs through a TensorBoard data provider, fast, for ``tb_cnnvis.plugin``.
+"""Reading cnnvis blobs and pixel files for ``tb_cnnvis.plugin``, fast and within bounds.
 
-Stored blobs never change, so what has been read once is kept in bounded LRU caches: the
-facts of each step (the first blob, as compact JSON text) and, with a remote data provider,
-the PNGs. The remote provider is the Rust data server behind gRPC (TensorBoard's default):
-there every call costs a round trip of tens of milliseconds however small the blob, while
-calls in flight together overlap. So with it, uncached facts are read in parallel, and when a
-series is listed its images are read ahead in the background, newest step first. The Python
-loader holds every event in memory already: its calls are read one by one and nothing more.
+Stored data never changes, so what has been read once is kept in LRU caches bounded in
+size: the facts of each step (the first blob, as compact JSON text, with the reference to
+its pixel file apart), the PNGs read from pixel files (stored format version 2, read with
+``tf.io.gfile`` and checked against their CRC-32) and, with a remote data provider, the PNGs
+of version 1 blobs. The remote provider is the Rust data server behind gRPC (TensorBoard's
+default): there every call costs a round trip of tens of milliseconds however small the
+blob, while calls in flight together overlap. So with it, uncached facts are read in
+parallel, and when a version 1 series is listed its images are read ahead in the
+background, newest step first. The Python loader holds every event in memory already: its
+calls are read one by one and nothing more.
 """
 
 import collections
@@ -92,52 +95,6 @@ class SizedLruCache:
             while self._size > self._max_size:
                 _, evicted = self._entries.popitem(last=False)
                 self._size -= self._size_of(evicted)
-
-
-class RunNotes:
-    """Sentences about what could not be read, per run: ``/tags`` carries them as ``notes``.
-
-    A note is kept per (run, tag, step) and dropped again when that step reads well (a step
-    whose pixel file was still being renamed, say). At most ``limit`` notes per run are
-    listed, then one sentence counting the rest.
-
-    Example:
-      >>> notes = RunNotes()
-      >>> notes.set("", "cnnvis", "grad_cam/conv4", 7, "its pixel file pixels/7-....bin is missing")
-      >>> notes.of("", "cnnvis")
-      ['step 7 of grad_cam/conv4: its pixel file pixels/7-....bin is missing; not shown.']
-    """
-
-    def __init__(self, limit=20):
-        self._limit = limit
-        self._notes = {}  # (experiment, run) -> {(tag, step): sentence}
-        self._lock = threading.Lock()
-
-    def set(self, experiment, run, tag, step, problem):
-        """Record ``problem`` for a step, or forget the step's note when ``problem`` is None."""
-        with self._lock:
-            notes = self._notes.setdefault((experiment, run), {})
-            if problem is None:
-                notes.pop((tag, step), None)
-            elif len(notes) < 10_000:
-                notes[(tag, step)] = problem
-
-    def get(self, experiment, run, tag, step):
-        """The problem recorded for one step, or None."""
-        with self._lock:
-            return self._notes.get((experiment, run), {}).get((tag, step))
-
-    def of(self, experiment, run):
-        """The run's notes as sentences, in tag and step order (empty if none)."""
-        with self._lock:
-            notes = sorted(self._notes.get((experiment, run), {}).items())
-        sentences = [
-            f"step {step} of {tag}: {problem}; not shown." for (tag, step), problem in notes
-        ]
-        if len(sentences) > self._limit:
-            rest = len(sentences) - self._limit + 1
-            sentences = [*sentences[: self._limit - 1], f"... and {rest} more steps not shown."]
-        return sentences
 
 
 class BlobReader:

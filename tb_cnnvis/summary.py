@@ -13,21 +13,35 @@ Run and tags
 Metadata (``metadata.create_summary_metadata``)
     ``plugin_data.plugin_name = "cnnvis"``, ``data_class = DATA_CLASS_BLOB_SEQUENCE``, and
     ``plugin_data.content`` = UTF-8 JSON with
-    ``{"version": 1, "kind", "layer", "layer_index", "layer_class", "output_shape": [h, w, c],
+    ``{"version": 2, "kind", "layer", "layer_index", "layer_class", "output_shape": [h, w, c],
     "input_shape": [H, W, C], "probe_count": N, "class_names": [...] or null,
     "default_layer": bool}`` (``layer``/``layer_index``/``layer_class``/``output_shape`` are
     null for ``probes``; for the ``attribution`` family they are ``"input"``, ``-1``,
     ``"InputLayer"`` and the input shape ``[H, W, C]``; ``default_layer``: the callback chose
     the layer itself, by ``views.Family.default_layers``; absent in logs written before it
-    existed). ``version`` is 1 for every tag, including steps with several classes per probe
-    (below): their layout adds to the version 1 one without changing the meaning of anything
-    in it, so a reader of version 1 reads them as one map per image.
+    existed). ``version`` is 2 (``metadata.FORMAT_VERSION``): PNGs in pixel files (below).
+    Version 1 (tb-cnnvis 0.1) kept the PNGs in the event files; steps with several classes
+    per probe (below) add to either layout without changing the meaning of anything in it.
+    In a tag, a layer path's ``%``, ``"`` and ``\\`` are written ``%25``, ``%22`` and
+    ``%5C`` (``metadata.TAG_ESCAPES``; TensorBoard's Rust data server cannot read blobs of
+    tags holding them); ``layer`` keeps the true path.
 
 Values
-    Each step's value is a rank-1 ``tf.string`` tensor (a blob sequence):
-    ``blob[0]`` is UTF-8 JSON with the step's facts; ``blob[1:]`` are PNG images (8-bit,
-    lossless). ``facts["images"]`` describes each PNG, in order (``facts["images"][i]``
-    describes ``blob[i + 1]``)::
+    Each step's value is a rank-1 ``tf.string`` tensor (a blob sequence) whose ``blob[0]``
+    is UTF-8 JSON with the step's facts. Its PNG images (8-bit, lossless) are stored in one
+    of two ways, told apart by the facts' ``"pixels"`` key:
+
+    - Pixel files (version 2, all that ``blobstore.RunWriter`` writes): the value is
+      ``[facts]`` alone; ``facts["pixels"] = {"file": "pixels/<step>-<12 hex>.bin",
+      "spans": [[offset, length, crc32], ...]}``: PNG ``i`` is ``length`` bytes at
+      ``offset`` of ``<run dir>/plugins/cnnvis/<file>`` (one file per logged step, every
+      tag's PNGs in a row; renamed into place only after the step's events are flushed, so
+      a step is served only whole: ``tb_cnnvis.blobstore``).
+    - In the events (version 1, or a writer called outside a ``RunWriter`` step): no
+      ``"pixels"`` key; ``blob[1:]`` are the PNGs.
+
+    ``facts["images"]`` describes each PNG, in order (``facts["images"][i]`` describes
+    PNG ``i``: ``blob[i + 1]`` or span ``i``)::
 
         {"probe": int | null,       # which probe image it belongs to, null if none
          "grid": [rows, cols],      # an atlas of tiles laid out row-major
@@ -194,6 +208,8 @@ from tb_cnnvis import blobstore, imaging, metadata
 from tb_cnnvis.blobstore import RunWriter
 from tb_cnnvis.facts import (
     check_kind,
+    content,
+    content_for_layer,
     float_list,
     int_list,
     jsonable,
@@ -219,75 +235,6 @@ __all__ = [
     "write_step",
     "write_timings",
 ]
-
-
-def content(
-    kind,
-    layer=None,
-    *,
-    input_shape,
-    probe_count,
-    layer_index=None,
-    layer_class=None,
-    output_shape=None,
-    class_names=None,
-    default_layer=False,
-):
-    """The static plugin content of one tag, as stored in its ``SummaryMetadata``.
-
-    Args:
-        kind: ``"probes"`` or a kind registered in ``tb_cnnvis.views``.
-        layer: the layer path (None for ``probes``).
-        input_shape: the model's input ``(H, W, C)``.
-        probe_count: number of probe images N.
-        layer_index: position of the layer in model order (for sorting).
-        layer_class: the layer's class name, e.g. ``"Conv2D"``.
-        output_shape: the layer's output ``(h, w, c)``.
-        class_names: list of class names, or None.
-        default_layer: whether the layer was chosen by the callback's defaults.
-
-    Returns:
-        A JSON-ready dict (see the module docstring).
-
-    Raises:
-        ValueError: for an unknown kind, or a layer kind without a layer.
-
-    Example:
-        >>> content("grad_cam", "conv3", input_shape=(64, 64, 3), probe_count=8,
-        ...         layer_index=4, layer_class="Conv2D", output_shape=(14, 14, 32))
-    """
-    if kind != metadata.PROBES:
-        from tb_cnnvis import views
-
-        views.get(kind)  # an unknown kind fails here, naming the known ones
-    metadata.tag_name(kind, layer)  # a layer kind needs a layer
-    return metadata.tag_content(
-        kind,
-        layer,
-        layer_index=None if layer_index is None else int(layer_index),
-        layer_class=layer_class,
-        output_shape=shape_list(output_shape),
-        input_shape=shape_list(input_shape),
-        probe_count=int(probe_count),
-        class_names=None if class_names is None else [str(name) for name in class_names],
-        default_layer=bool(default_layer),
-    )
-
-
-def content_for_layer(kind, ref, **common):
-    """``content`` for a ``capture.LayerRef`` (path, layer, index, output_shape).
-
-    A ref without a layer stands for the model's input (views at the input):
-    ``layer_class`` is then ``"InputLayer"``.
-    """
-    return content(
-        kind,
-        ref.path,
-        layer_index=ref.index,
-        layer_class="InputLayer" if ref.layer is None else type(ref.layer).__name__,
-        output_shape=ref.output_shape,
-        **common,
-    )
 
 
 def write_probes(tag_content, images, step=None, *, labels=None, seconds=0.0):

@@ -113,6 +113,7 @@ def server(request, source_records, tmp_path_factory):
     (logdir / "damaged" / name).write_bytes(data)
     damage_pixel_files(logdir / "damaged" / "plugins" / "cnnvis" / "pixels")
     write_odd_names(logdir / "odd")
+    write_synthetic_run(str(logdir / "old"), epochs=2, layers=1, probes=1, in_events=True)
     (logdir / "cnnvis" / name).write_bytes(data)
     (logdir / "truncated" / name).write_bytes(data[: len(data) // 2])
     (logdir / "garbage" / name).write_bytes(b"\x00\x01not an event file" * 64)
@@ -313,3 +314,20 @@ def test_names_with_quotes_backslashes_and_thousands_of_characters_work(server):
             assert pixels.size == (2, 2) and pixels.getpixel((0, 0)) == 255
             assert step["facts"]["max"] == [[10.0 + step["step"]]]
             assert step["facts"]["min"] == [[float(index)]]
+
+
+def test_logs_of_format_version_1_with_pngs_in_the_events_are_still_served(server):
+    url = server["url"] + BASE
+    steps = poll(lambda: steps_of(server, "old/cnnvis", "grad_cam/base/conv1"), "the old run")
+    assert steps == [0, 1, 2]
+    runs = {run["run"]: run for run in fetch_json(url + "tags")["runs"]}
+    assert {entry["version"] for entry in runs["old/cnnvis"]["tags"]} == {1}
+    assert "notes" not in runs["old/cnnvis"]
+    query = urllib.parse.urlencode({"run": "old/cnnvis", "tag": "feature_maps/base/conv1"})
+    [step] = fetch_json(f"{url}steps?{query}&step=2")["steps"]
+    status, headers, png = fetch(url + step["images"][0])
+    assert (status, headers["Content-Type"]) == (200, "image/png")
+    [described] = step["facts"]["images"]
+    rows, cols = described["grid"]
+    height, width = described["tile"]
+    assert Image.open(io.BytesIO(png)).size == (cols * width, rows * height)
