@@ -3,8 +3,10 @@
 The log directory has 3 runs x 100 epochs x 20 layers x 4 views (feature maps, filter
 patterns, Grad-CAM, guided backprop) plus the probes, 4 probe images. It is written fast:
 ``write_synthetic_run`` renders one small run with five layers (4 to 64 channels), and its
-blob sequences (facts and PNGs) are reused for every layer, epoch and run, as raw TFRecord
-frames appended to the event files.
+blob sequences (facts naming their PNGs in a pixel file, stored format version 2) are reused
+for every layer, epoch and run, as raw TFRecord frames appended to the event files, with the
+source run's pixel files copied into each run. ``benchmarks.bench_server_memory`` measures
+memory against the log's size.
 
 For each loader (``--load_fast=false``: the Python loader; ``auto``: the Rust data server) it
 measures the time from start to the first ``/tags`` answer and to the complete listing, the
@@ -25,6 +27,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,7 +51,7 @@ def source_frames(scratch):
     from tb_cnnvis.testing import write_synthetic_run
 
     write_synthetic_run(scratch, epochs=1, layers=5, probes=4, size=64, nested=False)
-    [name] = os.listdir(os.path.join(scratch, "cnnvis"))
+    [name] = [name for name in os.listdir(os.path.join(scratch, "cnnvis")) if "tfevents" in name]
     with open(os.path.join(scratch, "cnnvis", name), "rb") as events:
         data = events.read()
     blobs, offset = {}, 0
@@ -105,6 +108,10 @@ def write_steps(logdir, runs, steps, first, last):
     for run in range(runs):
         run_dir = Path(logdir) / f"run{run}"
         run_dir.mkdir(parents=True, exist_ok=True)
+        if not (run_dir / "plugins").exists():  # the pixel files every step's facts name
+            shutil.copytree(
+                Path(logdir).parent / "source" / "cnnvis" / "plugins", run_dir / "plugins"
+            )
         path = run_dir / "events.out.tfevents.1700000000.bench"
         # Outside the run: a second "*tfevents*" file there would become the Python loader's
         # current file, and it would ignore the real one from then on.

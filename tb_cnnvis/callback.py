@@ -19,7 +19,6 @@ import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tb_cnnvis import metadata, plan, probes, summary, views
 from tb_cnnvis.algorithms.fv_presets import check_preset
@@ -362,11 +361,11 @@ class CnnVisCallback(keras.callbacks.Callback):
         if not self._chief:
             return
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(self.run_dir)
+            self._writer = summary.RunWriter(self.run_dir)  # never raises: warns, drops the step
         metrics = self._metrics
         if metrics is not None:
             metrics.begin(step, last_class_layers(resolved))
-        with self._writer.as_default(step=step):
+        with self._writer.step(step):
             if self._last_step < 0:
                 summary.write_probes(
                     resolved.probe_content,
@@ -394,8 +393,8 @@ class CnnVisCallback(keras.callbacks.Callback):
                         stacklevel=2,
                     )
             summary.write_timings(seconds, step)
-        self._writer.flush()
-        self._last_step = max(self._last_step, step)
+        if self._writer.committed:  # else dropped with a warning: probes again next time
+            self._last_step = max(self._last_step, step)
         if self.verbose:
             spent = ", ".join(f"{view} {s:.2f}s" for view, s in seconds.items())
             line = f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)"

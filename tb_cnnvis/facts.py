@@ -1,4 +1,4 @@
-"""What the writers share: facts made JSON-ready, kind checks, pixels from images.
+"""What the writers share: tag contents, facts made JSON-ready, kind checks, pixels from images.
 
 The writers of ``tb_cnnvis.summary`` and of each view family store a step's facts as JSON
 and its images as 8-bit PNGs; these helpers turn what the algorithms return into what is
@@ -77,3 +77,72 @@ def pixels_of(images, what, ndim):
     if images.ndim != ndim:
         raise ValueError(f"{what} must have {ndim} dimensions; got shape {images.shape}.")
     return images if images.dtype == np.uint8 else imaging.to_uint8(images)
+
+
+def content(
+    kind,
+    layer=None,
+    *,
+    input_shape,
+    probe_count,
+    layer_index=None,
+    layer_class=None,
+    output_shape=None,
+    class_names=None,
+    default_layer=False,
+):
+    """The static plugin content of one tag, as stored in its ``SummaryMetadata``.
+
+    Args:
+        kind: ``"probes"`` or a kind registered in ``tb_cnnvis.views``.
+        layer: the layer path (None for ``probes``).
+        input_shape: the model's input ``(H, W, C)``.
+        probe_count: number of probe images N.
+        layer_index: position of the layer in model order (for sorting).
+        layer_class: the layer's class name, e.g. ``"Conv2D"``.
+        output_shape: the layer's output ``(h, w, c)``.
+        class_names: list of class names, or None.
+        default_layer: whether the layer was chosen by the callback's defaults.
+
+    Returns:
+        A JSON-ready dict (see the module docstring).
+
+    Raises:
+        ValueError: for an unknown kind, or a layer kind without a layer.
+
+    Example:
+        >>> content("grad_cam", "conv3", input_shape=(64, 64, 3), probe_count=8,
+        ...         layer_index=4, layer_class="Conv2D", output_shape=(14, 14, 32))
+    """
+    if kind != metadata.PROBES:
+        from tb_cnnvis import views
+
+        views.get(kind)  # an unknown kind fails here, naming the known ones
+    metadata.tag_name(kind, layer)  # a layer kind needs a layer
+    return metadata.tag_content(
+        kind,
+        layer,
+        layer_index=None if layer_index is None else int(layer_index),
+        layer_class=layer_class,
+        output_shape=shape_list(output_shape),
+        input_shape=shape_list(input_shape),
+        probe_count=int(probe_count),
+        class_names=None if class_names is None else [str(name) for name in class_names],
+        default_layer=bool(default_layer),
+    )
+
+
+def content_for_layer(kind, ref, **common):
+    """``content`` for a ``capture.LayerRef`` (path, layer, index, output_shape).
+
+    A ref without a layer stands for the model's input (views at the input):
+    ``layer_class`` is then ``"InputLayer"``.
+    """
+    return content(
+        kind,
+        ref.path,
+        layer_index=ref.index,
+        layer_class="InputLayer" if ref.layer is None else type(ref.layer).__name__,
+        output_shape=ref.output_shape,
+        **common,
+    )

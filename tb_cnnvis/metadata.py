@@ -15,8 +15,9 @@ from tensorboard.compat.proto import summary_pb2
 PLUGIN_NAME = "cnnvis"
 """The plugin's name: the URL namespace and the ``plugin_data.plugin_name`` of every tag."""
 
-FORMAT_VERSION = 1
-"""Version of the stored format; bumped when a reader would misread older data."""
+FORMAT_VERSION = 2
+"""Version of the stored format; bumped when a reader would misread older data (2: pixels
+in files of the run's plugin directory, ``tb_cnnvis.blobstore``)."""
 
 RUN_SUBDIR = "cnnvis"
 """The callback writes to ``<log_dir>/cnnvis``, beside Keras's ``train`` and ``validation``."""
@@ -32,10 +33,22 @@ SCALAR_TAG_PREFIX = "cnnvis_metrics/"
 """Scalar tags (scalars plugin) with per-epoch metrics (faithfulness, drift, dead filters)."""
 
 
+TAG_ESCAPES = {"%": "%25", '"': "%22", "\\": "%5C"}
+"""Characters of a layer path written escaped in its tag: TensorBoard's Rust data server
+cannot read the blobs of a tag that holds a quote or a backslash (its blob keys are JSON
+read without unescaping); a tag's content keeps the layer's true name in ``layer``."""
+
+
 def tag_name(kind, layer=None):
     """The tag for ``kind`` at ``layer`` (a layer path); ``probes`` has no layer.
 
     The kind is not checked against the registry here (``summary.content`` does that).
+    ``%``, ``"`` and ``\\`` in the layer path are written ``%25``, ``%22``, ``%5C``
+    (``TAG_ESCAPES``).
+
+    Example:
+        >>> tag_name("grad_cam", 'block "a"')
+        'grad_cam/block %22a%22'
     """
     if not isinstance(kind, str) or not kind.replace("_", "").isalnum():
         raise ValueError(f"A tag kind is a name like 'grad_cam'; got {kind!r}.")
@@ -43,7 +56,7 @@ def tag_name(kind, layer=None):
         return PROBES
     if not layer:
         raise ValueError(f"Kind {kind!r} needs a layer")
-    return f"{kind}/{layer}"
+    return f"{kind}/{''.join(TAG_ESCAPES.get(char, char) for char in layer)}"
 
 
 def tag_content(kind, layer=None, **facts):

@@ -1,10 +1,12 @@
 """The cnnvis TensorBoard plugin: JSON and PNG routes over the data provider, and the frontend.
 
-Every route is described, with example responses, in ``tb_cnnvis/http_api.md``. Data is read
-only through ``context.data_provider``, so the plugin works the same under the Python loader
-(``--load_fast=false``) and the Rust data server (the default). The stored format is in the
-docstring of ``tb_cnnvis/summary.py``: each step of a tag is a blob sequence whose first blob
-is the step's JSON facts and whose other blobs are PNG images.
+Every route is described, with example responses, in ``tb_cnnvis/http_api.md``. Tags, steps
+and facts are read only through ``context.data_provider``, so the plugin works the same
+under the Python loader (``--load_fast=false``) and the Rust data server (the default). The
+stored format is in the docstring of ``tb_cnnvis/summary.py``: each step of a tag is a blob
+sequence whose first blob is the step's JSON facts; its PNGs are in a pixel file of the
+run's plugin directory, which the plugin reads itself through a cache bounded in bytes
+(``plugin_steps``, format version 2), or in the other blobs (version 1).
 
 Route handlers are thin: they read the query, call an ``_..._impl`` method (testable without
 HTTP), and answer through ``tensorboard.backend.http_util.Respond``. Every route is GET-only
@@ -12,12 +14,10 @@ and read-only; errors are ``{"error": message}`` JSON with status 400 or 404.
 """
 
 import functools
-import json
 import logging
 import math
 import re
 import threading
-import urllib.parse
 from pathlib import Path
 
 from tensorboard import errors, plugin_util
@@ -28,6 +28,7 @@ from werkzeug import wrappers
 
 from tb_cnnvis import metadata, views
 from tb_cnnvis.plugin_data import BlobReader
+from tb_cnnvis.plugin_steps import StepIndex
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ then ``.js`` or ``.css``. Nothing else in the folder, and nothing outside it, is
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
 """The content type of a served frontend file, by extension."""
 
-SUPPORTED_VERSIONS = (metadata.FORMAT_VERSION,)
-"""The stored-format versions (``"version"`` of a tag's content) this plugin reads."""
+SUPPORTED_VERSIONS = (1, metadata.FORMAT_VERSION)
+"""The stored-format versions (``"version"`` of a tag's content) this plugin reads: 1 (PNGs
+in the event files) and 2 (PNGs in pixel files, ``tb_cnnvis.blobstore``)."""
 
 BLOB_MAX_AGE_SECONDS = 24 * 3600
 """Browsers may cache a blob this long: a blob URL names one stored, immutable value."""
@@ -139,7 +141,12 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         self._downsample = hint if isinstance(hint, int) and hint > 0 else _READ_ALL
         self._frontend_dir = frontend_dir()
         self._static_files = static_files(self._frontend_dir)
-        self._reader = BlobReader(self._data_provider)
+        self._steps = StepIndex(
+            self._data_provider,
+            BlobReader(self._data_provider),
+            getattr(context, "logdir", None),
+            self._downsample,
+        )
         self._warned = set()  # (run, tag) pairs whose unsupported version was logged
         self._warned_lock = threading.Lock()
 
@@ -197,7 +204,11 @@ class CnnVisPlugin(base_plugin.TBPlugin):
                     self._warn_once(run, tag, reason)
                 tags.append({"tag": tag, **content, **extra})
             if tags:
-                runs.append({"run": run, "tags": sorted(tags, key=_tag_sort_key)})
+                entry = {"run": run, "tags": sorted(tags, key=_tag_sort_key)}
+                notes = self._steps.notes.of(experiment, run)
+                if notes:
+                    entry["notes"] = notes
+                runs.append(entry)
         return {"runs": runs, "views": views.catalog()}
 
     def _warn_once(self, run, tag, reason):
@@ -231,21 +242,17 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             series = [datum for datum in series if datum.step == step]
             if not series:
                 raise errors.NotFoundError(f"run {run!r} tag {tag!r} has no step {step}")
-        facts = self._reader.facts_texts(ctx, series)
-        self._reader.prefetch(ctx, series)
-        steps = ",".join(_step_json(datum, text) for datum, text in zip(series, facts))
-        head = json.dumps({"run": run, "tag": tag})[:-1]
-        return f'{head}, "steps": [{steps}]}}'
+        return self._steps.steps_json(ctx, experiment, run, tag, series)
 
-    def _blob_impl(self, ctx, blob_key, version=None):
-        """The bytes of one stored blob and their content type (``GET /blob``).
+    def _blob_impl(self, ctx, experiment, series_id, step, index, version=None):
+        """The PNG bytes of image ``index`` of ``step`` of a series (``GET /blob``).
 
         Raises:
-          errors.NotFoundError: no blob has this key (also for malformed keys).
+          errors.InvalidArgumentError: a malformed series id.
+          errors.NotFoundError: no such series, step or image, or the image's file is
+            missing or damaged (the sentence says which; ``/tags`` then carries a note).
         """
-        data = self._reader.blob(ctx, blob_key, version)
-        content_type = "image/png" if data.startswith(_PNG_SIGNATURE) else None
-        return data, content_type or "application/octet-stream"
+        return self._steps.image(ctx, experiment, series_id, step, index, version)
 
     def _static_impl(self, name):
         """The bytes and content type of one frontend file found by ``static_files``.
@@ -286,24 +293,22 @@ class CnnVisPlugin(base_plugin.TBPlugin):
 
         def answer(request, ctx, eid):
             run, tag = _param(request, "run"), _param(request, "tag")
-            step = _param(request, "step", required=False)
-            if step is not None:
-                try:
-                    step = int(step)
-                except ValueError:
-                    raise errors.InvalidArgumentError(
-                        f"step must be an integer, got {step!r}"
-                    ) from None
+            step = _int_param(request, "step", required=False)
             return self._steps_impl(ctx, eid, run, tag, step)
 
         return _handle(environ, start_response, answer)
 
     def _serve_blob(self, environ, start_response):
-        """``GET /blob?key=K[&t=version]``."""
+        """``GET /blob?s=SERIES&step=S&i=I[&t=version]``."""
 
         def answer(request, ctx, eid):
-            key, version = _param(request, "key"), _param(request, "t", required=False)
-            data, content_type = self._blob_impl(ctx, key, version)
+            series_id = _param(request, "s")
+            step = _int_param(request, "step")
+            index = _int_param(request, "i")
+            version = _param(request, "t", required=False)
+            data = self._blob_impl(ctx, eid, series_id, step, index, version)
+            content_type = "image/png" if data.startswith(_PNG_SIGNATURE) else None
+            content_type = content_type or "application/octet-stream"
             return http_util.Respond(request, data, content_type, expires=BLOB_MAX_AGE_SECONDS)
 
         return _handle(environ, start_response, answer)
@@ -357,6 +362,18 @@ def _param(request, name, required=True):
     return value
 
 
+def _int_param(request, name, required=True):
+    """A non-negative integer query parameter (``InvalidArgumentError`` otherwise)."""
+    value = _param(request, name, required)
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise errors.InvalidArgumentError(
+            f"{name} must be a non-negative integer (as given in /steps), got {value[:40]!r}"
+        )
+    return int(value)
+
+
 @functools.lru_cache(maxsize=4096)
 def _tag_content_cached(raw):
     """Parsed plugin content of a tag, or None (cached by the raw bytes)."""
@@ -378,19 +395,6 @@ def _tag_sort_key(entry):
     index = index if isinstance(index, (int, float)) else math.inf
     kind_rank = _KIND_ORDER.get(entry.get("kind"), len(_KIND_ORDER))
     return (entry.get("kind") != metadata.PROBES, index, kind_rank, entry["tag"])
-
-
-def _step_json(datum, facts):
-    """One step of ``/steps`` as JSON text: step, wall time, image URLs and facts."""
-    # The wall time in the URL makes each URL name one immutable value, even if a restarted
-    # training rewrites a step (blob keys name a (run, tag, step, index) position).
-    version = repr(datum.wall_time)
-    images = [
-        "blob?" + urllib.parse.urlencode({"key": value.blob_key, "t": version})
-        for value in datum.values[1:]
-    ]
-    head = json.dumps({"step": datum.step, "wall_time": datum.wall_time, "images": images})
-    return f'{head[:-1]}, "facts": {facts}}}'
 
 
 def _names(mapping, limit=30):

@@ -13,21 +13,35 @@ Run and tags
 Metadata (``metadata.create_summary_metadata``)
     ``plugin_data.plugin_name = "cnnvis"``, ``data_class = DATA_CLASS_BLOB_SEQUENCE``, and
     ``plugin_data.content`` = UTF-8 JSON with
-    ``{"version": 1, "kind", "layer", "layer_index", "layer_class", "output_shape": [h, w, c],
+    ``{"version": 2, "kind", "layer", "layer_index", "layer_class", "output_shape": [h, w, c],
     "input_shape": [H, W, C], "probe_count": N, "class_names": [...] or null,
     "default_layer": bool}`` (``layer``/``layer_index``/``layer_class``/``output_shape`` are
     null for ``probes``; for the ``attribution`` family they are ``"input"``, ``-1``,
     ``"InputLayer"`` and the input shape ``[H, W, C]``; ``default_layer``: the callback chose
     the layer itself, by ``views.Family.default_layers``; absent in logs written before it
-    existed). ``version`` is 1 for every tag, including steps with several classes per probe
-    (below): their layout adds to the version 1 one without changing the meaning of anything
-    in it, so a reader of version 1 reads them as one map per image.
+    existed). ``version`` is 2 (``metadata.FORMAT_VERSION``): PNGs in pixel files (below).
+    Version 1 (tb-cnnvis 0.1) kept the PNGs in the event files; steps with several classes
+    per probe (below) add to either layout without changing the meaning of anything in it.
+    In a tag, a layer path's ``%``, ``"`` and ``\\`` are written ``%25``, ``%22`` and
+    ``%5C`` (``metadata.TAG_ESCAPES``; TensorBoard's Rust data server cannot read blobs of
+    tags holding them); ``layer`` keeps the true path.
 
 Values
-    Each step's value is a rank-1 ``tf.string`` tensor (a blob sequence):
-    ``blob[0]`` is UTF-8 JSON with the step's facts; ``blob[1:]`` are PNG images (8-bit,
-    lossless). ``facts["images"]`` describes each PNG, in order (``facts["images"][i]``
-    describes ``blob[i + 1]``)::
+    Each step's value is a rank-1 ``tf.string`` tensor (a blob sequence) whose ``blob[0]``
+    is UTF-8 JSON with the step's facts. Its PNG images (8-bit, lossless) are stored in one
+    of two ways, told apart by the facts' ``"pixels"`` key:
+
+    - Pixel files (version 2, all that ``blobstore.RunWriter`` writes): the value is
+      ``[facts]`` alone; ``facts["pixels"] = {"file": "pixels/<step>-<12 hex>.bin",
+      "spans": [[offset, length, crc32], ...]}``: PNG ``i`` is ``length`` bytes at
+      ``offset`` of ``<run dir>/plugins/cnnvis/<file>`` (one file per logged step, every
+      tag's PNGs in a row; renamed into place only after the step's events are flushed, so
+      a step is served only whole: ``tb_cnnvis.blobstore``).
+    - In the events (version 1, or a writer called outside a ``RunWriter`` step): no
+      ``"pixels"`` key; ``blob[1:]`` are the PNGs.
+
+    ``facts["images"]`` describes each PNG, in order (``facts["images"][i]`` describes
+    PNG ``i``: ``blob[i + 1]`` or span ``i``)::
 
         {"probe": int | null,       # which probe image it belongs to, null if none
          "grid": [rows, cols],      # an atlas of tiles laid out row-major
@@ -214,9 +228,12 @@ import math
 
 import numpy as np
 
-from tb_cnnvis import imaging, metadata
+from tb_cnnvis import blobstore, imaging, metadata
+from tb_cnnvis.blobstore import RunWriter
 from tb_cnnvis.facts import (
     check_kind,
+    content,
+    content_for_layer,
     float_list,
     int_list,
     jsonable,
@@ -226,6 +243,7 @@ from tb_cnnvis.facts import (
 )
 
 __all__ = [
+    "RunWriter",
     "check_kind",
     "content",
     "content_for_layer",
@@ -241,75 +259,6 @@ __all__ = [
     "write_step",
     "write_timings",
 ]
-
-
-def content(
-    kind,
-    layer=None,
-    *,
-    input_shape,
-    probe_count,
-    layer_index=None,
-    layer_class=None,
-    output_shape=None,
-    class_names=None,
-    default_layer=False,
-):
-    """The static plugin content of one tag, as stored in its ``SummaryMetadata``.
-
-    Args:
-        kind: ``"probes"`` or a kind registered in ``tb_cnnvis.views``.
-        layer: the layer path (None for ``probes``).
-        input_shape: the model's input ``(H, W, C)``.
-        probe_count: number of probe images N.
-        layer_index: position of the layer in model order (for sorting).
-        layer_class: the layer's class name, e.g. ``"Conv2D"``.
-        output_shape: the layer's output ``(h, w, c)``.
-        class_names: list of class names, or None.
-        default_layer: whether the layer was chosen by the callback's defaults.
-
-    Returns:
-        A JSON-ready dict (see the module docstring).
-
-    Raises:
-        ValueError: for an unknown kind, or a layer kind without a layer.
-
-    Example:
-        >>> content("grad_cam", "conv3", input_shape=(64, 64, 3), probe_count=8,
-        ...         layer_index=4, layer_class="Conv2D", output_shape=(14, 14, 32))
-    """
-    if kind != metadata.PROBES:
-        from tb_cnnvis import views
-
-        views.get(kind)  # an unknown kind fails here, naming the known ones
-    metadata.tag_name(kind, layer)  # a layer kind needs a layer
-    return metadata.tag_content(
-        kind,
-        layer,
-        layer_index=None if layer_index is None else int(layer_index),
-        layer_class=layer_class,
-        output_shape=shape_list(output_shape),
-        input_shape=shape_list(input_shape),
-        probe_count=int(probe_count),
-        class_names=None if class_names is None else [str(name) for name in class_names],
-        default_layer=bool(default_layer),
-    )
-
-
-def content_for_layer(kind, ref, **common):
-    """``content`` for a ``capture.LayerRef`` (path, layer, index, output_shape).
-
-    A ref without a layer stands for the model's input (views at the input):
-    ``layer_class`` is then ``"InputLayer"``.
-    """
-    return content(
-        kind,
-        ref.path,
-        layer_index=ref.index,
-        layer_class="InputLayer" if ref.layer is None else type(ref.layer).__name__,
-        output_shape=ref.output_shape,
-        **common,
-    )
 
 
 def write_probes(tag_content, images, step=None, *, labels=None, seconds=0.0):
@@ -347,19 +296,26 @@ def write_metrics(values, step=None):
     Example:
         >>> write_metrics({"dead_filters/conv1": 2, "sparsity/conv1": 0.61}, step=4)
     """
-    import tensorflow as tf
-
     for name, value in values.items():
         if value is not None and math.isfinite(float(value)):
-            tf.summary.scalar(metadata.SCALAR_TAG_PREFIX + name, float(value), step=step)
+            _write_scalar(metadata.SCALAR_TAG_PREFIX + name, float(value), step)
 
 
 def write_timings(seconds_by_view, step=None):
     """Write ``cnnvis_seconds/<view>`` scalars (scalars plugin) for one logged epoch."""
+    for view, seconds in seconds_by_view.items():
+        _write_scalar(metadata.TIMING_TAG_PREFIX + view, float(seconds), step)
+
+
+def _write_scalar(tag, value, step):
+    """One scalar: kept for the logged step being collected, else written now."""
+    pending = blobstore.pending_step()
+    if pending is not None:
+        pending.add_scalar(tag, value, step)
+        return
     import tensorflow as tf
 
-    for view, seconds in seconds_by_view.items():
-        tf.summary.scalar(metadata.TIMING_TAG_PREFIX + view, float(seconds), step=step)
+    tf.summary.scalar(tag, value, step=step)
 
 
 def write_single_tiles(tag_content, step, pixels, facts, seconds, probes=None, classes=None):
@@ -391,7 +347,12 @@ def class_layout(probe, class_index):
 
 
 def write_step(tag_content, step, facts, images, pngs, seconds):
-    """Write facts + PNGs as one rank-1 string tensor under the tag of ``tag_content``.
+    """Write one step of the tag of ``tag_content``: its facts and its PNGs.
+
+    Inside ``blobstore.RunWriter.step`` (the callback, the CLI, the synthetic writer) the
+    step is kept for that logged step's commit: the PNGs go to its pixel file and the event
+    holds the facts only (format version 2). Outside one, the facts and PNGs are written now
+    as one rank-1 string tensor (the layout of version 1, which version 2 readers read).
 
     Args:
         tag_content: the tag's content (``content(...)``).
@@ -402,13 +363,17 @@ def write_step(tag_content, step, facts, images, pngs, seconds):
         seconds: time spent computing the view.
 
     Returns:
-        True if written.
+        True if written (or kept for the logged step's commit).
     """
+    facts = jsonable({**facts, "seconds": float(seconds), "images": images})
+    tag = metadata.tag_name(tag_content["kind"], tag_content.get("layer"))
+    pending = blobstore.pending_step()
+    if pending is not None:
+        pending.add(tag, tag_content, step, facts, pngs)
+        return True
     import tensorflow as tf
 
-    facts = {**facts, "seconds": float(seconds), "images": images}
-    blob = json.dumps(jsonable(facts), allow_nan=False, sort_keys=True).encode("utf-8")
-    tag = metadata.tag_name(tag_content["kind"], tag_content.get("layer"))
+    blob = json.dumps(facts, allow_nan=False, sort_keys=True).encode("utf-8")
     return tf.summary.write(
         tag,
         tensor=tf.constant([blob, *pngs], dtype=tf.string),

@@ -82,7 +82,7 @@ def test_stored_steps_hold_the_models_real_feature_maps_and_predictions(logdir):
 
     def last(tag):
         blobs = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in data[tag][-1].values]
-        return testing.decode_step(blobs)
+        return testing.decode_step(blobs, os.path.join(logdir, "cnnvis"))
 
     facts, pngs = last("feature_maps/conv2")
     truth = keras.Model(model.inputs, model.get_layer("conv2").output).predict(x, verbose=0)
@@ -251,7 +251,7 @@ def test_probe_images_are_stored_as_display_rgb_through_the_input_range(logdir):
         ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
     )["cnnvis"]["probes"]
     blobs = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]
-    facts, pngs = testing.decode_step(blobs)
+    facts, pngs = testing.decode_step(blobs, os.path.join(logdir, "cnnvis"))
     [first, _] = testing.decode_tiles(facts, pngs)
     assert facts["images"][0]["channels"] == 3 and facts["labels"] is None
     np.testing.assert_array_equal(first[0], np.repeat(x[0], 3, axis=-1).astype(np.uint8))

@@ -8,6 +8,7 @@ TensorBoard's own argparse (so the 10-samples default is in force unless ``fix_f
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
 from werkzeug.test import Client
 
-from tb_cnnvis import metadata, plugin, plugin_data, plugin_loader, summary, views
+from tb_cnnvis import metadata, plugin, plugin_data, plugin_loader, summary, testing, views
 from tb_cnnvis.testing import write_synthetic_run
 
 EPOCHS = 15
@@ -125,8 +126,8 @@ def test_tags_lists_the_registered_views_in_tab_order(client):
         assert view["label"] and view["blurb"]
 
 
-def write_version_2_run(logdir):
-    """A run ``future/cnnvis`` with one current tag and one of stored-format version 2."""
+def write_version_3_run(logdir):
+    """A run ``future/cnnvis`` with one current tag and one of stored-format version 3."""
     import tensorflow as tf
 
     common = {"input_shape": (8, 8, 3), "probe_count": 1, "layer_class": "Conv2D"}
@@ -135,7 +136,7 @@ def write_version_2_run(logdir):
     )
     future = {
         **summary.content("feature_maps", "conv2", layer_index=1, output_shape=(4, 4, 2), **common),
-        "version": 2,
+        "version": 3,
     }
     maps = np.arange(2 * 8 * 8 * 2, dtype="float32").reshape(2, 8, 8, 2)[:1]
     writer = tf.summary.create_file_writer(os.path.join(logdir, "future", "cnnvis"))
@@ -148,26 +149,27 @@ def write_version_2_run(logdir):
 def test_a_tag_of_another_stored_format_version_is_listed_as_unsupported_and_warned_once(
     tmp_path, caplog
 ):
-    write_version_2_run(str(tmp_path))
+    write_version_3_run(str(tmp_path))
     future, _ = make_client(str(tmp_path))
     with caplog.at_level("WARNING", logger=plugin.logger.name):
         tags = {entry["tag"]: entry for entry in get_json(future, "tags")["runs"][0]["tags"]}
         get_json(future, "tags")  # asked again: no second warning
-    assert tags["feature_maps/conv2"]["version"] == 2
+    assert tags["feature_maps/conv2"]["version"] == 3
     assert tags["feature_maps/conv2"]["unsupported"] == (
-        "Written by tb-cnnvis stored-format version 2; this plugin reads version 1; "
+        "Written by tb-cnnvis stored-format version 3; this plugin reads version 1 or 2; "
         "upgrade tb-cnnvis."
     )
     assert "unsupported" not in tags["feature_maps/conv1"]
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 1
     assert "'future/cnnvis'" in warnings[0] and "'feature_maps/conv2'" in warnings[0]
-    assert "stored-format version 2" in warnings[0]
+    assert "stored-format version 3" in warnings[0]
 
 
 def test_unsupported_reason_says_which_version_was_written_and_what_to_do():
     assert plugin.unsupported_reason(metadata.FORMAT_VERSION) is None
-    assert plugin.unsupported_reason(3).endswith("this plugin reads version 1; upgrade tb-cnnvis.")
+    assert plugin.unsupported_reason(1) is None  # tb-cnnvis 0.1's logs: PNGs in the events
+    assert plugin.unsupported_reason(3).endswith("reads version 1 or 2; upgrade tb-cnnvis.")
     assert plugin.unsupported_reason(0).endswith("log it again.")
     for odd in (None, "1", 1.0, True):
         assert "unknown stored-format version" in plugin.unsupported_reason(odd)
@@ -182,7 +184,10 @@ def test_steps_returns_all_15_epochs_with_facts_and_image_urls(client):
     for step in body["steps"]:
         assert len(step["images"]) == len(step["facts"]["images"]) == 2
         assert step["facts"]["class_index"] == step["facts"]["predicted"]
-        assert all(url.startswith("blob?key=") for url in step["images"])
+        series = step["images"][0].split("&")[0]
+        assert series.startswith("blob?s=") and len(series) == len("blob?s=") + 16
+        expected = [f"{series}&step={step['step']}&i={i}&t={step['wall_time']!r}" for i in (0, 1)]
+        assert step["images"] == expected
 
 
 def test_steps_with_a_step_parameter_returns_only_that_step(client):
@@ -249,11 +254,14 @@ def test_frontend_metadata_names_the_es_module_route_and_the_tab():
         ("steps?run=nope&tag=probes", 404, "runs with cnnvis data: ['cnnvis']"),
         ("steps?run=cnnvis&tag=nope", 404, "its tags: ['deconvnet/base/conv2'"),
         ("steps?run=cnnvis&tag=probes&step=3", 404, "has no step 3"),
-        ("steps?run=cnnvis&tag=probes&step=two", 400, "step must be an integer"),
-        ("blob", 400, "missing query parameter 'key'"),
-        ("blob?key=not-a-key", 404, "no blob with this key"),
-        ("blob?key=WyJ4IiwiY25udmlzIiwibm9wZSIsInQiLDAsMV0", 404, "no blob with this key"),
-        ("blob?key=" + "A" * 5000, 400, "too long"),
+        ("steps?run=cnnvis&tag=probes&step=two", 400, "step must be a non-negative integer"),
+        ("blob", 400, "missing query parameter 's'"),
+        ("blob?s=nope&step=0&i=0", 400, "s must be the 16-character series id"),
+        ("blob?s=0123456789abcdef&step=0&i=0", 404, "no cnnvis series has this id"),
+        ("blob?s=0123456789abcdef&step=-1&i=0", 400, "step must be a non-negative integer"),
+        ("blob?s=0123456789abcdef&step=0&i=-1", 400, "i must be a non-negative integer"),
+        ("blob?s=0123456789abcdef&step=0", 400, "missing query parameter 'i'"),
+        ("blob?s=" + "A" * 5000, 400, "too long"),
         ("model.js?x=1", 404, "no frontend file 'model.js'"),
     ],
 )
@@ -271,12 +279,16 @@ def test_bad_input_is_a_json_error_without_a_stack_trace(client, route, status, 
         assert message in response.json["error"]
 
 
-def test_a_blob_key_of_a_valid_step_with_an_index_out_of_range_is_404(client):
-    # The Python loader's keys are base64 JSON (experiment, plugin, run, tag, step, index).
-    response = client.get(BASE + "blob?key=WyIiLCJjbm52aXMiLCJjbm52aXMiLCJwcm9iZXMiLDAsOTld")
+def test_an_image_index_out_of_range_or_a_step_not_stored_is_404_with_a_sentence(client):
+    [step] = get_json(client, "steps?run=cnnvis&tag=probes")["steps"]
+    series = step["images"][0].split("&")[0]
+    response = client.get(BASE + f"{series}&step=0&i=2&t={step['wall_time']!r}")
     assert response.status_code == 404 and response.json == {
-        "error": "Not found: no blob with this key"
+        "error": "Not found: step 0 of this series has 2 images; there is no image 2"
     }
+    response = client.get(BASE + f"{series}&step=5&i=0&t={step['wall_time']!r}")
+    assert response.status_code == 404
+    assert response.json["error"].startswith("Not found: probes of run 'cnnvis' has no step 5")
 
 
 @pytest.mark.parametrize(
@@ -387,7 +399,7 @@ def test_a_frontend_file_removed_while_serving_is_404(made_up_frontend):
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
-@pytest.mark.parametrize("route", ["tags", "steps?run=cnnvis&tag=probes", "blob?key=x", "index.js"])
+@pytest.mark.parametrize("route", ["tags", "steps?run=cnnvis&tag=probes", "blob?s=x", "index.js"])
 def test_only_get_is_allowed(client, method, route):
     response = client.open(BASE + route, method=method)
     assert response.status_code == 405
@@ -421,7 +433,9 @@ def test_corrupted_and_truncated_event_files_beside_good_ones_do_not_hide_good_d
     logdir = tmp_path / "logs"
     good = logdir / "cnnvis"
     good.mkdir(parents=True)
-    [source] = os.listdir(os.path.join(synthetic[0], "cnnvis"))
+    [source] = [
+        name for name in os.listdir(os.path.join(synthetic[0], "cnnvis")) if "tfevents" in name
+    ]
     with open(os.path.join(synthetic[0], "cnnvis", source), "rb") as events:
         data = events.read()
     (good / source).write_bytes(data)
@@ -429,6 +443,8 @@ def test_corrupted_and_truncated_event_files_beside_good_ones_do_not_hide_good_d
     for name, content in [("truncated", data[: len(data) // 2]), ("garbage", os.urandom(999))]:
         (logdir / name).mkdir()
         (logdir / name / "events.out.tfevents.1.x").write_bytes(content)
+    for name in ("cnnvis", "truncated"):  # the pixel files beside the event files
+        shutil.copytree(os.path.join(synthetic[0], "cnnvis", "plugins"), logdir / name / "plugins")
     mixed, _ = make_client(str(logdir))
     runs = get_json(mixed, "tags")["runs"]
     assert runs[0]["run"] == "cnnvis"
@@ -502,16 +518,30 @@ class RemoteLikeProvider:
         return self._inner.read_blob(ctx, blob_key=blob_key)
 
 
-def test_with_a_remote_provider_facts_are_read_in_parallel_and_images_ahead(synthetic, client):
-    flags = tensorboard_flags(synthetic[0])
+def remote_client_of(logdir):
+    """A client over the logdir whose provider counts its ``read_blob`` calls."""
+    flags = tensorboard_flags(logdir)
     ingester = data_ingester.LocalDataIngester(flags)
     ingester.start()
     remote = RemoteLikeProvider(ingester.data_provider)
     app = application.TensorBoardWSGIApp(flags, [plugin_loader.CnnVisLoader()], remote)
-    remote_client = Client(app)
+    return Client(app), remote
+
+
+@pytest.fixture(scope="module")
+def version_1(tmp_path_factory):
+    """The ``synthetic`` run written as tb-cnnvis 0.1 did: PNGs in the event files."""
+    logdir = str(tmp_path_factory.mktemp("version_1"))
+    write_synthetic_run(logdir, epochs=EPOCHS - 1, layers=2, probes=2, in_events=True)
+    return logdir
+
+
+def test_with_a_remote_provider_facts_are_read_in_parallel_and_images_ahead(version_1):
+    remote_client, remote = remote_client_of(version_1)
     route = "steps?run=cnnvis&tag=feature_maps/conv1"
     body = get_json(remote_client, route)
-    assert body == get_json(client, route)  # same answer as with the in-memory provider
+    local = make_client(version_1)[0]
+    assert body == get_json(local, route)  # same answer as with the in-memory provider
     images = [url for step in body["steps"] for url in step["images"]]
     assert len(images) == 2 * EPOCHS
     deadline = time.monotonic() + 30
@@ -521,10 +551,29 @@ def test_with_a_remote_provider_facts_are_read_in_parallel_and_images_ahead(synt
     for url in images:
         response = remote_client.get(BASE + url)
         assert response.status_code == 200
-        assert response.data == client.get(BASE + url).data
+        assert response.data == local.get(BASE + url).data
     assert len(remote.reads) == EPOCHS + len(images)  # every image came from the cache
     get_json(remote_client, route)
     assert len(remote.reads) == EPOCHS + len(images)  # nothing is read ahead twice
+
+
+def test_pixel_files_serve_the_same_pngs_as_version_1_and_the_provider_holds_only_facts(
+    synthetic, version_1, client
+):
+    remote_client, remote = remote_client_of(synthetic[0])
+    old = make_client(version_1)[0]
+    for tag in ("feature_maps/conv1", "grad_cam/base/conv2", "probes"):
+        body = get_json(remote_client, f"steps?run=cnnvis&tag={tag}")
+        assert body == get_json(client, f"steps?run=cnnvis&tag={tag}")
+        before = get_json(old, f"steps?run=cnnvis&tag={tag}")
+        assert [s["facts"] for s in body["steps"]] == [s["facts"] for s in before["steps"]]
+        for new_step, old_step in zip(body["steps"], before["steps"], strict=True):
+            for new_url, old_url in zip(new_step["images"], old_step["images"], strict=True):
+                assert remote_client.get(BASE + new_url).data == old.get(BASE + old_url).data
+    assert len(remote.reads) == 2 * EPOCHS + 1  # the facts only: no PNG in the events
+    provider, ctx, eid = testing.data_provider(synthetic[0], {"cnnvis": 1000})
+    data = provider.read_blob_sequences(ctx, experiment_id=eid, plugin_name="cnnvis", downsample=99)
+    assert {len(datum.values) for series in data["cnnvis"].values() for datum in series} == {1}
 
 
 def test_the_entry_point_and_the_plugin_import_without_tensorflow_or_keras(tmp_path):

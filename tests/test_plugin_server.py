@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from PIL import Image
 from tensorboard.compat.proto import event_pb2
 
+from tb_cnnvis import summary
 from tb_cnnvis.testing import write_synthetic_run
 
 EPOCHS = 15
@@ -95,17 +97,23 @@ def source_records(tmp_path_factory):
     """The event records of a 15-epoch synthetic run."""
     logdir = tmp_path_factory.mktemp("source")
     write_synthetic_run(str(logdir), epochs=EPOCHS - 1, layers=2, probes=2)
-    [name] = os.listdir(logdir / "cnnvis")
-    return name, (logdir / "cnnvis" / name).read_bytes()
+    [name] = [name for name in os.listdir(logdir / "cnnvis") if "tfevents" in name]
+    return name, (logdir / "cnnvis" / name).read_bytes(), logdir / "cnnvis" / "plugins"
 
 
 @pytest.fixture(scope="module", params=["false", "auto"])
 def server(request, source_records, tmp_path_factory):
     """A TensorBoard (Python loader or Rust data server) over good, broken and growing runs."""
-    name, data = source_records
+    name, data, pixels = source_records
     logdir = tmp_path_factory.mktemp(f"logs_{request.param}")
     for run in ("cnnvis", "truncated", "garbage", "growing"):
         (logdir / run).mkdir()
+    for run in ("cnnvis", "truncated", "growing", "damaged"):
+        shutil.copytree(pixels, logdir / run / "plugins")
+    (logdir / "damaged" / name).write_bytes(data)
+    damage_pixel_files(logdir / "damaged" / "plugins" / "cnnvis" / "pixels")
+    write_odd_names(logdir / "odd")
+    write_synthetic_run(str(logdir / "old"), epochs=2, layers=1, probes=1, in_events=True)
     (logdir / "cnnvis" / name).write_bytes(data)
     (logdir / "truncated" / name).write_bytes(data[: len(data) // 2])
     (logdir / "garbage" / name).write_bytes(b"\x00\x01not an event file" * 64)
@@ -126,6 +134,42 @@ def server(request, source_records, tmp_path_factory):
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(logdir, ignore_errors=True)
+
+
+ODD_LAYERS = ('quote"d', "back\\slash", "l" * 3000)
+"""Layer names with a quote, a backslash, and thousands of characters."""
+
+
+def damage_pixel_files(folder):
+    """Steps 3, 5 and 7 damaged: file removed, cut short, one byte flipped in each PNG."""
+    files = {int(name.split("-")[0]): folder / name for name in os.listdir(folder)}
+    files[3].unlink()
+    data = files[5].read_bytes()
+    files[5].write_bytes(data[: len(data) // 2])
+    flipped = bytearray(files[7].read_bytes())
+    for offset in range(40, len(flipped), 97):
+        flipped[offset] ^= 0xFF
+    files[7].write_bytes(bytes(flipped))
+
+
+def write_odd_names(run_dir):
+    """A run ``odd`` with one feature-maps tag per name of ``ODD_LAYERS``, steps 0 and 1."""
+    import numpy as np
+
+    from tb_cnnvis.views.feature_maps import write_feature_maps
+
+    writer = summary.RunWriter(str(run_dir))
+    for step in range(2):
+        with writer.step(step):
+            for index, layer in enumerate(ODD_LAYERS):
+                content = summary.content(
+                    "feature_maps", layer, input_shape=(4, 4, 3), probe_count=1,
+                    layer_index=index, output_shape=(2, 2, 1),
+                )  # fmt: skip
+                maps = np.full((1, 2, 2, 1), float(index), dtype=np.float32)
+                maps[0, 0, 0, 0] = 10.0 + step
+                write_feature_maps(content, maps, step)
+    writer.close()
 
 
 def steps_of(server, run, tag):
@@ -184,7 +228,17 @@ def test_images_and_frontend_files_are_served_with_their_content_types(server):
 
 def test_bad_keys_and_names_are_json_errors_on_both_back_ends(server):
     url = server["url"] + BASE
-    assert fetch_json(url + "blob?key=bm9wZQ", 404) == {"error": "Not found: no blob with this key"}
+    error = fetch_json(url + "blob?s=0123456789abcdef&step=0&i=0", 404)["error"]
+    assert error == "Not found: no cnnvis series has this id (s); reload the page"
+    poll(lambda: steps_of(server, "cnnvis", "probes"), "probes")
+    [step] = fetch_json(f"{url}steps?run=cnnvis&tag=probes")["steps"]
+    series = step["images"][0].split("&")[0]
+    error = fetch_json(f"{url}{series}&step=0&i=-1", 400)["error"]
+    assert (
+        error == "Invalid argument: i must be a non-negative integer (as given in /steps), got '-1'"
+    )
+    error = fetch_json(f"{url}{series}&step=0&i=2&t={step['wall_time']!r}", 404)["error"]
+    assert error == "Not found: step 0 of this series has 2 images; there is no image 2"
     assert "runs with cnnvis data" in fetch_json(url + "steps?run=x&tag=y", 404)["error"]
     status, headers, _ = fetch(url + "%2e%2e/%2e%2e/setup.py")
     assert status == 404 and headers["X-Content-Type-Options"] == "nosniff"
@@ -203,3 +257,77 @@ def test_epochs_written_while_serving_appear_and_a_half_written_record_is_harmle
     with open(server["growing"], "ab") as events:
         events.write(rest[1000:])
     poll(lambda: growing() == list(range(EPOCHS)), "the later epochs")
+
+
+def test_damaged_pixel_files_are_notes_and_every_readable_step_is_served(server):
+    url = server["url"] + BASE
+    tag = "grad_cam/base/conv2"
+    readable = [step for step in range(EPOCHS) if step not in (3, 5)]
+    poll(lambda: steps_of(server, "damaged", tag) == readable, "the readable steps")
+    body = fetch_json(f"{url}steps?run=damaged&tag={tag}")
+    for step in body["steps"]:
+        status, _, png = fetch(url + step["images"][0])
+        if step["step"] == 7:
+            assert status == 404
+            assert json.loads(png)["error"].startswith(f"Not found: step 7 of {tag}: its pixel")
+            assert json.loads(png)["error"].endswith("is damaged (checksum mismatch)")
+        else:
+            assert status == 200 and Image.open(io.BytesIO(png)).size == (32, 32)
+    runs = {run["run"]: run for run in fetch_json(url + "tags")["runs"]}
+    notes = runs["damaged"]["notes"]
+    assert len(notes) == 3, notes
+    assert re.fullmatch(
+        rf"step 3 of {tag}: its pixel file pixels/3-\w+\.bin is missing; not shown\.", notes[0]
+    )
+    assert re.fullmatch(
+        rf"step 5 of {tag}: its pixel file pixels/5-\w+\.bin is truncated; not shown\.", notes[1]
+    )
+    assert notes[2].startswith(f"step 7 of {tag}: its pixel file pixels/7-")
+    assert "notes" not in runs["cnnvis"]
+
+
+def test_names_with_quotes_backslashes_and_thousands_of_characters_work(server):
+    url = server["url"] + BASE
+
+    def odd_tags():
+        runs = {run["run"]: run for run in fetch_json(url + "tags")["runs"]}
+        return "odd" in runs and [entry["tag"] for entry in runs["odd"]["tags"]]
+
+    tags = poll(odd_tags, "the run with odd names")
+    assert tags == [
+        "feature_maps/quote%22d",
+        "feature_maps/back%5Cslash",
+        "feature_maps/" + "l" * 3000,
+    ]
+    layers = {run["run"]: run for run in fetch_json(url + "tags")["runs"]}["odd"]["tags"]
+    assert [entry["layer"] for entry in layers] == list(ODD_LAYERS)
+    for index, tag in enumerate(tags):
+        query = urllib.parse.urlencode({"run": "odd", "tag": tag})
+        body = poll(lambda q=query: fetch_json(f"{url}steps?{q}")["steps"], tag[:30])
+        assert [step["step"] for step in body] == [0, 1]
+        for step in body:
+            [image] = step["images"]
+            assert len(image) < 120  # the URL does not grow with the names
+            status, _, png = fetch(url + image)
+            assert status == 200
+            pixels = Image.open(io.BytesIO(png))
+            assert pixels.size == (2, 2) and pixels.getpixel((0, 0)) == 255
+            assert step["facts"]["max"] == [[10.0 + step["step"]]]
+            assert step["facts"]["min"] == [[float(index)]]
+
+
+def test_logs_of_format_version_1_with_pngs_in_the_events_are_still_served(server):
+    url = server["url"] + BASE
+    steps = poll(lambda: steps_of(server, "old/cnnvis", "grad_cam/base/conv1"), "the old run")
+    assert steps == [0, 1, 2]
+    runs = {run["run"]: run for run in fetch_json(url + "tags")["runs"]}
+    assert {entry["version"] for entry in runs["old/cnnvis"]["tags"]} == {1}
+    assert "notes" not in runs["old/cnnvis"]
+    query = urllib.parse.urlencode({"run": "old/cnnvis", "tag": "feature_maps/base/conv1"})
+    [step] = fetch_json(f"{url}steps?{query}&step=2")["steps"]
+    status, headers, png = fetch(url + step["images"][0])
+    assert (status, headers["Content-Type"]) == (200, "image/png")
+    [described] = step["facts"]["images"]
+    rows, cols = described["grid"]
+    height, width = described["tile"]
+    assert Image.open(io.BytesIO(png)).size == (cols * width, rows * height)

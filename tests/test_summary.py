@@ -32,7 +32,7 @@ def _read_all(logdir):
             steps = []
             for datum in sequence:
                 blobs = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]
-                facts, pngs = testing.decode_step(blobs)
+                facts, pngs = testing.decode_step(blobs, f"{logdir}/{run}")
                 steps.append((datum.step, facts, pngs, content))
             result[(run, tag)] = steps
     return result
@@ -194,7 +194,7 @@ def test_several_classes_per_probe_say_probe_and_class_per_image(logdir):
         )  # fmt: skip
 
     [(_, facts, pngs, content)] = _write(logdir, write)[("cnnvis", "grad_cam/block/conv1")]
-    assert content["version"] == 1 and len(pngs) == 6
+    assert content["version"] == metadata.FORMAT_VERSION == 2 and len(pngs) == 6
     assert [(image["probe"], image["class_index"]) for image in facts["images"]] == list(
         zip(probe.tolist(), classes)
     )
@@ -324,3 +324,43 @@ def test_metric_facts_are_added_but_never_replace_a_fact(logdir):
     assert {tag: [d.value for d in s] for tag, s in scalars["cnnvis"].items()} == {
         "cnnvis_metrics/sparsity/conv1": [0.25]
     }
+
+
+def test_inside_a_logged_step_pngs_go_to_one_pixel_file_and_the_events_keep_the_facts(logdir):
+    import os
+    import zlib
+
+    from tb_cnnvis import blobstore
+
+    run_dir = f"{logdir}/cnnvis"
+    writer = summary.RunWriter(run_dir)
+    maps = np.arange(2 * 4 * 4 * 5, dtype=np.float32).reshape(2, 4, 4, 5)
+    with writer.step(4):
+        views.feature_maps.write_feature_maps(_layer_content("feature_maps"), maps, 4)
+        summary.write_probes(summary.content("probes", **COMMON), np.zeros((2, 8, 8, 3)), 4)
+    writer.close()
+    assert writer.committed is True
+    provider, ctx, eid = data_provider(logdir, {metadata.PLUGIN_NAME: 1000})
+    data = provider.read_blob_sequences(
+        ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
+    )["cnnvis"]
+    [folder_file] = os.listdir(f"{run_dir}/plugins/cnnvis/pixels")  # one file, no ".part"
+    with open(f"{run_dir}/plugins/cnnvis/pixels/{folder_file}", "rb") as pixel_file:
+        stored = pixel_file.read()
+    end = 0
+    for tag, count in (("feature_maps/block/conv1", 2), ("probes", 2)):
+        [datum] = data[tag]
+        [facts_blob] = [provider.read_blob(ctx, blob_key=v.blob_key) for v in datum.values]
+        facts = json.loads(facts_blob)
+        assert facts["pixels"]["file"] == f"pixels/{folder_file}"
+        assert blobstore.PIXEL_FILE.fullmatch(facts["pixels"]["file"])
+        assert folder_file.startswith("4-")
+        spans = facts["pixels"]["spans"]
+        assert len(spans) == len(facts["images"]) == count
+        for offset, length, crc in spans:
+            assert offset == end and zlib.crc32(stored[offset : offset + length]) == crc
+            assert stored[offset : offset + 8] == b"\x89PNG\r\n\x1a\n"
+            end = offset + length
+    assert end == len(stored)  # every tag's PNGs in a row, nothing else
+    facts, pngs = testing.decode_step([facts_blob], run_dir)
+    assert "pixels" not in facts and [len(p) for p in pngs] == [s[1] for s in spans]

@@ -7,26 +7,34 @@ Example:
 """
 
 import json
+import os
 
 import numpy as np
 
-from tb_cnnvis import imaging, metadata
+from tb_cnnvis import blobstore, imaging, metadata
 
 
-def decode_step(blob_values):
+def decode_step(blob_values, run_dir=None):
     """Split one stored step (a sequence of blobs) into its facts and its PNG bytes.
 
     Args:
         blob_values: the step's blobs: a list of bytes, a numpy array or a string tensor.
+        run_dir: the run's directory, needed for a step whose PNGs are in a pixel file
+            (format version 2, ``tb_cnnvis.blobstore``); steps written with the PNGs inside
+            the event files (version 1) need none.
 
     Returns:
-        ``(facts, pngs)``: the facts dict and the list of PNG bytes, in order.
+        ``(facts, pngs)``: the facts dict (without the ``"pixels"`` reference) and the list
+        of PNG bytes, in order.
 
     Raises:
-        ValueError: if the blobs do not follow the format (no facts, wrong image count).
+        ValueError: if the blobs do not follow the format (no facts, wrong image count), or
+            a pixel file is needed and ``run_dir`` is None.
+        tb_cnnvis.blobstore.DamagedPixels: the pixel file is missing or damaged.
 
     Example:
-        >>> facts, pngs = decode_step([provider.read_blob(blob_key=b.blob_key) for b in seq])
+        >>> blobs = [provider.read_blob(ctx, blob_key=b.blob_key) for b in datum.values]
+        >>> facts, pngs = decode_step(blobs, run_dir="logs/cnnvis")
     """
     if hasattr(blob_values, "numpy"):
         blob_values = blob_values.numpy()
@@ -37,11 +45,22 @@ def decode_step(blob_values):
         facts = json.loads(blobs[0].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"The first blob of a cnnvis step is not JSON facts: {error}") from None
-    if len(facts.get("images", ())) != len(blobs) - 1:
+    pixels = facts.pop("pixels", None) if isinstance(facts, dict) else None
+    pngs = blobs[1:]
+    if pixels is not None:
+        if run_dir is None:
+            raise ValueError("This step's PNGs are in a pixel file (format 2): pass run_dir.")
+        import tensorflow as tf
+
+        folder = blobstore.plugin_dir(run_dir)
+        pngs = [
+            blobstore.read_span(tf.io.gfile, folder, pixels["file"], s) for s in pixels["spans"]
+        ]
+    if len(facts.get("images", ())) != len(pngs):
         raise ValueError(
-            f"facts describe {len(facts.get('images', ()))} images but {len(blobs) - 1} follow."
+            f"facts describe {len(facts.get('images', ()))} images but {len(pngs)} follow."
         )
-    return facts, blobs[1:]
+    return facts, pngs
 
 
 def decode_tiles(facts, pngs):
@@ -107,10 +126,20 @@ def data_provider(logdir, samples_per_plugin=None):
     return ingester.data_provider, context.RequestContext(), ""
 
 
-def read_run(logdir, run=metadata.RUN_SUBDIR):
+def read_run(logdir, run=metadata.RUN_SUBDIR, skip_damaged=False):
     """Every cnnvis step of ``run``, decoded: ``{tag: {step: (facts, [png bytes])}}``.
 
     Reads through ``data_provider`` with every step kept.
+
+    Args:
+        logdir: the log directory.
+        run: the run's name (its directory relative to ``logdir``).
+        skip_damaged: leave out the steps whose PNGs cannot be read (a pixel file missing,
+            as after a write that failed, or damaged), as the plugin does, instead of raising.
+
+    Raises:
+        tb_cnnvis.blobstore.DamagedPixels: a pixel file is missing or damaged (unless
+            ``skip_damaged``).
 
     Example:
         >>> steps = read_run(logdir)
@@ -120,12 +149,14 @@ def read_run(logdir, run=metadata.RUN_SUBDIR):
     blobs = provider.read_blob_sequences(
         ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1_000_000
     ).get(run, {})
-    return {
-        tag: {
-            datum.step: decode_step(
-                [provider.read_blob(ctx, blob_key=value.blob_key) for value in datum.values]
-            )
-            for datum in series
-        }
-        for tag, series in blobs.items()
-    }
+    run_dir = os.path.join(str(logdir), run)
+    found = {}
+    for tag, series in blobs.items():
+        for datum in series:
+            values = [provider.read_blob(ctx, blob_key=value.blob_key) for value in datum.values]
+            try:
+                found.setdefault(tag, {})[datum.step] = decode_step(values, run_dir)
+            except blobstore.DamagedPixels:
+                if not skip_damaged:
+                    raise
+    return {tag: steps for tag, steps in found.items() if steps}

@@ -57,6 +57,7 @@ def write_synthetic_run(
     timings=True,
     seed=0,
     classes_per_probe=1,
+    in_events=False,
 ):
     """Write steps 0..epochs of every kind to ``<logdir>/cnnvis`` from procedural arrays.
 
@@ -119,17 +120,18 @@ def write_synthetic_run(
 
     def tag_content(kind, ref=None):
         if ref is None:
-            return summary.content(kind, **common)
-        return summary.content(
+            return {**summary.content(kind, **common), **version}
+        return {**summary.content(
             kind, ref.path, layer_index=ref.index, output_shape=ref.shape, **common,
             layer_class="InputLayer" if ref.index < 0 else "Conv2D",
-        )  # fmt: skip
+        ), **version}  # fmt: skip
 
     run_dir = os.path.join(logdir, metadata.RUN_SUBDIR)
-    writer = tf.summary.create_file_writer(run_dir)
+    version = {"version": 1} if in_events else {}
+    writer = tf.summary.create_file_writer(run_dir) if in_events else summary.RunWriter(run_dir)
     tags = {}
-    with writer.as_default():
-        for step in range(epochs + 1):
+    for step in range(epochs + 1):
+        with writer.as_default(step=step) if in_events else writer.step(step):
             seconds = {}
             if metadata.PROBES in kinds and step == 0:
                 tags["probes"] = tag_content(metadata.PROBES)
@@ -150,7 +152,6 @@ def write_synthetic_run(
                     seconds[kind] = seconds.get(kind, 0.0) + spent
             if timings:
                 summary.write_timings(seconds, step)
-        writer.flush()
     writer.close()
     return {"run_dir": run_dir, "tags": tags, "steps": list(range(epochs + 1)), "labels": labels}
 

@@ -1,0 +1,235 @@
+"""The steps of a series as ``/steps`` serves them, and their images for ``/blob``.
+
+``StepIndex`` turns a series read from the data provider into the ``/steps`` JSON and
+remembers how to read each image it lists: a blob key (PNGs inside the event files, stored
+format version 1) or a span of a pixel file that the plugin reads itself
+(``<logdir>/<run>/plugins/cnnvis/pixels/...``, version 2, ``tb_cnnvis.blobstore``), as
+TensorBoard's projector plugin reads its own files. Image URLs name a series by a short
+hash (``SERIES_ID_LENGTH`` characters), so they do not grow with run and tag names. A step
+that cannot be served (facts unreadable, pixel file missing or short) is left out of
+``/steps``, and an image whose bytes fail their checksum is a 404; either becomes a note
+(``RunNotes``) that ``/tags`` carries for the run.
+
+Example:
+    >>> index = StepIndex(provider, BlobReader(provider), logdir, downsample=1000)
+    >>> text = index.steps_json(ctx, "", "cnnvis", "grad_cam/conv2", series)
+    >>> png = index.image(ctx, "", series_id, step=3, index=0, version="1796047748.7")
+"""
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import threading
+import urllib.parse
+
+from tensorboard import errors
+from tensorboard.data import provider
+
+from tb_cnnvis import blobstore, metadata
+from tb_cnnvis.plugin_data import SizedLruCache
+
+SERIES_ID_LENGTH = 16
+"""Characters of the series id in image URLs (a hash of experiment, run and tag)."""
+
+SERIES_ID = re.compile(f"[0-9a-f]{{{SERIES_ID_LENGTH}}}")
+"""A valid series id (matched whole)."""
+
+IMAGE_REFS_LIMIT = 2_000_000
+"""Most image references (one per image of a step listed by ``/steps``) remembered."""
+
+
+class RunNotes:
+    """Sentences about what could not be read, per run: ``/tags`` carries them as ``notes``.
+
+    A note is kept per (run, tag, step) and dropped again when that step reads well (a step
+    whose pixel file was still being renamed, say). At most ``limit`` notes per run are
+    listed, then one sentence counting the rest.
+
+    Example:
+      >>> notes = RunNotes()
+      >>> notes.set("", "cnnvis", "grad_cam/conv4", 7, "its pixel file pixels/7-....bin is missing")
+      >>> notes.of("", "cnnvis")
+      ['step 7 of grad_cam/conv4: its pixel file pixels/7-....bin is missing; not shown.']
+    """
+
+    def __init__(self, limit=20):
+        self._limit = limit
+        self._notes = {}  # (experiment, run) -> {(tag, step): sentence}
+        self._lock = threading.Lock()
+
+    def set(self, experiment, run, tag, step, problem):
+        """Record ``problem`` for a step, or forget the step's note when ``problem`` is None."""
+        with self._lock:
+            notes = self._notes.setdefault((experiment, run), {})
+            if problem is None:
+                notes.pop((tag, step), None)
+            elif len(notes) < 10_000:
+                notes[(tag, step)] = problem
+
+    def get(self, experiment, run, tag, step):
+        """The problem recorded for one step, or None."""
+        with self._lock:
+            return self._notes.get((experiment, run), {}).get((tag, step))
+
+    def of(self, experiment, run):
+        """The run's notes as sentences, in tag and step order (empty if none)."""
+        with self._lock:
+            notes = sorted(self._notes.get((experiment, run), {}).items())
+        sentences = [
+            f"step {step} of {tag}: {problem}; not shown." for (tag, step), problem in notes
+        ]
+        if len(sentences) > self._limit:
+            rest = len(sentences) - self._limit + 1
+            sentences = [*sentences[: self._limit - 1], f"... and {rest} more steps not shown."]
+        return sentences
+
+
+class StepIndex:
+    """``/steps`` answers and the image references they hand out, for one plugin.
+
+    Args:
+      data_provider: TensorBoard's data provider.
+      reader: the plugin's ``plugin_data.BlobReader`` (facts, blobs, pixel files).
+      logdir: TensorBoard's ``--logdir`` (None or empty with ``--logdir_spec``: pixel
+        files cannot be found then, and their steps are notes).
+      downsample: the most steps read per series.
+    """
+
+    def __init__(self, data_provider, reader, logdir, downsample):
+        self._provider = data_provider
+        self._reader = reader
+        self._logdir = logdir or None
+        self._downsample = downsample
+        self._series = {}  # series id -> (run, tag), learnt from /tags and /steps
+        self._series_lock = threading.Lock()
+        self._refs = SizedLruCache(IMAGE_REFS_LIMIT, size_of=lambda refs: len(refs) + 1)
+        self.notes = RunNotes()
+
+    def steps_json(self, ctx, experiment, run, tag, series):
+        """``/steps`` text for ``series``; remembers each step's image references for
+        ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served."""
+        entries = self._reader.facts_entries(ctx, series)
+        self._reader.prefetch(ctx, series)
+        series_id = self._series_id(experiment, run, tag)
+        steps = []
+        for datum, entry in zip(series, entries):
+            refs, problem = self._image_refs(run, datum, entry)
+            self.notes.set(experiment, run, tag, datum.step, problem)
+            if problem is not None:
+                continue
+            version = repr(datum.wall_time)
+            self._refs.put((series_id, datum.step, version), refs)
+            steps.append(_step_json(datum, entry.text, series_id, len(refs)))
+        head = json.dumps({"run": run, "tag": tag})[:-1]
+        return f'{head}, "steps": [{",".join(steps)}]}}'
+
+    def _image_refs(self, run, datum, entry):
+        """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
+
+        A ref is ``("blob", blob key)`` (PNGs in the event files, format version 1) or
+        ``("file", plugin directory, file, span)`` (a pixel file, version 2).
+        """
+        if entry.text == "null":
+            return (), "its facts cannot be read (a damaged event file?)"
+        if entry.pixels is None:
+            return tuple(("blob", value.blob_key) for value in datum.values[1:]), None
+        folder = self._plugin_dir(run)
+        if folder is None:
+            return (), "its pixel file cannot be found: TensorBoard was not given one --logdir"
+        problem = self._reader.pixel_problem(folder, entry.pixels)
+        if problem is not None:
+            return (), problem
+        file = entry.pixels["file"]
+        return tuple(("file", folder, file, span) for span in entry.pixels["spans"]), None
+
+    def _plugin_dir(self, run):
+        """``<logdir>/<run>/plugins/cnnvis``, or None without a single log directory."""
+        if not self._logdir:
+            return None
+        join = posixpath.join if "://" in self._logdir else os.path.join
+        return blobstore.plugin_dir(join(self._logdir, run))
+
+    def _series_id(self, experiment, run, tag):
+        """A short id of ``(experiment, run, tag)`` for image URLs, remembered for ``/blob``."""
+        digest = hashlib.sha256(json.dumps([experiment, run, tag]).encode("utf-8"))
+        series_id = digest.hexdigest()[:SERIES_ID_LENGTH]
+        with self._series_lock:
+            self._series[series_id] = (run, tag)
+        return series_id
+
+    def image(self, ctx, experiment, series_id, step, index, version=None):
+        """The PNG bytes of image ``index`` of ``step`` of a series (``GET /blob``).
+
+        Raises:
+          errors.InvalidArgumentError: a malformed series id.
+          errors.NotFoundError: no such series, step or image, or the image's file is
+            missing or damaged (the sentence says which; ``/tags`` then carries a note).
+        """
+        if not SERIES_ID.fullmatch(series_id):
+            raise errors.InvalidArgumentError(
+                f"s must be the {SERIES_ID_LENGTH}-character series id of an image URL from /steps"
+            )
+        refs = self._refs.get((series_id, step, version))
+        if refs is None:
+            refs = self._lookup_refs(ctx, experiment, series_id, step, version)
+        if index >= len(refs):
+            raise errors.NotFoundError(
+                f"step {step} of this series has {len(refs)} images; there is no image {index}"
+            )
+        ref = refs[index]
+        if ref[0] == "blob":
+            return self._reader.blob(ctx, ref[1], version)
+        try:
+            return self._reader.pixels(*ref[1:])
+        except blobstore.DamagedPixels as damage:
+            run, tag = self._series.get(series_id, ("?", "?"))
+            self.notes.set(experiment, run, tag, step, str(damage))
+            raise errors.NotFoundError(f"step {step} of {tag}: {damage}") from None
+
+    def _lookup_refs(self, ctx, experiment, series_id, step, version):
+        """The image references of one step found anew (``/blob`` before its ``/steps``)."""
+        with self._series_lock:
+            known = self._series.get(series_id)
+        if known is None:  # learn every series id of the experiment
+            listing = self._provider.list_blob_sequences(
+                ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME
+            )
+            for run, tags in listing.items():
+                for tag in tags:
+                    self._series_id(experiment, run, tag)
+            with self._series_lock:
+                known = self._series.get(series_id)
+        if known is None:
+            raise errors.NotFoundError("no cnnvis series has this id (s); reload the page")
+        run, tag = known
+        data = self._provider.read_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=self._downsample,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        series = [d for d in data.get(run, {}).get(tag, ()) if d.step == step]
+        self.steps_json(ctx, experiment, run, tag, series)
+        refs = self._refs.get((series_id, step, version))
+        if refs is None:
+            problem = self.notes.get(experiment, run, tag, step)
+            if problem is not None:
+                raise errors.NotFoundError(f"step {step} of {tag}: {problem}")
+            raise errors.NotFoundError(f"{tag} of run {run!r} has no step {step} at t={version}")
+        return refs
+
+
+def _step_json(datum, facts, series_id, image_count):
+    """One step of ``/steps`` as JSON text: step, wall time, image URLs and facts."""
+    # The wall time in the URL makes each URL name one immutable value, even if a restarted
+    # training rewrites a step; the series id keeps URLs short whatever the names.
+    version = repr(datum.wall_time)
+    images = [
+        "blob?" + urllib.parse.urlencode({"s": series_id, "step": datum.step, "i": i, "t": version})
+        for i in range(image_count)
+    ]
+    head = json.dumps({"step": datum.step, "wall_time": datum.wall_time, "images": images})
+    return f'{head[:-1]}, "facts": {facts}}}'
