@@ -122,7 +122,8 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
         "probe_count": len(images),
         "class_names": class_names,
     }
-    plan = Plan(model, {}, {}, summary.content(metadata.PROBES, **common), probes, options)
+    probe_content = summary.content(metadata.PROBES, **common)
+    plan = Plan(model, {}, {}, probe_content, probes, options, subject=subject, views=chosen)
     resolved, defaults = {}, {}
     for kind in chosen:
         spec = layers.get(kind) if isinstance(layers, dict) else layers
@@ -154,9 +155,7 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     walked = walked or capture.select_layers(model, None)[-1:]
     paths = list(dict.fromkeys(ref.path for ref in walked))
     feature_maps.layer_outputs(model, probes.inputs, paths, image_input=options.image_input)
-    return plan._replace(
-        layers=resolved, contents=contents, defaults=defaults, subject=subject, views=chosen
-    )
+    return plan._replace(layers=resolved, contents=contents, defaults=defaults)
 
 
 def _check_runnable(plan, kind, refs):
