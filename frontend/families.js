@@ -12,6 +12,8 @@
  *
  * @typedef {object} Family
  * @property {string} name the family's name, as in /tags (and its export name here).
+ * @property {string} label its tab's text, e.g. 'CAMs' (its views are the methods chosen
+ *     inside the tab).
  * @property {Object<string, *>} settings the page-state keys its display options set, with
  *     their defaults; they are saved with the selection, and changing one repaints.
  * @property {function(object, object): number} count count(step, ctx): how many items

@@ -63,6 +63,7 @@ const METRICS = cam.metrics.map((metric) =>
 /** @type {Family} */
 export default {
   name: 'attribution',
+  label: 'Attributions',
   settings: { attributionBase: 'map', opacity: 0.5, attributionGain: 1 },
   ...classMaps,
 

@@ -135,6 +135,7 @@ export const classMaps = {
 /** @type {Family} */
 export default {
   name: 'cam',
+  label: 'CAMs',
   settings: { camColormap: 'jet', opacity: 0.5, threshold: 0.1 },
   ...classMaps,
 

@@ -232,7 +232,10 @@ class App {
 
   /** Switch view; if the current layer lacks it, go to the nearest layer that has it. */
   selectKind(kind) {
-    return this.set({ kind, layer: layerFor(this.runByName(this.state.run), this.state.layer, kind) }, true);
+    const run = this.runByName(this.state.run);
+    const family = run.views.get(kind)?.family.name;
+    const methods = family ? { ...this.state.methods, [family]: kind } : this.state.methods;
+    return this.set({ kind, methods, layer: layerFor(run, this.state.layer, kind) }, true);
   }
 
   /** Rebuild controls and panes for the current selection, then paint. */

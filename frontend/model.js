@@ -89,6 +89,27 @@ export function organizeRuns(json, families) {
   });
 }
 
+/**
+ * A run's views grouped by family, in tab order (the order of each family's first view).
+ *
+ * @param {object} run a run from organizeRuns().
+ * @returns {Array<{family: Family, views: Array<View>, layers: Array<string>}>} `layers`: the
+ *     layers that have some view of the family.
+ * @example viewFamilies(run).map((g) => g.family.label)  // ['Feature maps', 'CAMs', ...]
+ */
+export function viewFamilies(run) {
+  const groups = new Map();
+  for (const kind of run.kinds) {
+    const view = run.views.get(kind);
+    if (!groups.has(view.family)) groups.set(view.family, { family: view.family, views: [], layers: [] });
+    groups.get(view.family).views.push(view);
+  }
+  for (const group of groups.values()) {
+    group.layers = run.layers.filter((l) => group.views.some((v) => l.tags.has(v.kind))).map((l) => l.name);
+  }
+  return [...groups.values()];
+}
+
 /** The tag of `kind` at a layer if it is logged and can be read, else null. */
 export function readableTag(layer, kind) {
   return layer && !layer.unsupported.has(kind) ? layer.tags.get(kind) ?? null : null;

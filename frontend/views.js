@@ -24,6 +24,7 @@ export function buildShell(on) {
     on: { click: () => on.refresh() },
   });
   const tabs = h('div', { class: 'tabs', attrs: { role: 'tablist', 'aria-label': 'View' } });
+  const methods = h('div', { class: 'methods', hidden: true, attrs: { role: 'tablist', 'aria-label': 'Method' } });
   const layerTools = h('div', { class: 'layer-tools' });
   const layerList = h('ul', { class: 'layer-list', attrs: { 'aria-label': 'Layers' } });
   const ticks = h('datalist', { id: 'cv-epoch-ticks' });
@@ -84,12 +85,12 @@ export function buildShell(on) {
     status,
     refresh,
   );
-  const main = h('main', { class: 'main' }, tabs, epochBar, options, content);
+  const main = h('main', { class: 'main' }, tabs, methods, epochBar, options, content);
   const aside = h('nav', { class: 'sidebar', attrs: { 'aria-label': 'Layers' } }, h('h2', { text: 'Layers' }), layerTools, layerList);
   const body = h('div', { class: 'body' }, aside, main);
   const root = h('div', { class: 'cnnvis' }, header, body, dialog);
   return {
-    root, runSelect, compareSelect, status, tabs, layerTools, layerList, slider, ticks, play, prev, next,
+    root, runSelect, compareSelect, status, tabs, methods, layerTools, layerList, slider, ticks, play, prev, next,
     epochValue, epochRange, epochNote, epochBar, options, content, intro, panesHost, dialog,
   };
 }
@@ -103,19 +104,51 @@ export function setRunOptions(select, names, value, noneLabel = null) {
   select.value = value ?? '';
 }
 
-/** The view tabs: one per logged kind; kinds the layer lacks are marked. */
-export function setTabs(container, views, active, layerKinds, onSelect) {
-  container.replaceChildren(
-    ...views.map((view) =>
+/**
+ * The view tabs, one per family of the run's views, and under them the methods of the
+ * family shown (a choice offered when it has more than one). A family that the layer lacks
+ * is marked, unless a single layer has it (the input of the attributions): its tab goes
+ * there from any layer, and its tooltip says where.
+ *
+ * @param {HTMLElement} tabs the family tabs' container.
+ * @param {HTMLElement} methods the methods' container.
+ * @param {Array<object>} groups model.js viewFamilies(run).
+ * @param {string} active the kind shown.
+ * @param {Set<string>} here the kinds logged at the layer shown.
+ * @param {{family: function(object): void, kind: function(string): void}} on what a click
+ *     on a family tab (its group) and on a method (its kind) does.
+ */
+export function setTabs(tabs, methods, groups, active, here, on) {
+  const current = groups.find((group) => group.views.some((view) => view.kind === active)) || groups[0];
+  tabs.replaceChildren(...groups.map((group) => {
+    const present = group.views.some((view) => here.has(view.kind));
+    const elsewhere = !present && group.layers.length === 1;
+    const names = group.views.map((view) => view.label).join(', ');
+    let title = `${group.family.label}: ${names}`;
+    if (elsewhere) title += ` (at ${group.layers[0]})`;
+    else if (!present) title += ' (not logged for this layer)';
+    return h('button', {
+      class: `tab${present || elsewhere ? '' : ' missing'}`,
+      text: group.family.label,
+      title,
+      attrs: { role: 'tab', 'aria-selected': String(group === current) },
+      dataset: { family: group.family.name, kinds: group.views.map((view) => view.kind).join(' ') },
+      on: { click: () => on.family(group) },
+    });
+  }));
+  const choices = current && current.views.length > 1 ? current.views : [];
+  methods.hidden = choices.length === 0;
+  methods.replaceChildren(
+    ...(choices.length ? [h('span', { class: 'field-label', text: 'Method' })] : []),
+    ...choices.map((view) =>
       h('button', {
-        class: `tab${layerKinds.has(view.kind) ? '' : ' missing'}`,
+        class: `method${here.has(view.kind) ? '' : ' missing'}`,
         text: view.label,
-        title: layerKinds.has(view.kind) ? view.label : `${view.label}: not logged for this layer`,
+        title: here.has(view.kind) ? view.blurb : `${view.label}: not logged for this layer`,
         attrs: { role: 'tab', 'aria-selected': String(view.kind === active) },
         dataset: { kind: view.kind },
-        on: { click: () => onSelect(view.kind) },
-      }),
-    ),
+        on: { click: () => on.kind(view.kind) },
+      })),
   );
 }
 
