@@ -89,6 +89,9 @@
  * @property {string} point the pointing game's 'hit', 'miss' or '' (not computed).
  * @property {string} [tag] a word on the image's corner (e.g. 'seeded'), or absent.
  * @property {string} [tagHint] the tag's tooltip: what it means.
+ * @property {string} [noteHint] the note's tooltip (a drift's, by default).
+ * @property {string} [empty] a sentence over an image that shows nothing (e.g. a CAM with no
+ *     positive evidence), or absent.
  */
 
 /**

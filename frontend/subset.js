@@ -144,6 +144,10 @@ export function predicts(steps) {
  */
 export function filterProblem(pane) {
   if (!pane?.steps || !pane.family.layout.filterProbes) return 'This view is not about probe images.';
+  const head = pane.steps.find((step) => typeof step.facts.head === 'string')?.facts.head;
+  if (head === 'regression' || head === 'segmentation') {
+    return `The model’s head is a ${head}: no probe is classified right or wrong.`;
+  }
   const labelled = pane.probeLabels || pane.steps.some((step) => Array.isArray(step.facts.labels));
   if (!labelled) {
     return 'The probe images have no true labels (give the callback probe_labels), so no ' +

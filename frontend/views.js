@@ -3,6 +3,7 @@
 // detail.js.) Names from the data reach the page as text only (see dom.js).
 
 import { field, h } from './dom.js';
+import { shortName } from './format.js';
 import { shapeText } from './model.js';
 
 /**
@@ -199,8 +200,9 @@ export function loadingState(text, count, size) {
  * @param {Function} onOpen onOpen(i) when card i is activated.
  * @param {{inset: boolean, wide: boolean}} options `inset`: add a small canvas to the caption
  *     (the probe of a projection); `wide`: cards two columns wide (top examples).
- * @returns {{element: HTMLElement, cards: Array<{button, canvas, inset, badge, tag, title,
- *     note, meta}>}} `badge`: the pointing game's mark; `tag`: the caption's corner word.
+ * @returns {{element: HTMLElement, cards: Array<{button, canvas, inset, badge, tag, empty,
+ *     title, note, meta}>}} `badge`: the pointing game's mark; `tag`: the caption's corner
+ *     word; `empty`: a sentence over the image when it shows nothing (Caption.empty).
  */
 export function buildGrid(count, size, label, onOpen, { inset = false, wide = false } = {}) {
   const grid = h('div', { class: `grid${wide ? ' wide' : ''}`, style: { '--tile': `${size}px` } });
@@ -210,17 +212,18 @@ export function buildGrid(count, size, label, onOpen, { inset = false, wide = fa
     const small = inset ? h('canvas', { width: 1, height: 1, class: 'inset' }) : null;
     const badge = h('span', { class: 'point-badge', hidden: true });
     const tag = h('span', { class: 'card-tag', hidden: true });
+    const empty = h('span', { class: 'card-empty', hidden: true });
     const title = h('span', { class: 'card-title' });
     const note = h('span', { class: 'card-note' });
     const meta = h('span', { class: 'card-meta' });
     const button = h(
       'button',
       { class: 'card', attrs: { 'aria-label': label(i) }, dataset: { index: i }, on: { click: () => onOpen(i) } },
-      h('div', { class: 'frame pending' }, canvas, badge, tag),
+      h('div', { class: 'frame pending' }, canvas, badge, tag, empty),
       h('div', { class: 'caption' }, small, h('div', { class: 'caption-text' }, h('div', { class: 'card-head' }, title, note), meta)),
     );
     grid.append(button);
-    cards.push({ button, canvas, inset: small, badge, tag, title, note, meta, index: i });
+    cards.push({ button, canvas, inset: small, badge, tag, empty, title, note, meta, index: i });
   }
   return { element: grid, cards };
 }
@@ -239,7 +242,8 @@ export function viewIntro(pane, state, own = true) {
   const parts = [h('strong', { text: pane.view.label })];
   if (pane.layer) {
     const shape = shapeText(pane.layer.outputShape);
-    parts.push(' · ', h('span', { class: 'intro-layer', text: pane.layer.name }), shape ? ` (${shape})` : '');
+    const name = shortName(pane.layer.name, 80);
+    parts.push(' · ', h('span', { class: 'intro-layer', text: name, title: pane.layer.name }), shape ? ` (${shape})` : '');
   }
   const more = own ? paneIntro(pane, state) : '';
   parts.push(h('span', { class: 'intro-text', text: ` — ${[pane.view.blurb, more].filter(Boolean).join(' ')}` }));
