@@ -4,8 +4,8 @@
 //
 // In every member, `step` is a step of Store.steps() ({step, wallTime, facts, images}) and
 // `ctx` is the page's state plus the pane's probes: {probe, size, explain, probeFilter,
-// ...every family's settings, classNames, probeUrls, probeLabels} (the app interface's
-// ctx(pane)).
+// ...every family's settings, classNames, probeUrls, probeLabels, classOrder} (the app
+// interface's ctx(pane); classOrder: subset.js).
 
 /**
  * Everything the page needs to know about one family of views.

@@ -294,7 +294,8 @@ class App {
   }
 
   ctx(pane) {
-    return { ...this.state, classNames: pane.run.classNames, probeUrls: pane.probeUrls, probeLabels: pane.probeLabels };
+    const { classNames } = pane.run;
+    return { ...this.state, classNames, probeUrls: pane.probeUrls, probeLabels: pane.probeLabels, classOrder: pane.classOrder };
   }
 
   /** The step shown: the newest logged epoch at or before the chosen one. */

@@ -7,7 +7,7 @@ import { shortName } from './format.js';
 import { setMetricsBar } from './metrics.js';
 import { nearestStepIndex } from './model.js';
 import { paintBitmap, paintDone, paintFailed } from './paint.js';
-import { cardItems, predicts, predictionsTag, probeFilter, visibleFacts } from './subset.js';
+import { cardItems, classOrder, predicts, predictionsTag, probeFilter, visibleFacts } from './subset.js';
 import * as V from './views.js';
 
 /**
@@ -18,7 +18,7 @@ import * as V from './views.js';
  * @param {{kind: string, layer: string, probeFilter: string}} state the view and layer
  *     chosen, and the probe filter.
  * @returns {Promise<object>} a pane: {run, layer, view, family, tag, steps, probeUrls,
- *     probeLabels, predictionsTag, predictions}, with `message` ([title, text], `tone` 'info'
+ *     probeLabels, predictionsTag, predictions, classOrder (subset.js)}, with `message` ([title, text], `tone` 'info'
  *     or 'error', and `jump`, the layers that have the view) or `error` when there is nothing
  *     to draw. For a view about probes whose steps store no predictions, `predictionsTag` is
  *     a tag of the run that does, and `predictions` its steps once the probe filter is on.
@@ -60,6 +60,7 @@ export async function loadPane(store, run, state) {
     return pane;
   }
   pane.steps = steps.value.length ? steps.value : null;
+  pane.classOrder = pane.family.layout.pickClass ? classOrder(pane.steps) : null;
   if (!pane.steps) pane.message = ['No epochs yet', `${shortName(pane.tag, 80)} has no logged steps.`];
   const first = probes.status === 'fulfilled' ? probes.value[0] : null;
   if (first) {

@@ -346,7 +346,11 @@ def test_a_binary_model_shows_its_two_classes_and_the_targets_explained(tab):
     assert chooser.locator("option").all_inner_texts() == ["cat", "dog"]
     facts = api(tab.url, "steps", run=BINARY, tag="grad_cam/conv2")["steps"][-1]["facts"]
     names = ("cat", "dog")
-    for value, maps in (("0", range(0, 8, 2)), ("1", range(1, 8, 2))):
+    # The maps come most probable first (the order differs between probes and epochs): the
+    # chooser offers the two classes by name, and each probe's map of the class chosen.
+    assert [facts["class_index"][i] for i in range(0, 8, 2)] != [0] * 4
+    for value in ("0", "1"):
+        maps = [i for i in range(8) if facts["class_index"][i] == int(value)]
         if chooser.input_value() != value:
             act(frame, lambda v=value: chooser.select_option(v))
         titles = [
@@ -403,4 +407,14 @@ def test_a_segmentation_probe_shows_its_map_with_its_mask_under_it(tab):
         assert np.all(drawn[size : size + 2, :, 3] == 0)  # a see-through gap between them
         assert len(np.unique(drawn[:size].reshape(-1, 4), axis=0)) > 8  # the map over the probe
     screenshot(tab.page, "segmentation_masks")
+    frame.locator(".card").first.click()
+    frame.wait_for_function("document.querySelector('.detail canvas.big').height === 66")
+    rows = dict(
+        zip(
+            frame.locator(".detail dt").all_inner_texts(),
+            frame.locator(".detail dd").all_inner_texts(),
+        )
+    )
+    assert rows["Explained class"] == "road" and rows["Target"] == step["facts"]["targets"][0]
+    screenshot(tab.page, "segmentation_detail")
     assert tab.problems == []

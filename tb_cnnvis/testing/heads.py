@@ -37,8 +37,8 @@ def write_head_run(logdir, head, *, epochs=2, probes=4, size=32, seed=0):
 
     Args:
         logdir: the log directory; the run is ``<logdir>/cnnvis``.
-        head: ``"binary"`` (two maps per probe: class 0 the negated logit, class 1 the
-            logit), ``"regression"`` (one map per probe explaining "raise") or
+        head: ``"binary"`` (two maps per probe, the predicted class's first: class 0 the
+            negated logit, class 1 the logit), ``"regression"`` (one map per probe explaining "raise") or
             ``"segmentation"`` (one map per probe for the class present, with its mask).
         epochs: the last step.
         probes: number of probe images.
@@ -87,7 +87,7 @@ def _blob(size, center, width):
 
 
 def _binary(probes, size, centers, shapes, progress):
-    """Two maps per probe, class 0 (cat) then 1 (dog), each with its own deletion AUC."""
+    """Two maps per probe, the predicted class's first, each with its own deletion AUC."""
     labels = np.arange(probes) % 2
     p_dog = np.clip(0.5 + (labels - 0.5) * progress * 0.9, 0.01, 0.99)
     predicted = (p_dog >= 0.5).astype(int)
@@ -95,10 +95,11 @@ def _binary(probes, size, centers, shapes, progress):
             "targets", "deletion_auc", "deletion_auc_random")  # fmt: skip
     maps, facts = [], {key: [] for key in keys}
     for p in range(probes):
-        for c, name in enumerate(HEADS["binary"]):
+        for c in (predicted[p], 1 - predicted[p]):  # most probable first, as cam_classes=2
+            name = HEADS["binary"][c]
             maps.append(_blob(size, centers[p], size * (0.15 + 0.2 * c)))
             chosen = p_dog[p] if predicted[p] else 1 - p_dog[p]
-            facts["class_index"].append(c)
+            facts["class_index"].append(int(c))
             facts["predicted"].append(int(predicted[p]))
             facts["probability"].append(float(chosen))
             facts["target_probability"].append(float(p_dog[p] if c else 1 - p_dog[p]))
