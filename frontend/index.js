@@ -96,7 +96,8 @@ class App {
     const app = this.appInterface();
     this.controls = new Controls(app);
     this.ui = V.buildShell({
-      run: (name) => this.set({ run: name }, true),
+      // A view at the newest epoch shows the newest of the run chosen too.
+      run: (name) => this.set({ run: name, ...(this.controls.atNewest() ? { epoch: null } : {}) }, true),
       compare: (name) => this.set({ compare: name }, true),
       epochIndex: (i) => this.controls.setEpoch(this.epochs[i]),
       play: () => this.controls.togglePlay(),

@@ -208,6 +208,9 @@ def test_a_zero_cam_says_so_on_its_card_and_step_notes_are_shown_above_the_cards
     open_view(frame, "grad_cam", "conv2")
     steps = api(tab.url, "steps", run=BINARY, tag="grad_cam/conv2")["steps"]
     assert steps[-1]["facts"]["cam_max"][0] == 0.0  # probe 0's map of class 0 (cat)
+    # From the newest epoch (12) of the first run to the newest (2) of this one.
+    assert frame.locator(".epoch-value").inner_text() == "2"
+    assert frame.locator(".epoch-note").inner_text().startswith("logged ")
     notes = frame.locator(".pane .step-notes li")
     assert (
         notes.all_inner_texts()
