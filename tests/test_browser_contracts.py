@@ -388,6 +388,11 @@ def test_a_regression_model_shows_the_value_beside_its_target(tab):
     ]
     assert frame.locator(".card-meta").all_inner_texts() == ["regression: raise"] * 4
     assert frame.get_by_label("Explained class", exact=True).count() == 0
+    probes = frame.locator(".probe-filter")
+    assert probes.get_attribute("title") == (
+        "The model’s head is a regression: no probe is classified right or wrong."
+    )
+    assert all(button.is_disabled() for button in probes.locator("button").all())
     screenshot(tab.page, "regression")
     assert tab.problems == []
 
