@@ -4,7 +4,7 @@
 
 import { h, keepFocus } from './dom.js';
 import { LayerList } from './layer_list.js';
-import { nearestStepIndex } from './model.js';
+import { nearestStepIndex, viewFamilies } from './model.js';
 import { fieldLabels, probePicker, setOptions, subsetFields } from './options.js';
 import { paintBitmap, paintFailed } from './paint.js';
 import * as V from './views.js';
@@ -39,10 +39,22 @@ export class Controls {
     ui.compareSelect.disabled = names.length < 2;
     const layer = run.layers.find((l) => l.name === app.state.layer);
     const logged = new Set(layer ? layer.tags.keys() : []);
-    keepFocus(ui.tabs, () =>
-      V.setTabs(ui.tabs, run.kinds.map((kind) => run.views.get(kind)), app.state.kind, logged, (kind) => app.selectKind(kind)));
+    const on = { family: (group) => app.selectKind(this.familyKind(group, logged)), kind: (kind) => app.selectKind(kind) };
+    keepFocus(ui.tabs, () => keepFocus(ui.methods, () =>
+      V.setTabs(ui.tabs, ui.methods, viewFamilies(run), app.state.kind, logged, on)));
     this.layers = this.layers || new LayerList(app, ui.layerTools, ui.layerList);
     keepFocus(ui.layerList, () => this.layers.sync(run));
+  }
+
+  /**
+   * The view a family's tab opens: the method last chosen in it, else its first at the
+   * layer shown, else its first (at the nearest layer that has it).
+   */
+  familyKind(group, here) {
+    const kinds = group.views.map((view) => view.kind);
+    const last = this.app.state.methods?.[group.family.name];
+    if (kinds.includes(last)) return last;
+    return kinds.find((kind) => here.has(kind)) || kinds[0];
   }
 
   /** The options row of the current view (rebuilt only when the view or probes change). */

@@ -6,6 +6,7 @@
 // an epoch that does not hold it shows an empty frame that says so.
 
 import { h, onScreen, setFacts } from './dom.js';
+import { shortName } from './format.js';
 import { animation, contactSheet, download, exportName } from './item_export.js';
 import { nearestStepIndex, readableTag } from './model.js';
 import { paintBitmap, paintMissing } from './paint.js';
@@ -256,10 +257,12 @@ export class Detail {
     const { family } = pane;
     const item = this.indexIn(step);
     view.title.textContent = name;
-    view.subtitle.textContent = `${pane.run.name} · ${pane.layer.name} · ${pane.view.label}`;
+    view.subtitle.textContent = `${pane.run.name} · ${shortName(pane.layer.name, 80)} · ${pane.view.label}`;
+    view.subtitle.title = pane.layer.name;
     view.epoch.textContent = `Epoch ${step.step}`;
-    view.note.hidden = item >= 0;
-    view.note.textContent = item < 0 ? `${name} was not stored at this epoch.` : '';
+    const empty = item < 0 ? '' : family.caption(item, step, ctx).empty || '';
+    view.note.hidden = item >= 0 && !empty;
+    view.note.textContent = item < 0 ? `${name} was not stored at this epoch.` : empty;
     setFacts(view.facts, item < 0 ? [] : family.facts(item, step, ctx));
     for (const frame of view.frames) {
       const current = frame.index === index;

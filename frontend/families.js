@@ -4,14 +4,16 @@
 //
 // In every member, `step` is a step of Store.steps() ({step, wallTime, facts, images}) and
 // `ctx` is the page's state plus the pane's probes: {probe, size, explain, probeFilter,
-// ...every family's settings, classNames, probeUrls, probeLabels} (the app interface's
-// ctx(pane)).
+// ...every family's settings, classNames, probeUrls, probeLabels, classOrder} (the app
+// interface's ctx(pane); classOrder: subset.js).
 
 /**
  * Everything the page needs to know about one family of views.
  *
  * @typedef {object} Family
  * @property {string} name the family's name, as in /tags (and its export name here).
+ * @property {string} label its tab's text, e.g. 'CAMs' (its views are the methods chosen
+ *     inside the tab).
  * @property {Object<string, *>} settings the page-state keys its display options set, with
  *     their defaults; they are saved with the selection, and changing one repaints.
  * @property {function(object, object): number} count count(step, ctx): how many items
@@ -87,6 +89,9 @@
  * @property {string} point the pointing game's 'hit', 'miss' or '' (not computed).
  * @property {string} [tag] a word on the image's corner (e.g. 'seeded'), or absent.
  * @property {string} [tagHint] the tag's tooltip: what it means.
+ * @property {string} [noteHint] the note's tooltip (a drift's, by default).
+ * @property {string} [empty] a sentence over an image that shows nothing (e.g. a CAM with no
+ *     positive evidence), or absent.
  */
 
 /**

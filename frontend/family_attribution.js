@@ -8,11 +8,11 @@
 
 import { cssGradient, DIVERGING, lookupTable } from './colormaps.js';
 import { h } from './dom.js';
-import cam, { classMaps, explainedCaption, explainedRows, metricRows } from './family_cam.js';
+import cam, { classMaps, explainedCaption, explainedRows, maskOf, metricRows } from './family_cam.js';
 import { fmt, num } from './format.js';
 import { probeOfImage } from './model.js';
 import { rangeField, segmented } from './options.js';
-import { paintSigned } from './paint.js';
+import { paintMaskUnder, paintSigned } from './paint.js';
 
 /** The |value| shown at full colour on map i: its scale divided by the gain (null if unknown). */
 export function fullScale(step, i, gain) {
@@ -63,6 +63,7 @@ const METRICS = cam.metrics.map((metric) =>
 /** @type {Family} */
 export default {
   name: 'attribution',
+  label: 'Attributions',
   settings: { attributionBase: 'map', opacity: 0.5, attributionGain: 1 },
   ...classMaps,
 
@@ -89,13 +90,16 @@ export default {
 
   async load(i, step, ctx, store) {
     const probeUrl = ctx.attributionBase === 'probe' ? ctx.probeUrls[probeOfImage(step, i)] : null;
-    const [base, map] = await Promise.all([probeUrl ? store.rgba(probeUrl) : null, store.gray(step.images[i])]);
-    return { base, map };
+    const [base, map, mask] = await Promise.all([
+      probeUrl ? store.rgba(probeUrl) : null, store.gray(step.images[i]), maskOf(step, i, store),
+    ]);
+    return { base, map, mask };
   },
 
-  draw(canvas, i, step, ctx, { base, map }) {
+  draw(canvas, i, step, ctx, { base, map, mask }) {
     const over = base && base.width === map.width && base.height === map.height ? base : null;
     paintSigned(canvas, map, over, lookupTable(DIVERGING), { opacity: ctx.opacity, gain: ctx.attributionGain });
+    paintMaskUnder(canvas, mask);
   },
 
   options: (state, set) => [

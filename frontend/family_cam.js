@@ -4,11 +4,20 @@
 // and metrics of maps that explain a class are shared with the attributions.
 
 import { lookupTable } from './colormaps.js';
-import { className, driftLabel, driftText, fmt, mean, NONE, percent, share, show } from './format.js';
+import { className, driftLabel, driftText, fmt, mean, NONE, num, percent, share, show } from './format.js';
 import { labelOf, probeOfImage } from './model.js';
 import { colormapField, rangeField } from './options.js';
-import { paintGray, paintOverlay } from './paint.js';
+import { paintGray, paintMaskUnder, paintOverlay } from './paint.js';
 import { cardItems } from './subset.js';
+
+/** What a CAM card says when its map is zero everywhere (cam_max 0). */
+export const NO_EVIDENCE = 'No positive evidence for this class at this layer';
+
+/** The grey mask stored under map i (a segmentation probe's predicted mask), or null. */
+export function maskOf(step, i, store) {
+  const url = step.masks?.[i];
+  return url ? store.gray(url) : Promise.resolve(null);
+}
 
 /** The pointing-game hits of a step: {hits, count}, or null without masks. */
 function pointing(facts) {
@@ -64,18 +73,38 @@ function ofSeveral(step, i) {
 export function explainedCaption(i, step, ctx) {
   const f = step.facts;
   const probe = probeOfImage(step, i);
+  const target = targetOf(step, i);
+  const caption = { badge: '', tone: '', point: pointingOf(f, i), meta: target || `probe ${probe}` };
+  const head = headOf(step);
+  if (head === 'regression') {
+    // The model's value, and beside it the target value (the probe's label).
+    const label = num(labelOf(step, probe, ctx));
+    const note = label === null ? '' : `true ${fmt(label)}`;
+    return { ...caption, title: fmt(num(f.values?.[i])), note, noteHint: 'The true value (the probe’s label)' };
+  }
+  if (head === 'segmentation') return { ...caption, title: className(ctx.classNames, f.class_index?.[i]) };
   const predicted = f.predicted?.[i];
   const label = labelOf(step, probe, ctx);
   const known = label !== null && label !== undefined;
   let meta = known ? `true ${className(ctx.classNames, label)}` : `probe ${probe}`;
   if (ofSeveral(step, i)) meta = `for ${className(ctx.classNames, f.class_index?.[i])} ${percent(f.target_probability?.[i])}`;
   return {
+    ...caption,
     title: `${className(ctx.classNames, predicted)} ${percent(f.probability?.[i])}`,
-    meta,
-    badge: '',
+    meta: target ? `${meta} · ${target}` : meta,
     tone: known ? (label === predicted ? 'good' : 'bad') : '',
-    point: pointingOf(f, i),
   };
+}
+
+/** The head of the model a step explains ('softmax', 'binary', 'regression', ...), or ''. */
+export function headOf(step) {
+  return typeof step.facts.head === 'string' ? step.facts.head : '';
+}
+
+/** What map i explains, in words ('class 0 (cat): negated logit'), or '' (facts.targets). */
+function targetOf(step, i) {
+  const target = step.facts.targets?.[i];
+  return target === null || target === undefined ? '' : String(target);
 }
 
 /** 'Probe 2', or with several classes per probe 'Probe 2 · square' (the class explained). */
@@ -96,18 +125,31 @@ export function explainedItemName(i, step, ctx) {
   return ofSeveral(step, i) ? `${name} · ${className(ctx?.classNames, step.facts.class_index?.[i])}` : name;
 }
 
-/** The detail rows every class-explaining map has: its probe, the prediction, the class explained. */
+/**
+ * The detail rows every class-explaining map has: its probe, the prediction (a regression's
+ * value and true value), the class explained, the model's head and the target explained.
+ */
 export function explainedRows(i, step, ctx) {
   const f = step.facts;
   const probe = probeOfImage(step, i);
-  return [
-    ['Probe', String(probe)],
-    ['Predicted class', className(ctx.classNames, f.predicted?.[i])],
-    ['Probability', percent(f.probability?.[i])],
-    ['True class', className(ctx.classNames, labelOf(step, probe, ctx))],
-    ['Explained class', className(ctx.classNames, f.class_index?.[i])],
-    ['Its probability', percent(f.target_probability?.[i])],
-  ];
+  const head = headOf(step);
+  const rows = [['Probe', String(probe)]];
+  if (head === 'regression') {
+    rows.push(['Prediction', fmt(num(f.values?.[i]))], ['True value', fmt(num(labelOf(step, probe, ctx)))]);
+  } else if (head === 'segmentation') {
+    rows.push(['Explained class', className(ctx.classNames, f.class_index?.[i])]);
+  } else {
+    rows.push(
+      ['Predicted class', className(ctx.classNames, f.predicted?.[i])],
+      ['Probability', percent(f.probability?.[i])],
+      ['True class', className(ctx.classNames, labelOf(step, probe, ctx))],
+      ['Explained class', className(ctx.classNames, f.class_index?.[i])],
+      ['Its probability', percent(f.target_probability?.[i])],
+    );
+  }
+  if (head) rows.push(['Head', head]);
+  if (targetOf(step, i)) rows.push(['Target', targetOf(step, i)]);
+  return rows;
 }
 
 /**
@@ -122,7 +164,7 @@ export const classMaps = {
   },
   count: (step) => step.images.length,
   urls(step, ctx) {
-    return cardItems(this, step, ctx).map((i) => step.images[i]);
+    return cardItems(this, step, ctx).flatMap((i) => [step.images[i], step.masks?.[i]]).filter(Boolean);
   },
   caption: explainedCaption,
   itemName: explainedItemName,
@@ -135,8 +177,14 @@ export const classMaps = {
 /** @type {Family} */
 export default {
   name: 'cam',
+  label: 'CAMs',
   settings: { camColormap: 'jet', opacity: 0.5, threshold: 0.1 },
   ...classMaps,
+
+  caption(i, step, ctx) {
+    const caption = explainedCaption(i, step, ctx);
+    return num(step.facts.cam_max?.[i]) === 0 ? { ...caption, empty: NO_EVIDENCE } : caption;
+  },
 
   facts(i, step, ctx) {
     const f = step.facts;
@@ -147,20 +195,22 @@ export default {
 
   async load(i, step, ctx, store) {
     const probeUrl = ctx.probeUrls[probeOfImage(step, i)];
-    const [base, heat] = await Promise.all([
+    const [base, heat, mask] = await Promise.all([
       probeUrl ? store.rgba(probeUrl) : null,
       store.gray(step.images[i]),
+      maskOf(step, i, store),
     ]);
-    return { base, heat };
+    return { base, heat, mask };
   },
 
-  draw(canvas, i, step, ctx, { base, heat }) {
+  draw(canvas, i, step, ctx, { base, heat, mask }) {
     const table = lookupTable(ctx.camColormap);
     if (base && base.width === heat.width && base.height === heat.height) {
       paintOverlay(canvas, base, heat, table, { opacity: ctx.opacity, threshold: ctx.threshold });
     } else {
       paintGray(canvas, heat.gray, heat.width, heat.height, table, { scale: 1, offset: 0 });
     }
+    paintMaskUnder(canvas, mask);
   },
 
   options: (state, set) => [

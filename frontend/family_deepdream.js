@@ -26,6 +26,7 @@ function meanGain(f) {
 /** @type {Family} */
 export default {
   name: 'deepdream',
+  label: 'DeepDream',
   settings: {},
   ...perProbeImage,
 

@@ -91,6 +91,7 @@ function isDead(facts, channel) {
 /** @type {Family} */
 export default {
   name: 'feature_maps',
+  label: 'Feature maps',
   settings: { scaling: 'channel', featureColormap: 'viridis' },
   layout: { pickProbe: true, inset: false, wide: false, detailProbe: true, detailTop: true, detailBig: true, pickClass: false, filterProbes: false },
 

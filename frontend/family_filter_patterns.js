@@ -92,6 +92,7 @@ function patternRows(f, filter) {
 /** @type {Family} */
 export default {
   name: 'filter_patterns',
+  label: 'Filter patterns',
   settings: { patternAlpha: false },
   layout: {
     pickProbe: false, inset: false, wide: false, detailProbe: false, detailTop: true, detailBig: true,

@@ -10,6 +10,7 @@ import { paintAmplified, paintBitmap } from './paint.js';
 /** @type {Family} */
 export default {
   name: 'projection',
+  label: 'Projections',
   settings: { gain: 1 },
   ...perProbeImage,
 

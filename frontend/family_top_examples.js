@@ -13,6 +13,7 @@ function filterOf(i, step) {
 /** @type {Family} */
 export default {
   name: 'top_examples',
+  label: 'Top examples',
   settings: {},
   layout: {
     pickProbe: false, inset: false, wide: true, detailProbe: false, detailTop: true, detailBig: false,

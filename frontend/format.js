@@ -78,3 +78,19 @@ export function driftText(value, facts) {
 export function driftLabel(facts) {
   return num(facts.drift_from) === null ? 'Drift' : `Drift since epoch ${facts.drift_from}`;
 }
+
+/**
+ * A name cut to at most `max` characters, keeping its start and its end around an ellipsis
+ * (the page shows the whole name on hover).
+ *
+ * @param {string} name any name (a layer path).
+ * @param {number} [max] the longest text returned.
+ * @returns {string}
+ * @example shortName('x'.repeat(10000), 9)  // 'xxxx…xxxx'
+ */
+export function shortName(name, max = 48) {
+  const text = String(name);
+  if (text.length <= max) return text;
+  const head = Math.ceil((max - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`;
+}

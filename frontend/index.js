@@ -96,7 +96,8 @@ class App {
     const app = this.appInterface();
     this.controls = new Controls(app);
     this.ui = V.buildShell({
-      run: (name) => this.set({ run: name }, true),
+      // A view at the newest epoch shows the newest of the run chosen too.
+      run: (name) => this.set({ run: name, ...(this.controls.atNewest() ? { epoch: null } : {}) }, true),
       compare: (name) => this.set({ compare: name }, true),
       epochIndex: (i) => this.controls.setEpoch(this.epochs[i]),
       play: () => this.controls.togglePlay(),
@@ -232,7 +233,10 @@ class App {
 
   /** Switch view; if the current layer lacks it, go to the nearest layer that has it. */
   selectKind(kind) {
-    return this.set({ kind, layer: layerFor(this.runByName(this.state.run), this.state.layer, kind) }, true);
+    const run = this.runByName(this.state.run);
+    const family = run.views.get(kind)?.family.name;
+    const methods = family ? { ...this.state.methods, [family]: kind } : this.state.methods;
+    return this.set({ kind, methods, layer: layerFor(run, this.state.layer, kind) }, true);
   }
 
   /** Rebuild controls and panes for the current selection, then paint. */
@@ -291,7 +295,8 @@ class App {
   }
 
   ctx(pane) {
-    return { ...this.state, classNames: pane.run.classNames, probeUrls: pane.probeUrls, probeLabels: pane.probeLabels };
+    const { classNames } = pane.run;
+    return { ...this.state, classNames, probeUrls: pane.probeUrls, probeLabels: pane.probeLabels, classOrder: pane.classOrder };
   }
 
   /** The step shown: the newest logged epoch at or before the chosen one. */

@@ -5,6 +5,7 @@
 // the rows in place, so a keystroke costs one pass over the rows and no new elements.
 
 import { h } from './dom.js';
+import { shortName } from './format.js';
 import { layerGroups, shapeText, splitPath } from './model.js';
 
 /**
@@ -157,7 +158,7 @@ export class LayerList {
     this.active = null;
   }
 
-  /** One layer's row: its short name, class and shape; the full path as title and label. */
+  /** One layer's row: its short name (shortened if long), class and shape; the full path as title and label. */
   row(layer) {
     const meta = [layer.layerClass, shapeText(layer.outputShape)].filter(Boolean).join(' · ');
     const marked = this.mixed && layer.defaults.size > 0;
@@ -173,7 +174,7 @@ export class LayerList {
         dataset: { layer: layer.name, default: String(layer.defaults.size > 0) },
         on: { click: () => this.app.set({ layer: layer.name }, true) },
       },
-      h('span', { class: 'layer-line' }, h('span', { class: 'layer-name' }, breakable(splitPath(layer.name).short)), dot),
+      h('span', { class: 'layer-line' }, h('span', { class: 'layer-name' }, breakable(shortName(splitPath(layer.name).short))), dot),
       h('span', { class: 'layer-meta', text: meta }),
     );
     const row = {
@@ -192,7 +193,7 @@ export class LayerList {
    */
   group(key, label, kind, children, closed) {
     const tally = h('span', { class: 'group-count' });
-    const summary = h('summary', { class: `group-head ${kind}` }, h('span', { class: 'group-name', text: label }), tally);
+    const summary = h('summary', { class: `group-head ${kind}` }, h('span', { class: 'group-name', text: shortName(label, 200) }), tally);
     const details = h('details', { open: !closed.has(key) }, summary, h('ul', {}, children.map((child) => child.item)));
     const rows = children.flatMap((child) => child.rows || [child]);
     const item = h('li', { class: `layer-group ${kind}`, dataset: { group: label } }, details);

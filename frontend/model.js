@@ -37,7 +37,8 @@ function drawableViews(listed, families) {
  * @param {object} families family modules by name (the namespace of families.js): views of
  *     another family, and tags of a kind not among the views, are left out.
  * @returns {Array<object>} one {name, probesTag, classNames, probeCount, inputShape, layers,
- *     kinds, views} per run; each layer is {name, index, layerClass, outputShape, tags:
+ *     kinds, views, notes} per run (notes: the sentences of /tags about what could not be
+ *     read); each layer is {name, index, layerClass, outputShape, tags:
  *     Map(kind -> tag), unsupported: Map(kind -> why it cannot be shown), defaults: Set of
  *     the kinds for which the callback chose the layer itself}; kinds lists the
  *     view kinds logged for any layer, in tab order; views maps every kind the page can show
@@ -46,7 +47,7 @@ function drawableViews(listed, families) {
  */
 export function organizeRuns(json, families) {
   const views = drawableViews(json.views, families);
-  return (json.runs || []).map(({ run, tags }) => {
+  return (json.runs || []).map(({ run, tags = [], notes }) => {
     const layers = new Map();
     let probes = null;
     let first = null;
@@ -85,8 +86,62 @@ export function organizeRuns(json, families) {
       layers: ordered,
       kinds: [...views.keys()].filter((kind) => logged.has(kind)),
       views,
+      notes: Array.isArray(notes) ? notes.map(String) : [],
     };
   });
+}
+
+/**
+ * One step of a /steps answer as the page uses it. Facts that could not be read (null)
+ * become {} with `factsMissing`; the masks of a segmentation step (images whose `role` is
+ * 'mask', each right after its map) leave the images: `masks[i]` is map i's mask URL (or
+ * null), so that every per-map list of the facts is parallel to `images`.
+ *
+ * @param {{step: number, wall_time: number, facts: ?object, images: ?Array<string>}} s
+ * @returns {{step, wallTime, facts, images, masks, factsMissing: boolean}}
+ * @example readStep({step: 0, wall_time: 1, facts: null, images: []}).factsMissing  // true
+ */
+export function readStep(s) {
+  const facts = s.facts && typeof s.facts === 'object' ? s.facts : {};
+  const urls = Array.isArray(s.images) ? s.images : [];
+  const step = { step: s.step, wallTime: s.wall_time, facts, images: urls, masks: null, factsMissing: facts !== s.facts };
+  const described = Array.isArray(facts.images) ? facts.images : [];
+  if (!described.some((desc) => desc?.role === 'mask')) return step;
+  const kept = [];
+  step.images = [];
+  step.masks = [];
+  described.forEach((desc, i) => {
+    if (desc?.role === 'mask') {
+      if (step.masks.length) step.masks[step.masks.length - 1] = urls[i] ?? null;
+      return;
+    }
+    kept.push(desc);
+    step.images.push(urls[i]);
+    step.masks.push(null);
+  });
+  step.facts = { ...facts, images: kept };
+  return step;
+}
+
+/**
+ * A run's views grouped by family, in tab order (the order of each family's first view).
+ *
+ * @param {object} run a run from organizeRuns().
+ * @returns {Array<{family: Family, views: Array<View>, layers: Array<string>}>} `layers`: the
+ *     layers that have some view of the family.
+ * @example viewFamilies(run).map((g) => g.family.label)  // ['Feature maps', 'CAMs', ...]
+ */
+export function viewFamilies(run) {
+  const groups = new Map();
+  for (const kind of run.kinds) {
+    const view = run.views.get(kind);
+    if (!groups.has(view.family)) groups.set(view.family, { family: view.family, views: [], layers: [] });
+    groups.get(view.family).views.push(view);
+  }
+  for (const group of groups.values()) {
+    group.layers = run.layers.filter((l) => group.views.some((v) => l.tags.has(v.kind))).map((l) => l.name);
+  }
+  return [...groups.values()];
 }
 
 /** The tag of `kind` at a layer if it is logged and can be read, else null. */

@@ -99,3 +99,22 @@ export function paintMissing(canvas) {
   canvas.closest('.frame')?.classList.remove('failed', 'pending');
   canvas.closest('.frame')?.classList.add('missing');
 }
+
+/**
+ * Put a grey mask ({width, height, gray}) under what a canvas shows, with a see-through gap
+ * of `gap` rows (a segmentation map's predicted mask under its map); the canvas is marked
+ * stacked (the page keeps its aspect). With no mask, only the mark is removed.
+ */
+export function paintMaskUnder(canvas, mask, gap = 2) {
+  canvas.classList.toggle('stacked', Boolean(mask));
+  if (!mask) return;
+  const top = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const context = sized(canvas, Math.max(top.width, mask.width), top.height + gap + mask.height);
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  context.putImageData(top, 0, 0);
+  const out = context.createImageData(mask.width, mask.height);
+  mask.gray.forEach((value, k) => {
+    out.data.set([value, value, value, 255], k * 4);
+  });
+  context.putImageData(out, 0, top.height + gap);
+}

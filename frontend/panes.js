@@ -3,10 +3,11 @@
 // DOM and paints the cards (lazily: a card off screen is painted when it scrolls into view).
 
 import { h, onScreen } from './dom.js';
+import { shortName } from './format.js';
 import { setMetricsBar } from './metrics.js';
 import { nearestStepIndex } from './model.js';
 import { paintBitmap, paintDone, paintFailed } from './paint.js';
-import { cardItems, predicts, predictionsTag, probeFilter, visibleFacts } from './subset.js';
+import { cardItems, classOrder, predicts, predictionsTag, probeFilter, visibleFacts } from './subset.js';
 import * as V from './views.js';
 
 /**
@@ -17,7 +18,7 @@ import * as V from './views.js';
  * @param {{kind: string, layer: string, probeFilter: string}} state the view and layer
  *     chosen, and the probe filter.
  * @returns {Promise<object>} a pane: {run, layer, view, family, tag, steps, probeUrls,
- *     probeLabels, predictionsTag, predictions}, with `message` ([title, text], `tone` 'info'
+ *     probeLabels, predictionsTag, predictions, classOrder (subset.js)}, with `message` ([title, text], `tone` 'info'
  *     or 'error', and `jump`, the layers that have the view) or `error` when there is nothing
  *     to draw. For a view about probes whose steps store no predictions, `predictionsTag` is
  *     a tag of the run that does, and `predictions` its steps once the probe filter is on.
@@ -35,18 +36,18 @@ export async function loadPane(store, run, state) {
     return pane;
   }
   if (!layer) {
-    pane.message = ['Layer not in this run', `Run "${run.name}" has no layer "${state.layer}".`];
+    pane.message = ['Layer not in this run', `Run "${run.name}" has no layer "${shortName(state.layer, 80)}".`];
     return pane;
   }
   pane.tag = layer.tags.get(view.kind);
   if (!pane.tag) {
     pane.jump = run.layers.filter((l) => l.tags.has(view.kind)).map((l) => l.name);
-    const where = pane.jump.length ? `Logged for: ${pane.jump.join(', ')}.` : `No layer of "${run.name}" has it.`;
-    pane.message = [`${view.label} not logged for ${layer.name}`, where];
+    const where = pane.jump.length ? `Logged for: ${pane.jump.map((name) => shortName(name)).join(', ')}.` : `No layer of "${run.name}" has it.`;
+    pane.message = [`${view.label} not logged for ${shortName(layer.name, 80)}`, where];
     return pane;
   }
   if (layer.unsupported.has(view.kind)) {
-    pane.message = [`Cannot show ${pane.tag}`, layer.unsupported.get(view.kind)];
+    pane.message = [`Cannot show ${shortName(pane.tag, 80)}`, layer.unsupported.get(view.kind)];
     pane.tone = 'error';
     return pane;
   }
@@ -59,7 +60,8 @@ export async function loadPane(store, run, state) {
     return pane;
   }
   pane.steps = steps.value.length ? steps.value : null;
-  if (!pane.steps) pane.message = ['No epochs yet', `${pane.tag} has no logged steps.`];
+  pane.classOrder = pane.family.layout.pickClass ? classOrder(pane.steps) : null;
+  if (!pane.steps) pane.message = ['No epochs yet', `${shortName(pane.tag, 80)} has no logged steps.`];
   const first = probes.status === 'fulfilled' ? probes.value[0] : null;
   if (first) {
     first.images.forEach((url, i) => {
@@ -74,6 +76,29 @@ export async function loadPane(store, run, state) {
     }
   }
   return pane;
+}
+
+/** The items a step's cards show (cardItems), or none when its facts cannot place them. */
+function itemsOf(pane, step, ctx) {
+  try {
+    return cardItems(pane.family, step, ctx);
+  } catch {
+    return [];
+  }
+}
+
+/** Why a step has no card to draw, in a sentence. */
+function emptyReason(step) {
+  const images = step.images.length ? 'its images cannot be placed' : 'it holds no images';
+  if (step.factsMissing) return `The facts of this step could not be read (a damaged file?), and ${images}.`;
+  return step.images.length ? `The facts of this step describe no item: ${images}.` : 'This step holds no images.';
+}
+
+/** The sentences shown above a step's cards: its facts' `notes`, and whether its facts are missing. */
+function stepNotes(step) {
+  const notes = Array.isArray(step.facts.notes) ? step.facts.notes.map(String) : [];
+  if (step.factsMissing) notes.push(`The facts of epoch ${step.step} could not be read: captions and metrics are missing.`);
+  return notes;
 }
 
 /**
@@ -123,7 +148,7 @@ export class Board {
   paneKey(pane, index, total) {
     const { state } = this.app;
     const step = pane.steps ? this.stepOf(pane) : null;
-    const items = step ? cardItems(pane.family, step, this.app.ctx(pane)) : null;
+    const items = step ? itemsOf(pane, step, this.app.ctx(pane)) : null;
     const problem = pane.error ? pane.error.message : pane.message;
     return JSON.stringify([index, total, pane.run.name, pane.tag, state.layer, pane.family?.name,
       state.probe, items, problem, pane.probeUrls.length]);
@@ -137,21 +162,30 @@ export class Board {
     pane.dom.banner = h('p', { class: 'pane-banner', hidden: true, attrs: { role: 'alert' } });
     pane.dom.metrics = h('div', { class: 'metrics', hidden: true, attrs: { 'aria-label': 'Metrics' } });
     pane.dom.filterNote = h('p', { class: 'pane-filter', hidden: true, attrs: { role: 'status' } });
+    pane.dom.notes = h('ul', { class: 'step-notes', hidden: true, attrs: { 'aria-label': 'Notes on this epoch' } });
+    const runNotes = pane.run.notes.length
+      ? h('ul', { class: 'run-notes', attrs: { role: 'note', 'aria-label': `Notes on run ${pane.run.name}` } },
+        pane.run.notes.map((text) => h('li', { text })))
+      : null;
     const head = titled
       ? h('header', { class: 'pane-head' }, h('div', { class: 'pane-title' }, h('h2', { text: pane.run.name }), pane.dom.note), pane.dom.intro)
       : null;
     let body;
     if (pane.error) {
-      body = V.message('error', `Could not load ${pane.tag}`, pane.error.message, app.retryButton(() => app.update()));
+      const title = `Could not load ${shortName(pane.tag, 80)}`;
+      body = V.message('error', title, pane.error.message, app.retryButton(() => app.update()));
     } else if (pane.message) {
       const jumps = (pane.jump || []).map((name) =>
-        h('button', { class: 'chip', text: name, on: { click: () => app.set({ layer: name }, true) } }));
+        h('button', { class: 'chip', text: shortName(name), title: name, on: { click: () => app.set({ layer: name }, true) } }));
       body = V.message(pane.tone, pane.message[0], pane.message[1], jumps.length ? h('div', { class: 'chips' }, jumps) : null);
+    } else if (!itemsOf(pane, this.stepOf(pane), app.ctx(pane)).length) {
+      const step = this.stepOf(pane);
+      body = V.message('info', `Nothing to draw at epoch ${step.step}`, emptyReason(step));
     } else {
       const { family } = pane;
       const step = this.stepOf(pane);
       const ctx = app.ctx(pane);
-      const items = cardItems(family, step, ctx); // card k shows item items[k]
+      const items = itemsOf(pane, step, ctx); // card k shows item items[k]
       pane.dom.count = items.length;
       const label = (k) => `Open ${family.itemName(items[k], step, ctx).toLowerCase()}`;
       const open = (k) => app.openDetail(index, items[k]);
@@ -167,7 +201,7 @@ export class Board {
       body = grid.element;
     }
     pane.dom.element = h('section', { class: 'pane', attrs: { 'aria-label': pane.run.name } },
-      head, pane.dom.banner, pane.dom.metrics, pane.dom.filterNote, body);
+      head, runNotes, pane.dom.banner, pane.dom.notes, pane.dom.metrics, pane.dom.filterNote, body);
     return pane.dom.element;
   }
 
@@ -178,7 +212,8 @@ export class Board {
    * @returns {boolean} true when the panes must be rebuilt rather than repainted.
    */
   stale() {
-    return this.panes.some((pane) => pane.dom.cards && pane.family.count(this.stepOf(pane), this.app.ctx(pane)) !== pane.dom.count);
+    return this.panes.some((pane) => (pane.dom.cards || pane.steps) &&
+      itemsOf(pane, this.stepOf(pane), this.app.ctx(pane)).length !== (pane.dom.count ?? 0));
   }
 
   /** Paint every card of every pane at the chosen epoch (pixels of on-screen cards only). */
@@ -191,6 +226,9 @@ export class Board {
       pane.dom.intro.textContent = this.panes.length > 1 ? V.paneIntro(pane, this.app.state) : '';
       pane.dom.intro.hidden = !pane.dom.intro.textContent;
       const ctx = this.app.ctx(pane);
+      const notes = stepNotes(pane.step);
+      pane.dom.notes.hidden = !notes.length;
+      pane.dom.notes.replaceChildren(...notes.map((text) => h('li', { text })));
       const factsOf = (step) => visibleFacts(pane, step, ctx);
       setMetricsBar(pane.dom.metrics, pane.family, pane.steps, pane.steps.indexOf(pane.step), factsOf);
       const filter = probeFilter(pane, pane.step, ctx);
@@ -211,7 +249,7 @@ export class Board {
     const caption = pane.family.caption(card.item, pane.step, ctx);
     card.title.textContent = caption.title;
     card.note.textContent = caption.note || '';
-    card.note.title = caption.note ? 'Drift: rank correlation with the previous logged epoch' : '';
+    card.note.title = caption.note ? caption.noteHint || 'Drift: rank correlation with the previous logged epoch' : '';
     card.meta.textContent = caption.meta;
     card.button.dataset.tone = caption.tone;
     card.button.dataset.badge = caption.badge;
@@ -223,6 +261,8 @@ export class Board {
     card.tag.textContent = caption.tag || '';
     card.tag.title = caption.tagHint || '';
     card.button.dataset.tag = caption.tag || '';
+    card.empty.hidden = !caption.empty;
+    card.empty.textContent = caption.empty || '';
     card.dirty = !onScreen(card.button);
     if (card.dirty) return;
     this.paintInset(card, ctx);

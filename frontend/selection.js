@@ -12,12 +12,13 @@ export const SETTINGS = Object.assign({}, ...Object.values(FAMILIES).map((family
 const LAYER_LIST = { layerFilter: '', defaultLayersOnly: false, closedGroups: [] };
 
 /**
- * The state of a fresh page: the selection, the probe and tile size, the class explained
+ * The state of a fresh page: the selection (with the method last chosen in each family's
+ * tab), the probe and tile size, the class explained
  * (the r-th of each probe's maps, subset.js), the probe filter, the layer list's state,
  * every setting.
  */
 export const DEFAULTS = {
-  run: '', compare: '', layer: '', kind: '', epoch: null, probe: 0, size: 112, explain: 0,
+  run: '', compare: '', layer: '', kind: '', methods: {}, epoch: null, probe: 0, size: 112, explain: 0,
   probeFilter: 'all', ...LAYER_LIST, ...SETTINGS,
 };
 

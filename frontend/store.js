@@ -4,7 +4,8 @@
 // to the iframe's <base href>. No DOM.
 
 import * as FAMILIES from './families.js';
-import { organizeRuns } from './model.js';
+import { shortName } from './format.js';
+import { organizeRuns, readStep } from './model.js';
 
 /** An HTTP or network failure, with a message that says which request and why. */
 export class ApiError extends Error {
@@ -22,7 +23,7 @@ async function request(fetchImpl, url) {
   try {
     response = await fetchImpl(url);
   } catch (err) {
-    throw new ApiError(`Could not reach TensorBoard for ${url}: ${err.message}`, 0, url);
+    throw new ApiError(`Could not reach TensorBoard for ${shortName(url, 120)}: ${err.message}`, 0, url);
   }
   if (!response.ok) {
     let detail = response.statusText;
@@ -31,19 +32,24 @@ async function request(fetchImpl, url) {
     } catch {
       // Not a JSON error body: keep the status text.
     }
-    throw new ApiError(`${url} answered ${response.status}: ${detail}`, response.status, url);
+    throw new ApiError(`${shortName(url, 120)} answered ${response.status}: ${shortName(detail, 300)}`, response.status, url);
   }
   return response;
 }
 
-/** A map with least-recently-used eviction once the summed sizes exceed a budget. */
-class LruCache {
+/**
+ * A map with least-recently-used eviction once the summed sizes exceed a budget. A value's
+ * size may grow after it is set (an image counted as a placeholder until it decodes):
+ * recount(key) counts it again, and evicts others if the budget is now exceeded.
+ */
+export class LruCache {
   constructor(budget, sizeOf, onEvict = () => {}) {
     this.budget = budget;
     this.sizeOf = sizeOf;
     this.onEvict = onEvict;
     this.used = 0;
     this.map = new Map();
+    this.counted = new Map(); // key -> the size counted for it in `used`
   }
 
   get(key) {
@@ -56,14 +62,30 @@ class LruCache {
   }
 
   set(key, value) {
+    this.delete(key);
     this.map.set(key, value);
-    this.used += this.sizeOf(value);
+    this.recount(key);
+  }
+
+  /** Count the value at `key` again (its size changed); evict the oldest others if needed. */
+  recount(key) {
+    if (!this.map.has(key)) return;
+    const size = this.sizeOf(this.map.get(key));
+    this.used += size - (this.counted.get(key) || 0);
+    this.counted.set(key, size);
     for (const [oldKey, oldValue] of this.map) {
-      if (this.used <= this.budget || oldKey === key) break;
-      this.map.delete(oldKey);
-      this.used -= this.sizeOf(oldValue);
+      if (this.used <= this.budget) break;
+      if (oldKey === key) continue;
+      this.delete(oldKey);
       this.onEvict(oldValue);
     }
+  }
+
+  /** Forget `key` (without onEvict). */
+  delete(key) {
+    this.used -= this.counted.get(key) || 0;
+    this.counted.delete(key);
+    this.map.delete(key);
   }
 }
 
@@ -84,9 +106,9 @@ export class Store {
     this.requests = 0;
     this.runsPromise = null;
     this.series = new Map();
-    const bytes = (entry) => entry.bytes;
-    const release = (entry) => entry.bitmap?.close?.();
-    this.images = new LruCache(imageBudgetBytes, bytes, release);
+    // An evicted image is only dropped, not closed: a paint may still be drawing it; the
+    // garbage collector frees it once nothing holds it.
+    this.images = new LruCache(imageBudgetBytes, (entry) => entry.bytes);
   }
 
   async fetch(url) {
@@ -115,12 +137,7 @@ export class Store {
       const promise = this.fetch(`./steps?${params}`)
         .then((response) => response.json())
         .then((json) =>
-          json.steps.map((s) => ({
-            step: s.step,
-            wallTime: s.wall_time,
-            facts: s.facts || {},
-            images: s.images || [],
-          })),
+          json.steps.map((s) => readStep(s)),
         );
       promise.catch(() => this.series.delete(key));
       this.series.set(key, promise);
@@ -181,9 +198,10 @@ export class Store {
         .then((bitmap) => {
           entry.bitmap = bitmap;
           entry.bytes = bitmap.width * bitmap.height * 4;
+          this.images.recount(url);
           return entry;
         });
-      entry.ready.catch(() => this.images.map.delete(url));
+      entry.ready.catch(() => this.images.map.get(url) === entry && this.images.delete(url));
       this.images.set(url, entry);
     }
     return entry.ready;
@@ -199,6 +217,7 @@ export class Store {
       context.drawImage(entry.bitmap, 0, 0);
       entry.rgba = context.getImageData(0, 0, width, height);
       entry.bytes += width * height * 4;
+      this.images.recount(url);
     }
     return entry.rgba;
   }
@@ -212,6 +231,7 @@ export class Store {
       for (let i = 0; i < gray.length; i++) gray[i] = rgba.data[i * 4];
       entry.gray = { width: rgba.width, height: rgba.height, gray };
       entry.bytes += gray.length;
+      this.images.recount(url);
     }
     return entry.gray;
   }

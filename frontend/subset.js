@@ -46,6 +46,16 @@ export function ordinal(n) {
  * @example classChoices(steps, ['cat', 'dog'])  // [['0', '1st most probable'], ['1', ...]]
  */
 export function classChoices(steps, classNames) {
+  const classes = classesByRank(steps);
+  if (!classes) return null;
+  const order = classOrder(steps);
+  if (order) return order.map((c, r) => [String(r), className(classNames, c)]);
+  const fixed = classes.every((set) => set.size === 1 && [...set][0] !== null);
+  return classes.map((set, r) => [String(r), fixed ? className(classNames, [...set][0]) : `${ordinal(r + 1)} most probable`]);
+}
+
+/** Per rank r, the classes of the r-th maps of the series' probes; null with one map per probe. */
+function classesByRank(steps) {
   const layouts = steps.map((step) => ({ step, ...mapsOf(step) }));
   const k = Math.max(1, ...layouts.map((layout) => layout.most));
   if (k < 2) return null;
@@ -53,14 +63,44 @@ export function classChoices(steps, classNames) {
   for (const { step, ranks } of layouts) {
     ranks.forEach((rank, i) => classes[rank].add(step.facts.class_index?.[i] ?? null));
   }
-  const fixed = classes.every((set) => set.size === 1 && [...set][0] !== null);
-  return classes.map((set, r) => [String(r), fixed ? className(classNames, [...set][0]) : `${ordinal(r + 1)} most probable`]);
+  return classes;
+}
+
+/**
+ * A binary model's two classes, in class order, when every probe has a map of each at every
+ * step but in an order that varies (most probable first): the chooser then offers them by
+ * name, and choice r shows each probe's map of class order[r] (cardItems, through
+ * ctx.classOrder). Null for other heads (their choices stay ranks: '1st most probable'),
+ * when the r-th maps are of one class throughout, or when the probes' classes differ.
+ *
+ * @param {Array<object>} steps the series.
+ * @returns {?Array<number>} class indices.
+ * @example classOrder(binarySteps)  // [0, 1]
+ */
+export function classOrder(steps) {
+  const classes = classesByRank(steps || []);
+  if (!classes || classes.every((set) => set.size === 1)) return null;
+  if (!steps.every((step) => step.facts.head === 'binary')) return null;
+  let shared = null;
+  for (const step of steps) {
+    const byProbe = new Map();
+    mapsOf(step).probes.forEach((probe, i) => {
+      byProbe.set(probe, [...(byProbe.get(probe) || []), step.facts.class_index?.[i] ?? null]);
+    });
+    for (const list of byProbe.values()) {
+      const key = JSON.stringify([...list].sort((a, b) => a - b));
+      if (list.includes(null) || (shared !== null && key !== shared)) return null;
+      shared = key;
+    }
+  }
+  return shared === null ? null : JSON.parse(shared);
 }
 
 /**
  * The items (indices into the family's count) that a step's cards show, in order: every
  * item, or for a view with several classes per probe, the chosen class's map of each probe
- * (a probe with fewer maps, e.g. Eigen-CAM's one, shows its last).
+ * (a probe with fewer maps, e.g. Eigen-CAM's one, shows its last): the r-th, or with
+ * ctx.classOrder (classOrder()) the one of class classOrder[r].
  *
  * @param {Family} family the view's family.
  * @param {object} step a step of the series.
@@ -73,6 +113,11 @@ export function cardItems(family, step, ctx) {
   const { probes, ranks, counts, most } = mapsOf(step);
   if (most < 2) return all;
   const chosen = Math.max(0, Number(ctx.explain) || 0);
+  if (ctx.classOrder) {
+    const wanted = ctx.classOrder[Math.min(chosen, ctx.classOrder.length - 1)];
+    const ofClass = all.filter((i) => step.facts.class_index?.[i] === wanted);
+    if (ofClass.length) return ofClass;
+  }
   return all.filter((i) => ranks[i] === Math.min(chosen, counts.get(probes[i]) - 1));
 }
 
@@ -144,6 +189,10 @@ export function predicts(steps) {
  */
 export function filterProblem(pane) {
   if (!pane?.steps || !pane.family.layout.filterProbes) return 'This view is not about probe images.';
+  const head = pane.steps.find((step) => typeof step.facts.head === 'string')?.facts.head;
+  if (head === 'regression' || head === 'segmentation') {
+    return `The model’s head is a ${head}: no probe is classified right or wrong.`;
+  }
   const labelled = pane.probeLabels || pane.steps.some((step) => Array.isArray(step.facts.labels));
   if (!labelled) {
     return 'The probe images have no true labels (give the callback probe_labels), so no ' +

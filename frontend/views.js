@@ -3,6 +3,7 @@
 // detail.js.) Names from the data reach the page as text only (see dom.js).
 
 import { field, h } from './dom.js';
+import { shortName } from './format.js';
 import { shapeText } from './model.js';
 
 /**
@@ -24,6 +25,7 @@ export function buildShell(on) {
     on: { click: () => on.refresh() },
   });
   const tabs = h('div', { class: 'tabs', attrs: { role: 'tablist', 'aria-label': 'View' } });
+  const methods = h('div', { class: 'methods', hidden: true, attrs: { role: 'tablist', 'aria-label': 'Method' } });
   const layerTools = h('div', { class: 'layer-tools' });
   const layerList = h('ul', { class: 'layer-list', attrs: { 'aria-label': 'Layers' } });
   const ticks = h('datalist', { id: 'cv-epoch-ticks' });
@@ -84,12 +86,12 @@ export function buildShell(on) {
     status,
     refresh,
   );
-  const main = h('main', { class: 'main' }, tabs, epochBar, options, content);
+  const main = h('main', { class: 'main' }, tabs, methods, epochBar, options, content);
   const aside = h('nav', { class: 'sidebar', attrs: { 'aria-label': 'Layers' } }, h('h2', { text: 'Layers' }), layerTools, layerList);
   const body = h('div', { class: 'body' }, aside, main);
   const root = h('div', { class: 'cnnvis' }, header, body, dialog);
   return {
-    root, runSelect, compareSelect, status, tabs, layerTools, layerList, slider, ticks, play, prev, next,
+    root, runSelect, compareSelect, status, tabs, methods, layerTools, layerList, slider, ticks, play, prev, next,
     epochValue, epochRange, epochNote, epochBar, options, content, intro, panesHost, dialog,
   };
 }
@@ -103,19 +105,51 @@ export function setRunOptions(select, names, value, noneLabel = null) {
   select.value = value ?? '';
 }
 
-/** The view tabs: one per logged kind; kinds the layer lacks are marked. */
-export function setTabs(container, views, active, layerKinds, onSelect) {
-  container.replaceChildren(
-    ...views.map((view) =>
+/**
+ * The view tabs, one per family of the run's views, and under them the methods of the
+ * family shown (a choice offered when it has more than one). A family that the layer lacks
+ * is marked, unless a single layer has it (the input of the attributions): its tab goes
+ * there from any layer, and its tooltip says where.
+ *
+ * @param {HTMLElement} tabs the family tabs' container.
+ * @param {HTMLElement} methods the methods' container.
+ * @param {Array<object>} groups model.js viewFamilies(run).
+ * @param {string} active the kind shown.
+ * @param {Set<string>} here the kinds logged at the layer shown.
+ * @param {{family: function(object): void, kind: function(string): void}} on what a click
+ *     on a family tab (its group) and on a method (its kind) does.
+ */
+export function setTabs(tabs, methods, groups, active, here, on) {
+  const current = groups.find((group) => group.views.some((view) => view.kind === active)) || groups[0];
+  tabs.replaceChildren(...groups.map((group) => {
+    const present = group.views.some((view) => here.has(view.kind));
+    const elsewhere = !present && group.layers.length === 1;
+    const names = group.views.map((view) => view.label).join(', ');
+    let title = `${group.family.label}: ${names}`;
+    if (elsewhere) title += ` (at ${group.layers[0]})`;
+    else if (!present) title += ' (not logged for this layer)';
+    return h('button', {
+      class: `tab${present || elsewhere ? '' : ' missing'}`,
+      text: group.family.label,
+      title,
+      attrs: { role: 'tab', 'aria-selected': String(group === current) },
+      dataset: { family: group.family.name, kinds: group.views.map((view) => view.kind).join(' ') },
+      on: { click: () => on.family(group) },
+    });
+  }));
+  const choices = current && current.views.length > 1 ? current.views : [];
+  methods.hidden = choices.length === 0;
+  methods.replaceChildren(
+    ...(choices.length ? [h('span', { class: 'field-label', text: 'Method' })] : []),
+    ...choices.map((view) =>
       h('button', {
-        class: `tab${layerKinds.has(view.kind) ? '' : ' missing'}`,
+        class: `method${here.has(view.kind) ? '' : ' missing'}`,
         text: view.label,
-        title: layerKinds.has(view.kind) ? view.label : `${view.label}: not logged for this layer`,
+        title: here.has(view.kind) ? view.blurb : `${view.label}: not logged for this layer`,
         attrs: { role: 'tab', 'aria-selected': String(view.kind === active) },
         dataset: { kind: view.kind },
-        on: { click: () => onSelect(view.kind) },
-      }),
-    ),
+        on: { click: () => on.kind(view.kind) },
+      })),
   );
 }
 
@@ -166,8 +200,9 @@ export function loadingState(text, count, size) {
  * @param {Function} onOpen onOpen(i) when card i is activated.
  * @param {{inset: boolean, wide: boolean}} options `inset`: add a small canvas to the caption
  *     (the probe of a projection); `wide`: cards two columns wide (top examples).
- * @returns {{element: HTMLElement, cards: Array<{button, canvas, inset, badge, tag, title,
- *     note, meta}>}} `badge`: the pointing game's mark; `tag`: the caption's corner word.
+ * @returns {{element: HTMLElement, cards: Array<{button, canvas, inset, badge, tag, empty,
+ *     title, note, meta}>}} `badge`: the pointing game's mark; `tag`: the caption's corner
+ *     word; `empty`: a sentence over the image when it shows nothing (Caption.empty).
  */
 export function buildGrid(count, size, label, onOpen, { inset = false, wide = false } = {}) {
   const grid = h('div', { class: `grid${wide ? ' wide' : ''}`, style: { '--tile': `${size}px` } });
@@ -177,17 +212,18 @@ export function buildGrid(count, size, label, onOpen, { inset = false, wide = fa
     const small = inset ? h('canvas', { width: 1, height: 1, class: 'inset' }) : null;
     const badge = h('span', { class: 'point-badge', hidden: true });
     const tag = h('span', { class: 'card-tag', hidden: true });
+    const empty = h('span', { class: 'card-empty', hidden: true });
     const title = h('span', { class: 'card-title' });
     const note = h('span', { class: 'card-note' });
     const meta = h('span', { class: 'card-meta' });
     const button = h(
       'button',
       { class: 'card', attrs: { 'aria-label': label(i) }, dataset: { index: i }, on: { click: () => onOpen(i) } },
-      h('div', { class: 'frame pending' }, canvas, badge, tag),
+      h('div', { class: 'frame pending' }, canvas, badge, tag, empty),
       h('div', { class: 'caption' }, small, h('div', { class: 'caption-text' }, h('div', { class: 'card-head' }, title, note), meta)),
     );
     grid.append(button);
-    cards.push({ button, canvas, inset: small, badge, tag, title, note, meta, index: i });
+    cards.push({ button, canvas, inset: small, badge, tag, empty, title, note, meta, index: i });
   }
   return { element: grid, cards };
 }
@@ -206,7 +242,8 @@ export function viewIntro(pane, state, own = true) {
   const parts = [h('strong', { text: pane.view.label })];
   if (pane.layer) {
     const shape = shapeText(pane.layer.outputShape);
-    parts.push(' · ', h('span', { class: 'intro-layer', text: pane.layer.name }), shape ? ` (${shape})` : '');
+    const name = shortName(pane.layer.name, 80);
+    parts.push(' · ', h('span', { class: 'intro-layer', text: name, title: pane.layer.name }), shape ? ` (${shape})` : '');
   }
   const more = own ? paneIntro(pane, state) : '';
   parts.push(h('span', { class: 'intro-text', text: ` — ${[pane.view.blurb, more].filter(Boolean).join(' ')}` }));

@@ -259,9 +259,18 @@ def open_view(frame, kind, layer=None):
         button = frame.locator(f'.layer[data-layer="{layer}"]')
         if button.get_attribute("aria-current") != "true":
             act(frame, button.click)
-    tab = frame.locator(f'.tab[data-kind="{kind}"]')
+    select_view(frame, kind)
+
+
+def select_view(frame, kind):
+    """Open view ``kind`` the way a user does: its family's tab, then (when the family has
+    several views) its method."""
+    tab = frame.locator(f'.tab[data-kinds~="{kind}"]')
     if tab.get_attribute("aria-selected") != "true":
         act(frame, tab.click)
+    method = frame.locator(f'.method[data-kind="{kind}"]')
+    if method.count() and method.get_attribute("aria-selected") != "true":
+        act(frame, method.click)
 
 
 def canvases(frame, selector=".card .frame canvas"):
@@ -465,11 +474,11 @@ def test_every_registered_view_draws_decoded_pixels_of_the_synthetic_run(tab, ki
     )
     frame = open_tab(tab)
     choose_run(frame, SYNTHETIC)
-    assert frame.locator(f'.tab[data-kind="{kind}"]').count() == 1, (
+    assert frame.locator(f'.tab[data-kinds~="{kind}"]').count() == 1, (
         f"the dashboard shows no tab for {kind!r}: frontend/families.js has no family {family!r}"
     )
     open_view(frame, kind, logged[0]["layer"])
-    assert frame.locator(".tab[aria-selected='true']").inner_text() == views.get(kind).label
+    assert frame.locator(".view-intro strong").inner_text() == views.get(kind).label
     blurb = views.get(kind).blurb
     assert blurb in frame.locator(".view-intro").inner_text()
     stats = pixel_stats(frame)
@@ -563,11 +572,12 @@ def test_a_view_registered_only_in_python_is_drawn_by_its_family_and_others_are_
     tab.page.route("**/data/plugin/cnnvis/tags", rewrite)
     frame = open_tab(tab)
     choose_run(frame, MAIN)
-    assert frame.locator('.tab[data-kind="deep_dream"]').count() == 0
-    kinds = frame.locator(".tab").evaluate_all("(tabs) => tabs.map((t) => t.dataset.kind)")
-    assert kinds.index("eigen_cam") == len(kinds) - 1  # after the registered views
+    assert frame.locator('.tab[data-kinds~="deep_dream"]').count() == 0
     open_view(frame, "eigen_cam", "conv2")
-    assert frame.locator(".tab[aria-selected='true']").inner_text() == "Eigen-CAM"
+    kinds = frame.locator(".method").evaluate_all("(tabs) => tabs.map((t) => t.dataset.kind)")
+    assert kinds.index("eigen_cam") == len(kinds) - 1  # after the registered views
+    assert frame.locator(".tab[aria-selected='true']").inner_text() == "CAMs"
+    assert frame.locator(".method[aria-selected='true']").inner_text() == "Eigen-CAM"
     assert "made-up CAM." in frame.locator(".view-intro").inner_text()
     drawn = canvases(frame)
     assert len(drawn) == 4 and all(c["drawn"] == c["w"] * c["h"] > 1 for c in drawn)
@@ -604,7 +614,8 @@ def test_revisiting_an_epoch_downloads_nothing_and_a_view_costs_bounded_requests
     open_view(frame, "feature_maps", "conv1")
     act(frame, lambda: press(frame, "End"))
     tab.requests.clear()
-    act(frame, lambda: frame.locator('.tab[data-kind="grad_cam"]').click())
+    act(frame, lambda: frame.locator('.tab[data-family="cam"]').click())  # opens Grad-CAM
+    assert frame.locator(".view-intro strong").inner_text() == "Grad-CAM"
     frame.wait_for_timeout(300)  # let the idle prefetch of the next epoch happen, if any
     blobs = [u for u in tab.requests if "/data/plugin/cnnvis/blob" in u]
     # Grad-CAM at one epoch: 4 heat maps (+ 4 probes, already cached); no prefetch at the end.

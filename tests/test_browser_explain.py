@@ -30,6 +30,7 @@ from test_browser import (
     open_view,
     press,
     screenshot,
+    select_view,
 )
 
 from tb_cnnvis import summary, views
@@ -329,10 +330,10 @@ def test_several_classes_per_probe_show_the_chosen_class_one_map_per_probe(tab):
     frame.locator(".detail-title", has_text=title).wait_for()
     tab.page.keyboard.press("Escape")
     # Eigen-CAM is class-agnostic: one map per probe, no chooser; attributions have one.
-    act(frame, frame.locator('.tab[data-kind="eigencam"]').click)
+    select_view(frame, "eigencam")
     assert frame.get_by_label("Explained class", exact=True).count() == 0
     assert frame.locator(".card").count() == 4
-    act(frame, frame.locator('.tab[data-kind="occlusion"]').click)
+    select_view(frame, "occlusion")
     assert frame.get_by_label("Explained class", exact=True).input_value() == "2"
     assert frame.locator(".card").count() == 4
     assert_clean(tab)
@@ -392,8 +393,7 @@ def test_the_probe_filter_keeps_misclassified_or_correct_probes_at_the_epoch_sho
     # Projections store no predictions: they borrow a CAM's of the same run and epoch.
     for kind, layer in (("deconvnet", "conv1"), ("smoothgrad", "input")):
         act(frame, frame.locator(f'.layer[data-layer="{layer}"]').click)
-        if frame.locator(f'.tab[data-kind="{kind}"]').get_attribute("aria-selected") != "true":
-            act(frame, frame.locator(f'.tab[data-kind="{kind}"]').click)
+        select_view(frame, kind)
         assert note.inner_text() == "2 of 4 probes correctly classified at epoch 0", kind
         assert visible_cards(frame) == ["Open probe 0", "Open probe 3"], kind
     act(frame, lambda: frame.get_by_role("button", name="All").click())
@@ -480,7 +480,7 @@ def test_the_detail_saves_an_items_epochs_as_an_animated_png_and_a_contact_sheet
     # Any family's item: a feature-map channel of the probe chosen.
     tab.page.keyboard.press("Escape")
     act(frame, frame.locator('.layer[data-layer="conv1"]').click)
-    act(frame, frame.locator('.tab[data-kind="feature_maps"]').click)
+    select_view(frame, "feature_maps")
     frame.locator(".card").nth(2).click()
     with tab.page.expect_download() as saved:
         frame.get_by_role("button", name="Save animation").click()

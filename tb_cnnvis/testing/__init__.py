@@ -1,6 +1,7 @@
 """Test helpers shipped with the package: synthetic log directories and ways to read logs back.
 
-Modules: ``synthetic`` (``write_synthetic_run``: every registered kind, no training) and
+Modules: ``synthetic`` (``write_synthetic_run``: every registered kind, no training),
+``heads`` (``write_head_run``: CAMs of binary, regression and segmentation heads) and
 ``reading`` (``data_provider`` and ``read_run`` read a log as TensorBoard does; the stored
 format's decoders ``decode_step``, ``decode_tiles``, ``recover_feature_maps``).
 
@@ -10,6 +11,7 @@ Example:
     >>> facts, pngs = read_run("/tmp/logs")["grad_cam/base/conv2"][3]
 """
 
+from tb_cnnvis.testing.heads import write_head_run
 from tb_cnnvis.testing.reading import (
     data_provider,
     decode_step,
@@ -26,5 +28,6 @@ __all__ = [
     "decode_tiles",
     "read_run",
     "recover_feature_maps",
+    "write_head_run",
     "write_synthetic_run",
 ]

@@ -58,6 +58,7 @@ def write_synthetic_run(
     seed=0,
     classes_per_probe=1,
     in_events=False,
+    layer_names=None,
 ):
     """Write steps 0..epochs of every kind to ``<logdir>/cnnvis`` from procedural arrays.
 
@@ -81,6 +82,8 @@ def write_synthetic_run(
             attributions; ``cam_classes`` of the callback): 1 stores one map per probe; more
             store each probe's most probable classes, in the layout of several classes per
             probe (``tb_cnnvis.summary``). At most 3 (the synthetic classes).
+        layer_names: the layers' paths, one per layer, instead of ``conv1``, ... (``nested``
+            is then ignored): names with slashes, quotes or thousands of characters.
 
     Returns:
         A dict ``{"run_dir", "tags": {tag: content}, "steps": [0..epochs], "labels"}``.
@@ -98,6 +101,8 @@ def write_synthetic_run(
             f"Need kinds from {list(all_kinds)} (unknown: {unknown}), layers >= 1, probes >= 1 "
             f"and epochs >= 0; got layers={layers}, probes={probes}, epochs={epochs}."
         )
+    if layer_names is not None and len(layer_names) != layers:
+        raise ValueError(f"layer_names must name {layers} layers; got {len(layer_names)}.")
     if not 1 <= classes_per_probe <= len(CLASS_NAMES):
         raise ValueError(
             f"classes_per_probe must be 1 to {len(CLASS_NAMES)}; got {classes_per_probe}."
@@ -109,6 +114,7 @@ def write_synthetic_run(
     for i in range(layers):
         name = f"conv{i + 1}"
         path = f"base/{name}" if nested and i == layers - 1 else name
+        path = path if layer_names is None else str(layer_names[i])
         side = max(1, size // 2**i)
         refs.append(_Layer(path, i, (side, side, 4 * 2**i)))
     at_input = _Layer("input", -1, (size, size, 3))
