@@ -25,7 +25,7 @@ from werkzeug.test import Client
 import tb_cnnvis as cv
 from tb_cnnvis import plugin_loader, snapshots
 from tb_cnnvis.callback import CnnVisCallback
-from tb_cnnvis.explore import jobs
+from tb_cnnvis.explorer import jobs
 from tb_cnnvis.testing.reading import recover_feature_maps
 
 BASE = "/data/plugin/cnnvis/"
@@ -279,3 +279,46 @@ def test_the_plugin_routes_load_no_tensorflow(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "[]"]
+
+
+def test_cv_explore_serves_a_live_subclassed_model_over_http(tmp_path, capsys):
+    import urllib.request
+
+    from tb_cnnvis.explorer import sources
+
+    model = models.subclassed()
+    images = np.random.default_rng(1).random((2, models.SIZE, models.SIZE, 3), dtype=np.float32)
+    model(images)
+    layer = cv.conv_layers(model)[0]
+    os.environ.setdefault("TB_CNNVIS_CACHE", str(tmp_path / "cache"))
+    try:
+        url = cv.explore(str(tmp_path), models=model, probe_images=images)
+        assert url in capsys.readouterr().out
+        body = {
+            "run": "live",
+            "step": -1,
+            "view": "feature_maps",
+            "layer": layer,
+            "image": {"probe": 1},
+        }
+        answer = None
+        for _ in range(600):
+            request = urllib.request.Request(
+                url + BASE.lstrip("/") + ("explore" if answer is None else answer["poll"]),
+                data=json.dumps(body).encode() if answer is None else None,
+                headers={**HEADERS, "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, answer = response.status, json.load(response)
+            if status == 200:
+                break
+            time.sleep(0.1)
+        pngs = []
+        for image in answer["images"]:
+            with urllib.request.urlopen(url + BASE.lstrip("/") + image, timeout=60) as response:
+                pngs.append(response.read())
+        true = cv.feature_maps(model, images[1:], layer)
+        recovered = recover_feature_maps(answer["facts"], pngs)
+        np.testing.assert_allclose(recovered, true, atol=float(true.max() - true.min()) / 255)
+    finally:
+        sources.clear_live()

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from tb_cnnvis import blobstore
-from tb_cnnvis.explore.requests import TARGETS, RequestError
+from tb_cnnvis.explorer.requests import TARGETS, RequestError
 
 DEFAULT_FILTERS = 8
 """Filter patterns computed when a request names no channels."""

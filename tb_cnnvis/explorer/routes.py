@@ -5,7 +5,7 @@
 - ``GET /explore?job=ID``: the same answer for a job still running.
 - ``GET /explore_image?k=KEY&i=I``: PNG ``i`` of a result.
 - ``GET /explore_info?run=R[&step=S]``: the run's steps with a model, its 4-D layers, probes
-  and class names.
+  and class names; without ``run``: every run with a model and its steps.
 
 POSTs are guarded as TensorBoard's own frontend sends them: a ``X-XSRF-Protected: 1``
 header and a JSON content type, which a page of another site cannot send without a CORS
@@ -25,10 +25,10 @@ from tensorboard import plugin_util
 from tensorboard.backend import http_util
 from werkzeug import wrappers
 
-from tb_cnnvis.explore.cache import KEY, ResultCache, result_key
-from tb_cnnvis.explore.jobs import JobQueue, QueueFull
-from tb_cnnvis.explore.requests import MAX_BODY_BYTES, RequestError, parse_body
-from tb_cnnvis.explore.sources import Sources, live_runs
+from tb_cnnvis.explorer.cache import KEY, ResultCache, result_key
+from tb_cnnvis.explorer.jobs import JobQueue, QueueFull
+from tb_cnnvis.explorer.requests import MAX_BODY_BYTES, RequestError, parse_body
+from tb_cnnvis.explorer.sources import Sources, live_runs
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class ExploreRoutes:
 
         def run(job):
             with self._compute_lock:
-                from tb_cnnvis.explore import compute
+                from tb_cnnvis.explorer import compute
 
                 model = self._model_store().get(source.model)
                 job.progress = 0.3
@@ -133,10 +133,22 @@ class ExploreRoutes:
     def _model_store(self):
         """The one ``ModelStore`` (made, with TensorFlow, on first use)."""
         if self._store is None:
-            from tb_cnnvis.explore.compute import ModelStore
+            from tb_cnnvis.explorer.compute import ModelStore
 
             self._store = ModelStore()
         return self._store
+
+    def runs_impl(self, known_runs):
+        """Every run with a model (a snapshot or a live one) and its steps."""
+        runs = []
+        for run in sorted(known_runs):
+            try:
+                steps = self.sources.steps(run, known_runs)
+            except RequestError:
+                continue
+            if steps:
+                runs.append({"run": run, "steps": steps, "live": run in live_runs()})
+        return {"runs": runs}
 
     def info_impl(self, run, step, known_runs):
         """The run's steps with a model, and the 4-D layers, probes, classes of one of them."""
@@ -229,13 +241,16 @@ class ExploreRoutes:
         request = wrappers.Request(environ)
         try:
             run = request.args.get("run", "")
-            if not run or len(run) > 1024:
-                raise RequestError("run is required")
+            if len(run) > 1024:
+                raise RequestError("run is longer than 1024 characters")
             step = request.args.get("step")
             if step is not None and not (step.lstrip("-").isdigit() and len(step) < 13):
                 raise RequestError("step must be an integer")
             known = self._known_runs(environ) | set(live_runs())
-            code, body = 200, self.info_impl(run, None if step is None else int(step), known)
+            if not run:
+                code, body = 200, self.runs_impl(known)
+            else:
+                code, body = 200, self.info_impl(run, None if step is None else int(step), known)
         except RequestError as error:
             code, body = error.code, {"error": str(error)}
         except Exception as error:  # A model that cannot be loaded: said, not a 500.

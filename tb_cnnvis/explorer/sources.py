@@ -21,22 +21,27 @@ import threading
 from typing import NamedTuple
 
 from tb_cnnvis import snapshots
-from tb_cnnvis.explore.requests import LIVE_STEP, RequestError
+from tb_cnnvis.explorer.requests import LIVE_STEP, RequestError
 
 _LIVE = {}  # run -> {step: model or path}, set by cv.explore
+_LIVE_META = {}  # run -> compute.Meta of live models
 _LIVE_LOCK = threading.Lock()
 
 
-def register_live(run, models):
-    """Hand live models of ``run`` to the plugin: ``{step: Keras model or .keras path}``."""
+def register_live(run, models, meta=None):
+    """Hand live models of ``run`` to the plugin: ``{step: Keras model or .keras path}``,
+    with a ``compute.Meta`` (probes, class names, input range) or None."""
     with _LIVE_LOCK:
         _LIVE[str(run)] = dict(models)
+        if meta is not None:
+            _LIVE_META[str(run)] = meta
 
 
 def clear_live():
     """Forget every live model (``cv.explore``'s server stopped)."""
     with _LIVE_LOCK:
         _LIVE.clear()
+        _LIVE_META.clear()
 
 
 def live_runs():
@@ -120,8 +125,11 @@ class Sources:
 
     def meta(self, run):
         """The run's ``compute.Meta`` (read once per run; empty when it has none)."""
-        from tb_cnnvis.explore.compute import Meta
+        from tb_cnnvis.explorer.compute import Meta
 
+        with _LIVE_LOCK:
+            if run in _LIVE_META:
+                return _LIVE_META[run]
         with self._lock:
             if run in self._metas:
                 return self._metas[run]
