@@ -129,6 +129,7 @@ def test_grad_cam_at_an_unlogged_layer_for_an_upload_equals_cv_grad_cam(client, 
     }
     answer = result(client, body)
     assert answer["facts"]["class_index"] == [2]
+    assert (answer["run"], answer["step"]) == ("cnnvis", 1)
     assert answer["content"]["layer"] == "conv1" and answer["content"]["kind"] == "grad_cam"
     expected = cv.grad_cam(snapshot(trained, 1), upload[None] / 255.0, "conv1", class_index=2)
     served = pixels(client, answer["images"][0])

@@ -44,6 +44,7 @@ class Job:
     def __init__(self, key, run, session, batch):
         self.id = uuid.uuid4().hex
         self.key, self.run = key, run
+        self.about = None  # what the caller says the job is for (its answer repeats it)
         self.session, self.batch = session, batch
         self.state, self.progress = "queued", 0.0
         self.error, self.code = None, None

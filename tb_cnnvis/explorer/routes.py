@@ -96,13 +96,15 @@ class ExploreRoutes:
             job = self.jobs.submit(key, run, session, batch)
         except QueueFull as error:
             raise RequestError(str(error), 429) from None
-        return self.poll_impl(self.jobs.wait(job, WAIT_SECONDS).id, request.run, request.step)
+        job.about = job.about or (request.run, request.step)
+        return self.poll_impl(self.jobs.wait(job, WAIT_SECONDS).id)
 
-    def poll_impl(self, job_id, run=None, step=None):
+    def poll_impl(self, job_id):
         """``(status, JSON)`` of a job: the result, its failure, or its progress."""
         job = self.jobs.job(job_id)
         if job is None:
             raise RequestError("no explore job with this id (finished long ago?); ask again", 404)
+        run, step = job.about or (None, None)
         if job.state == "done":
             entry = self.cache.get(job.key)
             if entry is None:
