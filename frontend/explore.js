@@ -249,8 +249,9 @@ class ExplorePanel {
     await Promise.all(items.map(async (i) => {
       const canvas = h('canvas', { class: 'explore-canvas' });
       const caption = family.caption(i, step, ctx);
+      const meta = ctx.probeUrls[0] === UPLOAD ? caption.meta.replace(/^probe 0$/, 'your image') : caption.meta;
       host.append(h('figure', { class: 'explore-card' }, canvas,
-        h('figcaption', { text: `${caption.title} · ${caption.meta}` })));
+        h('figcaption', { text: `${caption.title} · ${meta}` })));
       family.draw(canvas, i, step, ctx, await family.load(i, step, ctx, this.pixels));
     }));
   }

@@ -5,6 +5,7 @@ on that epoch's snapshot; feature maps of a probe at another layer; a filmstrip.
 import io
 import json
 import os
+import urllib.error
 import urllib.request
 
 import keras
@@ -128,3 +129,55 @@ def test_feature_maps_of_a_probe_and_a_filmstrip_across_snapshots(served, browse
         assert problems == []
     finally:
         context.close()
+
+
+def tensorboard_rss_mib(root):
+    """Resident memory of the ``tensorboard`` process serving ``root`` (found by its argv)."""
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as source:
+                argv = source.read().split(b"\0")
+            if str(root).encode() in argv and any(b"tensorboard" in a for a in argv):
+                with open(f"/proc/{entry}/status") as source:
+                    status = source.read()
+                return int(status.split("VmRSS:")[1].split()[0]) / 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    raise AssertionError("no tensorboard process found")
+
+
+def test_50_concurrent_requests_to_the_real_server_are_never_5xx(served):
+    import base64
+    import threading
+
+    url, root = served
+    before = tensorboard_rss_mib(root)
+    junk = base64.b64encode(os.urandom(3000)).decode()
+    bodies = [
+        {"run": RUN, "step": i % 3, "view": "feature_maps", "layer": ["conv1", "pool1", "conv2"][i % 3],
+         "image": {"probe": i % 2}} if i % 5 else
+        [{"run": "nope"}, {"run": RUN, "step": 9}, {"image": {"png": junk}}, "not json"][i // 5 % 4]
+        for i in range(50)
+    ]  # fmt: skip
+    codes = []
+
+    def one(body):
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        request = urllib.request.Request(
+            f"{url}data/plugin/cnnvis/explore", data=data,
+            headers={"Content-Type": "application/json", "X-XSRF-Protected": "1"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                codes.append(response.status)
+        except urllib.error.HTTPError as error:
+            codes.append(error.code)
+
+    threads = [threading.Thread(target=one, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(codes) == 50 and max(codes) < 500, codes
+    assert sum(code >= 400 for code in codes) >= 10  # the hostile tenth and more
+    assert tensorboard_rss_mib(root) - before < 400
