@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -158,6 +159,16 @@ def test_feature_maps_of_a_probe_at_chosen_channels(client, trained):
     np.testing.assert_allclose(recovered, true, atol=span / 255)
 
 
+def test_a_jpeg_upload_of_another_size_is_resized_to_the_input(client):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((30, 40, 3), 200, np.uint8)).save(buffer, format="JPEG")
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    answer = result(
+        client, {**GOOD, "view": "feature_maps", "layer": "conv1", "image": {"png": png}}
+    )
+    assert answer["facts"]["map_size"] == [models.SIZE, models.SIZE]
+
+
 def test_a_repeated_request_is_answered_from_the_cache(client):
     body = {
         "run": "cnnvis",
@@ -188,6 +199,11 @@ def _big_png():
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _damaged_png():
+    header = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 16, 16)
+    return base64.b64encode(header + b"not a png" * 20).decode("ascii")
+
+
 GOOD = {"run": "cnnvis", "step": 1, "view": "grad_cam", "layer": "conv1", "image": {"probe": 0}}
 
 
@@ -204,6 +220,8 @@ GOOD = {"run": "cnnvis", "step": 1, "view": "grad_cam", "layer": "conv1", "image
         ({"image": {"png": base64.b64encode(b"GIF89a....").decode()}}, 415, "PNG or a JPEG"),
         ({"image": {"png": "@@@"}}, 400, "base64"),
         ({"image": {"png": _big_png()}}, 413, "5000x5000"),
+        ({"image": {"png": _damaged_png()}}, 400, "cannot be read as a PNG"),
+        ({"image": {"png": base64.b64encode(b"\xff\xd8\xff\xe0").decode()}}, 400, "JPEG"),
         ({"step": "1"}, 400, "step must be an integer"),
         ({"channels": [0, 0]}, 400, "distinct"),
         ({"extra": 1}, 400, "unknown fields ['extra']"),
@@ -211,6 +229,9 @@ GOOD = {"run": "cnnvis", "step": 1, "view": "grad_cam", "layer": "conv1", "image
 )
 def test_hostile_requests_are_4xx_with_a_sentence(client, change, status, words):
     response = post(client, {**GOOD, **change})
+    while response.status_code == 202:  # checked by the worker (decoding)
+        time.sleep(0.05)
+        response = client.get(BASE + response.get_json()["poll"])
     assert response.status_code == status, response.get_data(as_text=True)
     assert words in response.get_json()["error"]
 

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from tb_cnnvis import blobstore
-from tb_cnnvis.explorer.requests import TARGETS, RequestError
+from tb_cnnvis.explorer.requests import TARGETS, RequestError, decode_image
 
 DEFAULT_FILTERS = 8
 """Filter patterns computed when a request names no channels."""
@@ -162,7 +162,8 @@ def model_image(model, meta, request):
     except ValueError as error:
         raise RequestError(f"this model cannot be explored with an image: {error}") from None
     height, width, channels = (int(v) if v else None for v in shape[-3:])
-    unit = _resized(value, height or value.shape[0], width or value.shape[1])
+    pixels = decode_image(value)
+    unit = _resized(pixels, height or pixels.shape[0], width or pixels.shape[1])
     if channels == 1:
         unit = unit.mean(axis=-1, keepdims=True)
     rng = InputRange.resolve(meta.input_range, model)
@@ -170,13 +171,13 @@ def model_image(model, meta, request):
 
 
 def _resized(pixels, height, width):
-    """uint8 RGB (h, w, 3) resized to (height, width), as floats in [0, 1]."""
-    from PIL import Image
+    """uint8 RGB (h, w, 3) as floats in [0, 1], resized (bilinear) to (height, width)."""
+    unit = np.asarray(pixels, np.float32) / 255.0
+    if unit.shape[:2] == (height, width):
+        return unit
+    import tensorflow as tf
 
-    image = Image.fromarray(pixels)
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(image, np.float32) / 255.0
+    return tf.image.resize(unit, (height, width), method="bilinear").numpy()
 
 
 def compute(model, meta, request, image, step=0):

@@ -2,9 +2,9 @@
 
 Everything a page may send is checked here, before any work is queued: the body's size and
 shape, the names (run, view, layer) as bounded strings, the numbers as bounded ints, and an
-uploaded image as PNG or JPEG bytes within ``MAX_UPLOAD_BYTES`` and ``MAX_UPLOAD_PIXELS``,
-decoded by Pillow only after its header said how large it is. A problem is a
-``RequestError``: a sentence for a ``4xx`` answer. Nothing here imports TensorFlow.
+uploaded image as PNG or JPEG bytes within ``MAX_UPLOAD_BYTES`` and ``MAX_UPLOAD_PIXELS``
+(read from its header here; it is decoded by the worker, ``decode_image``). A problem is a
+``RequestError``: a sentence for a ``4xx`` answer. Parsing imports no TensorFlow.
 
 Example:
     >>> request = parse_body(b'{"run": "cnnvis", "step": 3, "view": "grad_cam", '
@@ -16,8 +16,8 @@ Example:
 import base64
 import binascii
 import hashlib
-import io
 import json
+import struct
 from typing import NamedTuple
 
 import numpy as np
@@ -63,8 +63,8 @@ class ExploreRequest(NamedTuple):
 
     Attributes:
         run, step, view, layer: what to compute (``layer`` None for views at the input).
-        image: ``("probe", index)`` or ``("upload", uint8 RGB array (H, W, 3))``.
-        image_hash: a hex digest naming the image (a probe's index or the upload's pixels).
+        image: ``("probe", index)`` or ``("upload", PNG or JPEG bytes)`` (header checked).
+        image_hash: a name of the image (a probe's index, or the upload's SHA-256).
         class_index: the class to explain, or None (the prediction).
         target: ``"raise"`` / ``"lower"`` for a regression head, or None.
         channels: the channels (filters) asked for, or None (the view's default).
@@ -176,39 +176,82 @@ def _image(value):
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise RequestError("image.png is not valid base64") from None
-    pixels = decode_image(data)
-    digest = hashlib.sha256(pixels.tobytes() + repr(pixels.shape).encode()).hexdigest()
-    return ("upload", pixels), digest
+    _, width, height = image_size(data)
+    if width * height > MAX_UPLOAD_PIXELS or width < 1 or height < 1:
+        raise RequestError(
+            f"the image has {width}x{height} pixels; at most {MAX_UPLOAD_PIXELS} are taken "
+            "(resize it first)",
+            413,
+        )
+    return ("upload", data), hashlib.sha256(data).hexdigest()
 
 
-def decode_image(data):
-    """uint8 RGB pixels (H, W, 3) of PNG or JPEG bytes, checked before decoding.
+def image_size(data):
+    """``(kind, width, height)`` of PNG or JPEG bytes, read from the header alone.
 
     Raises:
-        RequestError: 413 for too many bytes or pixels, 415 for anything but a PNG or a
-            JPEG, 400 for a damaged file.
+        RequestError: 413 for too many bytes, 415 for anything but a PNG or a JPEG, 400 for
+            a header that cannot be read.
     """
-    from PIL import Image, UnidentifiedImageError
-
     if len(data) > MAX_UPLOAD_BYTES:
         raise RequestError(f"the image is larger than {MAX_UPLOAD_BYTES} bytes", 413)
     kind = next((name for sig, name in _SIGNATURES.items() if data.startswith(sig)), None)
     if kind is None:
         raise RequestError("the image must be a PNG or a JPEG file", 415)
+    size = _png_size(data) if kind == "PNG" else _jpeg_size(data)
+    if size is None:
+        raise RequestError(f"the image cannot be read as a {kind} file (damaged header)")
+    return (kind, *size)
+
+
+def _png_size(data):
+    """(width, height) from a PNG's IHDR chunk, or None."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def _jpeg_size(data):
+    """(width, height) from a JPEG's first start-of-frame marker, or None."""
+    offset = 2
+    while offset + 4 <= len(data):
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        if marker == 0xFF:  # fill byte
+            offset += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD9)):  # markers without a length
+            offset += 2
+            continue
+        (length,) = struct.unpack(">H", data[offset + 2 : offset + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if offset + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
+            return width, height
+        if length < 2:
+            return None
+        offset += 2 + length
+    return None
+
+
+def decode_image(data):
+    """uint8 RGB pixels (H, W, 3) of PNG or JPEG bytes whose header ``image_size`` checked.
+
+    Decoded by TensorFlow (loaded when exploring anyway), never before the header said the
+    image is within ``MAX_UPLOAD_PIXELS``.
+
+    Raises:
+        RequestError: 400 for a file that cannot be decoded.
+    """
+    import tensorflow as tf
+
+    kind, width, height = image_size(data)
     try:
-        with Image.open(io.BytesIO(data), formats=[kind]) as image:
-            width, height = image.size
-            if width * height > MAX_UPLOAD_PIXELS or width < 1 or height < 1:
-                raise RequestError(
-                    f"the image has {width}x{height} pixels; at most {MAX_UPLOAD_PIXELS} are "
-                    "taken (resize it first)",
-                    413,
-                )
-            pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except RequestError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        pixels = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+    except (tf.errors.InvalidArgumentError, ValueError):
         raise RequestError(f"the image cannot be read as a {kind} file (damaged?)") from None
-    except Image.DecompressionBombError:
-        raise RequestError("the image has too many pixels", 413) from None
-    return pixels
+    if pixels.shape[:2] != (height, width):
+        raise RequestError(f"the {kind} file's header does not match its pixels (damaged?)")
+    return np.asarray(pixels, np.uint8)
