@@ -169,6 +169,11 @@ def test_a_jpeg_upload_of_another_size_is_resized_to_the_input(client):
     assert answer["facts"]["map_size"] == [models.SIZE, models.SIZE]
 
 
+def test_a_projection_of_a_chosen_channel(client):
+    answer = result(client, {**GOOD, "view": "guided_backprop", "layer": "conv2", "channels": [4]})
+    assert answer["facts"]["channel"] == [4] and len(answer["images"]) == 1
+
+
 def test_a_repeated_request_is_answered_from_the_cache(client):
     body = {
         "run": "cnnvis",

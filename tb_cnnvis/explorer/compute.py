@@ -6,7 +6,8 @@ family's own writer write the result into a step that is collected, not stored
 (``blobstore.RunWriter`` with its commit replaced): the facts and PNGs are byte for byte
 those a logged step holds, so the dashboard's family code draws them. Feature maps keep the
 channels asked for; filter patterns are synthesized for the filters asked for (by default
-the first ``DEFAULT_FILTERS``).
+the first ``DEFAULT_FILTERS``); projections project the first channel asked for (by default
+the strongest).
 
 ``ModelStore`` keeps one model resident: loading another (a snapshot with
 ``keras.saving.load_model(..., safe_mode=True)``, or a live model handed to
@@ -285,6 +286,17 @@ def _result(resolved, view, ref, channels):
             reference_images=resolved.probes.inputs,
             image_input=resolved.options.image_input,
             **resolved.options.filter_options,
+        )
+    if view.family.name == "projection" and channels:
+        from tb_cnnvis.algorithms import backprop
+
+        return backprop.projection_details(
+            resolved.model,
+            resolved.probes.inputs,
+            ref.path,
+            channel=channels[0],
+            rule=view.params["rule"],
+            image_input=resolved.options.image_input,
         )
     _, result, _ = next(iter(view.family.compute(resolved, view, [ref])))
     if isinstance(result, Exception):
