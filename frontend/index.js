@@ -109,7 +109,7 @@ class App {
       this.ui.root.hidden = false;
     });
     this.doc.body.replaceChildren(this.ui.root);
-    this.ui.root.querySelector('.topbar').append(exploreButton(this.doc, () => this.state.run)); // explore.js
+    (this.ui.root.querySelector('.topbar') || this.ui.root).append(exploreButton(this.doc, () => this.state.run)); // explore.js
     this.board = new Board(app);
     this.detail = new Detail(app);
     this.ui.dialog.addEventListener('keydown', (e) => this.controls.onKey(e, true));
