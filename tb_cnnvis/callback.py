@@ -20,7 +20,7 @@ import warnings
 import keras
 import numpy as np
 
-from tb_cnnvis import metadata, plan, probes, summary, views
+from tb_cnnvis import metadata, plan, probes, snapshots, summary, views
 from tb_cnnvis.algorithms.fv_presets import check_preset
 from tb_cnnvis.arguments import (
     CAM_TARGETS,
@@ -34,12 +34,6 @@ from tb_cnnvis.arguments import (
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
 from tb_cnnvis.progress import StepProgress, defaults_text
-from tb_cnnvis.snapshots import (
-    DEFAULT_MAX_MODEL_BYTES,
-    SnapshotKeeper,
-    rebuild_problems,
-    rebuild_warning,
-)
 from tb_cnnvis.targets import check_target
 from tb_cnnvis.views.explained import check_cam_classes
 from tb_cnnvis.views.pipeline import last_class_layers, log_views
@@ -187,7 +181,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         image_input=None,
         max_bytes_per_epoch=DEFAULT_MAX_BYTES_PER_EPOCH,
         keep_models=True,
-        max_model_bytes=DEFAULT_MAX_MODEL_BYTES,
+        max_model_bytes=snapshots.DEFAULT_MAX_MODEL_BYTES,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -290,12 +284,8 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.views = self._plan.views
         self._chief = is_chief(getattr(model, "distribute_strategy", None))
         self._layers_said = False
-        self._snapshots = None
-        if self.keep_models:
-            problems = rebuild_problems(model)
-            if problems:
-                warnings.warn(rebuild_warning(problems), UserWarning, stacklevel=2)
-            self._snapshots = SnapshotKeeper(self.run_dir, self.max_model_bytes)
+        if self.keep_models:  # warns when TensorBoard could not rebuild the model
+            self._snapshots = snapshots.keeper_for(model, self.run_dir, self.max_model_bytes)
 
     @property
     def run_dir(self):

@@ -134,6 +134,15 @@ def rebuild_warning(problems):
     )
 
 
+def keeper_for(model, run_dir, max_model_bytes=DEFAULT_MAX_MODEL_BYTES):
+    """A ``SnapshotKeeper`` for ``model``, after warning if another process could not
+    rebuild it (``rebuild_warning``)."""
+    problems = rebuild_problems(model)
+    if problems:
+        warnings.warn(rebuild_warning(problems), UserWarning, stacklevel=3)
+    return SnapshotKeeper(run_dir, max_model_bytes)
+
+
 class SnapshotKeeper:
     """Saves the model at chosen steps into a run's plugin directory, within a byte budget.
 
