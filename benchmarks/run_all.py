@@ -41,6 +41,7 @@ BENCHMARKS = {
     "applications": ("benchmarks.bench_applications", [], ["--quick"]),
     "plugin": ("benchmarks.bench_plugin", [], ["--quick"]),
     "browser": ("benchmarks.bench_browser", [], ["--loads", "2"]),
+    "explore": ("benchmarks.bench_explore", [], ["--quick"]),
 }
 """name -> (module, arguments of the full run, arguments of ``--quick``)."""
 

@@ -7,6 +7,7 @@
 import { Controls } from './controls.js';
 import { h } from './dom.js';
 import { Detail } from './detail.js';
+import { exploreButton } from './explore.js';
 import { listenForReloads, loadState, loadStylesheets, saveState, watchTheme } from './host.js';
 import { Board, loadPane } from './panes.js';
 import { DEFAULTS, layerFor, normalize, optionsSignature, SAVED, shownEpoch } from './selection.js';
@@ -109,6 +110,7 @@ class App {
       this.ui.root.hidden = false;
     });
     this.doc.body.replaceChildren(this.ui.root);
+    (this.ui.root.querySelector('.topbar') || this.ui.root).append(exploreButton(this.doc, () => this.state.run)); // explore.js
     this.board = new Board(app);
     this.detail = new Detail(app);
     this.ui.dialog.addEventListener('keydown', (e) => this.controls.onKey(e, true));

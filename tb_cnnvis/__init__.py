@@ -23,6 +23,8 @@ Public API (imported lazily, so that TensorBoard can load the plugin without Ten
     cv.pointing_game(maps, masks, tolerance=0)     # does each map peak on the object?
     cv.randomization_check(model, images)          # Adebayo et al.'s model-randomization test
     cv.CnnVisCallback(log_dir, probe_images, ...)  # logs all views during model.fit
+                                                   # (and keeps snapshots for explore mode)
+    cv.explore(logdir, models=None, port=0)        # TensorBoard here, live models explorable
 
 Command line: ``tb-cnnvis log --model 'ckpt/*.keras' --images DIR --logdir LOGS`` logs saved
 models after the fact (``tb_cnnvis.cli``).
@@ -31,8 +33,8 @@ Modules: ``targets`` (what the class views explain) and ``heads`` (what an outpu
 ``capture`` (layer lookup and graph tracing), ``algorithms`` (pure array
 functions), ``imaging`` (normalization, atlases, PNG), ``summary`` (the stored format),
 ``callback`` (the Keras callback, with ``plan``, ``views`` and ``epoch_metrics``), ``cli``
-(the ``tb-cnnvis`` command), ``plugin`` (the TensorBoard plugin), ``metadata`` (names shared
-by writer and server).
+(the ``tb-cnnvis`` command), ``plugin`` (the TensorBoard plugin), ``explorer`` (the tab's
+explore mode: snapshots computed on request), ``metadata`` (names shared by writer and server).
 """
 
 import importlib
@@ -56,6 +58,7 @@ _EXPORTS = {
     "pointing_game": "tb_cnnvis.algorithms.faithfulness",
     "randomization_check": "tb_cnnvis.algorithms.sanity",
     "CnnVisCallback": "tb_cnnvis.callback",
+    "explore": "tb_cnnvis.explorer.server",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -20,7 +20,7 @@ import warnings
 import keras
 import numpy as np
 
-from tb_cnnvis import metadata, plan, probes, summary, views
+from tb_cnnvis import metadata, plan, probes, snapshots, summary, views
 from tb_cnnvis.algorithms.fv_presets import check_preset
 from tb_cnnvis.arguments import (
     CAM_TARGETS,
@@ -133,6 +133,10 @@ class CnnVisCallback(keras.callbacks.Callback):
         image_input: for a model with several inputs, the name of the image input when
             more than one input is 4-D (otherwise the 4-D input is the image). The other
             inputs are held at each probe's values (filter patterns: at their mean).
+        keep_models: keep the model (``.keras``, ``tb_cnnvis.snapshots``) at the steps where
+            filter patterns are due and at the last step, for the tab's explore mode.
+        max_model_bytes: the most bytes the kept models of the run may take; older ones are
+            thinned evenly, never the newest.
 
     Raises:
         ValueError: for an unknown view or cam_target, a frequency < 1, a bad cam_classes,
@@ -176,6 +180,8 @@ class CnnVisCallback(keras.callbacks.Callback):
         output=None,
         image_input=None,
         max_bytes_per_epoch=DEFAULT_MAX_BYTES_PER_EPOCH,
+        keep_models=True,
+        max_model_bytes=snapshots.DEFAULT_MAX_MODEL_BYTES,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -233,6 +239,9 @@ class CnnVisCallback(keras.callbacks.Callback):
         if max_bytes_per_epoch is not None:
             max_bytes_per_epoch = positive_int(max_bytes_per_epoch, "max_bytes_per_epoch")
         self.max_bytes_per_epoch = max_bytes_per_epoch
+        self.keep_models = bool(keep_models)
+        self.max_model_bytes = positive_int(max_model_bytes, "max_model_bytes")
+        self._snapshots = None
         self._metrics = EpochMetrics() if self.metrics else None
         self._plan = None
         self._pending_first = False
@@ -275,6 +284,8 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.views = self._plan.views
         self._chief = is_chief(getattr(model, "distribute_strategy", None))
         self._layers_said = False
+        if self.keep_models:  # warns when TensorBoard could not rebuild the model
+            self._snapshots = snapshots.keeper_for(model, self.run_dir, self.max_model_bytes)
 
     @property
     def run_dir(self):
@@ -294,6 +305,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             self._pending_first = False
             if epoch > self._last_step:
                 self._log(epoch, self.views)
+                self._keep_model(epoch, last=False)
 
     def on_epoch_end(self, epoch, logs=None):
         """Log the views due at step ``epoch + 1`` (all of them after the last epoch)."""
@@ -304,6 +316,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             # Keras's progress bar finishes the epoch's line after this hook: print later.
             self._defer_print = True
             self._log(step, due)
+        self._keep_model(step, last)
 
     def on_train_end(self, logs=None):
         """Close the writer (a later fit opens a new event file)."""
@@ -404,6 +417,13 @@ class CnnVisCallback(keras.callbacks.Callback):
             self._lines.append(line)
             if not self._defer_print:
                 self._print_pending()
+
+    def _keep_model(self, step, last):
+        """Keep a snapshot of the model at ``step`` when filter patterns are due, or last."""
+        if self._snapshots is None or not self._chief:
+            return
+        if last or step % self.filters_every_n_epochs == 0:
+            self._snapshots.keep(self.model, step, self._plan)
 
     def _print_pending(self):
         """Print the progress lines held back while Keras's progress bar was mid-line."""

@@ -164,6 +164,9 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         }
         for name in self._static_files:
             apps["/" + name] = functools.partial(self._serve_static, name)
+        from tb_cnnvis.explorer.routes import ExploreRoutes  # explore: tb_cnnvis/explorer/
+
+        apps.update(ExploreRoutes(self._data_provider, self._steps._logdir).apps())
         return apps
 
     def is_active(self):

@@ -330,7 +330,8 @@ def test_every_frontend_file_has_a_name_that_is_served():
     assert sorted(served) == scripts and "index.js" in served and "style.css" in served
     assert {served[name] for name in scripts} == {"text/javascript", "text/css"}
     apps = plugin.CnnVisPlugin(base_plugin.TBContext()).get_plugin_apps()
-    assert set(apps) == {"/tags", "/steps", "/blob", *("/" + name for name in scripts)}
+    explore = {"/explore", "/explore_image", "/explore_info"}  # tb_cnnvis/explorer/routes.py
+    assert set(apps) == {"/tags", "/steps", "/blob", *explore, *("/" + name for name in scripts)}
 
 
 @pytest.fixture
