@@ -136,11 +136,29 @@ def conv_layers(model):
 
 
 def is_conv_like(ref):
-    """True for a layer (not a nested model) with a (h, w, channels) output."""
+    """True for a layer (not a nested model) with a (h, w, channels) output that computes
+    features: preprocessing and augmentation layers (``is_preprocessing``) are left out."""
     return (
         ref.output_shape is not None
         and len(ref.output_shape) == 3
         and not isinstance(ref.layer, keras.Model)
+        and not is_preprocessing(ref.layer)
+    )
+
+
+_PREPROCESSING_PACKAGE = "keras.src.layers.preprocessing"
+
+
+def is_preprocessing(layer):
+    """True for Keras's preprocessing and augmentation layers (``Random*``, ``Rescaling``,
+    ``Normalization``, ``Resizing``, ``CenterCrop``, ...) and their subclasses.
+
+    They transform the image rather than compute features (and the augmentations are
+    identities in inference mode, where every trace runs them), so no view is shown of
+    them. Keras defines them all in one package, which their classes' modules name.
+    """
+    return any(
+        (cls.__module__ or "").startswith(_PREPROCESSING_PACKAGE) for cls in type(layer).__mro__
     )
 
 
@@ -197,6 +215,12 @@ def resolve_layer(model, name, *, need_4d=True):
             f"{'Candidates' if matches else 'Layers with 4-D outputs'}: {hint}"
         )
     ref = matches[0]
+    if need_4d and is_preprocessing(ref.layer):
+        raise ValueError(
+            f"Layer {ref.path!r} ({type(ref.layer).__name__}) is a preprocessing or "
+            "augmentation layer, not a convolutional one: it transforms the input and is run "
+            f"in inference mode. Layers with 4-D outputs: {[r.path for r in conv]}"
+        )
     if need_4d and not is_conv_like(ref):
         raise ValueError(
             f"Layer {ref.path!r} ({type(ref.layer).__name__}) has output shape "
