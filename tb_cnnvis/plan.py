@@ -87,6 +87,7 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     from tb_cnnvis.algorithms import feature_maps
     from tb_cnnvis.input_range import InputRange, to_display_rgb
 
+    capture.require_tensorflow_backend()
     _build(model, images)
     images, side = capture.split_images(model, images, "probe_images", options.image_input)
     image_name = capture.input_spec(model, options.image_input).image

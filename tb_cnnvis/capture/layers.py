@@ -263,13 +263,38 @@ def select_layers(model, spec, *, need_4d=True):
     return list(seen.values())
 
 
+def require_tensorflow_backend():
+    """Raise ``ValueError`` unless Keras runs on TensorFlow, the backend tb-cnnvis computes with.
+
+    On the JAX or PyTorch backend a model's layers make tensors TensorFlow cannot trace;
+    every function and the callback's ``set_model`` check this first (one string compare).
+
+    Raises:
+        ValueError: naming the backend found and how to choose TensorFlow.
+
+    Example:
+        >>> require_tensorflow_backend()  # with KERAS_BACKEND=jax
+        Traceback (most recent call last):
+        ValueError: tb-cnnvis computes with TensorFlow, but Keras runs on the 'jax' backend...
+    """
+    found = keras.backend.backend()
+    if found != "tensorflow":
+        raise ValueError(
+            f"tb-cnnvis computes with TensorFlow, but Keras runs on the {found!r} backend. "
+            "Set KERAS_BACKEND=tensorflow in the environment before Keras is imported (or "
+            '"backend": "tensorflow" in ~/.keras/keras.json).'
+        )
+
+
 def require_built(model):
     """Raise ``ValueError`` in the user's terms if ``model`` is not built, or is channels-first.
 
     Every method reads images and feature maps as (batch, height, width, channels); a
     model whose layers take ``data_format="channels_first"`` is refused here, the first
-    thing every function checks, rather than misread later.
+    thing every function checks, rather than misread later. Before that, Keras must run
+    on TensorFlow (``require_tensorflow_backend``).
     """
+    require_tensorflow_backend()
     if not getattr(model, "built", False) or not model.layers:
         raise ValueError(
             f"Model {getattr(model, 'name', model)!r} is not built. Build it first, e.g. by "
