@@ -31,3 +31,44 @@ def test_other_keras_backends_are_refused_first_with_the_backend_named(monkeypat
         with pytest.raises(ValueError, match=expected) as error:
             call()
         assert "KERAS_BACKEND=tensorflow" in str(error.value)
+
+
+def _fully_convolutional(classes=3):
+    """A classifier that takes images of any size: (None, None, 3) in, a softmax out."""
+    x = keras.Input((None, None, 3))
+    y = keras.layers.Conv2D(4, 3, activation="relu", name="conv1")(x)
+    y = keras.layers.MaxPooling2D(name="pool1")(y)
+    y = keras.layers.Conv2D(5, 3, activation="relu", name="conv2")(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, keras.layers.Dense(classes, activation="softmax", name="head")(y))
+
+
+def test_default_callback_on_a_fully_convolutional_model_writes_every_view_each_epoch(
+    logdir, recwarn
+):
+    from tb_cnnvis import views
+    from tb_cnnvis.testing import read_run
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 40, 40, 3), dtype=np.float32), rng.integers(0, 3, 8)
+    model = _fully_convolutional()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = CnnVisCallback(
+        logdir, x[:2], y[:2], filters_every_n_epochs=1, filter_steps=2, max_filters_per_layer=2
+    )
+    model.fit(x, y, epochs=2, batch_size=4, callbacks=[cb], verbose=0)
+    ours = [str(w.message) for w in recwarn if "cnnvis" in str(w.message)]
+    assert ours == []
+    run = read_run(logdir)
+    for kind in views.DEFAULT_VIEWS:
+        tags = [tag for tag in run if tag.startswith(kind + "/")]
+        assert tags, kind
+        for tag in tags:
+            assert sorted(run[tag]) == [0, 1, 2], tag
+    facts, _ = run["filter_patterns/conv2"][2]
+    # conv2's field is 8 px (3x3, pool 2, 3x3): its canvas is 2 fields, within the probes' 40 px.
+    assert facts["canvas"] == [16, 16]
+    assert facts["receptive_field"]["size"] == [8, 8]
+    assert cv.receptive_field(model, "conv2").size == (8, 8)
+    # Outside the callback no images say the size: the smallest that holds the field.
+    assert cv.filter_patterns(model, "conv2", filters=[0], steps=1).canvas.size == (16, 16)
