@@ -135,6 +135,9 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
         else:
             resolved[kind] = capture.select_layers(model, spec, need_4d=True)
             _check_runnable(plan, kind, resolved[kind])
+    for kind, refs in resolved.items():
+        for sentence in views.get(kind).family.advice(plan, views.get(kind), refs):
+            warnings.warn(f"cnnvis: {sentence}", RuntimeWarning, stacklevel=3)
     contents = {
         kind: {
             ref.path: summary.content_for_layer(kind, ref, default_layer=kind in defaults, **common)

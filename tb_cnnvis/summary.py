@@ -130,8 +130,9 @@ Values
     family ``projection`` (``deconvnet``, ``guided_backprop``, ``saliency``): one RGB PNG per probe image at input
         resolution: the projection divided by twice its largest absolute value plus 0.5
         (grey is zero); facts ``{"channel": [int], "activation": [float],
-        "position": [[y, x]], "scale": [float]}`` (the unit projected, its value and place,
-        and the largest absolute value of the projection).
+        "position": [[y, x]], "scale": [float], "rule": str}`` (the unit projected, its value
+        and place, the largest absolute value of the projection, and the backprop rule
+        that really ran: the view's, or ``"gradient"`` with no ReLU on the way).
 
     ``top_examples`` (family ``top_examples``; reference images, Zeiler & Fergus 2014): two
         RGB atlases, each with

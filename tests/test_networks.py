@@ -72,3 +72,51 @@ def test_default_callback_on_a_fully_convolutional_model_writes_every_view_each_
     assert cv.receptive_field(model, "conv2").size == (8, 8)
     # Outside the callback no images say the size: the smallest that holds the field.
     assert cv.filter_patterns(model, "conv2", filters=[0], steps=1).canvas.size == (16, 16)
+
+
+def _gelu_net(size=models.SIZE, classes=3):
+    """A ConvNeXt-like classifier: GELU convolutions and a LayerNorm, no ReLU anywhere."""
+    x = keras.Input((size, size, 3))
+    y = keras.layers.Conv2D(4, 3, activation="gelu", name="conv1")(x)
+    y = keras.layers.LayerNormalization(name="norm")(y)
+    y = keras.layers.Conv2D(5, 3, activation="gelu", name="conv2")(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, keras.layers.Dense(classes, activation="softmax", name="head")(y))
+
+
+def test_deconvnet_without_relu_warns_at_set_model_and_says_it_ran_as_a_plain_gradient(logdir):
+    from tb_cnnvis.algorithms import backprop
+    from tb_cnnvis.testing import read_run
+
+    model = _gelu_net()
+    cb = CnnVisCallback(logdir, IMAGES, views=["deconvnet", "guided_backprop", "saliency"])
+    with pytest.warns(RuntimeWarning, match="no ReLU on the path") as caught:
+        cb.set_model(model)
+    said = [str(w.message) for w in caught if "ReLU" in str(w.message)]
+    assert len(said) == 2 and "plain gradient" in said[0] and "['conv1', 'conv2']" in said[0]
+    cb.log_step(0)
+    cb.close()
+    run = read_run(logdir)
+    for kind in ("deconvnet", "guided_backprop"):
+        facts, pngs = run[f"{kind}/conv2"][0]
+        assert facts["rule"] == "gradient"
+        assert facts["notes"] == [backprop.NO_RELU_NOTE]
+        assert pngs == run["saliency/conv2"][0][1]  # the same pixels as the plain gradient
+    assert run["saliency/conv2"][0][0]["rule"] == "gradient"
+    assert "notes" not in run["saliency/conv2"][0][0]
+
+
+def test_deconvnet_with_relus_keeps_its_rule_and_says_nothing_more():
+    from tb_cnnvis.algorithms import backprop
+
+    model = models.sequential()
+    result = backprop.projection_details(model, IMAGES, "conv2", rule="deconvnet")
+    assert (result.rule, result.applied, result.notes) == ("deconvnet", "deconvnet", [])
+    assert backprop.relus_up_to(model, "conv1") == 1  # conv1's own activation="relu"
+    assert backprop.layers_without_relu(model, capture_refs(model)) == []
+
+
+def capture_refs(model):
+    from tb_cnnvis import capture
+
+    return capture.select_layers(model, None)

@@ -45,6 +45,7 @@ def log_views(plan, due, step, metrics=None, progress=None):
             else:
                 try:
                     facts = {} if metrics is None else metrics.observe(view, ref, result, plan)
+                    facts = with_notes(facts, getattr(result, "notes", None))
                     view.family.write(contents[ref.path], result, step, spent, facts, plan.context)
                 except Exception as error:  # one layer must not stop training
                     failures.append((kind, ref.path, error))
@@ -56,6 +57,15 @@ def log_views(plan, due, step, metrics=None, progress=None):
             metric_seconds = metrics.seconds - metric_seconds
         seconds[kind] = time.perf_counter() - began - metric_seconds
     return seconds, failures
+
+
+def with_notes(facts, notes):
+    """``facts`` with ``notes`` (sentences for the dashboard, see ``tb_cnnvis.summary``)
+    added to its ``"notes"``, if there are any."""
+    notes = [str(note) for note in notes or ()]
+    if not notes:
+        return facts
+    return {**facts, "notes": [*facts.get("notes", []), *notes]}
 
 
 def with_byte_budget(plan, due):
