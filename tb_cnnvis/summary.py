@@ -90,7 +90,7 @@ Values
         only the patterns atlas and the first five keys.
     ``deepdream`` (family ``deepdream``; Mordvintsev et al. 2015): one RGB PNG per probe
         image at input resolution (display RGB): the probe after gradient ascent on the
-        layer's mean squared activation over a few octaves; facts
+        layer's mean squared positive activation over a few octaves; facts
         ``{"objective": [float] * N`` (that mean for each dream), ``"start_objective":
         [float] * N`` (for each probe image), ``"octaves": [[h, w]]`` (the sizes dreamt
         at, smallest first), ``"steps": int}`` (ascent steps per octave).
@@ -153,8 +153,8 @@ Values
 
 Metrics in the facts (per logged epoch; a key is absent in logs written before it existed,
 and null where the metric failed or does not apply)
-    ``feature_maps``: ``"dead_filters": [int]`` (channels never above 0 on any probe image)
-        and ``"sparsity": float`` (the fraction of the layer's activations <= 0).
+    ``feature_maps``: ``"dead_filters": [int]`` (channels that never respond: one value on
+        every probe image and position) and ``"sparsity": float`` (the fraction of the layer's activations <= 0).
     ``filter_patterns``: ``"drift": [float] * F | null``: per filter, Spearman's rank
         correlation of the pattern with the one logged at step ``"drift_from": int | null``
         (the previous logged step; null at the first).

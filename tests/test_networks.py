@@ -120,3 +120,24 @@ def capture_refs(model):
     from tb_cnnvis import capture
 
     return capture.select_layers(model, None)
+
+
+def test_deepdream_rises_after_a_layernorm_and_stops_when_its_objective_stops_rising():
+    from tb_cnnvis.algorithms import deepdream
+
+    images = np.random.default_rng(1).random((2, 32, 32, 3)).astype(np.float32)
+    dream = cv.deepdream(_gelu_net(size=32), images, "norm", steps=6)
+    # After a LayerNorm the mean square over channels is 1 for any image; the positive
+    # part's is not, and grows.
+    assert np.all(dream.objective > 1.2 * dream.start_objective)
+    x = keras.Input((32, 32, 3))
+    flat = keras.layers.Conv2D(2, 3, kernel_initializer="zeros", bias_initializer="ones")
+    model = keras.Model(x, flat(x))  # the same output for every image: nothing to raise
+    still = cv.deepdream(model, images, flat.name, steps=10, octaves=2)
+    # The first step sets the mark to beat; PATIENCE more without rising end the ascent.
+    assert still.steps_run.tolist() == [[deepdream.PATIENCE + 1] * 2] * 2
+    assert still.notes == [
+        "The objective stopped rising, so the ascent stopped early: 4.0 of 10 steps per "
+        "octave on average."
+    ]
+    np.testing.assert_allclose(still.images, images, atol=1e-6)
