@@ -13,6 +13,7 @@ Example:
     ['conv3']
 """
 
+import time
 import warnings
 from typing import NamedTuple
 
@@ -39,11 +40,33 @@ class Options(NamedTuple):
     max_bytes_per_epoch: int | None = None
     byte_budget: int | None = None
     cam_classes: int | tuple = 1
+    deepdream_steps: int = 10
+
+    @classmethod
+    def of(cls, callback):
+        """The ``Options`` of a ``CnnVisCallback`` (its attributes of the same names)."""
+        return cls(**{name: getattr(callback, name) for name in _FROM_CALLBACK})
+
+
+_FROM_CALLBACK = (
+    "input_range",
+    "max_filters_per_layer",
+    "filter_options",
+    "cam_target",
+    "reference_images",
+    "top_k",
+    "output",
+    "image_input",
+    "max_bytes_per_epoch",
+    "cam_classes",
+)
 
 
 class Plan(NamedTuple):
     """Everything resolved once per model: layers and tag contents per view, the probes,
-    and for the views on default layers, why those (``defaults``: ``{kind: reason}``)."""
+    and for the views on default layers, why those (``defaults``: ``{kind: reason}``);
+    ``walked``: the layers of the forward pass ``make_plan`` ran, and ``first_forward`` its
+    seconds (its trace included; the cost budget's first measure)."""
 
     model: object
     layers: dict
@@ -52,6 +75,8 @@ class Plan(NamedTuple):
     probes: Probes
     options: Options
     defaults: dict = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
+    walked: tuple = ()
+    first_forward: float = 0.0
 
     @property
     def context(self):
@@ -155,8 +180,15 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     ]
     walked = walked or capture.select_layers(model, None)[-1:]
     paths = list(dict.fromkeys(ref.path for ref in walked))
+    began = time.perf_counter()
     feature_maps.layer_outputs(model, probes.inputs, paths, image_input=options.image_input)
-    return plan._replace(layers=resolved, contents=contents, defaults=defaults)
+    return plan._replace(
+        layers=resolved,
+        contents=contents,
+        defaults=defaults,
+        walked=tuple(paths),
+        first_forward=time.perf_counter() - began,
+    )
 
 
 def _check_runnable(plan, kind, refs):

@@ -39,6 +39,7 @@ class DeepDreams(Family):
             ref.path,
             input_range=plan.options.input_range,
             image_input=plan.options.image_input,
+            steps=plan.options.deepdream_steps,
         )
 
     def write(self, tag_content, result, step, seconds, facts, context):
