@@ -94,10 +94,21 @@ class Settings:
     filters: int | None = None
     steps: int | None = None
     probes: int | None = None
+    layers: int | None = None
 
     def reduced(self):
         """True if any setting was reduced."""
-        return any(v is not None for v in (self.filters, self.steps, self.probes))
+        return any(v is not None for v in (self.filters, self.steps, self.probes, self.layers))
+
+
+def spread(refs, count):
+    """``count`` of ``refs`` evenly spaced from the first to the last (all if None)."""
+    if count is None or count >= len(refs):
+        return list(refs)
+    if count <= 1:
+        return list(refs[-1:])
+    picks = sorted({round(i * (len(refs) - 1) / (count - 1)) for i in range(count)})
+    return [refs[i] for i in picks]
 
 
 def _classes(plan):
@@ -122,7 +133,7 @@ def deletion_work(plan, kind, settings, deletion_steps):
 def _work(plan, kind, settings, shares, deletion_steps):
     """``(compute, deletion, traces)``: see ``work``."""
     view = views.get(kind)
-    family, refs = view.family.name, plan.layers.get(kind, [])
+    family, refs = view.family.name, spread(plan.layers.get(kind, []), settings.layers)
     probes = settings.probes or len(plan.probes.images)
     share = [shares.get(ref.path, 1.0) for ref in refs]
     traces = GRADIENT_PASSES * sum(share)
@@ -189,7 +200,7 @@ class Costs:
         deepest = max(max((self.shares.get(path, 1.0) for path in paths), default=1.0), 0.05)
         self.forward = again / len(plan.probes.images) / deepest  # one image, whole model
         self.trace = max(plan.first_forward - again, 0.0) / deepest
-        self.ratio, self.traced = {}, set()
+        self.ratio, self.traced, self.measured = {}, set(), set()
 
     def seconds(self, plan, kind, settings, deletion_steps=DELETION_LADDER[0]):
         """``(compute, traces)``: estimated seconds of ``kind`` with ``settings``, and of
@@ -209,12 +220,14 @@ class Costs:
             # Traced at this run: the seconds hold traces too; they can only lower the ratio.
             self.traced.add((kind, _key(settings)))
             ratio = min(ratio, self.ratio.get(kind, 1.0))
+        else:
+            self.measured.add(kind)
         self.ratio[kind] = ratio
 
 
 def _key(settings):
-    """What of ``settings`` changes a compiled function's shapes."""
-    return (settings.filters, settings.probes)
+    """What of ``settings`` changes a compiled function's shapes (or which are traced)."""
+    return (settings.filters, settings.probes, settings.layers)
 
 
 def weights_fingerprint(model):

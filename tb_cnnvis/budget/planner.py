@@ -22,6 +22,7 @@ from tb_cnnvis.budget.costs import (
     TrainingClock,
     deletion_work,
     preset_steps,
+    spread,
     weights_fingerprint,
     work,
 )
@@ -64,7 +65,8 @@ class StepPlan:
         probes = plan.probes
         if chosen.probes:
             probes = _first_probes(probes, chosen.probes)
-        return plan._replace(options=options, probes=probes)
+        layers = {**plan.layers, kind: spread(plan.layers[kind], chosen.layers)}
+        return plan._replace(options=options, probes=probes, layers=layers)
 
     def facts(self, kind, ref):
         """``{"budget": {...}, "notes": [...]}`` for one layer of ``kind`` (empty if nothing
@@ -84,6 +86,9 @@ class StepPlan:
         if chosen.probes:
             reduced["probes"] = chosen.probes
             parts.append(f"{chosen.probes} of {len(plan.probes.images)} probes")
+        if chosen.layers and chosen.layers < len(plan.layers.get(kind, [])):
+            reduced["layers"] = chosen.layers
+            parts.append(f"{chosen.layers} of {len(plan.layers[kind])} layers")
         if view.metric_name and self.deletion_steps < DELETION_LADDER[0]:
             reduced["deletion_steps"] = self.deletion_steps
             parts.append(f"deletion curves of {self.deletion_steps + 1} points")
@@ -99,7 +104,7 @@ class StepPlan:
             said = [
                 f"{value} {name}"
                 for name, value in (("filters", chosen.filters), ("steps", chosen.steps),
-                                    ("probes", chosen.probes))
+                                    ("probes", chosen.probes), ("layers", chosen.layers))
                 if value
             ]  # fmt: skip
             parts.append(f"{kind} ~{seconds:.1f}s" + (f" ({', '.join(said)})" if said else ""))
@@ -123,6 +128,9 @@ def _first_probes(probes, count):
 
 
 _PROBE_FAMILIES = ("cam", "attribution", "projection", "deepdream")
+_LAYER_FAMILIES = ("filter_patterns", "deepdream", "projection")
+LAYERS_FLOOR = 2
+"""The fewest layers the last rung leaves a view."""
 
 
 class Budgeter:
@@ -173,11 +181,18 @@ class Budgeter:
         def cost(kind):
             return self.costs.seconds(plan, kind, settings[kind], state["deletion"])
 
+        # Views not measured yet at an ordinary step keep their settings once: their
+        # estimate is a prior, and running them as at step 0 needs no new trace.
+        open_ = [k for k in due if first or k in self.costs.measured]
         traces = sum(cost(kind)[1] for kind in due)
         spare = max(allowance - traces, COMPUTE_SHARE * allowance)
         for rung in (_fewer_filters, _fewer_steps, _fewer_probes, _cheaper_metrics):
-            while sum(cost(k)[0] for k in due) > spare and rung(plan, due, settings, state, cost):
+            while sum(cost(k)[0] for k in due) > spare and rung(plan, open_, settings, state, cost):
                 pass
+        while sum(sum(cost(k)) for k in due) > allowance and _fewer_layers(
+            plan, open_, settings, state, cost
+        ):
+            pass
         self._kept.update(settings)
         self._deletion = state["deletion"]
         estimates = {kind: sum(cost(kind)) for kind in due}
@@ -266,6 +281,23 @@ def _fewer_probes(plan, due, settings, state, costs):
         return False
     costliest = max(open_, key=lambda kind: costs(kind)[0])
     settings[costliest].probes = max(PROBES_FLOOR, (settings[costliest].probes or count) // 2)
+    return True
+
+
+def _fewer_layers(plan, due, settings, state, costs):
+    """Halve the layers of the costliest view that compiles a function per layer (filter
+    patterns, DeepDream, projections), down to ``LAYERS_FLOOR``, evenly spaced."""
+    open_ = [
+        kind
+        for kind in due
+        if views.get(kind).family.name in _LAYER_FAMILIES
+        and (settings[kind].layers or len(plan.layers[kind])) > LAYERS_FLOOR
+    ]
+    if not open_:
+        return False
+    costliest = max(open_, key=lambda kind: sum(costs(kind)))
+    now = settings[costliest].layers or len(plan.layers[costliest])
+    settings[costliest].layers = max(LAYERS_FLOOR, now // 2)
     return True
 
 
