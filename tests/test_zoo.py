@@ -11,12 +11,10 @@ import pytest
 from tb_cnnvis import CnnVisCallback, views
 from tb_cnnvis.testing import read_run
 
-FAMILIES = {
-    "MobileNetV2": {"alpha": 0.35},
-    "ResNet50": {},
-    "ConvNeXtTiny": {},
-}
-"""Families that build at 32 px (the smallest width the constructor allows)."""
+FAMILIES = {"MobileNetV2": {"alpha": 0.35}}
+"""Families that build at 32 px (the smallest width the constructor allows). ResNet50 and
+ConvNeXtTiny pass too, but their first compilations (filter patterns above all) take over
+a minute each on 2 cores: ``bench_zoo`` runs them."""
 
 
 def _classifier(name, size=32):
