@@ -107,7 +107,8 @@ def run_bytes(run_dir):
 
 
 def reductions(logdir, step):
-    """``"view: what it reduced"`` for the views the budget reduced at ``step``."""
+    """``"view: what it reduced"`` for the views the budget reduced at ``step`` (the
+    callback's ``log_dir``)."""
     from tb_cnnvis.testing import read_run
 
     found = {}
@@ -152,9 +153,9 @@ def measure(name, size, workdir, batches=4):
     return [
         row("zoo", f"{name}: training step (batch 32)", train, "s", None, note),
         row("zoo", f"{name}: step 0 / training step", step0 / train, "x", "<= 30",
-            f"{step0:.1f} s; reduced: {reductions(logdir / 'cnnvis', 0)}"),
+            f"{step0:.1f} s; reduced: {reductions(logdir, 0)}"),
         row("zoo", f"{name}: ordinary epoch / training step", epoch / train, "x", "<= 3",
-            f"{epoch:.1f} s; reduced: {reductions(logdir / 'cnnvis', 1)}"),
+            f"{epoch:.1f} s; reduced: {reductions(logdir, 1)}"),
         row("zoo", f"{name}: MB per ordinary epoch", epoch_bytes / 1e6, "MB", None,
             "event file"),
         row("zoo", f"{name}: failures in fit", float(len(failed)), "", "<= 0",

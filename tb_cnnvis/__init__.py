@@ -27,7 +27,8 @@ models after the fact (``tb_cnnvis.cli``).
 
 Modules: ``capture`` (layer lookup and graph tracing), ``algorithms`` (pure array
 functions), ``imaging`` (normalization, atlases, PNG), ``summary`` (the stored format),
-``callback`` (the Keras callback, with ``plan``, ``views`` and ``epoch_metrics``), ``cli``
+``callback`` (the Keras callback, with ``plan``, ``views``, ``epoch_metrics`` and ``budget``,
+what a logged step may cost in training steps), ``cli``
 (the ``tb-cnnvis`` command), ``plugin`` (the TensorBoard plugin), ``metadata`` (names shared
 by writer and server).
 """
