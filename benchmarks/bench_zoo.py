@@ -120,8 +120,8 @@ def reductions(logdir, step):
     return "; ".join(f"{kind}: {said}" for kind, said in sorted(found.items())) or "none"
 
 
-def measure(name, size, workdir, batches=4):
-    """Rows of one network."""
+def measure(name, size, workdir, batches=4, budgeted=True):
+    """Rows of one network (``budgeted``: with the default budget, else ``budget=None``)."""
     from tb_cnnvis import CnnVisCallback
 
     model, size = classifier(name, size)
@@ -139,7 +139,8 @@ def measure(name, size, workdir, batches=4):
             super()._log(step, due)
             timed[step] = (time.perf_counter() - start, run_bytes(self.run_dir) - before)
 
-    callback = Timed(str(logdir), probes, np.arange(8) % 10)
+    kwargs = {} if budgeted else {"budget": None}
+    callback = Timed(str(logdir), probes, np.arange(8) % 10, **kwargs)
     x = rng.random((32 * batches, size, size, 3)).astype(np.float32)
     y = np.arange(len(x)) % 10
     with warnings.catch_warnings(record=True) as caught:
@@ -150,6 +151,7 @@ def measure(name, size, workdir, batches=4):
     step0, _ = timed[0]
     epoch, epoch_bytes = timed.get(1, (float("nan"), 0))
     note = f"{size} px" + (" (probes 128 px)" if name == "FullyConvolutional" else "")
+    name = name if budgeted else f"{name} (budget=None)"
     return [
         row("zoo", f"{name}: training step (batch 32)", train, "s", None, note),
         row("zoo", f"{name}: step 0 / training step", step0 / train, "x", "<= 30",
@@ -169,13 +171,14 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--models", default=",".join(FAMILIES))
     parser.add_argument("--quick", action="store_true", help="two networks only")
+    parser.add_argument("--no-budget", action="store_true", help="budget=None, to compare")
     args = parser.parse_args(argv)
     names = args.models.split(",") if not args.quick else ["MobileNetV2", "FullyConvolutional"]
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
             try:
-                rows += measure(name, args.size, workdir)
+                rows += measure(name, args.size, workdir, budgeted=not args.no_budget)
             except Exception as error:  # one network must not stop the table
                 rows.append(row("zoo", f"{name}: failed", float("nan"), "", None,
                                 f"{type(error).__name__}: {str(error)[:160]}"))  # fmt: skip
