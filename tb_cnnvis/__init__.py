@@ -32,9 +32,10 @@ models after the fact (``tb_cnnvis.cli``).
 Modules: ``targets`` (what the class views explain) and ``heads`` (what an output is),
 ``capture`` (layer lookup and graph tracing), ``algorithms`` (pure array
 functions), ``imaging`` (normalization, atlases, PNG), ``summary`` (the stored format),
-``callback`` (the Keras callback, with ``plan``, ``views`` and ``epoch_metrics``), ``cli``
-(the ``tb-cnnvis`` command), ``plugin`` (the TensorBoard plugin), ``explorer`` (the tab's
-explore mode: snapshots computed on request), ``metadata`` (names shared by writer and server).
+``callback`` (the Keras callback, with ``plan``, ``views``, ``epoch_metrics`` and ``budget``,
+what a logged step may cost in training steps), ``cli`` (the ``tb-cnnvis`` command),
+``plugin`` (the TensorBoard plugin), ``explorer`` (the tab's explore mode: snapshots
+computed on request), ``metadata`` (names shared by writer and server).
 """
 
 import importlib

@@ -5,9 +5,9 @@ resolves layers and probe images against the model (every configuration error is
 there, before the first epoch); ``on_train_begin``/``on_epoch_end`` decide which views are
 due and hand them to ``views.pipeline.log_views``, where each view's family (its module in
 ``tb_cnnvis.views``) computes and writes it and ``tb_cnnvis.epoch_metrics`` observes the
-results for the per-epoch metrics. The
-file writer is created on first use, in ``<log_dir>/cnnvis``. ``log_step`` logs a model
-outside ``fit`` (the ``tb-cnnvis log`` command uses it for saved checkpoints).
+results for the per-epoch metrics, within the cost budget of ``tb_cnnvis.budget``. The file
+writer is created on first use, in ``<log_dir>/cnnvis``. ``log_step`` logs a model outside
+``fit`` (the ``tb-cnnvis log`` command uses it for saved checkpoints).
 
 Example:
     >>> cb = CnnVisCallback("logs", x_val[:8], y_val[:8], class_names=names)
@@ -31,6 +31,7 @@ from tb_cnnvis.arguments import (
     positive_int,
     reference_views,
 )
+from tb_cnnvis.budget import DEFAULT_BUDGET, Budgeter, check_budget
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
 from tb_cnnvis.progress import StepProgress, defaults_text
@@ -137,6 +138,9 @@ class CnnVisCallback(keras.callbacks.Callback):
             filter patterns are due and at the last step, for the tab's explore mode.
         max_model_bytes: the most bytes the kept models of the run may take; older ones are
             thinned evenly, never the newest.
+        budget: a ``budget.Budget``: step 0 within about 30 training steps, other logged
+            steps 3 (or 5 % of the epoch), costly views reduced to fit and the reduction
+            said in the step's facts (``tb_cnnvis.budget``); None: no budget.
 
     Raises:
         ValueError: for an unknown view or cam_target, a frequency < 1, a bad cam_classes,
@@ -182,10 +186,11 @@ class CnnVisCallback(keras.callbacks.Callback):
         max_bytes_per_epoch=DEFAULT_MAX_BYTES_PER_EPOCH,
         keep_models=True,
         max_model_bytes=snapshots.DEFAULT_MAX_MODEL_BYTES,
+        budget=DEFAULT_BUDGET,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
-        self._explicit_views = views is not None
+        self.budget, self.explicit_views = check_budget(budget), views is not None
         if views is None:
             extra = reference_views() if reference_images is not None else ()
             views = default_views() + extra
@@ -246,7 +251,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         self._plan = None
         self._pending_first = False
         self._chief = True
-        self._writer = None
+        self._writer = self._budgeter = None
         self._last_step = -1
         self._layers_said = False
 
@@ -257,20 +262,6 @@ class CnnVisCallback(keras.callbacks.Callback):
         super().set_model(model)
         if self._plan is not None and self._plan.model is model:
             return
-        options = plan.Options(
-            input_range=self.input_range,
-            max_filters_per_layer=self.max_filters_per_layer,
-            filter_options=self.filter_options,
-            cam_target=self.cam_target,
-            reference_images=self.reference_images,
-            top_k=self.top_k,
-            output=self.output,
-            image_input=self.image_input,
-            max_bytes_per_epoch=self.max_bytes_per_epoch,
-            cam_classes=self.cam_classes,
-            target=self.target,
-            explicit_views=self._explicit_views,
-        )
         self._plan = plan.make_plan(
             model,
             self._requested_views,
@@ -278,7 +269,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             self.probe_images,
             self.probe_labels,
             self.class_names,
-            options,
+            plan.Options.of(self),
             masks=self.probe_masks,
         )
         self.views = self._plan.views
@@ -286,6 +277,10 @@ class CnnVisCallback(keras.callbacks.Callback):
         self._layers_said = False
         if self.keep_models:  # warns when TensorBoard could not rebuild the model
             self._snapshots = snapshots.keeper_for(model, self.run_dir, self.max_model_bytes)
+        if self.budget is not None:
+            self._budgeter = Budgeter(self.budget, self._plan)
+            for sentence in self._budgeter.warnings(self._plan, self.views * self.explicit_views):
+                warnings.warn(f"cnnvis: {sentence}", RuntimeWarning, stacklevel=2)
 
     @property
     def run_dir(self):
@@ -306,12 +301,22 @@ class CnnVisCallback(keras.callbacks.Callback):
             if epoch > self._last_step:
                 self._log(epoch, self.views)
                 self._keep_model(epoch, last=False)
+        if self._budgeter is not None:
+            self._budgeter.clock.epoch_begin()
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Time the user's training step (the unit of the cost budget)."""
+        if self._budgeter is not None:
+            self._budgeter.clock.batch_end()
 
     def on_epoch_end(self, epoch, logs=None):
         """Log the views due at step ``epoch + 1`` (all of them after the last epoch)."""
         step = epoch + 1
         last = step == (self.params or {}).get("epochs")
         due = [view for view in self.views if last or step % self._frequency(view) == 0]
+        if self._budgeter is not None:
+            self._budgeter.clock.epoch_end()
+            due = self._budgeter.not_yet_computed(self.model, due)
         if due:
             # Keras's progress bar finishes the epoch's line after this hook: print later.
             self._defer_print = True
@@ -378,6 +383,9 @@ class CnnVisCallback(keras.callbacks.Callback):
         metrics = self._metrics
         if metrics is not None:
             metrics.begin(step, last_class_layers(resolved))
+        step_plan = None
+        if self._budgeter is not None:
+            step_plan = self._budgeter.plan(resolved, due, self._last_step < 0, metrics)
         with self._writer.step(step):
             if self._last_step < 0:
                 summary.write_probes(
@@ -387,33 +395,30 @@ class CnnVisCallback(keras.callbacks.Callback):
                     labels=resolved.probes.labels,
                 )
             progress = StepProgress(step, mid_line=self._defer_print) if self.verbose else None
-            seconds, failures = log_views(resolved, due, step, metrics, progress)
-            for view, path, error in failures:
+            seconds, failures = log_views(resolved, due, step, metrics, progress, step_plan)
+            failed = [("view", *failure) for failure in failures]
+            if metrics is not None:
+                seconds["metrics"] = metrics.seconds
+                summary.write_metrics(metrics.scalars, step)
+                failed += [("metric", *failure) for failure in metrics.failures]
+            for what, name, path, error in failed:
                 warnings.warn(
-                    f"cnnvis: the {view} view of layer {path!r} failed at step {step} and "
+                    f"cnnvis: the {name} {what} of layer {path!r} failed at step {step} and "
                     f"was not logged ({type(error).__name__}: {error}). Training goes on.",
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            if metrics is not None:
-                seconds["metrics"] = metrics.seconds
-                summary.write_metrics(metrics.scalars, step)
-                for name, path, error in metrics.failures:
-                    warnings.warn(
-                        f"cnnvis: the {name} metric of layer {path!r} failed at step {step} and "
-                        f"was not logged ({type(error).__name__}: {error}). Training goes on.",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
             summary.write_timings(seconds, step)
         if self._writer.committed:  # else dropped with a warning: probes again next time
             self._last_step = max(self._last_step, step)
+        if step_plan is not None:
+            self._budgeter.observe(resolved, step_plan, seconds)
         if self.verbose:
             spent = ", ".join(f"{view} {s:.2f}s" for view, s in seconds.items())
             line = f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)"
             if not self._layers_said:
                 self._layers_said = True
-                line += defaults_text(resolved)
+                line += (step_plan.describe() if step_plan else "") + defaults_text(resolved)
             self._lines.append(line)
             if not self._defer_print:
                 self._print_pending()

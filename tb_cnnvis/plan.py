@@ -13,6 +13,7 @@ Example:
     ['conv3']
 """
 
+import time
 import warnings
 from typing import NamedTuple
 
@@ -41,13 +42,37 @@ class Options(NamedTuple):
     cam_classes: int | tuple = 1
     target: object = None
     explicit_views: bool = True
+    deepdream_steps: int = 10
+
+    @classmethod
+    def of(cls, callback):
+        """The ``Options`` of a ``CnnVisCallback`` (its attributes of the same names)."""
+        return cls(**{name: getattr(callback, name) for name in _FROM_CALLBACK})
+
+
+_FROM_CALLBACK = (
+    "input_range",
+    "max_filters_per_layer",
+    "filter_options",
+    "cam_target",
+    "reference_images",
+    "top_k",
+    "output",
+    "image_input",
+    "max_bytes_per_epoch",
+    "cam_classes",
+    "target",
+    "explicit_views",
+)
 
 
 class Plan(NamedTuple):
     """Everything resolved once per model: layers and tag contents per view, the probes,
     for the views on default layers why those (``defaults``: ``{kind: reason}``), what the
-    class views explain (``subject``) and the views that run (``views``: those asked for,
-    less the class views that cannot apply to the model's head)."""
+    class views explain (``subject``), the views that run (``views``: those asked for, less
+    the class views that cannot apply to the model's head); ``walked``: the layers of the
+    forward pass ``make_plan`` ran, and ``first_forward`` its seconds (its trace included;
+    the cost budget's first measure)."""
 
     model: object
     layers: dict
@@ -58,6 +83,8 @@ class Plan(NamedTuple):
     defaults: dict = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
     subject: Subject | None = None
     views: tuple = ()
+    walked: tuple = ()
+    first_forward: float = 0.0
 
     @property
     def context(self):
@@ -94,6 +121,7 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     from tb_cnnvis.algorithms import feature_maps
     from tb_cnnvis.input_range import InputRange, to_display_rgb
 
+    capture.require_tensorflow_backend()
     _build(model, images)
     images, side = capture.split_images(model, images, "probe_images", options.image_input)
     image_name = capture.input_spec(model, options.image_input).image
@@ -137,6 +165,9 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
         else:
             resolved[kind] = capture.select_layers(model, spec, need_4d=True)
             _check_runnable(plan, kind, resolved[kind])
+    for kind, refs in resolved.items():
+        for sentence in views.get(kind).family.advice(plan, views.get(kind), refs):
+            warnings.warn(f"cnnvis: {sentence}", RuntimeWarning, stacklevel=3)
     contents = {
         kind: {
             ref.path: summary.content_for_layer(kind, ref, default_layer=kind in defaults, **common)
@@ -154,8 +185,15 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     ]
     walked = walked or capture.select_layers(model, None)[-1:]
     paths = list(dict.fromkeys(ref.path for ref in walked))
+    began = time.perf_counter()
     feature_maps.layer_outputs(model, probes.inputs, paths, image_input=options.image_input)
-    return plan._replace(layers=resolved, contents=contents, defaults=defaults)
+    return plan._replace(
+        layers=resolved,
+        contents=contents,
+        defaults=defaults,
+        walked=tuple(paths),
+        first_forward=time.perf_counter() - began,
+    )
 
 
 def _check_runnable(plan, kind, refs):

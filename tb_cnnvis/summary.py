@@ -104,7 +104,7 @@ Values
         only the patterns atlas and the first five keys.
     ``deepdream`` (family ``deepdream``; Mordvintsev et al. 2015): one RGB PNG per probe
         image at input resolution (display RGB): the probe after gradient ascent on the
-        layer's mean squared activation over a few octaves; facts
+        layer's mean squared positive activation over a few octaves; facts
         ``{"objective": [float] * N`` (that mean for each dream), ``"start_objective":
         [float] * N`` (for each probe image), ``"octaves": [[h, w]]`` (the sizes dreamt
         at, smallest first), ``"steps": int}`` (ascent steps per octave).
@@ -166,8 +166,9 @@ Values
     family ``projection`` (``deconvnet``, ``guided_backprop``, ``saliency``): one RGB PNG per probe image at input
         resolution: the projection divided by twice its largest absolute value plus 0.5
         (grey is zero); facts ``{"channel": [int], "activation": [float],
-        "position": [[y, x]], "scale": [float]}`` (the unit projected, its value and place,
-        and the largest absolute value of the projection).
+        "position": [[y, x]], "scale": [float], "rule": str}`` (the unit projected, its value
+        and place, the largest absolute value of the projection, and the backprop rule
+        that really ran: the view's, or ``"gradient"`` with no ReLU on the way).
 
     ``top_examples`` (family ``top_examples``; reference images, Zeiler & Fergus 2014): two
         RGB atlases, each with
@@ -188,8 +189,8 @@ Values
 
 Metrics in the facts (per logged epoch; a key is absent in logs written before it existed,
 and null where the metric failed or does not apply)
-    ``feature_maps``: ``"dead_filters": [int]`` (channels never above 0 on any probe image)
-        and ``"sparsity": float`` (the fraction of the layer's activations <= 0).
+    ``feature_maps``: ``"dead_filters": [int]`` (channels that never respond: one value on
+        every probe image and position) and ``"sparsity": float`` (the fraction of the layer's activations <= 0).
     ``filter_patterns``: ``"drift": [float] * F | null``: per filter, Spearman's rank
         correlation of the pattern with the one logged at step ``"drift_from": int | null``
         (the previous logged step; null at the first).

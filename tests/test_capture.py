@@ -261,3 +261,33 @@ def test_a_branch_on_a_tensor_in_a_subclassed_call_compiles_once_and_takes_both_
         np.testing.assert_allclose(output, model(images), rtol=1e-5, atol=1e-7)
     assert not np.allclose(outputs[0], outputs[1])
     assert capture.CACHE.trace_count(model, "gate") == 1
+
+
+def _augmented(size=16):
+    """Augmentation in a nested Sequential, then rescaling and two convolutions."""
+    x = keras.Input((size, size, 3))
+    augment = keras.Sequential(
+        [layers.RandomFlip(name="flip"), layers.RandomRotation(0.2, name="rot")], name="augment"
+    )
+    y = layers.Rescaling(1 / 255.0, name="rescaling")(augment(x))
+    y = layers.Conv2D(4, 3, activation="relu", name="conv1")(y)
+    y = layers.CenterCrop(8, 8, name="crop")(y)
+    y = layers.Conv2D(3, 3, activation="relu", name="conv2")(y)
+    y = layers.Dense(2, activation="softmax", name="head")(layers.GlobalAveragePooling2D()(y))
+    return keras.Model(x, y)
+
+
+def test_preprocessing_and_augmentation_layers_are_not_convolutional_and_run_in_inference():
+    model = _augmented()
+    assert capture.conv_layers(model) == ["conv1", "conv2"]
+    assert [ref.path for ref in capture.select_layers(model, ".*")] == ["conv1", "conv2"]
+    with pytest.raises(ValueError, match="preprocessing or augmentation") as error:
+        cv.grad_cam(model, _images(1, 16), layer="flip")
+    assert "['conv1', 'conv2']" in str(error.value)
+    images = _images(3, 16) * 255.0
+    # Inference mode: flips and rotations are identities, so the taps equal a plain forward
+    # pass of the rescaled images through the same convolutions.
+    _, taps = capture.run_graph(model, tf.constant(images), taps=["conv1"])
+    conv1 = model.get_layer("conv1")
+    expected = conv1(images / 255.0)
+    np.testing.assert_allclose(taps["conv1"].numpy(), np.asarray(expected), atol=1e-4)

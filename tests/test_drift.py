@@ -71,7 +71,15 @@ def test_dead_filters_and_sparsity_of_known_feature_maps():
     maps = np.zeros((2, 3, 3, 4), np.float32)
     maps[0, 1, 1, 0] = 2.0  # channel 0 fires once
     maps[:, :, :, 2] = 1.0  # channel 2 always fires
-    maps[1, 0, 0, 3] = -1.0  # channel 3 is only ever negative or zero: dead
-    np.testing.assert_array_equal(drift.dead_filters(maps), [1, 3])
+    maps[1, 0, 0, 3] = -1.0  # channel 3 responds with a negative value once: alive
+    # Dead: channel 1 (0 everywhere) and channel 2 (1 everywhere): neither ever varies.
+    np.testing.assert_array_equal(drift.dead_filters(maps), [1, 2])
     assert drift.activation_sparsity(maps) == pytest.approx(1 - 19 / 72)
     np.testing.assert_array_equal(drift.dead_filters(maps, threshold=1.0), [1, 2, 3])
+
+
+def test_a_normalized_filter_with_negative_responses_is_not_dead():
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(2, 4, 4, 3)).astype(np.float32) - 5.0  # always negative
+    maps[..., 1] = -0.17  # a constant: no response to anything
+    np.testing.assert_array_equal(drift.dead_filters(maps), [1])

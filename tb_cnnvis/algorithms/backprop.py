@@ -22,6 +22,7 @@ Example:
     >>> details = projection_details(model, images, "conv2", channel=3)
 """
 
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -94,7 +95,9 @@ class Projection(NamedTuple):
         activation: float32 (N,): the unit's activation (the channel's maximum).
         position: int32 (N, 2): the unit's (y, x) in the layer's output.
         layer: the layer's path.
-        rule: "gradient", "deconvnet" or "guided".
+        rule: "gradient", "deconvnet" or "guided": the rule asked for.
+        applied: the rule that really shaped the result: ``rule``, or "gradient" when no
+            ReLU runs on the way to the layer (every rule is then the plain gradient).
     """
 
     projections: np.ndarray
@@ -103,6 +106,69 @@ class Projection(NamedTuple):
     position: np.ndarray
     layer: str
     rule: str
+    applied: str = ""
+
+    @property
+    def notes(self):
+        """Sentences for the dashboard: which rule really ran, when it is not the one asked."""
+        if self.applied and self.applied != self.rule:
+            return [NO_RELU_NOTE]
+        return []
+
+
+NO_RELU_NOTE = "No ReLU on the path to this layer: this is a plain gradient."
+"""What a deconvnet or guided-backprop projection says when it ran as a plain gradient."""
+
+_RELU_COUNTS = weakref.WeakKeyDictionary()
+
+
+def relus_up_to(model, layer):
+    """How many ReLUs run from the input up to ``layer`` (layers, ``activation="relu"``,
+    ``tf.nn.relu`` calls, capped ones too), counted in one trace and cached per model.
+
+    0 means the deconvnet and guided rules are the plain gradient there (a network of
+    GELUs, SiLUs or LayerNorms, e.g. ConvNeXt or EfficientNet). None when the model cannot
+    be traced to the layer alone.
+
+    Example:
+        >>> relus_up_to(convnext, "convnext_tiny_stage_3_block_2_depthwise_conv")
+        0
+    """
+    path = capture.resolve_layer(model, layer).path
+    per_model = _RELU_COUNTS.setdefault(model, {})
+    if path not in per_model:
+        seen = []
+
+        def counting(x):
+            seen.append(1)
+            return tf.nn.relu(x)
+
+        try:
+            capture.trace_calls(model, lambda record: None, stop_at=(path,), relu_fn=counting)
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+            return None
+        per_model[path] = len(seen)
+    return per_model[path]
+
+
+def layers_without_relu(model, refs):
+    """The paths among ``refs`` (``LayerRef`` in model order) with no ReLU before them.
+
+    A layer after a ReLU layer in model order has one; the others are counted with one
+    trace to the last of them (a count of 0 there holds for every earlier layer).
+    """
+    before, unsure = False, []
+    order = capture.layer_refs(model)
+    wanted = {ref.path for ref in refs}
+    for ref in order:
+        before |= capture.relu_role(ref.layer) is not None
+        if ref.path in wanted and not before:
+            unsure.append(ref.path)
+    if not unsure:
+        return []
+    if relus_up_to(model, unsure[-1]) == 0:
+        return unsure
+    return [path for path in unsure if relus_up_to(model, path) == 0]
 
 
 def _build_projection(model_ref, path, relu_fn):
@@ -189,6 +255,7 @@ def projection_details(model, images, layer, channel=None, rule="deconvnet", *, 
         for t in function(tf.constant(batch), tf.constant(channels), capture.side_constants(side))
     )
     grads[~np.isfinite(peak)] = np.nan  # a non-finite unit has no meaningful projection
+    applied = rule if rule == "gradient" or relus_up_to(model, ref.path) != 0 else "gradient"
     return Projection(
         projections=capture.finite_or_zero(grads, f"{rule} projection of {ref.path!r}"),
         channel=chosen.astype(np.int32),
@@ -196,6 +263,7 @@ def projection_details(model, images, layer, channel=None, rule="deconvnet", *, 
         position=position.astype(np.int32),
         layer=ref.path,
         rule=rule,
+        applied=applied,
     )
 
 

@@ -11,6 +11,14 @@ randomly shifted copy (jitter), and the image is kept in the model's input range
 gradient is that of the objective's log: the same direction, at a size that does not
 vanish with the activations (so a dream does not depend on the layer's scale).
 
+The objective is the mean squared *positive* activation, ``mean(relu(a) ** 2)``: for the
+ReLU layers of the original, the mean square itself; for signed activations (a
+LayerNorm's or a GELU's output in ConvNeXt, a convolution before its ReLU) it amplifies
+what the layer responds to rather than its negative values, and after a LayerNorm, whose
+mean square over channels is 1 whatever the image, it can still rise. Each image's ascent
+stops once its objective has not risen by ``MIN_GAIN`` for ``PATIENCE`` steps at an
+octave: more steps would only add noise, and cost. ``notes`` says when that happened.
+
 All probes are dreamt in one batch by one compiled ``tf.function`` per (model, layer,
 batch, size, settings), through the same interception (``capture.run_graph``, stopped at
 the layer) and cache (``capture.CACHE``) as the filter patterns. The shifts depend only on
@@ -32,6 +40,12 @@ from tb_cnnvis.algorithms.fv_canvas import MIN_CANVAS, runs_at
 from tb_cnnvis.algorithms.fv_objectives import TINY
 from tb_cnnvis.input_range import InputRange, to_display_rgb
 
+MIN_GAIN = 0.01
+"""The least rise of an image's log objective in one step that counts as rising (1 %)."""
+
+PATIENCE = 3
+"""Steps without rising after which an image's ascent stops at an octave."""
+
 
 class DeepDream(NamedTuple):
     """The result of ``deepdream``.
@@ -39,11 +53,13 @@ class DeepDream(NamedTuple):
     Attributes:
         layer: the layer path.
         images: (N, H, W, C) float32 dreams in the model's input scale.
-        objective: (N,) the layer's mean squared activation for each dream.
+        objective: (N,) the layer's mean squared positive activation for each dream.
         start_objective: (N,) the same for each probe image.
         octaves: the (h, w) sizes dreamt at, smallest first.
-        steps: ascent steps per octave.
+        steps: ascent steps per octave (at most).
         input_range: the ``InputRange`` of the images.
+        steps_run: (N, octaves) the steps each image's ascent really took at each octave
+            (fewer than ``steps`` where its objective stopped rising), or None.
     """
 
     layer: str
@@ -53,6 +69,18 @@ class DeepDream(NamedTuple):
     octaves: tuple
     steps: int
     input_range: InputRange
+    steps_run: np.ndarray | None = None
+
+    @property
+    def notes(self):
+        """A sentence for the dashboard when ascents stopped early (see ``PATIENCE``)."""
+        if self.steps_run is None or np.all(self.steps_run >= self.steps):
+            return []
+        mean = float(np.mean(self.steps_run))
+        return [
+            f"The objective stopped rising, so the ascent stopped early: {mean:.1f} of "
+            f"{self.steps} steps per octave on average."
+        ]
 
     def display(self, dtype="uint8"):
         """The dreams as display RGB (``input_range.to_display_rgb``)."""
@@ -76,10 +104,13 @@ def _build(model_ref, path, input_range, sizes, steps, step_size, jitter):
     def objective(unit):
         x = input_range.from_unit(unit)
         _, taps = capture.run_graph(model_ref(), x, taps=[path], stop_at=[path])
-        return tf.reduce_mean(tf.square(tf.cast(taps[path], tf.float32)), axis=[1, 2, 3])
+        positive = tf.nn.relu(tf.cast(taps[path], tf.float32))
+        return tf.reduce_mean(tf.square(positive), axis=[1, 2, 3])
 
     def ascend(image, seed, octave):
-        def body(step, image):
+        count = tf.shape(image)[0]
+
+        def body(step, image, best, stale, ran):
             pair = tf.stack([seed, octave * 1000 + step])
             shift = tf.random.stateless_uniform(
                 (2,), pair, minval=-jitter, maxval=jitter + 1, dtype=tf.int32
@@ -91,23 +122,46 @@ def _build(model_ref, path, input_range, sizes, steps, step_size, jitter):
                 # direction per image once normalized below, but of a size that does not
                 # shrink with the activations. Deep layers of untrained networks have
                 # objectives of 1e-23, whose gradients the 1e-8 below would swamp.
-                value = tf.reduce_sum(tf.math.log(objective(rolled) + TINY))
-            grad = tf.roll(tape.gradient(value, rolled), -shift, axis=[1, 2])
+                logs = tf.math.log(objective(rolled) + TINY)
+                total = tf.reduce_sum(logs)
+            grad = tf.roll(tape.gradient(total, rolled), -shift, axis=[1, 2])
             scale = tf.reduce_mean(tf.abs(grad), axis=[1, 2, 3], keepdims=True) + 1e-8
-            return step + 1, tf.clip_by_value(image + step_size * grad / scale, 0.0, 1.0)
+            # Each image on its own: it stops once PATIENCE steps in a row did not rise.
+            active = stale < PATIENCE
+            rising = logs > best + MIN_GAIN
+            stale = tf.where(active, tf.where(rising, 0, stale + 1), stale)
+            best = tf.where(active, tf.maximum(best, logs), best)
+            moved = tf.clip_by_value(image + step_size * grad / scale, 0.0, 1.0)
+            image = tf.where(active[:, None, None, None], moved, image)
+            return step + 1, image, best, stale, ran + tf.cast(active, tf.int32)
 
-        return tf.while_loop(lambda step, _: step < steps, body, (tf.constant(0), image))[1]
+        start = (
+            tf.constant(0),
+            image,
+            tf.fill([count], -np.inf),
+            tf.zeros([count], tf.int32),
+            tf.zeros([count], tf.int32),
+        )
+        _, image, _, _, ran = tf.while_loop(
+            lambda step, _i, _b, stale, _r: (step < steps) & tf.reduce_any(stale < PATIENCE),
+            body,
+            start,
+        )
+        return image, ran
 
     def run(images, seed):
         unit = tf.clip_by_value(input_range.to_unit(images), 0.0, 1.0)
         bases = [tf.image.resize(unit, size, antialias=True) for size in sizes[:-1]] + [unit]
         detail = tf.zeros_like(bases[0])
+        runs = []
         for octave, base in enumerate(bases):
             if octave:
                 detail = tf.image.resize(detail, sizes[octave])
-            image = ascend(tf.clip_by_value(base + detail, 0.0, 1.0), seed, octave)
+            image, ran = ascend(tf.clip_by_value(base + detail, 0.0, 1.0), seed, octave)
+            runs.append(ran)
             detail = image - base
-        return input_range.from_unit(image), objective(image), objective(unit)
+        ran = tf.stack(runs, axis=1)
+        return input_range.from_unit(image), objective(image), objective(unit), ran
 
     return run
 
@@ -176,7 +230,7 @@ def deepdream(
             model, key, lambda model_ref: _build(model_ref, ref.path, rng, *settings)
         )
         seed = tf.constant(int(seed) & 0x7FFFFFFF, tf.int32)
-        dreams, final, start = run(tf.constant(images), seed)
+        dreams, final, start, ran = run(tf.constant(images), seed)
     return DeepDream(
         layer=ref.path,
         images=np.asarray(dreams, np.float32),
@@ -185,4 +239,5 @@ def deepdream(
         octaves=sizes,
         steps=int(steps),
         input_range=rng,
+        steps_run=np.asarray(ran, np.int64),
     )

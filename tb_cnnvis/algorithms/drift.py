@@ -170,11 +170,16 @@ def _activations(feature_maps):
 
 
 def dead_filters(feature_maps, threshold=0.0):
-    """Channels that never exceed ``threshold`` anywhere on any image: ReLU units that died.
+    """Channels that never respond: on every image and position they stay at one value.
+
+    A filter is alive when it ever rises above its own minimum, by more than ``threshold``
+    (and float rounding): a ReLU unit that died outputs 0 everywhere, one whose bias wins
+    everywhere a constant. The sign is not asked: after a LayerNorm or a GELU (ConvNeXt,
+    vision transformers' stems) a filter that answers with negative values responds too.
 
     Args:
         feature_maps: one layer's outputs (N, h, w, C) for the probe images.
-        threshold: the largest value that still counts as inactive.
+        threshold: the largest spread (maximum - minimum) that still counts as no response.
 
     Returns:
         int array of the dead channels' indices (``len(...)`` is the count to log).
@@ -184,7 +189,12 @@ def dead_filters(feature_maps, threshold=0.0):
         array([0, 1, 2])
     """
     values = _activations(feature_maps)
-    return np.flatnonzero(values.max(axis=(0, 1, 2)) <= threshold)
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    spread = values.max(axis=(0, 1, 2)).astype(np.float64) - values.min(axis=(0, 1, 2))
+    finite = np.abs(values[np.isfinite(values)])
+    rounding = 1e-6 * (float(finite.max()) if finite.size else 0.0)
+    return np.flatnonzero(spread <= max(float(threshold), rounding))
 
 
 def activation_sparsity(feature_maps, threshold=0.0):

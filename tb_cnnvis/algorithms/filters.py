@@ -150,8 +150,10 @@ def filter_patterns(
         filters: filter (channel) indices, an int, or None for all; kept in the order given.
         steps: optimization steps; None uses the preset's default.
         size: ``(height, width)`` or an int to optimize at; None: the receptive-field
-            canvas (``fv_canvas.plan_canvas``). Another size than the model's works when
-            every layer up to ``layer`` accepts it (convolutions, pooling).
+            canvas (``fv_canvas.plan_canvas``; for a model that takes any size, within the
+            reference images' size, else the size that holds the layer's field). Another
+            size than the model's works when every layer up to ``layer`` accepts it
+            (convolutions, pooling).
         preset: ``"fast"``, ``"quality"``, ``"maco"`` or a ``Preset``.
         seed: fixes the start images and the random transforms.
         input_range: the model's input scale (``InputRange``, a name, ``(low, high)``);
@@ -199,15 +201,16 @@ def _synthesize(
     reference_images, image_input, held,
 ):  # fmt: skip
     """``filter_patterns`` once the arguments are checked and the side inputs held."""
-    shape = check_size(model, ref, size)
-    canvas = plan_canvas(model, ref.path, None if size is None else shape[:2])
-    shape = (*canvas.size, shape[2])
-    rng = InputRange.resolve(input_range, model)
-    rng.bounds(shape[2])
     if reference_images is not None:
         reference_images, _ = capture.split_images(
             model, reference_images, "reference_images", image_input
         )
+    seen_size = None if reference_images is None else reference_images.shape[1:3]
+    shape = check_size(model, ref, size, seen_size)
+    canvas = plan_canvas(model, ref.path, None if size is None else shape[:2], seen_size)
+    shape = (*canvas.size, shape[2])
+    rng = InputRange.resolve(input_range, model)
+    rng.bounds(shape[2])
     if chunk_size is None:
         chunk_size = max(1, auto_chunk(model, ref, shape, CHUNK_BYTES) // int(diversity))
     _check_int(chunk_size, "chunk_size")

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import capture
-from tb_cnnvis.algorithms.receptive_field import ReceptiveField, layer_fields
+from tb_cnnvis.algorithms.receptive_field import ReceptiveField, free_input_size, layer_fields
 
 MIN_CANVAS = 16
 """The smallest canvas side in pixels: random shifts and crops need room around the field."""
@@ -107,30 +107,40 @@ def display_crop(field, size):
     return (box[0][0], box[1][0], box[0][1], box[1][1])
 
 
-def plan_canvas(model, path, size=None):
+def working_size(model, path, images_size=None):
+    """The (h, w) a layer's canvas is chosen within: the model's input size.
+
+    A model that takes any size (``Input((None, None, 3))``) has none: then the size of
+    the images it is shown (``images_size``, e.g. the probes'), else the smallest size at
+    which the layer's receptive field fits (``receptive_field.free_input_size``).
+    """
+    height, width, _ = capture.input_shape(model)
+    if height is not None and width is not None:
+        return (int(height), int(width))
+    if images_size is not None:
+        return tuple(int(s) for s in images_size[:2])
+    return free_input_size(model, path)
+
+
+def plan_canvas(model, path, size=None, images_size=None):
     """The ``Canvas`` of layer ``path``: from its receptive field, or at ``size``.
 
     Args:
         model: the model.
         path: the layer's path.
         size: (h, w) to optimize at instead of the receptive-field canvas, or None.
+        images_size: for a model that takes any size, the (h, w) of the images it is
+            shown, the largest canvas (see ``working_size``); ignored otherwise.
 
     Returns:
         A ``Canvas``.
-
-    Raises:
-        ValueError: if the model has no fixed input size and ``size`` is None.
 
     Example:
         >>> plan_canvas(vgg16_at_224, "block3_conv1").size     # field 24 px
         (48, 48)
     """
-    height, width, channels = capture.input_shape(model)
-    if size is None and (height is None or width is None):
-        raise ValueError(
-            f"Model {model.name!r} has no fixed input size {(height, width)}; pass size=(h, w)."
-        )
-    full = (int(height), int(width)) if size is None else tuple(int(s) for s in size)
+    channels = capture.input_shape(model)[2]
+    full = working_size(model, path, images_size) if size is None else tuple(int(s) for s in size)
     if size is None:
         field = _field(model, path, full)
         if field is not None:
@@ -188,15 +198,12 @@ def centred_corners(field, positions, canvas, image_size):
     return np.clip(corner, 0, np.array(image_size) - np.array(canvas)).astype(np.int64)
 
 
-def check_size(model, ref, size):
-    """``(height, width, channels)`` to optimize at, checked against the layers up to ``ref``."""
+def check_size(model, ref, size, images_size=None):
+    """``(height, width, channels)`` to optimize at, checked against the layers up to ``ref``
+    (``size`` None: ``working_size``)."""
     height, width, channels = capture.input_shape(model)
     if size is None:
-        if height is None or width is None:
-            raise ValueError(
-                f"Model {model.name!r} has no fixed input size {(height, width)}; pass size=(h, w)."
-            )
-        return (int(height), int(width), int(channels))
+        return (*working_size(model, ref.path, images_size), int(channels))
     pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     if len(pair) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in pair):
         raise ValueError(f"size must be a positive int or (height, width); got {size!r}.")

@@ -28,6 +28,7 @@ import weakref
 from typing import NamedTuple
 
 import numpy as np
+import tensorflow as tf
 
 from tb_cnnvis import capture
 
@@ -356,6 +357,37 @@ def layer_fields(model, input_size, stop_at=None):
     return per_model[(size, stop_at)]
 
 
+FREE_SIZES = (32, 64, 128, 256, 512, 1024)
+"""Input sides tried, smallest first, for a model that takes images of any size."""
+
+
+def free_input_size(model, path):
+    """A square input size for ``path`` of a model with no fixed input size.
+
+    The smallest of ``FREE_SIZES`` at which the layers up to ``path`` run and the layer's
+    receptive field fits inside the image; the largest that runs if none fits.
+
+    Raises:
+        ValueError: if the layer cannot be computed at any of them.
+    """
+    found = None
+    for side in FREE_SIZES:
+        try:
+            field = layer_fields(model, (side, side), stop_at=path).get(path)
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+            continue
+        if isinstance(field, ReceptiveField):
+            found = (side, side)
+            if all(int(f) <= side for f in field.size):
+                return found
+    if found is None:
+        raise ValueError(
+            f"Model {model.name!r} has no fixed input size and layer {path!r} cannot be "
+            f"computed at any of the sizes {list(FREE_SIZES)}; pass the size to use."
+        )
+    return found
+
+
 def receptive_field(model, layer, input_size=None):
     """The exact receptive field of the units of ``layer``.
 
@@ -369,7 +401,9 @@ def receptive_field(model, layer, input_size=None):
     Args:
         model: a built Keras 3 model (Sequential, functional, nested or subclassed).
         layer: name, ``"outer/inner"`` path or ``conv_layers`` index of a 4-D layer.
-        input_size: (H, W) of the input; default: the model's input shape.
+        input_size: (H, W) of the input; default: the model's input shape, or for a model
+            that takes any size (``Input((None, None, 3))``) the smallest of
+            ``FREE_SIZES`` that holds the layer's field (``free_input_size``).
 
     Returns:
         A ``ReceptiveField``.
@@ -385,6 +419,8 @@ def receptive_field(model, layer, input_size=None):
     """
     ref = capture.resolve_layer(model, layer)
     size = tuple(input_size) if input_size is not None else capture.input_shape(model)[:2]
+    if input_size is None and size == (None, None):
+        size = free_input_size(model, ref.path)
     if len(size) != 2 or any(s is None for s in size):
         raise ValueError(
             f"The model's input size is {size}; pass input_size=(height, width) to compute "

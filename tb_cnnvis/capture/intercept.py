@@ -284,7 +284,7 @@ def _spec_for(model, side):
     return spec._replace(image=image[0]) if len(image) == 1 else spec
 
 
-def trace_calls(model, visit, image_size=None, stop_at=()):
+def trace_calls(model, visit, image_size=None, stop_at=(), relu_fn=None):
     """Record one call of ``model`` on symbolic inputs and read it with ``visit``.
 
     The model runs once inside a ``tf.function`` trace on float32 inputs of its build
@@ -292,7 +292,8 @@ def trace_calls(model, visit, image_size=None, stop_at=()):
     computed. ``visit(record)`` is called during the trace with a ``Record``; the symbolic
     tensors live only while it runs, so it must return plain data. With ``stop_at`` (layer
     paths), the call stops once they have run: a canvas smaller than what the whole model
-    takes can still reach an early layer.
+    takes can still reach an early layer. With ``relu_fn``, every ReLU follows it as in
+    ``run_graph`` (e.g. to count the ReLUs that run).
 
     Returns:
         What ``visit`` returned.
@@ -301,7 +302,7 @@ def trace_calls(model, visit, image_size=None, stop_at=()):
     result = []
 
     def traced(*flat):
-        session = _Session(taps=stop_at, stop_at=stop_at, record=True)
+        session = _Session(taps=stop_at, relu_fn=relu_fn, stop_at=stop_at, record=True)
         values = dict(zip(spec.names, flat))
         image = values.pop(spec.image)
         output = _call_model(model, inputs.assemble(spec, image, values), session)

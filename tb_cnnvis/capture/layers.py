@@ -136,11 +136,29 @@ def conv_layers(model):
 
 
 def is_conv_like(ref):
-    """True for a layer (not a nested model) with a (h, w, channels) output."""
+    """True for a layer (not a nested model) with a (h, w, channels) output that computes
+    features: preprocessing and augmentation layers (``is_preprocessing``) are left out."""
     return (
         ref.output_shape is not None
         and len(ref.output_shape) == 3
         and not isinstance(ref.layer, keras.Model)
+        and not is_preprocessing(ref.layer)
+    )
+
+
+_PREPROCESSING_PACKAGE = "keras.src.layers.preprocessing"
+
+
+def is_preprocessing(layer):
+    """True for Keras's preprocessing and augmentation layers (``Random*``, ``Rescaling``,
+    ``Normalization``, ``Resizing``, ``CenterCrop``, ...) and their subclasses.
+
+    They transform the image rather than compute features (and the augmentations are
+    identities in inference mode, where every trace runs them), so no view is shown of
+    them. Keras defines them all in one package, which their classes' modules name.
+    """
+    return any(
+        (cls.__module__ or "").startswith(_PREPROCESSING_PACKAGE) for cls in type(layer).__mro__
     )
 
 
@@ -197,6 +215,12 @@ def resolve_layer(model, name, *, need_4d=True):
             f"{'Candidates' if matches else 'Layers with 4-D outputs'}: {hint}"
         )
     ref = matches[0]
+    if need_4d and is_preprocessing(ref.layer):
+        raise ValueError(
+            f"Layer {ref.path!r} ({type(ref.layer).__name__}) is a preprocessing or "
+            "augmentation layer, not a convolutional one: it transforms the input and is run "
+            f"in inference mode. Layers with 4-D outputs: {[r.path for r in conv]}"
+        )
     if need_4d and not is_conv_like(ref):
         raise ValueError(
             f"Layer {ref.path!r} ({type(ref.layer).__name__}) has output shape "
@@ -239,13 +263,38 @@ def select_layers(model, spec, *, need_4d=True):
     return list(seen.values())
 
 
+def require_tensorflow_backend():
+    """Raise ``ValueError`` unless Keras runs on TensorFlow, the backend tb-cnnvis computes with.
+
+    On the JAX or PyTorch backend a model's layers make tensors TensorFlow cannot trace;
+    every function and the callback's ``set_model`` check this first (one string compare).
+
+    Raises:
+        ValueError: naming the backend found and how to choose TensorFlow.
+
+    Example:
+        >>> require_tensorflow_backend()  # with KERAS_BACKEND=jax
+        Traceback (most recent call last):
+        ValueError: tb-cnnvis computes with TensorFlow, but Keras runs on the 'jax' backend...
+    """
+    found = keras.backend.backend()
+    if found != "tensorflow":
+        raise ValueError(
+            f"tb-cnnvis computes with TensorFlow, but Keras runs on the {found!r} backend. "
+            "Set KERAS_BACKEND=tensorflow in the environment before Keras is imported (or "
+            '"backend": "tensorflow" in ~/.keras/keras.json).'
+        )
+
+
 def require_built(model):
     """Raise ``ValueError`` in the user's terms if ``model`` is not built, or is channels-first.
 
     Every method reads images and feature maps as (batch, height, width, channels); a
     model whose layers take ``data_format="channels_first"`` is refused here, the first
-    thing every function checks, rather than misread later.
+    thing every function checks, rather than misread later. Before that, Keras must run
+    on TensorFlow (``require_tensorflow_backend``).
     """
+    require_tensorflow_backend()
     if not getattr(model, "built", False) or not model.layers:
         raise ValueError(
             f"Model {getattr(model, 'name', model)!r} is not built. Build it first, e.g. by "

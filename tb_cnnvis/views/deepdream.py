@@ -39,6 +39,7 @@ class DeepDreams(Family):
             ref.path,
             input_range=plan.options.input_range,
             image_input=plan.options.image_input,
+            steps=plan.options.deepdream_steps,
         )
 
     def write(self, tag_content, result, step, seconds, facts, context):
@@ -52,6 +53,7 @@ class DeepDreams(Family):
             octaves=result.octaves,
             steps=result.steps,
             seconds=seconds,
+            metrics=facts,
         )
 
 
@@ -68,7 +70,16 @@ register(
 
 
 def write_deepdream(
-    tag_content, images, step=None, *, objective, start_objective, octaves, steps, seconds=0.0
+    tag_content,
+    images,
+    step=None,
+    *,
+    objective,
+    start_objective,
+    octaves,
+    steps,
+    seconds=0.0,
+    metrics=None,
 ):
     """Write one layer's dreams: one RGB PNG per probe image, at input resolution.
 
@@ -76,11 +87,12 @@ def write_deepdream(
         tag_content: ``summary.content("deepdream", layer, ...)``.
         images: (N, H, W, 3 or 1) display images, floats in [0, 1] or uint8.
         step: the step.
-        objective: (N,) the layer's mean squared activation for each dream.
+        objective: (N,) the layer's mean squared positive activation for each dream.
         start_objective: (N,) the same for each probe image.
         octaves: the (h, w) sizes dreamt at, smallest first.
-        steps: ascent steps per octave.
+        steps: ascent steps per octave (at most: an ascent stops when it stops rising).
         seconds: time spent.
+        metrics: more facts (``notes``: sentences the dashboard shows above the step).
 
     Returns:
         True if written.
@@ -98,4 +110,5 @@ def write_deepdream(
         "octaves": [summary.int_list(size) for size in octaves],
         "steps": int(steps),
     }
+    facts = summary.with_metrics(facts, metrics)
     return summary.write_single_tiles(tag_content, step, pixels, facts, seconds)

@@ -48,6 +48,15 @@ class FilterPatterns(Family):
         count = min(int(ref.output_shape[-1]), plan.options.max_filters_per_layer)
         return 3 * count * int(np.prod(plan.probes.images.shape[1:3]))
 
+    def check(self, plan, view, ref):
+        """Raise if no canvas size can be found for ``ref`` (a model that takes any size
+        gets the reference or probe images' size: see ``fv_canvas.working_size``)."""
+        from tb_cnnvis.algorithms import fv_canvas
+
+        natural, _ = _natural(plan)
+        pixels = natural[plan.probes.image_name] if isinstance(natural, dict) else natural
+        fv_canvas.check_size(plan.model, ref, None, pixels.shape[1:3])
+
     def compute_layer(self, plan, view, ref):
         """A ``FilterPatterns`` for the layer's first ``max_filters_per_layer`` filters,
         its ``spectrum`` naming the images it came from (``"reference_images"``,
@@ -55,9 +64,7 @@ class FilterPatterns(Family):
         from tb_cnnvis.algorithms import filters
 
         count = min(int(ref.output_shape[-1]), plan.options.max_filters_per_layer)
-        natural, source = plan.options.reference_images, "reference_images"
-        if natural is None:
-            natural, source = plan.probes.inputs, "probe_images"
+        natural, source = _natural(plan)
         side = plan.probes.side  # held at the probes' mean while the image is optimized
         result = filters.filter_patterns(
             plan.model,
@@ -96,6 +103,14 @@ class FilterPatterns(Family):
             seconds=seconds,
             metrics=facts,
         )
+
+
+def _natural(plan):
+    """The natural images of the patterns (reference images, else the probes) and their
+    name: ``(images, "reference_images" or "probe_images")``."""
+    if plan.options.reference_images is not None:
+        return plan.options.reference_images, "reference_images"
+    return plan.probes.inputs, "probe_images"
 
 
 FAMILY = FilterPatterns()

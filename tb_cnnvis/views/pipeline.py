@@ -15,7 +15,7 @@ import time
 from tb_cnnvis.views.registry import get
 
 
-def log_views(plan, due, step, metrics=None, progress=None):
+def log_views(plan, due, step, metrics=None, progress=None, step_plan=None):
     """Compute and write the views ``due`` at ``step`` (inside a default summary writer).
 
     Args:
@@ -24,6 +24,8 @@ def log_views(plan, due, step, metrics=None, progress=None):
         step: the step.
         metrics: an ``EpochMetrics`` begun for this step, or None.
         progress: a ``progress.StepProgress`` told of each view and layer, or None.
+        step_plan: a ``budget.StepPlan`` (each view's settings within the cost budget,
+            and the facts and notes that say what it reduced), or None.
 
     Returns:
         ``(seconds, failures)``: seconds spent per view (not counting the metrics, which
@@ -31,10 +33,12 @@ def log_views(plan, due, step, metrics=None, progress=None):
     """
     seconds, failures = {}, []
     plan = with_byte_budget(plan, due)
+    whole = plan
     for kind in due:
         view = get(kind)
         began = time.perf_counter()
         metric_seconds = metrics.seconds if metrics is not None else 0.0
+        plan = whole if step_plan is None else step_plan.plan_for(whole, kind)
         contents, refs = plan.contents[kind], plan.layers[kind]
         if progress is not None:
             progress.start(kind, len(refs))
@@ -45,6 +49,11 @@ def log_views(plan, due, step, metrics=None, progress=None):
             else:
                 try:
                     facts = {} if metrics is None else metrics.observe(view, ref, result, plan)
+                    facts = with_notes(facts, getattr(result, "notes", None))
+                    if step_plan is not None:
+                        reduced = step_plan.facts(kind, ref)
+                        notes = reduced.pop("notes", None)
+                        facts = with_notes({**facts, **reduced}, notes)
                     view.family.write(contents[ref.path], result, step, spent, facts, plan.context)
                 except Exception as error:  # one layer must not stop training
                     failures.append((kind, ref.path, error))
@@ -56,6 +65,15 @@ def log_views(plan, due, step, metrics=None, progress=None):
             metric_seconds = metrics.seconds - metric_seconds
         seconds[kind] = time.perf_counter() - began - metric_seconds
     return seconds, failures
+
+
+def with_notes(facts, notes):
+    """``facts`` with ``notes`` (sentences for the dashboard, see ``tb_cnnvis.summary``)
+    added to its ``"notes"``, if there are any."""
+    notes = [str(note) for note in notes or ()]
+    if not notes:
+        return facts
+    return {**facts, "notes": [*facts.get("notes", []), *notes]}
 
 
 def with_byte_budget(plan, due):

@@ -18,7 +18,23 @@ class Projections(Family):
 
     name = "projection"
     order = 40
-    facts = ("channel", "activation", "position", "scale")
+    facts = ("channel", "activation", "position", "scale", "rule")
+
+    def advice(self, plan, view, refs):
+        """For deconvnet and guided backprop: the layers with no ReLU before them, where
+        the rule is the plain gradient (the saliency view's result)."""
+        from tb_cnnvis.algorithms import backprop
+
+        if view.params["rule"] == "gradient" or not refs:
+            return []
+        plain = backprop.layers_without_relu(plan.model, refs)
+        if not plain:
+            return []
+        return [
+            f"the {view.kind} view has no ReLU on the path to layer(s) {plain}: its rule "
+            "changes only how ReLUs pass gradients, so there it will show the plain gradient "
+            "(the saliency view's result), and its steps will say so."
+        ]
 
     def estimated_bytes(self, plan, view, ref):
         """One RGB image per probe at input size."""
@@ -48,7 +64,9 @@ class Projections(Family):
             channel=result.channel,
             activation=result.activation,
             position=result.position,
+            rule=result.applied or result.rule,
             seconds=seconds,
+            metrics=facts,
         )
 
 
@@ -82,7 +100,16 @@ register(
 
 
 def write_projection(
-    tag_content, projections, step=None, *, channel, activation, position, seconds=0.0
+    tag_content,
+    projections,
+    step=None,
+    *,
+    channel,
+    activation,
+    position,
+    rule=None,
+    seconds=0.0,
+    metrics=None,
 ):
     """Write input-space projections (any view of the ``projection`` family), one per probe.
 
@@ -96,7 +123,10 @@ def write_projection(
         channel: the N projected channels.
         activation: the N activation values projected.
         position: the N ``(y, x)`` positions of those activations.
+        rule: the backprop rule that really ran ("deconvnet", "guided", "gradient"); None:
+            the view's own (its ``params["rule"]``).
         seconds: time spent.
+        metrics: more facts (``notes``: sentences the dashboard shows above the step).
 
     Returns:
         True if written.
@@ -112,5 +142,14 @@ def write_projection(
         "activation": summary.float_list(activation),
         "position": [summary.int_list(p) for p in np.asarray(position).reshape(len(pixels), 2)],
         "scale": [scale for _, scale in converted],
+        "rule": _view_rule(tag_content) if rule is None else str(rule),
     }
+    facts = summary.with_metrics(facts, metrics)
     return summary.write_single_tiles(tag_content, step, pixels, facts, seconds)
+
+
+def _view_rule(tag_content):
+    """The backprop rule of the view ``tag_content`` is of."""
+    from tb_cnnvis.views.registry import get
+
+    return get(tag_content["kind"]).params["rule"]

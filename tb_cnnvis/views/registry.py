@@ -149,6 +149,11 @@ class Family:
     def check(self, plan, view, ref):
         """Raise ``ValueError`` (at ``set_model``) if ``view`` cannot run on layer ``ref``."""
 
+    def advice(self, plan, view, refs):
+        """Sentences warned about at ``set_model``: what ``view`` will really show on
+        ``refs`` when that is not what its name says (none by default)."""
+        return []
+
     def estimated_bytes(self, plan, view, ref):
         """About how many raw bytes (8-bit pixels) one layer of ``view`` stores per step.
 

@@ -1,0 +1,191 @@
+"""The default callback on the networks people train: a zoo of ``keras.applications`` families.
+
+Each network (``weights=None``) is a base inside a small classifier (global pooling, 10
+classes); one fully-convolutional model (``Input((None, None, 3))``) is shown 128 px
+probes. With the callback at its defaults (its cost budget included) and 8 probes, a real
+``fit`` of 2 epochs is measured in one process:
+
+- one training step of batch 32 (``train_on_batch``, median of 3 after 2 warm-ups): the
+  unit of the ratios, so they hold on a slower or faster machine;
+- step 0 (every default view, filter patterns included, with the first traces) and an
+  ordinary logged epoch (step 1: the views due between filter-pattern epochs), in
+  training steps; the event-file MB of that ordinary epoch;
+- what the budget reduced (the ``budget`` facts of the steps), and the warnings the
+  callback gave during ``fit`` (a view or metric that failed).
+
+Goals (issue "Every network users train"): step 0 <= 30 and an ordinary epoch <= 3
+training steps on every network; no failure.
+
+Run: ``python -m benchmarks.bench_zoo [--size 96] [--models VGG16,ResNet50]``.
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from benchmarks.common import print_rows, row
+
+FAMILIES = (
+    "VGG16",
+    "ResNet50",
+    "ResNet50V2",
+    "MobileNetV2",
+    "MobileNetV3Small",
+    "EfficientNetB0",
+    "EfficientNetV2B0",
+    "ConvNeXtTiny",
+    "DenseNet121",
+    "InceptionV3",
+    "Xception",
+    "NASNetMobile",
+    "RegNetX002",
+    "FullyConvolutional",
+)
+"""The networks, in the order of the table."""
+
+SMALLEST = {"InceptionV3": 75, "Xception": 71}
+"""Networks that refuse smaller inputs: their smallest size."""
+
+
+def fully_convolutional(classes=10):
+    """A classifier that takes images of any size: five convolutions, pooling, a head."""
+    import keras
+
+    x = keras.Input((None, None, 3))
+    y = x
+    for i, width in enumerate((16, 32, 32, 64, 64)):
+        y = keras.layers.Conv2D(width, 3, strides=2 if i else 1, padding="same")(y)
+        y = keras.layers.BatchNormalization()(y)
+        y = keras.layers.ReLU()(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, keras.layers.Dense(classes, activation="softmax")(y))
+
+
+def classifier(name, size, classes=10, **kwargs):
+    """A ``keras.applications`` base (weights=None) with global pooling and a dense head."""
+    import keras
+
+    if name == "FullyConvolutional":
+        model = fully_convolutional(classes)
+    else:
+        size = max(size, SMALLEST.get(name, 0))
+        base = getattr(keras.applications, name)(
+            weights=None, include_top=False, input_shape=(size, size, 3), **kwargs
+        )
+        x = keras.Input((size, size, 3))
+        y = keras.layers.GlobalAveragePooling2D()(base(x))
+        model = keras.Model(x, keras.layers.Dense(classes, activation="softmax")(y))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model, size
+
+
+def train_step_seconds(model, size, repeats=3, batch=32):
+    """Median seconds of ``train_on_batch`` on a batch of 32 (after two warm-up steps)."""
+    x = np.random.default_rng(1).random((batch, size, size, 3)).astype(np.float32)
+    y = np.arange(batch) % 10
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_bytes(run_dir):
+    """Bytes of every event file of a run directory."""
+    return sum(path.stat().st_size for path in Path(run_dir).glob("events.out.tfevents.*"))
+
+
+def reductions(logdir, step):
+    """``"view: what it reduced"`` for the views the budget reduced at ``step`` (the
+    callback's ``log_dir``)."""
+    from tb_cnnvis.testing import read_run
+
+    found = {}
+    for tag, steps in read_run(logdir).items():
+        facts = steps.get(step, ({}, []))[0]
+        if facts.get("budget"):
+            kind = tag.split("/")[0]
+            found[kind] = ", ".join(f"{k} {v}" for k, v in sorted(facts["budget"].items()))
+    return "; ".join(f"{kind}: {said}" for kind, said in sorted(found.items())) or "none"
+
+
+def measure(name, size, workdir, batches=4, budgeted=True):
+    """Rows of one network (``budgeted``: with the default budget, else ``budget=None``)."""
+    from tb_cnnvis import CnnVisCallback
+
+    model, size = classifier(name, size)
+    train = train_step_seconds(model, size)
+    rng = np.random.default_rng(0)
+    shown = 128 if name == "FullyConvolutional" else size
+    probes = rng.random((8, shown, shown, 3)).astype(np.float32)
+    logdir = Path(workdir) / name
+    timed = {}
+
+    class Timed(CnnVisCallback):
+        def _log(self, step, due):
+            start = time.perf_counter()
+            before = run_bytes(self.run_dir)
+            super()._log(step, due)
+            timed[step] = (time.perf_counter() - start, run_bytes(self.run_dir) - before)
+
+    kwargs = {} if budgeted else {"budget": None}
+    callback = Timed(str(logdir), probes, np.arange(8) % 10, **kwargs)
+    x = rng.random((32 * batches, size, size, 3)).astype(np.float32)
+    y = np.arange(len(x)) % 10
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=2, batch_size=32, callbacks=[callback], verbose=0)
+    said = [str(w.message) for w in caught if str(w.message).startswith("cnnvis:")]
+    failed = [text for text in said if "failed at step" in text]
+    step0, _ = timed[0]
+    epoch, epoch_bytes = timed.get(1, (float("nan"), 0))
+    note = f"{size} px" + (" (probes 128 px)" if name == "FullyConvolutional" else "")
+    name = name if budgeted else f"{name} (budget=None)"
+    return [
+        row("zoo", f"{name}: training step (batch 32)", train, "s", None, note),
+        row("zoo", f"{name}: step 0 / training step", step0 / train, "x", "<= 30",
+            f"{step0:.1f} s; reduced: {reductions(logdir, 0)}"),
+        row("zoo", f"{name}: ordinary epoch / training step", epoch / train, "x", "<= 3",
+            f"{epoch:.1f} s; reduced: {reductions(logdir, 1)}"),
+        row("zoo", f"{name}: MB per ordinary epoch", epoch_bytes / 1e6, "MB", None,
+            "event file"),
+        row("zoo", f"{name}: failures in fit", float(len(failed)), "", "<= 0",
+            failed[0][:160] if failed else f"{len(said)} cnnvis warnings in all"),
+    ]  # fmt: skip
+
+
+def main(argv=None):
+    """Measure the zoo and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--models", default=",".join(FAMILIES))
+    parser.add_argument("--quick", action="store_true", help="two networks only")
+    parser.add_argument("--no-budget", action="store_true", help="budget=None, to compare")
+    args = parser.parse_args(argv)
+    names = args.models.split(",") if not args.quick else ["MobileNetV2", "FullyConvolutional"]
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in names:
+            try:
+                rows += measure(name, args.size, workdir, budgeted=not args.no_budget)
+            except Exception as error:  # one network must not stop the table
+                rows.append(row("zoo", f"{name}: failed", float("nan"), "", None,
+                                f"{type(error).__name__}: {str(error)[:160]}"))  # fmt: skip
+            print_rows(f"zoo so far ({name} done)", rows[-5:])
+    print_rows("Default callback on the zoo", rows)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

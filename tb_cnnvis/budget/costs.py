@@ -1,0 +1,241 @@
+"""What views cost: each layer's share of the model, each view's work, measured seconds.
+
+Work is counted in forward passes of one probe image through the whole model; a layer's
+share of that pass comes from the multiply-adds up to it (``prefix_shares``). ``Costs``
+turns work into seconds with a forward pass timed on the probes at ``set_model``, and
+corrects each view's estimates with what it really took once it has run.
+
+Example:
+    >>> costs = Costs(plan)
+    >>> costs.seconds(plan, "filter_patterns", Settings(filters=4))
+    (3.2, 1.1)
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from tb_cnnvis import capture, views
+
+ASSUMED_BATCH = 32
+"""The training batch assumed before the first training step is timed (Keras's default)."""
+
+DELETION_LADDER = (16, 8, 4)
+
+# Forward passes of one probe image per unit of a view's settings: gradient methods
+# cost a forward and a backward pass (3 forwards); per family, what scales the work.
+GRADIENT_PASSES = 3.0
+_ATTRIBUTION_PASSES = {
+    "smoothgrad": 25 * GRADIENT_PASSES,
+    "integrated_gradients": 64 * GRADIENT_PASSES,
+}
+
+
+class TrainingClock:
+    """The user's training step time (median of recent batches) and epoch training time."""
+
+    def __init__(self):
+        self.intervals, self.epoch_seconds = [], None
+        self._last = self._epoch_began = None
+
+    def batch_end(self):
+        """Called at ``on_train_batch_end``: the time since the previous batch ended."""
+        now = time.perf_counter()
+        if self._last is not None:
+            self.intervals = [*self.intervals[-63:], now - self._last]
+        self._last = now
+
+    def epoch_begin(self):
+        """Called at ``on_epoch_begin`` (the first batch of an epoch is not timed)."""
+        self._last, self._epoch_began = None, time.perf_counter()
+
+    def epoch_end(self):
+        """Called at ``on_epoch_end``, before logging: the epoch's training time."""
+        if self._epoch_began is not None:
+            self.epoch_seconds = time.perf_counter() - self._epoch_began
+        self._last = None
+
+    @property
+    def step_seconds(self):
+        """The median training step, or None before two batches were timed."""
+        return float(np.median(self.intervals)) if self.intervals else None
+
+
+def prefix_shares(model):
+    """``{layer path: share of the model's multiply-adds up to and including it}``.
+
+    A layer's multiply-adds: its weight matrices' entries times its output positions,
+    plus its output size (element-wise work). Shapes that are not known (a model that
+    takes any size) give each layer the same share.
+    """
+    refs = capture.layer_refs(model)
+    costs = []
+    for ref in refs:
+        if capture.sublayers(ref.layer) or ref.output_shape is None:
+            costs.append(0.0)
+            continue
+        shape = ref.output_shape
+        if any(d is None for d in shape):
+            costs.append(1.0)
+            continue
+        positions = float(np.prod(shape[:-1])) if len(shape) > 1 else 1.0
+        weights = sum(float(np.prod(w.shape)) for w in ref.layer.weights if len(w.shape) >= 2)
+        costs.append(positions * weights + float(np.prod(shape)))
+    total = np.cumsum(costs)
+    top = float(total[-1]) or 1.0
+    return {ref.path: max(float(t) / top, 1e-3) for ref, t in zip(refs, total)}
+
+
+@dataclass
+class Settings:
+    """One view's settings at one step (``None``: the user's own)."""
+
+    filters: int | None = None
+    steps: int | None = None
+    probes: int | None = None
+    layers: int | None = None
+
+    def reduced(self):
+        """True if any setting was reduced."""
+        return any(v is not None for v in (self.filters, self.steps, self.probes, self.layers))
+
+
+def spread(refs, count):
+    """``count`` of ``refs`` evenly spaced from the first to the last (all if None)."""
+    if count is None or count >= len(refs):
+        return list(refs)
+    if count <= 1:
+        return list(refs[-1:])
+    picks = sorted({round(i * (len(refs) - 1) / (count - 1)) for i in range(count)})
+    return [refs[i] for i in picks]
+
+
+def _classes(plan):
+    """Maps per probe of the class-explaining views."""
+    chosen = plan.options.cam_classes
+    return chosen if isinstance(chosen, int) else len(chosen)
+
+
+def work(plan, kind, settings, shares, deletion_steps=DELETION_LADDER[0]):
+    """``(compute, traces)`` of one view at one step, in forward passes of one probe image
+    through the whole model: its compute (with its deletion curves, if it has a metric),
+    and what its compiled functions' first traces add (a trace of the whole forward: 1)."""
+    compute, deletion, traces = _work(plan, kind, settings, shares, deletion_steps)
+    return compute + deletion, traces
+
+
+def deletion_work(plan, kind, settings, deletion_steps):
+    """The part of ``work`` spent on the view's deletion curves (a metric)."""
+    return _work(plan, kind, settings, {}, deletion_steps)[1]
+
+
+def _work(plan, kind, settings, shares, deletion_steps):
+    """``(compute, deletion, traces)``: see ``work``."""
+    view = views.get(kind)
+    family, refs = view.family.name, spread(plan.layers.get(kind, []), settings.layers)
+    probes = settings.probes or len(plan.probes.images)
+    share = [shares.get(ref.path, 1.0) for ref in refs]
+    traces = GRADIENT_PASSES * sum(share)
+    if family == "feature_maps":
+        return probes * max(share, default=0.0), 0.0, max(share, default=0.0)
+    if family == "filter_patterns":
+        options = plan.options.filter_options
+        steps = settings.steps or options["steps"] or preset_steps(options["preset"])
+        filters = settings.filters or plan.options.max_filters_per_layer
+        per = [min(filters, int(ref.output_shape[-1])) * options["diversity"] for ref in refs]
+        return steps * GRADIENT_PASSES * float(np.dot(per, share)), 0.0, 3 * traces
+    if family == "deepdream":
+        steps = settings.steps or plan.options.deepdream_steps
+        return probes * steps * 1.8 * GRADIENT_PASSES * sum(share), 0.0, 3 * traces
+    if family == "projection":
+        return probes * GRADIENT_PASSES * sum(share), 0.0, traces
+    if family == "top_examples":
+        filters = settings.filters or plan.options.max_filters_per_layer
+        count = len(next(iter(_rows(plan.options.reference_images))))
+        return (
+            count * sum(share) + filters * plan.options.top_k * GRADIENT_PASSES * sum(share),
+            0.0,
+            traces,
+        )
+    maps = probes * (_classes(plan) if family in ("cam", "attribution") else 1)
+    deletion = maps * (deletion_steps + 1) * 2 if view.metric_name else 0.0
+    method = view.params.get("method")
+    if method == "scorecam":
+        return maps * sum(int(r.output_shape[-1]) for r in refs) / 4, deletion, traces + 2
+    if method == "eigencam":
+        return probes * sum(share), deletion, traces
+    if method == "occlusion":
+        return maps * 64, deletion, 2
+    passes = _ATTRIBUTION_PASSES.get(method, GRADIENT_PASSES)
+    return maps * passes * max(len(refs), 1), deletion, GRADIENT_PASSES * max(len(refs), 1) + 2
+
+
+def _rows(images):
+    """The arrays of ``images`` (an array, or a dict of them)."""
+    return images.values() if isinstance(images, dict) else [images]
+
+
+def preset_steps(preset):
+    """The default steps of a filter preset (a name or a ``Preset``)."""
+    from tb_cnnvis.algorithms.fv_presets import check_preset
+
+    return check_preset(preset).steps
+
+
+class Costs:
+    """What one forward pass and one trace cost on this model, and per view how far the
+    estimates were off (``ratio``: measured seconds over estimated, from its last run)."""
+
+    def __init__(self, plan):
+        from tb_cnnvis.algorithms import feature_maps
+
+        self.shares = prefix_shares(plan.model)
+        paths = list(plan.walked) or [capture.select_layers(plan.model, None)[-1].path]
+        began = time.perf_counter()  # the forward pass make_plan traced, run again
+        feature_maps.layer_outputs(
+            plan.model, plan.probes.inputs, paths, image_input=plan.options.image_input
+        )
+        again = time.perf_counter() - began
+        deepest = max(max((self.shares.get(path, 1.0) for path in paths), default=1.0), 0.05)
+        self.forward = again / len(plan.probes.images) / deepest  # one image, whole model
+        self.trace = max(plan.first_forward - again, 0.0) / deepest
+        self.ratio, self.traced, self.measured = {}, set(), set()
+
+    def seconds(self, plan, kind, settings, deletion_steps=DELETION_LADDER[0]):
+        """``(compute, traces)``: estimated seconds of ``kind`` with ``settings``, and of
+        its first traces while it has not run with these settings (else 0)."""
+        compute, traces = work(plan, kind, settings, self.shares, deletion_steps)
+        compute *= self.forward * self.ratio.get(kind, 1.0)
+        traced = (kind, _key(settings)) in self.traced
+        return compute, 0.0 if traced else traces * self.trace
+
+    def observe(self, plan, kind, settings, seconds, deletion_steps):
+        """Correct the estimates of ``kind`` with the ``seconds`` it really took."""
+        compute, _ = work(plan, kind, settings, self.shares, deletion_steps)
+        if compute <= 0 or self.forward <= 0:
+            return
+        ratio = float(np.clip(seconds / (compute * self.forward), 0.05, 20.0))
+        if (kind, _key(settings)) not in self.traced:
+            # Traced at this run: the seconds hold traces too; they can only lower the ratio.
+            self.traced.add((kind, _key(settings)))
+            ratio = min(ratio, self.ratio.get(kind, 1.0))
+        else:
+            self.measured.add(kind)
+        self.ratio[kind] = ratio
+
+
+def _key(settings):
+    """What of ``settings`` changes a compiled function's shapes (or which are traced)."""
+    return (settings.filters, settings.probes, settings.layers)
+
+
+def weights_fingerprint(model):
+    """A cheap fingerprint of every weight of ``model`` (two sums per variable): equal
+    fingerprints mean the views would compute the same results again."""
+    import tensorflow as tf
+
+    return tuple(
+        (float(tf.reduce_sum(w.value)), float(tf.reduce_sum(tf.abs(w.value))))
+        for w in model.weights
+    )

@@ -1,0 +1,47 @@
+"""The default callback on keras.applications families at a tiny size: every default view
+is written at every logged epoch, and nothing fails (``benchmarks/bench_zoo.py`` measures
+the costs at 96 px)."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from tb_cnnvis import CnnVisCallback, views
+from tb_cnnvis.testing import read_run
+
+FAMILIES = {"MobileNetV2": {"alpha": 0.35}}
+"""Families that build at 32 px (the smallest width the constructor allows). ResNet50 and
+ConvNeXtTiny pass too, but their first compilations (filter patterns above all) take over
+a minute each on 2 cores: ``bench_zoo`` runs them."""
+
+
+def _classifier(name, size=32):
+    base = getattr(keras.applications, name)(
+        weights=None, include_top=False, input_shape=(size, size, 3), **FAMILIES[name]
+    )
+    x = keras.Input((size, size, 3))
+    y = keras.layers.GlobalAveragePooling2D()(base(x))
+    model = keras.Model(x, keras.layers.Dense(3, activation="softmax")(y))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_each_default_view_writes_at_every_logged_epoch(logdir, name):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 32, 32, 3), dtype=np.float32), rng.integers(0, 3, 8)
+    callback = CnnVisCallback(logdir, x[:2], y[:2], filter_steps=4, max_filters_per_layer=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _classifier(name).fit(x, y, epochs=2, batch_size=4, callbacks=[callback], verbose=0)
+    failed = [str(w.message) for w in caught if "failed at step" in str(w.message)]
+    assert failed == []
+    run = read_run(logdir)
+    for kind in views.DEFAULT_VIEWS:
+        tags = [tag for tag in run if tag.startswith(kind + "/")]
+        assert tags, f"{name}: no {kind} tag"
+        expected = [0, 2] if kind == "filter_patterns" else [0, 1, 2]
+        for tag in tags:
+            assert sorted(run[tag]) == expected, tag
