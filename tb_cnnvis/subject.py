@@ -50,6 +50,12 @@ class Subject(NamedTuple):
     target: object = None
     labels: np.ndarray | None = None
 
+    def first(self, count):
+        """The subject of the first ``count`` probes (labels and per-probe targets cut)."""
+        rows = np.arange(count)
+        labels = None if self.labels is None else self.labels[:count]
+        return self._replace(labels=labels, target=self.target_at(rows))
+
     def target_at(self, rows):
         """The user's target template for the probes ``rows`` (M,), or None."""
         return None if self.target is None else targets.take(self.target, rows)

@@ -62,11 +62,12 @@ class StepPlan:
             )
         if chosen.steps and family == "deepdream":
             options = options._replace(deepdream_steps=chosen.steps)
-        probes = plan.probes
+        probes, subject = plan.probes, plan.subject
         if chosen.probes:
             probes = _first_probes(probes, chosen.probes)
+            subject = subject if subject is None else subject.first(chosen.probes)
         layers = {**plan.layers, kind: spread(plan.layers[kind], chosen.layers)}
-        return plan._replace(options=options, probes=probes, layers=layers)
+        return plan._replace(options=options, probes=probes, layers=layers, subject=subject)
 
     def facts(self, kind, ref):
         """``{"budget": {...}, "notes": [...]}`` for one layer of ``kind`` (empty if nothing
