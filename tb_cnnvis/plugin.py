@@ -15,7 +15,6 @@ and read-only; errors are ``{"error": message}`` JSON with status 400 or 404.
 
 import functools
 import logging
-import math
 import re
 import threading
 from pathlib import Path
@@ -26,9 +25,10 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_cnnvis import metadata, views
+from tb_cnnvis import metadata, plugin_views
 from tb_cnnvis.plugin_data import BlobReader
 from tb_cnnvis.plugin_steps import StepIndex
+from tb_cnnvis.plugin_views import tag_sort_key
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ _ALLOWED_METHODS = ("GET", "HEAD")
 _MAX_PARAM_LENGTH = 4096
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _READ_ALL = 2**31 - 1  # "keep everything" at read time; downsample=0 would return nothing.
-_KIND_ORDER = {kind: index for index, kind in enumerate((metadata.PROBES, *views.kinds()))}
 
 
 def frontend_dir():
@@ -179,8 +178,8 @@ class CnnVisPlugin(base_plugin.TBPlugin):
     # ----------------------------------------------------------------------- logic
 
     def _tags_impl(self, ctx, experiment):
-        """Every run with cnnvis data and its tags with their metadata, and the registered
-        views in tab order (``GET /tags``).
+        """Every run with cnnvis data and its tags with their metadata, and the views of
+        those tags in tab order, as the tags describe them (``GET /tags``, ``plugin_views``).
 
         A tag of a stored-format version this plugin does not read is listed with an
         ``"unsupported"`` sentence (and logged once per run and tag), so that no reader
@@ -189,7 +188,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         mapping = self._data_provider.list_blob_sequences(
             ctx, experiment_id=experiment, plugin_name=self.plugin_name
         )
-        runs = []
+        listed = []
         for run in sorted(mapping):
             tags = []
             for tag, series in mapping[run].items():
@@ -204,12 +203,17 @@ class CnnVisPlugin(base_plugin.TBPlugin):
                     self._warn_once(run, tag, reason)
                 tags.append({"tag": tag, **content, **extra})
             if tags:
-                entry = {"run": run, "tags": sorted(tags, key=_tag_sort_key)}
-                notes = self._steps.notes.of(experiment, run)
-                if notes:
-                    entry["notes"] = notes
-                runs.append(entry)
-        return {"runs": runs, "views": views.catalog()}
+                listed.append((run, tags))
+        described = plugin_views.catalog(tag for _, tags in listed for tag in tags)
+        ranks = {view["kind"]: rank for rank, view in enumerate(described)}
+        runs = []
+        for run, tags in listed:
+            entry = {"run": run, "tags": sorted(tags, key=lambda t: tag_sort_key(t, ranks))}
+            notes = self._steps.notes.of(experiment, run)
+            if notes:
+                entry["notes"] = notes
+            runs.append(entry)
+        return {"runs": runs, "views": described}
 
     def _warn_once(self, run, tag, reason):
         """Log that a tag cannot be read, the first time ``/tags`` meets it."""
@@ -387,14 +391,6 @@ def _tag_content(raw):
     """A fresh copy of a tag's parsed plugin content, or None if it is not cnnvis content."""
     content = _tag_content_cached(bytes(raw or b""))
     return None if content is None else dict(content)
-
-
-def _tag_sort_key(entry):
-    """Probes first, then model order (``layer_index``), then kind, then tag name."""
-    index = entry.get("layer_index")
-    index = index if isinstance(index, (int, float)) else math.inf
-    kind_rank = _KIND_ORDER.get(entry.get("kind"), len(_KIND_ORDER))
-    return (entry.get("kind") != metadata.PROBES, index, kind_rank, entry["tag"])
 
 
 def _names(mapping, limit=30):

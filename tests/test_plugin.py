@@ -590,3 +590,48 @@ def test_the_entry_point_and_the_plugin_import_without_tensorflow_or_keras(tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["CnnVisPlugin", "[]"]
+
+
+def test_tags_describe_their_views_and_the_plugin_labels_what_the_log_says(tmp_path, version_1):
+    import tensorflow as tf
+
+    stored = {
+        **summary.content("grad_cam", "conv1", input_shape=(8, 8, 3), probe_count=1),
+        "label": "Grad-CAM as logged",
+        "blurb": "the sentence of the version that wrote it.",
+    }
+    assert {key: stored[key] for key in ("family", "view_order")} == {
+        "family": "cam",
+        "view_order": list(views.kinds()).index("grad_cam"),
+    }
+    writer = tf.summary.create_file_writer(str(tmp_path / "cnnvis"))
+    with writer.as_default():
+        views.cams.write_cam(stored, np.ones((1, 8, 8)), 0, class_index=[0], predicted=[0],
+                             probability=[0.5], target_probability=[0.5], cam_max=[1.0])  # fmt: skip
+    writer.close()
+    body = get_json(make_client(str(tmp_path))[0], "tags")
+    assert body["views"] == [
+        {"kind": "grad_cam", "family": "cam", "label": "Grad-CAM as logged",
+         "blurb": "the sentence of the version that wrote it."}
+    ]  # fmt: skip
+    old = get_json(make_client(version_1)[0], "tags")  # version 1 tags: today's registry
+    assert "label" not in old["runs"][0]["tags"][1]
+    assert old["views"] == views.catalog()
+    assert [entry["tag"] for entry in old["runs"][0]["tags"]] == EXPECTED_TAG_ORDER
+
+
+def test_neither_the_writers_nor_the_plugin_import_the_views_registry():
+    import ast
+    import pathlib
+
+    package = pathlib.Path(plugin.__file__).parent
+    modules = ["facts", "summary", "blobstore", "metadata", "plugin", "plugin_data", "plugin_steps"]
+    for name in modules:
+        tree = ast.parse((package / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+        assert not {i for i in imported if i.startswith("tb_cnnvis.views")}, name
