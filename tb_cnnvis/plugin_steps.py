@@ -213,12 +213,19 @@ class StepIndex:
         )
         series = [d for d in data.get(run, {}).get(tag, ()) if d.step == step]
         self.steps_json(ctx, experiment, run, tag, series)
-        refs = self._refs.get((series_id, step, version))
+        current = [repr(datum.wall_time) for datum in series]
+        refs = self._refs.get(
+            (series_id, step, current[0] if version is None and current else version)
+        )
         if refs is None:
             problem = self.notes.get(experiment, run, tag, step)
             if problem is not None:
                 raise errors.NotFoundError(f"step {step} of {tag}: {problem}")
-            raise errors.NotFoundError(f"{tag} of run {run!r} has no step {step} at t={version}")
+            if current:  # the step was written again since the URL was given
+                raise errors.NotFoundError(
+                    f"step {step} of {tag} was rewritten (t={current[0]}, not {version}); reload"
+                )
+            raise errors.NotFoundError(f"{tag} of run {run!r} has no step {step}")
         return refs
 
 

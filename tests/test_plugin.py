@@ -279,7 +279,7 @@ def test_bad_input_is_a_json_error_without_a_stack_trace(client, route, status, 
         assert message in response.json["error"]
 
 
-def test_an_image_index_out_of_range_or_a_step_not_stored_is_404_with_a_sentence(client):
+def test_an_image_index_out_of_range_or_a_step_not_stored_is_404_with_a_sentence(client, synthetic):
     [step] = get_json(client, "steps?run=cnnvis&tag=probes")["steps"]
     series = step["images"][0].split("&")[0]
     response = client.get(BASE + f"{series}&step=0&i=2&t={step['wall_time']!r}")
@@ -288,7 +288,15 @@ def test_an_image_index_out_of_range_or_a_step_not_stored_is_404_with_a_sentence
     }
     response = client.get(BASE + f"{series}&step=5&i=0&t={step['wall_time']!r}")
     assert response.status_code == 404
-    assert response.json["error"].startswith("Not found: probes of run 'cnnvis' has no step 5")
+    assert response.json == {"error": "Not found: probes of run 'cnnvis' has no step 5"}
+    fresh = make_client(synthetic[0])[0]  # no /steps asked yet: found anew
+    response = fresh.get(BASE + f"{series}&step=0&i=1")  # without t: the stored step
+    assert (
+        response.status_code == 200 and response.data == client.get(BASE + step["images"][1]).data
+    )
+    response = fresh.get(BASE + f"{series}&step=0&i=1&t=12.5")
+    assert response.status_code == 404
+    assert response.json["error"].endswith(f"(t={step['wall_time']!r}, not 12.5); reload")
 
 
 @pytest.mark.parametrize(
