@@ -643,3 +643,15 @@ def test_neither_the_writers_nor_the_plugin_import_the_views_registry():
             elif isinstance(node, ast.Import):
                 imported |= {alias.name for alias in node.names}
         assert not {i for i in imported if i.startswith("tb_cnnvis.views")}, name
+
+
+def test_under_a_path_prefix_the_relative_image_urls_of_steps_serve_the_pngs(synthetic, client):
+    prefixed, _ = make_client(synthetic[0], "--path_prefix", "/deep/tb")
+    base = "/deep/tb" + BASE
+    body = prefixed.get(base + "steps?run=cnnvis&tag=feature_maps/base/conv2&step=3").json
+    [step] = body["steps"]
+    for url in step["images"]:
+        response = prefixed.get(base + url)  # resolved against the iframe's <base href>
+        assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+        assert response.data == client.get(BASE + url).data
+    assert prefixed.get(BASE + step["images"][0]).status_code == 404  # only under the prefix
