@@ -36,6 +36,10 @@ SERIES_ID_LENGTH = 16
 SERIES_ID = re.compile(f"[0-9a-f]{{{SERIES_ID_LENGTH}}}")
 """A valid series id (matched whole)."""
 
+ANSWERS_CACHE_CHARS = 16 * 1024 * 1024
+"""Most characters of whole ``/steps`` answers kept (each for its series' steps and wall
+times, so a new or rewritten step is a new answer)."""
+
 IMAGE_REFS_LIMIT = 2_000_000
 """Most image references (one per image of a step listed by ``/steps``) remembered."""
 
@@ -106,24 +110,37 @@ class StepIndex:
         self._series_lock = threading.Lock()
         self._refs = SizedLruCache(IMAGE_REFS_LIMIT, size_of=lambda refs: len(refs) + 1)
         self.notes = RunNotes()
+        self._answers = SizedLruCache(ANSWERS_CACHE_CHARS)
 
     def steps_json(self, ctx, experiment, run, tag, series):
         """``/steps`` text for ``series``; remembers each step's image references for
-        ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served."""
+        ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served.
+
+        An answer in which every step could be served is kept (``ANSWERS_CACHE_CHARS``) for
+        the same steps at the same wall times: stored steps never change.
+        """
+        key = (experiment, run, tag, tuple((d.step, d.wall_time) for d in series))
+        cached = self._answers.get(key)
+        if cached is not None:
+            return cached
         entries = self._reader.facts_entries(ctx, series)
         self._reader.prefetch(ctx, series)
         series_id = self._series_id(experiment, run, tag)
-        steps = []
+        steps, whole = [], True
         for datum, entry in zip(series, entries):
             refs, problem = self._image_refs(run, datum, entry)
             self.notes.set(experiment, run, tag, datum.step, problem)
             if problem is not None:
+                whole = False
                 continue
             version = repr(datum.wall_time)
             self._refs.put((series_id, datum.step, version), refs)
             steps.append(_step_json(datum, entry.text, series_id, len(refs)))
         head = json.dumps({"run": run, "tag": tag})[:-1]
-        return f'{head}, "steps": [{",".join(steps)}]}}'
+        answer = f'{head}, "steps": [{",".join(steps)}]}}'
+        if whole:  # a step left out may be served later (a pixel file being renamed)
+            self._answers.put(key, answer)
+        return answer
 
     def _image_refs(self, run, datum, entry):
         """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
@@ -233,10 +250,11 @@ def _step_json(datum, facts, series_id, image_count):
     """One step of ``/steps`` as JSON text: step, wall time, image URLs and facts."""
     # The wall time in the URL makes each URL name one immutable value, even if a restarted
     # training rewrites a step; the series id keeps URLs short whatever the names.
-    version = repr(datum.wall_time)
-    images = [
-        "blob?" + urllib.parse.urlencode({"s": series_id, "step": datum.step, "i": i, "t": version})
-        for i in range(image_count)
-    ]
-    head = json.dumps({"step": datum.step, "wall_time": datum.wall_time, "images": images})
-    return f'{head[:-1]}, "facts": {facts}}}'
+    # Every part but the wall time is hex or digits: only that one is quoted (once).
+    version = urllib.parse.quote(repr(datum.wall_time))
+    step = int(datum.step)
+    images = ",".join(
+        f'"blob?s={series_id}&step={step}&i={i}&t={version}"' for i in range(image_count)
+    )
+    head = f'{{"step": {step}, "wall_time": {json.dumps(datum.wall_time)}, "images": [{images}]'
+    return f'{head}, "facts": {facts}}}'
