@@ -655,3 +655,20 @@ def test_under_a_path_prefix_the_relative_image_urls_of_steps_serve_the_pngs(syn
         assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
         assert response.data == client.get(BASE + url).data
     assert prefixed.get(BASE + step["images"][0]).status_code == 404  # only under the prefix
+
+
+def test_run_notes_are_per_step_forgotten_when_the_step_reads_well_and_capped():
+    from tb_cnnvis.plugin_steps import RunNotes
+
+    notes = RunNotes(limit=3)
+    for step in range(5):
+        notes.set(
+            "", "run", "grad_cam/conv4", step, f"its pixel file pixels/{step}-x.bin is missing"
+        )
+    notes.set("", "run", "grad_cam/conv4", 1, None)  # renamed into place meanwhile
+    assert notes.of("", "run") == [
+        "step 0 of grad_cam/conv4: its pixel file pixels/0-x.bin is missing; not shown.",
+        "step 2 of grad_cam/conv4: its pixel file pixels/2-x.bin is missing; not shown.",
+        "... and 2 more steps not shown.",
+    ]
+    assert notes.of("", "other") == [] and notes.get("", "run", "grad_cam/conv4", 1) is None
