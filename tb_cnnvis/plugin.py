@@ -142,7 +142,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         self._static_files = static_files(self._frontend_dir)
         self._steps = StepIndex(
             self._data_provider,
-            BlobReader(self._data_provider),
+            BlobReader(self._data_provider, facts_chars=0),  # StepIndex keeps served steps
             getattr(context, "logdir", None),
             self._downsample,
         )

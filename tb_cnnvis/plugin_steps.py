@@ -23,6 +23,7 @@ import posixpath
 import re
 import threading
 import urllib.parse
+from typing import NamedTuple
 
 from tensorboard import errors
 from tensorboard.data import provider
@@ -36,12 +37,20 @@ SERIES_ID_LENGTH = 16
 SERIES_ID = re.compile(f"[0-9a-f]{{{SERIES_ID_LENGTH}}}")
 """A valid series id (matched whole)."""
 
-ANSWERS_CACHE_CHARS = 16 * 1024 * 1024
-"""Most characters of whole ``/steps`` answers kept (each for its series' steps and wall
-times, so a new or rewritten step is a new answer)."""
+STEPS_CACHE_CHARS = 64 * 1024 * 1024
+"""Most characters of served steps (their ``/steps`` JSON, image references counted at 64
+each) kept: what TensorBoard holds of a step is its facts, and this is about one more copy."""
 
-IMAGE_REFS_LIMIT = 2_000_000
-"""Most image references (one per image of a step listed by ``/steps``) remembered."""
+
+class _Step(NamedTuple):
+    """One served step: its JSON in ``/steps`` and how to read each of its images."""
+
+    text: str
+    refs: tuple
+
+    def size(self):
+        """Its size for the cache bound."""
+        return len(self.text) + 64 * len(self.refs) + 64
 
 
 class RunNotes:
@@ -108,39 +117,34 @@ class StepIndex:
         self._downsample = downsample
         self._series = {}  # series id -> (run, tag), learnt from /tags and /steps
         self._series_lock = threading.Lock()
-        self._refs = SizedLruCache(IMAGE_REFS_LIMIT, size_of=lambda refs: len(refs) + 1)
+        self._steps = SizedLruCache(STEPS_CACHE_CHARS, size_of=_Step.size)
         self.notes = RunNotes()
-        self._answers = SizedLruCache(ANSWERS_CACHE_CHARS)
 
     def steps_json(self, ctx, experiment, run, tag, series):
         """``/steps`` text for ``series``; remembers each step's image references for
         ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served.
 
-        An answer in which every step could be served is kept (``ANSWERS_CACHE_CHARS``) for
-        the same steps at the same wall times: stored steps never change.
+        Each served step's JSON and image references are kept (``STEPS_CACHE_CHARS``) under
+        its series, step and wall time: a stored step never changes, so an answer is the
+        kept steps joined, and only new steps are read.
         """
-        key = (experiment, run, tag, tuple((d.step, d.wall_time) for d in series))
-        cached = self._answers.get(key)
-        if cached is not None:
-            return cached
-        entries = self._reader.facts_entries(ctx, series)
-        self._reader.prefetch(ctx, series)
         series_id = self._series_id(experiment, run, tag)
-        steps, whole = [], True
-        for datum, entry in zip(series, entries):
-            refs, problem = self._image_refs(run, datum, entry)
-            self.notes.set(experiment, run, tag, datum.step, problem)
-            if problem is not None:
-                whole = False
-                continue
-            version = repr(datum.wall_time)
-            self._refs.put((series_id, datum.step, version), refs)
-            steps.append(_step_json(datum, entry.text, series_id, len(refs)))
+        keys = [(series_id, datum.step, repr(datum.wall_time)) for datum in series]
+        found = [self._steps.get(key) for key in keys]
+        missing = [(key, datum) for key, datum, step in zip(keys, series, found) if step is None]
+        if missing:
+            entries = self._reader.facts_entries(ctx, [datum for _, datum in missing])
+            fresh = {}
+            for (key, datum), entry in zip(missing, entries):
+                refs, problem = self._image_refs(run, datum, entry)
+                self.notes.set(experiment, run, tag, datum.step, problem)
+                if problem is None:
+                    fresh[key] = _Step(_step_json(datum, entry.text, series_id, len(refs)), refs)
+                    self._steps.put(key, fresh[key])
+            found = [step or fresh.get(key) for key, step in zip(keys, found)]
+        self._reader.prefetch(ctx, series)
         head = json.dumps({"run": run, "tag": tag})[:-1]
-        answer = f'{head}, "steps": [{",".join(steps)}]}}'
-        if whole:  # a step left out may be served later (a pixel file being renamed)
-            self._answers.put(key, answer)
-        return answer
+        return f'{head}, "steps": [{",".join(step.text for step in found if step)}]}}'
 
     def _image_refs(self, run, datum, entry):
         """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
@@ -188,9 +192,8 @@ class StepIndex:
             raise errors.InvalidArgumentError(
                 f"s must be the {SERIES_ID_LENGTH}-character series id of an image URL from /steps"
             )
-        refs = self._refs.get((series_id, step, version))
-        if refs is None:
-            refs = self._lookup_refs(ctx, experiment, series_id, step, version)
+        known = self._steps.get((series_id, step, version))
+        refs = known.refs if known else self._lookup_refs(ctx, experiment, series_id, step, version)
         if index >= len(refs):
             raise errors.NotFoundError(
                 f"step {step} of this series has {len(refs)} images; there is no image {index}"
@@ -231,10 +234,10 @@ class StepIndex:
         series = [d for d in data.get(run, {}).get(tag, ()) if d.step == step]
         self.steps_json(ctx, experiment, run, tag, series)
         current = [repr(datum.wall_time) for datum in series]
-        refs = self._refs.get(
+        known = self._steps.get(
             (series_id, step, current[0] if version is None and current else version)
         )
-        if refs is None:
+        if known is None:
             problem = self.notes.get(experiment, run, tag, step)
             if problem is not None:
                 raise errors.NotFoundError(f"step {step} of {tag}: {problem}")
@@ -243,7 +246,7 @@ class StepIndex:
                     f"step {step} of {tag} was rewritten (t={current[0]}, not {version}); reload"
                 )
             raise errors.NotFoundError(f"{tag} of run {run!r} has no step {step}")
-        return refs
+        return known.refs
 
 
 def _step_json(datum, facts, series_id, image_count):
