@@ -70,7 +70,8 @@ def source_run(workdir, format_version, layers, probes, size):
 
 
 def write_log(logdir, by_step, source_dir, epochs):
-    """A log of steps 0..epochs: step 0 as rendered, step 1 repeated with new numbers."""
+    """A log of ``epochs`` logged epochs, steps 0..epochs-1: step 0 as rendered, step 1
+    repeated with new numbers (so 1,000 epochs are exactly ``fix_flags``'s 1,000 samples)."""
     import tensorflow as tf
 
     run_dir = Path(logdir) / "cnnvis"
@@ -86,7 +87,7 @@ def write_log(logdir, by_step, source_dir, epochs):
         writer.write(b"\x09\x00\x00\x00\x00\x00\x00\x00\x00\x1a\rbrain.Event:2")
         for event in by_step[0]:
             writer.write(event.SerializeToString())
-        for step in range(1, epochs + 1):
+        for step in range(1, epochs):
             name = f"{step}-{step:012x}.bin"
             if files:
                 os.link(source_pixels / files[1], pixels / name)
@@ -114,7 +115,7 @@ def _rename_pixel_file(value, file):
 
 
 def wait_loaded(url, epochs, timeout=1800):
-    """Poll ``/tags`` until every layer tag is listed at step ``epochs``; return the tags."""
+    """Poll ``/tags`` until every layer tag is listed at step ``epochs - 1``; return the tags."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
@@ -123,7 +124,7 @@ def wait_loaded(url, epochs, timeout=1800):
             time.sleep(0.2)
             continue
         tags = [tag for tag in run["tags"] if tag["kind"] != "probes"]
-        if tags and all(tag["max_step"] == epochs for tag in tags):
+        if tags and all(tag["max_step"] == epochs - 1 for tag in tags):
             return [tag["tag"] for tag in run["tags"]]
         time.sleep(0.2)
     raise TimeoutError(f"not loaded after {timeout} s")
@@ -136,7 +137,7 @@ def read_everything(url, tags, epochs, images_per_tag):
     for tag in tags:
         query = urllib.parse.urlencode({"run": "cnnvis", "tag": tag})
         steps = json.loads(get(f"{url}{BASE}steps?{query}")[1])["steps"]
-        expected = [0] if tag == "probes" else list(range(epochs + 1))
+        expected = [0] if tag == "probes" else list(range(epochs))
         complete &= [step["step"] for step in steps] == expected
         urls[tag] = [image for step in steps for image in step["images"]]
     rng = random.Random(0)

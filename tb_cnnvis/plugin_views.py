@@ -1,4 +1,4 @@
-"""The views ``/tags`` lists, read from the stored tags themselves.
+"""The views ``/tags`` lists, read from the stored tags themselves, and the versions read.
 
 Since stored format version 2 every tag's content carries what the dashboard needs to label
 and draw it: ``family``, ``label``, ``blurb`` and ``view_order`` (its place among the views
@@ -12,11 +12,16 @@ Example:
     [{'kind': 'grad_cam', 'family': 'cam', 'label': 'Grad-CAM', 'blurb': '...'}]
 """
 
+import functools
 import math
 
 from tb_cnnvis import metadata
 
 _DESCRIBED = ("family", "label", "blurb")
+
+SUPPORTED_VERSIONS = (1, metadata.FORMAT_VERSION)
+"""The stored-format versions (``"version"`` of a tag's content) this plugin reads: 1 (PNGs
+in the event files) and 2 (PNGs in pixel files, ``tb_cnnvis.blobstore``)."""
 
 
 def catalog(tags):
@@ -64,3 +69,37 @@ def _registered(kind):
     if kind not in kinds:
         return None
     return kinds.index(kind), views.get(kind).describe()
+
+
+def unsupported_reason(version):
+    """Why a tag of this stored-format version cannot be read here, or None if it can.
+
+    Example:
+      >>> unsupported_reason(3)
+      'Written by tb-cnnvis stored-format version 3; this plugin reads version 1 or 2; upgrade tb-cnnvis.'
+    """
+    known = type(version) is int  # not a bool, a float or a string
+    if known and version in SUPPORTED_VERSIONS:
+        return None
+    reads = " or ".join(str(v) for v in SUPPORTED_VERSIONS)
+    if not known:
+        written = f"Written with an unknown stored-format version ({version!r})"
+        return f"{written}; this plugin reads version {reads}; log it again."
+    advice = "upgrade tb-cnnvis" if version > max(SUPPORTED_VERSIONS) else "log it again"
+    written = f"Written by tb-cnnvis stored-format version {version}"
+    return f"{written}; this plugin reads version {reads}; {advice}."
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_content_cached(raw):
+    """Parsed plugin content of a tag, or None (cached by the raw bytes)."""
+    try:
+        return metadata.parse_content(raw)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def tag_content(raw):
+    """A fresh copy of a tag's parsed plugin content, or None if it is not cnnvis content."""
+    content = _tag_content_cached(bytes(raw or b""))
+    return None if content is None else dict(content)

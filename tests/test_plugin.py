@@ -672,3 +672,35 @@ def test_run_notes_are_per_step_forgotten_when_the_step_reads_well_and_capped():
         "... and 2 more steps not shown.",
     ]
     assert notes.of("", "other") == [] and notes.get("", "run", "grad_cam/conv4", 1) is None
+
+
+def test_steps_answers_are_gzipped_once_and_kept_until_the_series_changes(synthetic, tmp_path):
+    import gzip
+
+    fresh, _ = make_client(synthetic[0])
+    route = BASE + "steps?run=cnnvis&tag=deconvnet/conv1"
+    zipped = fresh.get(route, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(zipped.data)) == fresh.get(route).json
+    assert fresh.get(route, headers={"Accept-Encoding": "gzip"}).data == zipped.data
+    logdir = tmp_path / "growing"
+    write_synthetic_run(str(logdir), epochs=1, layers=1, probes=1, kinds=["feature_maps"])
+    flags = tensorboard_flags(str(logdir))
+    ingester = data_ingester.LocalDataIngester(flags)
+    ingester.start()
+    app = application.TensorBoardWSGIApp(
+        flags, [plugin_loader.CnnVisLoader()], ingester.data_provider
+    )
+    growing = Client(app)
+    route = BASE + "steps?run=cnnvis&tag=feature_maps/base/conv1"
+    assert [s["step"] for s in growing.get(route).json["steps"]] == [0, 1]
+    writer = summary.RunWriter(str(logdir / "cnnvis"))  # training goes on: one more step
+    with writer.step(2):
+        content = summary.content(
+            "feature_maps", "base/conv1", input_shape=(32, 32, 3), probe_count=1,
+            layer_index=0, output_shape=(32, 32, 4),
+        )  # fmt: skip
+        views.feature_maps.write_feature_maps(content, np.ones((1, 32, 32, 4)), 2)
+    writer.close()
+    ingester._multiplexer.Reload()
+    assert [s["step"] for s in growing.get(route).json["steps"]] == [0, 1, 2]
