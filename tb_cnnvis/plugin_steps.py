@@ -16,6 +16,7 @@ Example:
     >>> png = index.image(ctx, "", series_id, step=3, index=0, version="1796047748.7")
 """
 
+import array
 import hashlib
 import json
 import os
@@ -42,15 +43,28 @@ STEPS_CACHE_CHARS = 64 * 1024 * 1024
 each) kept: what TensorBoard holds of a step is its facts, and this is about one more copy."""
 
 
+class _Refs(NamedTuple):
+    """How to read the images of one step, compactly (one per step, not per image):
+    ``where`` is None and ``items`` the blob keys (format version 1), or ``where`` is
+    ``(plugin directory, pixel file)`` and ``items`` an ``array("q")`` of the spans'
+    ``offset, length, crc32`` in a row (version 2)."""
+
+    where: tuple | None
+    items: object
+
+    def __len__(self):
+        return len(self.items) if self.where is None else len(self.items) // 3
+
+
 class _Step(NamedTuple):
     """One served step: its JSON in ``/steps`` and how to read each of its images."""
 
     text: str
-    refs: tuple
+    refs: _Refs
 
     def size(self):
-        """Its size for the cache bound."""
-        return len(self.text) + 64 * len(self.refs) + 64
+        """Its size for the cache bound (a version 1 blob key counted as 64 characters)."""
+        return len(self.text) + (64 if self.refs.where is None else 8) * len(self.refs) + 64
 
 
 class RunNotes:
@@ -118,6 +132,7 @@ class StepIndex:
         self._series = {}  # series id -> (run, tag), learnt from /tags and /steps
         self._series_lock = threading.Lock()
         self._steps = SizedLruCache(STEPS_CACHE_CHARS, size_of=_Step.size)
+        self._plugin_dirs = {}
         self.notes = RunNotes()
 
     def steps_json(self, ctx, experiment, run, tag, series):
@@ -149,28 +164,34 @@ class StepIndex:
     def _image_refs(self, run, datum, entry):
         """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
 
-        A ref is ``("blob", blob key)`` (PNGs in the event files, format version 1) or
-        ``("file", plugin directory, file, span)`` (a pixel file, version 2).
+        ``refs`` is a ``_Refs``: blob keys (PNGs in the event files, format version 1) or
+        spans of a pixel file (version 2).
         """
         if entry.text == "null":
-            return (), "its facts cannot be read (a damaged event file?)"
+            return None, "its facts cannot be read (a damaged event file?)"
         if entry.pixels is None:
-            return tuple(("blob", value.blob_key) for value in datum.values[1:]), None
+            return _Refs(None, tuple(value.blob_key for value in datum.values[1:])), None
         folder = self._plugin_dir(run)
         if folder is None:
-            return (), "its pixel file cannot be found: TensorBoard was not given one --logdir"
+            return None, "its pixel file cannot be found: TensorBoard was not given one --logdir"
         problem = self._reader.pixel_problem(folder, entry.pixels)
         if problem is not None:
-            return (), problem
-        file = entry.pixels["file"]
-        return tuple(("file", folder, file, span) for span in entry.pixels["spans"]), None
+            return None, problem
+        try:
+            spans = array.array("q", [int(v) for span in entry.pixels["spans"] for v in span])
+        except (TypeError, ValueError, OverflowError):
+            return None, "the facts hold no valid spans for its pixel file"
+        return _Refs((folder, entry.pixels["file"]), spans), None
 
     def _plugin_dir(self, run):
         """``<logdir>/<run>/plugins/cnnvis``, or None without a single log directory."""
         if not self._logdir:
             return None
-        join = posixpath.join if "://" in self._logdir else os.path.join
-        return blobstore.plugin_dir(join(self._logdir, run))
+        folder = self._plugin_dirs.get(run)
+        if folder is None:  # one string per run, shared by the references of its steps
+            join = posixpath.join if "://" in self._logdir else os.path.join
+            folder = self._plugin_dirs[run] = blobstore.plugin_dir(join(self._logdir, run))
+        return folder
 
     def _series_id(self, experiment, run, tag):
         """A short id of ``(experiment, run, tag)`` for image URLs, remembered for ``/blob``."""
@@ -198,11 +219,11 @@ class StepIndex:
             raise errors.NotFoundError(
                 f"step {step} of this series has {len(refs)} images; there is no image {index}"
             )
-        ref = refs[index]
-        if ref[0] == "blob":
-            return self._reader.blob(ctx, ref[1], version)
+        if refs.where is None:
+            return self._reader.blob(ctx, refs.items[index], version)
         try:
-            return self._reader.pixels(*ref[1:])
+            span = list(refs.items[3 * index : 3 * index + 3])
+            return self._reader.pixels(*refs.where, span)
         except blobstore.DamagedPixels as damage:
             run, tag = self._series.get(series_id, ("?", "?"))
             self.notes.set(experiment, run, tag, step, str(damage))
