@@ -78,7 +78,8 @@ class PendingStep:
             spans.append([self._size, len(png), zlib.crc32(png)])
             self.pngs.append(png)
             self._size += len(png)
-        facts = {**facts, "pixels": {"file": self.file, "spans": spans}}
+        if spans:  # a step without images needs no file (nor waits for one)
+            facts = {**facts, "pixels": {"file": self.file, "spans": spans}}
         blob = json.dumps(facts, allow_nan=False, sort_keys=True).encode("utf-8")
         self.records.append((tag, blob, tag_content, self.step if step is None else int(step)))
 

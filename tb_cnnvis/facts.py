@@ -63,9 +63,7 @@ def check_kind(tag_content, family):
     if family is None:
         expected, ok = [metadata.PROBES], kind == metadata.PROBES
     else:
-        from tb_cnnvis import views
-
-        expected = list(views.kinds(family))
+        expected = list(metadata.declared_kinds(family))
         ok = kind in expected
     if not ok:
         raise ValueError(f"This writer takes content of kind {expected}; got {kind!r}.")
@@ -94,7 +92,8 @@ def content(
     """The static plugin content of one tag, as stored in its ``SummaryMetadata``.
 
     Args:
-        kind: ``"probes"`` or a kind registered in ``tb_cnnvis.views``.
+        kind: ``"probes"`` or a kind registered in ``tb_cnnvis.views`` (declared to
+            ``metadata.declare_view``; its family, label, blurb and tab order are stored).
         layer: the layer path (None for ``probes``).
         input_shape: the model's input ``(H, W, C)``.
         probe_count: number of probe images N.
@@ -114,14 +113,13 @@ def content(
         >>> content("grad_cam", "conv3", input_shape=(64, 64, 3), probe_count=8,
         ...         layer_index=4, layer_class="Conv2D", output_shape=(14, 14, 32))
     """
-    if kind != metadata.PROBES:
-        from tb_cnnvis import views
-
-        views.get(kind)  # an unknown kind fails here, naming the known ones
+    # An unknown kind fails here, naming the known ones.
+    described = {} if kind == metadata.PROBES else metadata.view_description(kind)
     metadata.tag_name(kind, layer)  # a layer kind needs a layer
     return metadata.tag_content(
         kind,
         layer,
+        **described,
         layer_index=None if layer_index is None else int(layer_index),
         layer_class=layer_class,
         output_shape=shape_list(output_shape),

@@ -59,6 +59,52 @@ def tag_name(kind, layer=None):
     return f"{kind}/{''.join(TAG_ESCAPES.get(char, char) for char in layer)}"
 
 
+_DECLARED_VIEWS = {}  # kind -> what the dashboard needs to label and draw it
+
+
+def declare_view(kind, *, family, label, blurb, family_order=100):
+    """Declare a view kind for the writers (``tb_cnnvis.views.registry.register`` does).
+
+    The writers take each tag's ``family``, ``label`` and ``blurb`` from here, so that a
+    stored tag describes itself and neither they nor the plugin import the views registry.
+
+    Example:
+        >>> declare_view("grad_cam", family="cam", label="Grad-CAM", blurb="...", family_order=3)
+    """
+    _DECLARED_VIEWS.setdefault(
+        kind,
+        {
+            "family": family,
+            "label": label,
+            "blurb": blurb,
+            "_rank": (family_order, len(_DECLARED_VIEWS)),
+        },
+    )
+
+
+def declared_kinds(family=None):
+    """The declared view kinds (of one family, if ``family`` names one), in tab order."""
+    ranked = sorted(_DECLARED_VIEWS.items(), key=lambda item: item[1]["_rank"])
+    return tuple(kind for kind, view in ranked if family is None or view["family"] == family)
+
+
+def view_description(kind):
+    """``{"family", "label", "blurb", "view_order"}`` of a declared kind, for its tag content.
+
+    ``view_order`` is the kind's place among the declared views (the dashboard's tab order).
+
+    Raises:
+        ValueError: for a kind never declared; the message lists the declared ones.
+    """
+    view = _DECLARED_VIEWS.get(kind)
+    if view is None:
+        known = list(declared_kinds())
+        hint = "" if known else " (views are declared when tb_cnnvis.views is imported)"
+        raise ValueError(f"Unknown kind {kind!r}; the views are {known}{hint}.")
+    described = {key: value for key, value in view.items() if not key.startswith("_")}
+    return {**described, "view_order": declared_kinds().index(kind)}
+
+
 def tag_content(kind, layer=None, **facts):
     """The JSON-ready dict stored as a tag's plugin content.
 

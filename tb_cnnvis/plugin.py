@@ -14,8 +14,8 @@ and read-only; errors are ``{"error": message}`` JSON with status 400 or 404.
 """
 
 import functools
+import gzip
 import logging
-import math
 import re
 import threading
 from pathlib import Path
@@ -26,9 +26,18 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_cnnvis import metadata, views
-from tb_cnnvis.plugin_data import BlobReader
+from tb_cnnvis import metadata, plugin_views
+from tb_cnnvis.plugin_data import BlobReader, SizedLruCache
 from tb_cnnvis.plugin_steps import StepIndex
+from tb_cnnvis.plugin_views import SUPPORTED_VERSIONS, tag_content, tag_sort_key, unsupported_reason
+
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "CnnVisPlugin",
+    "frontend_dir",
+    "static_files",
+    "unsupported_reason",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +48,8 @@ then ``.js`` or ``.css``. Nothing else in the folder, and nothing outside it, is
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
 """The content type of a served frontend file, by extension."""
 
-SUPPORTED_VERSIONS = (1, metadata.FORMAT_VERSION)
-"""The stored-format versions (``"version"`` of a tag's content) this plugin reads: 1 (PNGs
-in the event files) and 2 (PNGs in pixel files, ``tb_cnnvis.blobstore``)."""
+ANSWERS_CACHE_BYTES = 16 * 1024 * 1024
+"""Most bytes of gzip-compressed ``/steps`` answers kept (a 1,000-step series: ~30 kB)."""
 
 BLOB_MAX_AGE_SECONDS = 24 * 3600
 """Browsers may cache a blob this long: a blob URL names one stored, immutable value."""
@@ -50,7 +58,6 @@ _ALLOWED_METHODS = ("GET", "HEAD")
 _MAX_PARAM_LENGTH = 4096
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _READ_ALL = 2**31 - 1  # "keep everything" at read time; downsample=0 would return nothing.
-_KIND_ORDER = {kind: index for index, kind in enumerate((metadata.PROBES, *views.kinds()))}
 
 
 def frontend_dir():
@@ -96,25 +103,6 @@ def static_files(folder):
     return files
 
 
-def unsupported_reason(version):
-    """Why a tag of this stored-format version cannot be read here, or None if it can.
-
-    Example:
-      >>> unsupported_reason(2)
-      'Written by tb-cnnvis stored-format version 2; this plugin reads version 1; upgrade tb-cnnvis.'
-    """
-    known = type(version) is int  # not a bool, a float or a string
-    if known and version in SUPPORTED_VERSIONS:
-        return None
-    reads = " or ".join(str(v) for v in SUPPORTED_VERSIONS)
-    if not known:
-        written = f"Written with an unknown stored-format version ({version!r})"
-        return f"{written}; this plugin reads version {reads}; log it again."
-    advice = "upgrade tb-cnnvis" if version > max(SUPPORTED_VERSIONS) else "log it again"
-    written = f"Written by tb-cnnvis stored-format version {version}"
-    return f"{written}; this plugin reads version {reads}; {advice}."
-
-
 class CnnVisPlugin(base_plugin.TBPlugin):
     """Serves cnnvis summaries (feature maps, filter patterns, CAMs, projections) to the tab.
 
@@ -141,9 +129,10 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         self._downsample = hint if isinstance(hint, int) and hint > 0 else _READ_ALL
         self._frontend_dir = frontend_dir()
         self._static_files = static_files(self._frontend_dir)
+        self._answers = SizedLruCache(ANSWERS_CACHE_BYTES)  # gzip-compressed /steps
         self._steps = StepIndex(
             self._data_provider,
-            BlobReader(self._data_provider),
+            BlobReader(self._data_provider, facts_chars=0),  # StepIndex keeps served steps
             getattr(context, "logdir", None),
             self._downsample,
         )
@@ -182,8 +171,8 @@ class CnnVisPlugin(base_plugin.TBPlugin):
     # ----------------------------------------------------------------------- logic
 
     def _tags_impl(self, ctx, experiment):
-        """Every run with cnnvis data and its tags with their metadata, and the registered
-        views in tab order (``GET /tags``).
+        """Every run with cnnvis data and its tags with their metadata, and the views of
+        those tags in tab order, as the tags describe them (``GET /tags``, ``plugin_views``).
 
         A tag of a stored-format version this plugin does not read is listed with an
         ``"unsupported"`` sentence (and logged once per run and tag), so that no reader
@@ -192,11 +181,11 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         mapping = self._data_provider.list_blob_sequences(
             ctx, experiment_id=experiment, plugin_name=self.plugin_name
         )
-        runs = []
+        listed = []
         for run in sorted(mapping):
             tags = []
             for tag, series in mapping[run].items():
-                content = _tag_content(series.plugin_content)
+                content = tag_content(series.plugin_content)
                 if content is None:
                     logger.warning("cnnvis: unreadable metadata for run %r tag %r", run, tag)
                     continue
@@ -207,12 +196,17 @@ class CnnVisPlugin(base_plugin.TBPlugin):
                     self._warn_once(run, tag, reason)
                 tags.append({"tag": tag, **content, **extra})
             if tags:
-                entry = {"run": run, "tags": sorted(tags, key=_tag_sort_key)}
-                notes = self._steps.notes.of(experiment, run)
-                if notes:
-                    entry["notes"] = notes
-                runs.append(entry)
-        return {"runs": runs, "views": views.catalog()}
+                listed.append((run, tags))
+        described = plugin_views.catalog(tag for _, tags in listed for tag in tags)
+        ranks = {view["kind"]: rank for rank, view in enumerate(described)}
+        runs = []
+        for run, tags in listed:
+            entry = {"run": run, "tags": sorted(tags, key=lambda t: tag_sort_key(t, ranks))}
+            notes = self._steps.notes.of(experiment, run)
+            if notes:
+                entry["notes"] = notes
+            runs.append(entry)
+        return {"runs": runs, "views": described}
 
     def _warn_once(self, run, tag, reason):
         """Log that a tag cannot be read, the first time ``/tags`` meets it."""
@@ -246,6 +240,26 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             if not series:
                 raise errors.NotFoundError(f"run {run!r} tag {tag!r} has no step {step}")
         return self._steps.steps_json(ctx, experiment, run, tag, series)
+
+    def _steps_gzip(self, ctx, experiment, run, tag, step=None):
+        """``_steps_impl``'s answer gzip-compressed, kept per state of the series (its
+        ``max_step`` and ``max_wall_time``) while every step in it could be served."""
+        listing = self._data_provider.list_blob_sequences(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=self.plugin_name,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        series = listing.get(run, {}).get(tag)
+        key = series and (experiment, run, tag, step, series.max_step, series.max_wall_time)
+        answer = self._answers.get(key) if key else None
+        if answer is None:
+            noted = len(self._steps.notes.of(experiment, run))
+            text = self._steps_impl(ctx, experiment, run, tag, step)
+            answer = gzip.compress(text.encode("utf-8"), compresslevel=3, mtime=0)
+            if key and noted == len(self._steps.notes.of(experiment, run)) == 0:
+                self._answers.put(key, answer)
+        return answer
 
     def _blob_impl(self, ctx, experiment, series_id, step, index, version=None):
         """The PNG bytes of image ``index`` of ``step`` of a series (``GET /blob``).
@@ -297,7 +311,8 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         def answer(request, ctx, eid):
             run, tag = _param(request, "run"), _param(request, "tag")
             step = _int_param(request, "step", required=False)
-            return self._steps_impl(ctx, eid, run, tag, step)
+            data = self._steps_gzip(ctx, eid, run, tag, step)
+            return http_util.Respond(request, data, "application/json", content_encoding="gzip")
 
         return _handle(environ, start_response, answer)
 
@@ -375,29 +390,6 @@ def _int_param(request, name, required=True):
             f"{name} must be a non-negative integer (as given in /steps), got {value[:40]!r}"
         )
     return int(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _tag_content_cached(raw):
-    """Parsed plugin content of a tag, or None (cached by the raw bytes)."""
-    try:
-        return metadata.parse_content(raw)
-    except (UnicodeDecodeError, ValueError):
-        return None
-
-
-def _tag_content(raw):
-    """A fresh copy of a tag's parsed plugin content, or None if it is not cnnvis content."""
-    content = _tag_content_cached(bytes(raw or b""))
-    return None if content is None else dict(content)
-
-
-def _tag_sort_key(entry):
-    """Probes first, then model order (``layer_index``), then kind, then tag name."""
-    index = entry.get("layer_index")
-    index = index if isinstance(index, (int, float)) else math.inf
-    kind_rank = _KIND_ORDER.get(entry.get("kind"), len(_KIND_ORDER))
-    return (entry.get("kind") != metadata.PROBES, index, kind_rank, entry["tag"])
 
 
 def _names(mapping, limit=30):

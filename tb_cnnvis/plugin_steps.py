@@ -16,6 +16,7 @@ Example:
     >>> png = index.image(ctx, "", series_id, step=3, index=0, version="1796047748.7")
 """
 
+import array
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ import posixpath
 import re
 import threading
 import urllib.parse
+from typing import NamedTuple
 
 from tensorboard import errors
 from tensorboard.data import provider
@@ -36,8 +38,33 @@ SERIES_ID_LENGTH = 16
 SERIES_ID = re.compile(f"[0-9a-f]{{{SERIES_ID_LENGTH}}}")
 """A valid series id (matched whole)."""
 
-IMAGE_REFS_LIMIT = 2_000_000
-"""Most image references (one per image of a step listed by ``/steps``) remembered."""
+STEPS_CACHE_CHARS = 64 * 1024 * 1024
+"""Most characters of served steps (their ``/steps`` JSON, image references counted at 64
+each) kept: what TensorBoard holds of a step is its facts, and this is about one more copy."""
+
+
+class _Refs(NamedTuple):
+    """How to read the images of one step, compactly (one per step, not per image):
+    ``where`` is None and ``items`` the blob keys (format version 1), or ``where`` is
+    ``(plugin directory, pixel file)`` and ``items`` an ``array("q")`` of the spans'
+    ``offset, length, crc32`` in a row (version 2)."""
+
+    where: tuple | None
+    items: object
+
+    def __len__(self):
+        return len(self.items) if self.where is None else len(self.items) // 3
+
+
+class _Step(NamedTuple):
+    """One served step: its JSON in ``/steps`` and how to read each of its images."""
+
+    text: str
+    refs: _Refs
+
+    def size(self):
+        """Its size for the cache bound (a version 1 blob key counted as 64 characters)."""
+        return len(self.text) + (64 if self.refs.where is None else 8) * len(self.refs) + 64
 
 
 class RunNotes:
@@ -104,52 +131,67 @@ class StepIndex:
         self._downsample = downsample
         self._series = {}  # series id -> (run, tag), learnt from /tags and /steps
         self._series_lock = threading.Lock()
-        self._refs = SizedLruCache(IMAGE_REFS_LIMIT, size_of=lambda refs: len(refs) + 1)
+        self._steps = SizedLruCache(STEPS_CACHE_CHARS, size_of=_Step.size)
+        self._plugin_dirs = {}
         self.notes = RunNotes()
 
     def steps_json(self, ctx, experiment, run, tag, series):
         """``/steps`` text for ``series``; remembers each step's image references for
-        ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served."""
-        entries = self._reader.facts_entries(ctx, series)
-        self._reader.prefetch(ctx, series)
+        ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served.
+
+        Each served step's JSON and image references are kept (``STEPS_CACHE_CHARS``) under
+        its series, step and wall time: a stored step never changes, so an answer is the
+        kept steps joined, and only new steps are read.
+        """
         series_id = self._series_id(experiment, run, tag)
-        steps = []
-        for datum, entry in zip(series, entries):
-            refs, problem = self._image_refs(run, datum, entry)
-            self.notes.set(experiment, run, tag, datum.step, problem)
-            if problem is not None:
-                continue
-            version = repr(datum.wall_time)
-            self._refs.put((series_id, datum.step, version), refs)
-            steps.append(_step_json(datum, entry.text, series_id, len(refs)))
+        keys = [(series_id, datum.step, repr(datum.wall_time)) for datum in series]
+        found = [self._steps.get(key) for key in keys]
+        missing = [(key, datum) for key, datum, step in zip(keys, series, found) if step is None]
+        if missing:
+            entries = self._reader.facts_entries(ctx, [datum for _, datum in missing])
+            fresh = {}
+            for (key, datum), entry in zip(missing, entries):
+                refs, problem = self._image_refs(run, datum, entry)
+                self.notes.set(experiment, run, tag, datum.step, problem)
+                if problem is None:
+                    fresh[key] = _Step(_step_json(datum, entry.text, series_id, len(refs)), refs)
+                    self._steps.put(key, fresh[key])
+            found = [step or fresh.get(key) for key, step in zip(keys, found)]
+        self._reader.prefetch(ctx, series)
         head = json.dumps({"run": run, "tag": tag})[:-1]
-        return f'{head}, "steps": [{",".join(steps)}]}}'
+        return f'{head}, "steps": [{",".join(step.text for step in found if step)}]}}'
 
     def _image_refs(self, run, datum, entry):
         """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
 
-        A ref is ``("blob", blob key)`` (PNGs in the event files, format version 1) or
-        ``("file", plugin directory, file, span)`` (a pixel file, version 2).
+        ``refs`` is a ``_Refs``: blob keys (PNGs in the event files, format version 1) or
+        spans of a pixel file (version 2).
         """
         if entry.text == "null":
-            return (), "its facts cannot be read (a damaged event file?)"
+            return None, "its facts cannot be read (a damaged event file?)"
         if entry.pixels is None:
-            return tuple(("blob", value.blob_key) for value in datum.values[1:]), None
+            return _Refs(None, tuple(value.blob_key for value in datum.values[1:])), None
         folder = self._plugin_dir(run)
         if folder is None:
-            return (), "its pixel file cannot be found: TensorBoard was not given one --logdir"
+            return None, "its pixel file cannot be found: TensorBoard was not given one --logdir"
         problem = self._reader.pixel_problem(folder, entry.pixels)
         if problem is not None:
-            return (), problem
-        file = entry.pixels["file"]
-        return tuple(("file", folder, file, span) for span in entry.pixels["spans"]), None
+            return None, problem
+        try:
+            spans = array.array("q", [int(v) for span in entry.pixels["spans"] for v in span])
+        except (TypeError, ValueError, OverflowError):
+            return None, "the facts hold no valid spans for its pixel file"
+        return _Refs((folder, entry.pixels["file"]), spans), None
 
     def _plugin_dir(self, run):
         """``<logdir>/<run>/plugins/cnnvis``, or None without a single log directory."""
         if not self._logdir:
             return None
-        join = posixpath.join if "://" in self._logdir else os.path.join
-        return blobstore.plugin_dir(join(self._logdir, run))
+        folder = self._plugin_dirs.get(run)
+        if folder is None:  # one string per run, shared by the references of its steps
+            join = posixpath.join if "://" in self._logdir else os.path.join
+            folder = self._plugin_dirs[run] = blobstore.plugin_dir(join(self._logdir, run))
+        return folder
 
     def _series_id(self, experiment, run, tag):
         """A short id of ``(experiment, run, tag)`` for image URLs, remembered for ``/blob``."""
@@ -171,18 +213,17 @@ class StepIndex:
             raise errors.InvalidArgumentError(
                 f"s must be the {SERIES_ID_LENGTH}-character series id of an image URL from /steps"
             )
-        refs = self._refs.get((series_id, step, version))
-        if refs is None:
-            refs = self._lookup_refs(ctx, experiment, series_id, step, version)
+        known = self._steps.get((series_id, step, version))
+        refs = known.refs if known else self._lookup_refs(ctx, experiment, series_id, step, version)
         if index >= len(refs):
             raise errors.NotFoundError(
                 f"step {step} of this series has {len(refs)} images; there is no image {index}"
             )
-        ref = refs[index]
-        if ref[0] == "blob":
-            return self._reader.blob(ctx, ref[1], version)
+        if refs.where is None:
+            return self._reader.blob(ctx, refs.items[index], version)
         try:
-            return self._reader.pixels(*ref[1:])
+            span = list(refs.items[3 * index : 3 * index + 3])
+            return self._reader.pixels(*refs.where, span)
         except blobstore.DamagedPixels as damage:
             run, tag = self._series.get(series_id, ("?", "?"))
             self.notes.set(experiment, run, tag, step, str(damage))
@@ -213,23 +254,31 @@ class StepIndex:
         )
         series = [d for d in data.get(run, {}).get(tag, ()) if d.step == step]
         self.steps_json(ctx, experiment, run, tag, series)
-        refs = self._refs.get((series_id, step, version))
-        if refs is None:
+        current = [repr(datum.wall_time) for datum in series]
+        known = self._steps.get(
+            (series_id, step, current[0] if version is None and current else version)
+        )
+        if known is None:
             problem = self.notes.get(experiment, run, tag, step)
             if problem is not None:
                 raise errors.NotFoundError(f"step {step} of {tag}: {problem}")
-            raise errors.NotFoundError(f"{tag} of run {run!r} has no step {step} at t={version}")
-        return refs
+            if current:  # the step was written again since the URL was given
+                raise errors.NotFoundError(
+                    f"step {step} of {tag} was rewritten (t={current[0]}, not {version}); reload"
+                )
+            raise errors.NotFoundError(f"{tag} of run {run!r} has no step {step}")
+        return known.refs
 
 
 def _step_json(datum, facts, series_id, image_count):
     """One step of ``/steps`` as JSON text: step, wall time, image URLs and facts."""
     # The wall time in the URL makes each URL name one immutable value, even if a restarted
     # training rewrites a step; the series id keeps URLs short whatever the names.
-    version = repr(datum.wall_time)
-    images = [
-        "blob?" + urllib.parse.urlencode({"s": series_id, "step": datum.step, "i": i, "t": version})
-        for i in range(image_count)
-    ]
-    head = json.dumps({"step": datum.step, "wall_time": datum.wall_time, "images": images})
-    return f'{head[:-1]}, "facts": {facts}}}'
+    # Every part but the wall time is hex or digits: only that one is quoted (once).
+    version = urllib.parse.quote(repr(datum.wall_time))
+    step = int(datum.step)
+    images = ",".join(
+        f'"blob?s={series_id}&step={step}&i={i}&t={version}"' for i in range(image_count)
+    )
+    head = f'{{"step": {step}, "wall_time": {json.dumps(datum.wall_time)}, "images": [{images}]'
+    return f'{head}, "facts": {facts}}}'

@@ -279,7 +279,7 @@ def test_bad_input_is_a_json_error_without_a_stack_trace(client, route, status, 
         assert message in response.json["error"]
 
 
-def test_an_image_index_out_of_range_or_a_step_not_stored_is_404_with_a_sentence(client):
+def test_an_image_index_out_of_range_or_a_step_not_stored_is_404_with_a_sentence(client, synthetic):
     [step] = get_json(client, "steps?run=cnnvis&tag=probes")["steps"]
     series = step["images"][0].split("&")[0]
     response = client.get(BASE + f"{series}&step=0&i=2&t={step['wall_time']!r}")
@@ -288,7 +288,15 @@ def test_an_image_index_out_of_range_or_a_step_not_stored_is_404_with_a_sentence
     }
     response = client.get(BASE + f"{series}&step=5&i=0&t={step['wall_time']!r}")
     assert response.status_code == 404
-    assert response.json["error"].startswith("Not found: probes of run 'cnnvis' has no step 5")
+    assert response.json == {"error": "Not found: probes of run 'cnnvis' has no step 5"}
+    fresh = make_client(synthetic[0])[0]  # no /steps asked yet: found anew
+    response = fresh.get(BASE + f"{series}&step=0&i=1")  # without t: the stored step
+    assert (
+        response.status_code == 200 and response.data == client.get(BASE + step["images"][1]).data
+    )
+    response = fresh.get(BASE + f"{series}&step=0&i=1&t=12.5")
+    assert response.status_code == 404
+    assert response.json["error"].endswith(f"(t={step['wall_time']!r}, not 12.5); reload")
 
 
 @pytest.mark.parametrize(
@@ -591,3 +599,109 @@ def test_the_entry_point_and_the_plugin_import_without_tensorflow_or_keras(tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["CnnVisPlugin", "[]"]
+
+
+def test_tags_describe_their_views_and_the_plugin_labels_what_the_log_says(tmp_path, version_1):
+    import tensorflow as tf
+
+    stored = {
+        **summary.content("grad_cam", "conv1", input_shape=(8, 8, 3), probe_count=1),
+        "label": "Grad-CAM as logged",
+        "blurb": "the sentence of the version that wrote it.",
+    }
+    assert {key: stored[key] for key in ("family", "view_order")} == {
+        "family": "cam",
+        "view_order": list(views.kinds()).index("grad_cam"),
+    }
+    writer = tf.summary.create_file_writer(str(tmp_path / "cnnvis"))
+    with writer.as_default():
+        views.cams.write_cam(stored, np.ones((1, 8, 8)), 0, class_index=[0], predicted=[0],
+                             probability=[0.5], target_probability=[0.5], cam_max=[1.0])  # fmt: skip
+    writer.close()
+    body = get_json(make_client(str(tmp_path))[0], "tags")
+    assert body["views"] == [
+        {"kind": "grad_cam", "family": "cam", "label": "Grad-CAM as logged",
+         "blurb": "the sentence of the version that wrote it."}
+    ]  # fmt: skip
+    old = get_json(make_client(version_1)[0], "tags")  # version 1 tags: today's registry
+    assert "label" not in old["runs"][0]["tags"][1]
+    assert old["views"] == views.catalog()
+    assert [entry["tag"] for entry in old["runs"][0]["tags"]] == EXPECTED_TAG_ORDER
+
+
+def test_neither_the_writers_nor_the_plugin_import_the_views_registry():
+    import ast
+    import pathlib
+
+    package = pathlib.Path(plugin.__file__).parent
+    modules = ["facts", "summary", "blobstore", "metadata", "plugin", "plugin_data", "plugin_steps"]
+    for name in modules:
+        tree = ast.parse((package / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+        assert not {i for i in imported if i.startswith("tb_cnnvis.views")}, name
+
+
+def test_under_a_path_prefix_the_relative_image_urls_of_steps_serve_the_pngs(synthetic, client):
+    prefixed, _ = make_client(synthetic[0], "--path_prefix", "/deep/tb")
+    base = "/deep/tb" + BASE
+    body = prefixed.get(base + "steps?run=cnnvis&tag=feature_maps/base/conv2&step=3").json
+    [step] = body["steps"]
+    for url in step["images"]:
+        response = prefixed.get(base + url)  # resolved against the iframe's <base href>
+        assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+        assert response.data == client.get(BASE + url).data
+    assert prefixed.get(BASE + step["images"][0]).status_code == 404  # only under the prefix
+
+
+def test_run_notes_are_per_step_forgotten_when_the_step_reads_well_and_capped():
+    from tb_cnnvis.plugin_steps import RunNotes
+
+    notes = RunNotes(limit=3)
+    for step in range(5):
+        notes.set(
+            "", "run", "grad_cam/conv4", step, f"its pixel file pixels/{step}-x.bin is missing"
+        )
+    notes.set("", "run", "grad_cam/conv4", 1, None)  # renamed into place meanwhile
+    assert notes.of("", "run") == [
+        "step 0 of grad_cam/conv4: its pixel file pixels/0-x.bin is missing; not shown.",
+        "step 2 of grad_cam/conv4: its pixel file pixels/2-x.bin is missing; not shown.",
+        "... and 2 more steps not shown.",
+    ]
+    assert notes.of("", "other") == [] and notes.get("", "run", "grad_cam/conv4", 1) is None
+
+
+def test_steps_answers_are_gzipped_once_and_kept_until_the_series_changes(synthetic, tmp_path):
+    import gzip
+
+    fresh, _ = make_client(synthetic[0])
+    route = BASE + "steps?run=cnnvis&tag=deconvnet/conv1"
+    zipped = fresh.get(route, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(zipped.data)) == fresh.get(route).json
+    assert fresh.get(route, headers={"Accept-Encoding": "gzip"}).data == zipped.data
+    logdir = tmp_path / "growing"
+    write_synthetic_run(str(logdir), epochs=1, layers=1, probes=1, kinds=["feature_maps"])
+    flags = tensorboard_flags(str(logdir))
+    ingester = data_ingester.LocalDataIngester(flags)
+    ingester.start()
+    app = application.TensorBoardWSGIApp(
+        flags, [plugin_loader.CnnVisLoader()], ingester.data_provider
+    )
+    growing = Client(app)
+    route = BASE + "steps?run=cnnvis&tag=feature_maps/base/conv1"
+    assert [s["step"] for s in growing.get(route).json["steps"]] == [0, 1]
+    writer = summary.RunWriter(str(logdir / "cnnvis"))  # training goes on: one more step
+    with writer.step(2):
+        content = summary.content(
+            "feature_maps", "base/conv1", input_shape=(32, 32, 3), probe_count=1,
+            layer_index=0, output_shape=(32, 32, 4),
+        )  # fmt: skip
+        views.feature_maps.write_feature_maps(content, np.ones((1, 32, 32, 4)), 2)
+    writer.close()
+    ingester._multiplexer.Reload()
+    assert [s["step"] for s in growing.get(route).json["steps"]] == [0, 1, 2]

@@ -180,3 +180,15 @@ def test_the_synthetic_writer_writes_steps_visible_only_whole(tmp_path):
     names = sorted(os.listdir(os.path.join(folder, "pixels")))
     assert [name.split("-")[0] for name in names] == ["0", "1"]
     assert all(blobstore.PIXEL_FILE.fullmatch(f"pixels/{name}") for name in names)
+
+
+def test_a_tag_step_without_images_names_no_pixel_file_and_is_served(logdir):
+    run_dir = os.path.join(logdir, metadata.RUN_SUBDIR)
+    writer = summary.RunWriter(run_dir)
+    content = summary.content("feature_maps", "conv1", input_shape=(4, 4, 3), probe_count=1)
+    with writer.step(0):
+        summary.write_step(content, 0, {"channels": []}, [], [], seconds=0.0)
+    writer.close()
+    assert not os.path.exists(os.path.join(run_dir, "plugins"))
+    [(facts, pngs)] = read_run(logdir)["feature_maps/conv1"].values()
+    assert facts == {"channels": [], "images": [], "seconds": 0.0} and pngs == []

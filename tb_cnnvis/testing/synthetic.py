@@ -127,10 +127,14 @@ def write_synthetic_run(
     def tag_content(kind, ref=None):
         if ref is None:
             return {**summary.content(kind, **common), **version}
-        return {**summary.content(
+        return as_written({**summary.content(
             kind, ref.path, layer_index=ref.index, output_shape=ref.shape, **common,
             layer_class="InputLayer" if ref.index < 0 else "Conv2D",
-        ), **version}  # fmt: skip
+        ), **version})  # fmt: skip
+
+    def as_written(content):  # version 1 tags did not describe their view
+        old = ("family", "label", "blurb", "view_order")
+        return {k: v for k, v in content.items() if not (in_events and k in old)}
 
     run_dir = os.path.join(logdir, metadata.RUN_SUBDIR)
     version = {"version": 1} if in_events else {}

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from tb_cnnvis import metadata
+
 
 @dataclass(frozen=True)
 class View:
@@ -66,6 +68,13 @@ def register(*views):
         if view.kind in _VIEWS or not view.kind.replace("_", "").isalnum():
             raise ValueError(f"View kind {view.kind!r} is registered twice or malformed.")
         _VIEWS[view.kind] = view
+        metadata.declare_view(
+            view.kind,
+            family=view.family.name,
+            label=view.label,
+            blurb=view.blurb,
+            family_order=view.family.order,
+        )  # the writers describe each tag from this, without importing the registry
     return views
 
 
