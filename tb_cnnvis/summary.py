@@ -54,7 +54,11 @@ Values
     Tile ``k`` of an atlas sits at row ``k // cols``, column ``k % cols``.
 
     Facts common to every kind: ``"seconds"`` (time spent computing this view at this step)
-    and ``"images"``. Per family of kinds (``tb_cnnvis.views`` registers each family's
+    and ``"images"``; any step may also carry ``"notes": [str]`` (whole sentences the
+    dashboard shows above the step's cards: which backprop rule really ran, an ascent
+    stopped early, what the cost budget reduced) and ``"budget": {"filters"?: int,
+    "steps"?: int, "probes"?: int, "layers"?: int, "deletion_steps"?: int}`` (what the cost
+    budget, ``tb_cnnvis.budget``, reduced at this step; absent when nothing was). Per family of kinds (``tb_cnnvis.views`` registers each family's
     kinds; its module writes them, ``tb_cnnvis.views.<module>.write_*``):
 
     ``probes`` (the first logged step only: 0 during ``fit``): one RGB PNG per probe image (display RGB, see
