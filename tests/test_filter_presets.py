@@ -110,7 +110,11 @@ def test_maco_keeps_the_magnitude_spectrum_and_gives_a_transparency_of_the_image
     strong = np.broadcast_to(magnitude > 1e-3 * magnitude.max(), found.shape)
     ratio = found[strong] / np.broadcast_to(magnitude, found.shape)[strong]
     assert abs(np.median(ratio) - 1) < 0.1
-    assert np.all(result.activations > result.start_activations)  # the phases did move
+    # The phases did move: every filter that responds rose (one that stays dead from a
+    # start of exactly 0 is listed as dead, and left to the data-seeded restart's tests).
+    live = ~np.isin(result.filters, result.dead)
+    assert live.sum() >= 3
+    assert np.all(result.activations[live] > result.start_activations[live])
     assert result.attribution.shape == result.images.shape[:3]
     alpha = result.transparency()
     assert alpha.shape == result.display().shape[:3]
