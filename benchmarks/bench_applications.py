@@ -69,10 +69,10 @@ def images_for(input_range, count, size, seed=0):
     return np.asarray(InputRange.resolve(input_range).from_unit(unit), np.float32)
 
 
-def train_step_seconds(model, size, repeats):
-    """Median seconds of ``train_on_batch`` on a batch of 32 (after two warm-up steps)."""
-    x = np.random.default_rng(1).random((32, size, size, 3)).astype(np.float32)
-    y = np.arange(32) % 10
+def train_step_seconds(model, size, repeats=3, batch=32):
+    """Median seconds of ``train_on_batch`` on a batch of ``batch`` (after two warm-up steps)."""
+    x = np.random.default_rng(1).random((batch, size, size, 3)).astype(np.float32)
+    y = np.arange(batch) % 10
     for _ in range(2):
         model.train_on_batch(x, y)
     times = []
@@ -84,8 +84,11 @@ def train_step_seconds(model, size, repeats):
 
 
 def run_bytes(run_dir):
-    """Bytes of every event file of a run directory."""
-    return sum(path.stat().st_size for path in Path(run_dir).glob("events.out.tfevents.*"))
+    """Bytes of a run's log: its event files and its pixel files (format 2), not the model
+    snapshots the callback keeps for the explore mode."""
+    root = Path(run_dir)
+    logged = [*root.glob("events.out.tfevents.*"), *root.glob("plugins/cnnvis/pixels/*")]
+    return sum(path.stat().st_size for path in logged if path.is_file())
 
 
 def measure(name, size, repeats, workdir):

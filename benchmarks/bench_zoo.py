@@ -21,7 +21,6 @@ Run: ``python -m benchmarks.bench_zoo [--size 96] [--models VGG16,ResNet50]``.
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 import warnings
@@ -31,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+from benchmarks.bench_applications import run_bytes, train_step_seconds
 from benchmarks.common import print_rows, row
 
 FAMILIES = (
@@ -85,25 +85,6 @@ def classifier(name, size, classes=10, **kwargs):
         model = keras.Model(x, keras.layers.Dense(classes, activation="softmax")(y))
     model.compile("adam", "sparse_categorical_crossentropy")
     return model, size
-
-
-def train_step_seconds(model, size, repeats=3, batch=32):
-    """Median seconds of ``train_on_batch`` on a batch of 32 (after two warm-up steps)."""
-    x = np.random.default_rng(1).random((batch, size, size, 3)).astype(np.float32)
-    y = np.arange(batch) % 10
-    for _ in range(2):
-        model.train_on_batch(x, y)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def run_bytes(run_dir):
-    """Bytes of every event file of a run directory."""
-    return sum(path.stat().st_size for path in Path(run_dir).glob("events.out.tfevents.*"))
 
 
 def reductions(logdir, step):
