@@ -42,6 +42,8 @@ BENCHMARKS = {
     "plugin": ("benchmarks.bench_plugin", [], ["--quick"]),
     "browser": ("benchmarks.bench_browser", [], ["--loads", "2"]),
     "explore": ("benchmarks.bench_explore", [], ["--quick"]),
+    "server_memory": ("benchmarks.bench_server_memory", [], ["--quick"]),
+    "zoo": ("benchmarks.bench_zoo", [], ["--quick"]),
 }
 """name -> (module, arguments of the full run, arguments of ``--quick``)."""
 
