@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from tb_cnnvis import capture, targets
 from tb_cnnvis.algorithms import attribution_options as options_
-from tb_cnnvis.algorithms import backprop
+from tb_cnnvis.algorithms import backprop, faithfulness
 from tb_cnnvis.input_range import InputRange
 
 METHODS = options_.METHODS
@@ -97,16 +97,6 @@ class _Job(NamedTuple):
     output: int = 0
 
 
-def _build_logits(model_ref, output=0):
-    """The class scores (logits: a final softmax skipped) of a batch."""
-
-    def run(images, side):
-        outputs, _ = capture.run_graph(model_ref(), images, side=side, logits=True)
-        return tf.cast(capture.select_output(outputs, output), tf.float32)
-
-    return run
-
-
 def _batches(count, size, make):
     """Yield ``(rows, inputs)``: copies ``rows`` made by ``make``, padded to ``size`` rows.
 
@@ -127,11 +117,7 @@ def _logits(job, make, count, copies=1):
 
     Copy ``j`` belongs to image ``j // copies`` (whose side inputs it takes).
     """
-    function = capture.CACHE.get(
-        job.model,
-        ("attribution/logits", job.output),
-        lambda model_ref: _build_logits(model_ref, job.output),
-    )
+    function = faithfulness.logits_function(job.model, job.output)
     parts = []
     for rows, x in _batches(count, job.batch, make):
         owner = np.concatenate([rows, np.full(len(x) - len(rows), rows[0])]) // copies

@@ -71,16 +71,19 @@ def _batched(function, images, batch_size, side, values=None):
     return np.concatenate(parts)
 
 
+def logits_function(model, output=0):
+    """The compiled ``(images, side) -> logits`` of output ``output``, built once per model
+    and output (shared by the attributions, the deletion curves and the class ranking)."""
+    return capture.CACHE.get(model, ("logits", output), lambda ref: _build_logits(ref, output))
+
+
 def output_logits(model, images, batch_size=64, *, side=None, output=0):
     """The explained output's logits for ``images`` (N, ...), in batches.
 
     ``side`` holds the model's other inputs for these rows (or None); ``output`` is the
     index of the output explained (``capture.output_index``).
     """
-    function = capture.CACHE.get(
-        model, ("faithfulness/logits", output), lambda ref: _build_logits(ref, output)
-    )
-    return _batched(function, images, batch_size, side)
+    return _batched(logits_function(model, output), images, batch_size, side)
 
 
 def class_probabilities(model, images, batch_size=64, *, side=None, output=0):
@@ -200,22 +203,27 @@ def deletion_curves(
     """
     batch, side = capture.split_images(model, images, image_input=image_input)
     index = capture.output_index(model, output)
+    bound = targets.bind(model, index, len(batch), target, class_index)
+    held = targets.fix(bound, output_logits(model, batch, batch_size, side=side, output=index))
+    curves = _curves(model, batch, side, index, held, maps, steps, baseline, insertion, batch_size)
+    return (*curves, held.values.get("index", np.full(len(batch), -1, np.int32)))
+
+
+def _curves(model, batch, side, index, held, maps, steps, baseline, insertion, batch_size):
+    """``(fractions, probabilities (N, steps + 1))`` of ``held`` (a fixed ``targets.Bound``)."""
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1; got {steps}.")
-    bound = targets.bind(model, index, len(batch), target, class_index)
-    if not bound.target.has_probability(bound.head):
+    if not held.target.has_probability(held.head):
         raise ValueError(
-            f"Deletion and insertion follow a class probability; the target {bound.target!r} "
+            f"Deletion and insertion follow a class probability; the target {held.target!r} "
             "has none (use a class, binary or segmentation target)."
         )
     saliency = _saliency(maps, batch)
     base = baseline_images(batch, baseline)
-    logits = output_logits(model, batch, batch_size, side=side, output=index)
-    fixed = targets.fix(bound, logits)
     probability = capture.CACHE.get(
         model,
-        ("faithfulness/probability", index, fixed.key()),
-        lambda ref: _build_target_probability(ref, index, fixed),
+        ("faithfulness/probability", index, held.key()),
+        lambda ref: _build_target_probability(ref, index, held),
     )
     pixels = saliency[0].size
     counts = np.round(np.linspace(0, pixels, int(steps) + 1)).astype(int)
@@ -236,11 +244,10 @@ def deletion_curves(
             variants.reshape(-1, *batch.shape[1:]).astype(np.float32),
             batch_size,
             capture.take_rows(side, owner),
-            lambda part, owner=owner: fixed.tensors(owner[part]),
+            lambda part, owner=owner: held.tensors(owner[part]),
         )
         curves[rows] = found.reshape(len(rows), len(counts))
-    chosen = fixed.values.get("index", np.full(len(batch), -1, np.int32))
-    return counts / pixels, curves, chosen
+    return counts / pixels, curves
 
 
 def curve_auc(fractions, curves):
@@ -323,13 +330,12 @@ def faithfulness_scores(
     bound = targets.bind(model, index, len(batch), target, class_index)
     held = targets.fix(bound, output_logits(model, batch, batch_size, side=side, output=index))
     noise = np.random.default_rng(seed).random(batch.shape[:3], dtype=np.float32)
-    options = {"steps": steps, "baseline": baseline, "batch_size": batch_size}
-    options.update(target=held.target, output=output, image_input=image_input)
-    results, chosen = {}, None
+    results = {}
     for name, saliency in (("", maps), ("_random", noise)):
         for mode in ("deletion", "insertion") if insertion else ("deletion",):
-            fractions, curves, chosen = deletion_curves(
-                model, images, saliency, insertion=mode == "insertion", **options
+            insert = mode == "insertion"
+            fractions, curves = _curves(
+                model, batch, side, index, held, saliency, steps, baseline, insert, batch_size
             )
             results[mode + name] = curve_auc(fractions, curves).astype(np.float32)
     return FaithfulnessScores(
@@ -337,7 +343,7 @@ def faithfulness_scores(
         deletion_random=results["deletion_random"],
         insertion=results.get("insertion"),
         insertion_random=results.get("insertion_random"),
-        class_index=chosen,
+        class_index=held.values.get("index", np.full(len(batch), -1, np.int32)),
     )
 
 
