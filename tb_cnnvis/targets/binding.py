@@ -43,18 +43,20 @@ def with_classes(target, class_index):
 def take(target, rows):
     """``target`` for the images ``rows`` (per-image values taken; shared ones kept)."""
     rows = np.asarray(rows)
-    if isinstance(target, Segmentation) and target.mask is not None and target.mask.ndim == 3:
-        mask = target.mask if len(target.mask) == 1 else target.mask[rows]
-        index = target.class_index
-        if index is not None and np.ndim(index) == 1:
-            index = np.asarray(index)[rows]
+    if isinstance(target, Segmentation):
+        index, mask = _per_image(target.class_index, rows, 1), _per_image(target.mask, rows, 3)
         return Segmentation(index, mask)
-    for kind in (Class, Binary, Segmentation):
-        if isinstance(target, kind):
-            index = target.class_index if kind is Segmentation else target.index
-            if index is not None and np.ndim(index) == 1 and len(index) > 1:
-                return with_classes(target, np.asarray(index)[rows])
+    if isinstance(target, (Class, Binary)):
+        return type(target)(_per_image(target.index, rows, 1))
     return target
+
+
+def _per_image(value, rows, ndim):
+    """``value[rows]`` when ``value`` holds one entry per image (a rank-``ndim`` array of
+    several rows), else ``value`` (None, one value for all, or a single row)."""
+    if value is None or np.ndim(value) < ndim or len(value) == 1:
+        return value
+    return np.asarray(value)[rows]
 
 
 class Bound(NamedTuple):
