@@ -591,14 +591,16 @@ def test_the_entry_point_and_the_plugin_import_without_tensorflow_or_keras(tmp_p
         "[entry] = [e for e in md.entry_points(group='tensorboard_plugins') if e.name == 'cnnvis']\n"
         "loader = entry.load()()\n"
         "from tensorboard.plugins import base_plugin\n"
-        "plugin = loader.load(base_plugin.TBContext())\n"
-        "print(type(plugin).__name__, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+        "plugin = loader.load(base_plugin.TBContext(logdir='.'))\n"
+        "apps = plugin.get_plugin_apps()\n"  # the explore routes load nothing either
+        "print(type(plugin).__name__, '/explore' in apps,\n"
+        "      sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["CnnVisPlugin", "[]"]
+    assert result.stdout.split() == ["CnnVisPlugin", "True", "[]"]
 
 
 def test_tags_describe_their_views_and_the_plugin_labels_what_the_log_says(tmp_path, version_1):
