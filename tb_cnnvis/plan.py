@@ -43,6 +43,8 @@ class Options(NamedTuple):
     target: object = None
     explicit_views: bool = True
     deepdream_steps: int = 10
+    metrics: bool = True
+    score_cam_channels: int | None = None
 
     @classmethod
     def of(cls, callback):
@@ -63,6 +65,7 @@ _FROM_CALLBACK = (
     "cam_classes",
     "target",
     "explicit_views",
+    "metrics",
 )
 
 
