@@ -174,6 +174,19 @@ class BlobReader:
             self._file_sizes.put(path, size)
         return None if size >= end else f"its pixel file {file} is truncated"
 
+    def facts_in_file(self, plugin_directory, file, span):
+        """The ``Facts`` stored in a span of a pixel file (version 3), uncached: the caller
+        keeps what it serves. Its images' spans are in the same file, whatever the facts say.
+
+        Raises:
+          blobstore.DamagedPixels: the file is missing, short or damaged.
+        """
+        raw = blobstore.read_span(_gfile(), plugin_directory, file, span)
+        entry = facts_entry(raw)
+        if isinstance(entry.pixels, dict):
+            entry.pixels["file"] = file
+        return entry
+
     def pixels(self, plugin_directory, file, span):
         """The PNG bytes of one span of a pixel file, checked, through a cache in bytes.
 
@@ -266,10 +279,13 @@ class BlobReader:
 
 class Facts(NamedTuple):
     """A step's facts: compact JSON ``text`` for ``/steps`` (without the pixel reference)
-    and ``pixels``, the ``{"file", "spans"}`` reference of a version 2 step (else None)."""
+    and ``pixels``, the ``{"file", "spans"}`` reference of a version 2 or 3 step (else
+    None); or, for a version 3 event blob, only ``ref``: ``(file, span)`` of the facts in
+    a pixel file (``blobstore.facts_reference``; ``text`` is then empty)."""
 
     text: str
     pixels: dict | None = None
+    ref: tuple | None = None
 
 
 _NO_FACTS = Facts("null")
@@ -290,7 +306,8 @@ def _gfile():
 
 def facts_entry(raw):
     """A facts blob as ``Facts``: compact JSON text (``null`` if unreadable, NaN and inf as
-    strings) without its ``"pixels"`` reference, and that reference.
+    strings) without its ``"pixels"`` reference, and that reference; or the reference of a
+    version 3 event blob to the facts in a pixel file (``Facts.ref``).
 
     Example:
       >>> facts_entry(b'{"p": 1, "pixels": {"file": "pixels/0-0123456789ab.bin"}}')
@@ -301,6 +318,9 @@ def facts_entry(raw):
     except (UnicodeDecodeError, ValueError):
         logger.warning("cnnvis: a step's facts blob is not JSON; serving null")
         return _NO_FACTS
+    ref = blobstore.facts_reference(facts)
+    if ref is not None:
+        return Facts("", None, ref)
     pixels = facts.pop("pixels", None) if isinstance(facts, dict) else None
     text = json.dumps(json_util.Cleanse(facts), separators=(",", ":"), allow_nan=False)
     return Facts(text, pixels if isinstance(pixels, dict) else None)

@@ -24,6 +24,7 @@ import posixpath
 import re
 import threading
 import urllib.parse
+import zlib
 from typing import NamedTuple
 
 from tensorboard import errors
@@ -38,9 +39,10 @@ SERIES_ID_LENGTH = 16
 SERIES_ID = re.compile(f"[0-9a-f]{{{SERIES_ID_LENGTH}}}")
 """A valid series id (matched whole)."""
 
-STEPS_CACHE_CHARS = 64 * 1024 * 1024
-"""Most characters of served steps (their ``/steps`` JSON, image references counted at 64
-each) kept: what TensorBoard holds of a step is its facts, and this is about one more copy."""
+STEPS_CACHE_CHARS = 32 * 1024 * 1024
+"""Most bytes of served steps (their ``/steps`` JSON compressed, image references counted
+at 8 or 64 each) kept: since format version 3 this is the plugin's only copy of the facts
+of the steps it served (TensorBoard holds a reference per step)."""
 
 
 class _Refs(NamedTuple):
@@ -57,14 +59,25 @@ class _Refs(NamedTuple):
 
 
 class _Step(NamedTuple):
-    """One served step: its JSON in ``/steps`` and how to read each of its images."""
+    """One served step: its JSON in ``/steps``, zlib-compressed (``packed``: kept steps cost
+    the plugin about a third of their text), and how to read each of its images."""
 
-    text: str
+    packed: bytes
     refs: _Refs
+
+    @classmethod
+    def of(cls, text, refs):
+        """A ``_Step`` holding ``text`` compressed."""
+        return cls(zlib.compress(text.encode("utf-8"), 1), refs)
+
+    @property
+    def text(self):
+        """Its JSON text in ``/steps``."""
+        return zlib.decompress(self.packed).decode("utf-8")
 
     def size(self):
         """Its size for the cache bound (a version 1 blob key counted as 64 characters)."""
-        return len(self.text) + (64 if self.refs.where is None else 8) * len(self.refs) + 64
+        return len(self.packed) + (64 if self.refs.where is None else 8) * len(self.refs) + 64
 
 
 class RunNotes:
@@ -151,15 +164,30 @@ class StepIndex:
             entries = self._reader.facts_entries(ctx, [datum for _, datum in missing])
             fresh = {}
             for (key, datum), entry in zip(missing, entries):
-                refs, problem = self._image_refs(run, datum, entry)
+                entry, problem = self._facts_of(run, entry)
+                if problem is None:
+                    refs, problem = self._image_refs(run, datum, entry)
                 self.notes.set(experiment, run, tag, datum.step, problem)
                 if problem is None:
-                    fresh[key] = _Step(_step_json(datum, entry.text, series_id, len(refs)), refs)
+                    fresh[key] = _Step.of(_step_json(datum, entry.text, series_id, len(refs)), refs)
                     self._steps.put(key, fresh[key])
             found = [step or fresh.get(key) for key, step in zip(keys, found)]
         self._reader.prefetch(ctx, series)
         head = json.dumps({"run": run, "tag": tag})[:-1]
         return f'{head}, "steps": [{",".join(step.text for step in found if step)}]}}'
+
+    def _facts_of(self, run, entry):
+        """``(facts, problem)``: a step's ``Facts``, read from its pixel file for a version 3
+        event blob (``entry.ref``), or why they cannot be read."""
+        if entry.ref is None:
+            return entry, None
+        folder = self._plugin_dir(run)
+        if folder is None:
+            return None, "its pixel file cannot be found: TensorBoard was not given one --logdir"
+        try:
+            return self._reader.facts_in_file(folder, *entry.ref), None
+        except blobstore.DamagedPixels as damage:
+            return None, str(damage)
 
     def _image_refs(self, run, datum, entry):
         """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
