@@ -114,16 +114,28 @@ class RunNotes:
             return self._notes.get((experiment, run), {}).get((tag, step))
 
     def of(self, experiment, run):
-        """The run's notes as sentences, in tag and step order (empty if none)."""
+        """The run's notes as sentences, in step order (empty if none): one per step and
+        problem, naming the first tag and counting the others (a step's pixel file holds
+        every tag of the step, so a missing file is one note, not one per tag)."""
         with self._lock:
-            notes = sorted(self._notes.get((experiment, run), {}).items())
-        sentences = [
-            f"step {step} of {tag}: {problem}; not shown." for (tag, step), problem in notes
-        ]
+            notes = sorted(self._notes.get((experiment, run), {}).items(), key=_step_first)
+        groups = {}
+        for (tag, step), problem in notes:
+            groups.setdefault((step, problem), []).append(tag)
+        sentences = []
+        for (step, problem), tags in groups.items():
+            who = tags[0] if len(tags) == 1 else f"{tags[0]} and {len(tags) - 1} more tags"
+            sentences.append(f"step {step} of {who}: {problem}; not shown.")
         if len(sentences) > self._limit:
             rest = len(sentences) - self._limit + 1
             sentences = [*sentences[: self._limit - 1], f"... and {rest} more steps not shown."]
         return sentences
+
+
+def _step_first(item):
+    """Sort key of a ``((tag, step), problem)`` note: step, then tag."""
+    (tag, step), _ = item
+    return step, tag
 
 
 class StepIndex:
@@ -132,15 +144,18 @@ class StepIndex:
     Args:
       data_provider: TensorBoard's data provider.
       reader: the plugin's ``plugin_data.BlobReader`` (facts, blobs, pixel files).
-      logdir: TensorBoard's ``--logdir`` (None or empty with ``--logdir_spec``: pixel
-        files cannot be found then, and their steps are notes).
+      logdir: TensorBoard's ``--logdir`` (None or empty with ``--logdir_spec``).
       downsample: the most steps read per series.
+      run_paths: without ``logdir``, a function returning ``{run: directory}`` (the
+        Python loader's ``EventMultiplexer.RunPaths``, which ``--logdir_spec`` needs);
+        without either, pixel files cannot be found and their steps are notes.
     """
 
-    def __init__(self, data_provider, reader, logdir, downsample):
+    def __init__(self, data_provider, reader, logdir, downsample, run_paths=None):
         self._provider = data_provider
         self._reader = reader
         self._logdir = logdir or None
+        self._run_paths = run_paths
         self._downsample = downsample
         self._series = {}  # series id -> (run, tag), learnt from /tags and /steps
         self._series_lock = threading.Lock()
@@ -156,7 +171,7 @@ class StepIndex:
         its series, step and wall time: a stored step never changes, so an answer is the
         kept steps joined, and only new steps are read.
         """
-        series_id = self._series_id(experiment, run, tag)
+        series_id = self.series_id(experiment, run, tag)
         keys = [(series_id, datum.step, repr(datum.wall_time)) for datum in series]
         found = [self._steps.get(key) for key in keys]
         missing = [(key, datum) for key, datum, step in zip(keys, series, found) if step is None]
@@ -183,7 +198,7 @@ class StepIndex:
             return entry, None
         folder = self._plugin_dir(run)
         if folder is None:
-            return None, "its pixel file cannot be found: TensorBoard was not given one --logdir"
+            return None, "its pixel file cannot be found: the run's directory is not known"
         try:
             return self._reader.facts_in_file(folder, *entry.ref), None
         except blobstore.DamagedPixels as damage:
@@ -201,7 +216,7 @@ class StepIndex:
             return _Refs(None, tuple(value.blob_key for value in datum.values[1:])), None
         folder = self._plugin_dir(run)
         if folder is None:
-            return None, "its pixel file cannot be found: TensorBoard was not given one --logdir"
+            return None, "its pixel file cannot be found: the run's directory is not known"
         problem = self._reader.pixel_problem(folder, entry.pixels)
         if problem is not None:
             return None, problem
@@ -212,17 +227,23 @@ class StepIndex:
         return _Refs((folder, entry.pixels["file"]), spans), None
 
     def _plugin_dir(self, run):
-        """``<logdir>/<run>/plugins/cnnvis``, or None without a single log directory."""
-        if not self._logdir:
-            return None
+        """``<run dir>/plugins/cnnvis``: the run's directory is ``<logdir>/<run>``, or (with
+        ``--logdir_spec``) the loader's; None if it cannot be told."""
         folder = self._plugin_dirs.get(run)
         if folder is None:  # one string per run, shared by the references of its steps
-            join = posixpath.join if "://" in self._logdir else os.path.join
-            folder = self._plugin_dirs[run] = blobstore.plugin_dir(join(self._logdir, run))
+            if self._logdir:
+                join = posixpath.join if "://" in self._logdir else os.path.join
+                run_dir = join(self._logdir, run)
+            else:
+                run_dir = self._run_paths and self._run_paths().get(run)
+                if not run_dir:
+                    return None
+            folder = self._plugin_dirs[run] = blobstore.plugin_dir(run_dir)
         return folder
 
-    def _series_id(self, experiment, run, tag):
-        """A short id of ``(experiment, run, tag)`` for image URLs, remembered for ``/blob``."""
+    def series_id(self, experiment, run, tag):
+        """A short id of ``(experiment, run, tag)`` for URLs, remembered for ``/blob`` and
+        ``/steps?s=``."""
         digest = hashlib.sha256(json.dumps([experiment, run, tag]).encode("utf-8"))
         series_id = digest.hexdigest()[:SERIES_ID_LENGTH]
         with self._series_lock:
@@ -257,8 +278,19 @@ class StepIndex:
             self.notes.set(experiment, run, tag, step, str(damage))
             raise errors.NotFoundError(f"step {step} of {tag}: {damage}") from None
 
-    def _lookup_refs(self, ctx, experiment, series_id, step, version):
-        """The image references of one step found anew (``/blob`` before its ``/steps``)."""
+    def series_of(self, ctx, experiment, series_id):
+        """``(run, tag)`` of a series id (``series_id``), learnt anew from the provider's
+        listing if this server has not handed it out yet.
+
+        Raises:
+          errors.InvalidArgumentError: a malformed series id.
+          errors.NotFoundError: no cnnvis series has this id.
+        """
+        if not SERIES_ID.fullmatch(series_id):
+            raise errors.InvalidArgumentError(
+                f"s must be the {SERIES_ID_LENGTH}-character series id of a URL or tag from "
+                "/tags or /steps"
+            )
         with self._series_lock:
             known = self._series.get(series_id)
         if known is None:  # learn every series id of the experiment
@@ -267,12 +299,16 @@ class StepIndex:
             )
             for run, tags in listing.items():
                 for tag in tags:
-                    self._series_id(experiment, run, tag)
+                    self.series_id(experiment, run, tag)
             with self._series_lock:
                 known = self._series.get(series_id)
         if known is None:
             raise errors.NotFoundError("no cnnvis series has this id (s); reload the page")
-        run, tag = known
+        return known
+
+    def _lookup_refs(self, ctx, experiment, series_id, step, version):
+        """The image references of one step found anew (``/blob`` before its ``/steps``)."""
+        run, tag = self.series_of(ctx, experiment, series_id)
         data = self._provider.read_blob_sequences(
             ctx,
             experiment_id=experiment,

@@ -110,7 +110,11 @@ def test_tags_lists_every_tag_with_its_stored_metadata_in_model_order(client, sy
     assert [entry["tag"] for entry in tags] == EXPECTED_TAG_ORDER
     for entry in tags:
         assert start <= entry.pop("max_wall_time") <= end
-        tag = entry["tag"]
+        tag, series = entry["tag"], entry.pop("series")
+        if tag in ("probes", "grad_cam/base/conv2"):  # /steps by the series id: the same
+            body = get_json(client, f"steps?s={series}")
+            assert body == get_json(client, f"steps?run=cnnvis&tag={tag}")
+            assert body["steps"][0]["images"][0].startswith(f"blob?s={series}&step=0&i=0&t=")
         expected = json.loads(json.dumps(info["tags"][tag]))
         expected.update(tag=tag, max_step=0 if tag == "probes" else EPOCHS - 1)
         assert entry == expected
@@ -735,4 +739,35 @@ def test_steps_answers_are_gzipped_once_and_kept_until_the_series_changes(synthe
         views.feature_maps.write_feature_maps(content, np.ones((1, 32, 32, 4)), 2)
     writer.close()
     ingester._multiplexer.Reload()
+    [run] = growing.get(BASE + "tags").json["runs"]  # as the dashboard: /tags, then /steps
+    assert [tag["max_step"] for tag in run["tags"]] == [2]  # (probes not written here)
     assert [s["step"] for s in growing.get(route).json["steps"]] == [0, 1, 2]
+
+
+def test_logdir_spec_finds_the_pixel_files_of_named_runs(synthetic, client):
+    tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), plugin_loader.CnnVisLoader()])
+    tb.configure(argv=[None, "--logdir_spec", f"named:{synthetic[0]}", "--load_fast=false"])
+    flags = tb.flags
+    flags.reload_interval, flags.reload_task = 0, "blocking"
+    ingester = data_ingester.LocalDataIngester(flags)
+    ingester.start()
+    named = Client(
+        application.TensorBoardWSGIApp(
+            flags,
+            [plugin_loader.CnnVisLoader()],
+            ingester.data_provider,
+            deprecated_multiplexer=ingester.deprecated_multiplexer,  # as ``tensorboard`` does
+        )
+    )
+    route = "steps?run={}&tag=grad_cam/base/conv2"
+    body = get_json(named, route.format("named/cnnvis"))
+    plain = get_json(client, route.format("cnnvis"))
+    assert [s["step"] for s in body["steps"]] == list(range(EPOCHS))
+    assert [s["facts"] for s in body["steps"]] == [s["facts"] for s in plain["steps"]]
+    for new_step, old_step in zip(body["steps"], plain["steps"], strict=True):
+        assert (
+            named.get(BASE + new_step["images"][0]).data
+            == client.get(BASE + old_step["images"][0]).data
+        )
+    [run] = get_json(named, "tags")["runs"]
+    assert run["run"] == "named/cnnvis" and "notes" not in run
