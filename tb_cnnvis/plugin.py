@@ -144,7 +144,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             getattr(getattr(context, "multiplexer", None), "RunPaths", None),  # --logdir_spec
         )
         self._states = {}  # (experiment, run, tag) -> (series state, when it was read)
-        self._scan = StepScan(self._steps_gzip)  # notes of damage without asking /steps
+        self._scan = StepScan(self._scan_series)  # notes of damage without asking /steps
         self._warned = set()  # (run, tag) pairs whose unsupported version was logged
         self._warned_lock = threading.Lock()
 
@@ -241,7 +241,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             self._warned.add((run, tag))
         logger.warning("cnnvis: run %r tag %r is not shown: %s", run, tag, reason)
 
-    def _steps_impl(self, ctx, experiment, run, tag, step=None):
+    def _steps_impl(self, ctx, experiment, run, tag, step=None, read_ahead=True):
         """The JSON text of ``GET /steps``: every stored step of one series, in step order.
 
         Returns text rather than a dict so that the facts of each step, parsed once and kept
@@ -264,9 +264,9 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             series = [datum for datum in series if datum.step == step]
             if not series:
                 raise errors.NotFoundError(f"run {run!r} tag {tag!r} has no step {step}")
-        return self._steps.steps_json(ctx, experiment, run, tag, series)
+        return self._steps.steps_json(ctx, experiment, run, tag, series, read_ahead)
 
-    def _steps_gzip(self, ctx, experiment, run, tag, step=None):
+    def _steps_gzip(self, ctx, experiment, run, tag, step=None, read_ahead=True):
         """``_steps_impl``'s answer gzip-compressed, kept per state of the series (its
         ``max_step`` and ``max_wall_time``) while every step in it could be served."""
         state = self._series_state(ctx, experiment, run, tag)
@@ -274,11 +274,15 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         answer = self._answers.get(key) if key else None
         if answer is None:
             noted = len(self._steps.notes.of(experiment, run))
-            text = self._steps_impl(ctx, experiment, run, tag, step)
+            text = self._steps_impl(ctx, experiment, run, tag, step, read_ahead)
             answer = gzip.compress(text.encode("utf-8"), compresslevel=3, mtime=0)
             if key and noted == len(self._steps.notes.of(experiment, run)) == 0:
                 self._answers.put(key, answer)
         return answer
+
+    def _scan_series(self, ctx, experiment, run, tag):
+        """Read a series' steps for ``StepScan``, without reading its images ahead."""
+        self._steps_gzip(ctx, experiment, run, tag, read_ahead=False)
 
     def _series_state(self, ctx, experiment, run, tag):
         """``(max_step, max_wall_time)`` of a series (None if it has no data): as ``/tags``

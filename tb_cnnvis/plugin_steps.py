@@ -163,13 +163,14 @@ class StepIndex:
         self._plugin_dirs = {}
         self.notes = RunNotes()
 
-    def steps_json(self, ctx, experiment, run, tag, series):
+    def steps_json(self, ctx, experiment, run, tag, series, read_ahead=True):
         """``/steps`` text for ``series``; remembers each step's image references for
         ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served.
 
         Each served step's JSON and image references are kept (``STEPS_CACHE_CHARS``) under
         its series, step and wall time: a stored step never changes, so an answer is the
-        kept steps joined, and only new steps are read.
+        kept steps joined, and only new steps are read. ``read_ahead``: also read the
+        images of version 1 steps ahead (remote providers only; not for the scan).
         """
         series_id = self.series_id(experiment, run, tag)
         keys = [(series_id, datum.step, repr(datum.wall_time)) for datum in series]
@@ -187,7 +188,8 @@ class StepIndex:
                     fresh[key] = _Step.of(_step_json(datum, entry.text, series_id, len(refs)), refs)
                     self._steps.put(key, fresh[key])
             found = [step or fresh.get(key) for key, step in zip(keys, found)]
-        self._reader.prefetch(ctx, series)
+        if read_ahead:  # (version 1 images, remote providers only)
+            self._reader.prefetch(ctx, series)
         head = json.dumps({"run": run, "tag": tag})[:-1]
         return f'{head}, "steps": [{",".join(step.text for step in found if step)}]}}'
 

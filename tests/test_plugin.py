@@ -702,8 +702,11 @@ def test_run_notes_are_per_step_forgotten_when_the_step_reads_well_and_capped():
             "", "run", "grad_cam/conv4", step, f"its pixel file pixels/{step}-x.bin is missing"
         )
     notes.set("", "run", "grad_cam/conv4", 1, None)  # renamed into place meanwhile
+    for tag in ("feature_maps/conv4", "deconvnet/conv4"):  # one file holds every tag's step
+        notes.set("", "run", tag, 0, "its pixel file pixels/0-x.bin is missing")
     assert notes.of("", "run") == [
-        "step 0 of grad_cam/conv4: its pixel file pixels/0-x.bin is missing; not shown.",
+        "step 0 of deconvnet/conv4 and 2 more tags: its pixel file pixels/0-x.bin is missing; "
+        "not shown.",
         "step 2 of grad_cam/conv4: its pixel file pixels/2-x.bin is missing; not shown.",
         "... and 2 more steps not shown.",
     ]
