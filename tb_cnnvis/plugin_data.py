@@ -138,7 +138,7 @@ class BlobReader:
         keys = [(d.values[0].blob_key, d.wall_time) if d.values else None for d in series]
         missing = [key for key in dict.fromkeys(keys) if key and self._facts.get(key) is None]
         if self.remote and len(missing) > 1:
-            entries = list(self._pool().map(self._read_facts, [ctx] * len(missing), missing))
+            entries = list(self.pool().map(self._read_facts, [ctx] * len(missing), missing))
         else:
             entries = [self._read_facts(ctx, key) for key in missing]
         found = {key: entry for key, entry in zip(missing, entries) if entry is not None}
@@ -269,7 +269,7 @@ class BlobReader:
         """One ``read_blob`` call."""
         return self._provider.read_blob(ctx, blob_key=blob_key)
 
-    def _pool(self):
+    def pool(self):
         """The thread pool that reads facts in parallel, made on first use."""
         with self._lock:
             if self._readers is None:

@@ -2,6 +2,7 @@
 that damaged files are notes of ``/tags`` before anyone opens their series."""
 
 import atexit
+import concurrent.futures.thread  # noqa: F401  (registers its shutdown before ours)
 import logging
 import queue
 import threading
@@ -81,8 +82,13 @@ class StepScan:
 _SCANS = weakref.WeakSet()
 
 
-@atexit.register
 def _stop_scans():
     """Let every scan finish the series it is reading before the interpreter goes down."""
     for scan in list(_SCANS):
         scan.stop()
+
+
+# Stop before the thread pools the reads use are shut down: concurrent.futures registers
+# its shutdown the same way (imported above, so first), and later registrations run first;
+# atexit would be too late.
+getattr(threading, "_register_atexit", atexit.register)(_stop_scans)

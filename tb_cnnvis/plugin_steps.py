@@ -17,6 +17,7 @@ Example:
 """
 
 import array
+import functools
 import hashlib
 import json
 import os
@@ -178,11 +179,17 @@ class StepIndex:
         missing = [(key, datum) for key, datum, step in zip(keys, series, found) if step is None]
         if missing:
             entries = self._reader.facts_entries(ctx, [datum for _, datum in missing])
+            in_files = [entry.ref is not None for entry in entries]
+            read = functools.partial(self._facts_of, run)
+            folder = self._plugin_dir(run) if any(in_files) else None
+            if folder and "://" in folder and len(entries) > 1:  # remote: reads overlap
+                resolved = list(self._reader.pool().map(read, entries))
+            else:
+                resolved = [read(entry) for entry in entries]
             fresh = {}
-            for (key, datum), entry in zip(missing, entries):
-                entry, problem = self._facts_of(run, entry)
+            for (key, datum), (entry, problem), in_file in zip(missing, resolved, in_files):
                 if problem is None:
-                    refs, problem = self._image_refs(run, datum, entry)
+                    refs, problem = self._image_refs(run, datum, entry, checked=in_file)
                 self.notes.set(experiment, run, tag, datum.step, problem)
                 if problem is None:
                     fresh[key] = _Step.of(_step_json(datum, entry.text, series_id, len(refs)), refs)
@@ -206,11 +213,12 @@ class StepIndex:
         except blobstore.DamagedPixels as damage:
             return None, str(damage)
 
-    def _image_refs(self, run, datum, entry):
+    def _image_refs(self, run, datum, entry, checked=False):
         """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
 
         ``refs`` is a ``_Refs``: blob keys (PNGs in the event files, format version 1) or
-        spans of a pixel file (version 2).
+        spans of a pixel file (versions 2 and 3). ``checked``: the facts were read from the
+        pixel file (version 3), after its PNGs: it exists and is long enough.
         """
         if entry.text == "null":
             return None, "its facts cannot be read (a damaged event file?)"
@@ -219,7 +227,7 @@ class StepIndex:
         folder = self._plugin_dir(run)
         if folder is None:
             return None, "its pixel file cannot be found: the run's directory is not known"
-        problem = self._reader.pixel_problem(folder, entry.pixels)
+        problem = None if checked else self._reader.pixel_problem(folder, entry.pixels)
         if problem is not None:
             return None, problem
         try:

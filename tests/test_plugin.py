@@ -774,3 +774,18 @@ def test_logdir_spec_finds_the_pixel_files_of_named_runs(synthetic, client):
         )
     [run] = get_json(named, "tags")["runs"]
     assert run["run"] == "named/cnnvis" and "notes" not in run
+
+
+def test_a_remote_log_directory_reads_facts_and_pixels_through_tf_gfile(synthetic, client):
+    logdir = "ram://cnnvis-plugin-test/logs"  # a tf.io.gfile filesystem: read like gs://
+    write_synthetic_run(logdir, epochs=EPOCHS - 1, layers=2, probes=2)
+    remote, _ = make_client(logdir)
+    route = "steps?run=cnnvis&tag=grad_cam/base/conv2"
+    body, local = get_json(remote, route), get_json(client, route)
+    assert [s["step"] for s in body["steps"]] == list(range(EPOCHS))
+    assert [s["facts"]["class_index"] for s in body["steps"]] == [
+        s["facts"]["class_index"] for s in local["steps"]
+    ]
+    png = remote.get(BASE + body["steps"][-1]["images"][1])
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+    assert "notes" not in get_json(remote, "tags")["runs"][0]
