@@ -4,9 +4,10 @@ Every route is described, with example responses, in ``tb_cnnvis/http_api.md``. 
 and facts are read only through ``context.data_provider``, so the plugin works the same
 under the Python loader (``--load_fast=false``) and the Rust data server (the default). The
 stored format is in the docstring of ``tb_cnnvis/summary.py``: each step of a tag is a blob
-sequence whose first blob is the step's JSON facts; its PNGs are in a pixel file of the
-run's plugin directory, which the plugin reads itself through a cache bounded in bytes
-(``plugin_steps``, format version 2), or in the other blobs (version 1).
+sequence whose first blob refers to the step's JSON facts in a pixel file of the run's
+plugin directory, beside its PNGs, which the plugin reads itself (``plugin_steps``, format
+version 3); or is the facts, their PNGs in a pixel file (version 2) or in the other blobs
+(version 1).
 
 Route handlers are thin: they read the query, call an ``_..._impl`` method (testable without
 HTTP), and answer through ``tensorboard.backend.http_util.Respond``. Every route is GET-only

@@ -2,8 +2,9 @@
 
 Stored data never changes, so what has been read once is kept in LRU caches bounded in
 size: the facts of each step (the first blob, as compact JSON text, with the reference to
-its pixel file apart), the PNGs read from pixel files (stored format version 2, read with
-``tf.io.gfile`` and checked against their CRC-32) and, with a remote data provider, the PNGs
+its pixel file apart; or, stored format version 3, read from the pixel file), the PNGs read
+from pixel files (versions 2 and 3, read with ``tf.io.gfile`` and checked against their
+CRC-32) and, with a remote data provider, the PNGs
 of version 1 blobs. The remote provider is the Rust data server behind gRPC (TensorBoard's
 default): there every call costs a round trip of tens of milliseconds however small the
 blob, while calls in flight together overlap. So with it, uncached facts are read in
@@ -36,7 +37,7 @@ BLOB_CACHE_BYTES = 128 * 1024 * 1024
 """Most bytes of PNGs kept in memory (remote data providers only)."""
 
 PIXEL_CACHE_BYTES = 64 * 1024 * 1024
-"""Most bytes of PNGs read from pixel files (format version 2) kept in memory."""
+"""Most bytes of PNGs read from pixel files (format versions 2 and 3) kept in memory."""
 
 PREFETCH_LIMIT = 1024
 """Most images of one series read ahead after ``/steps``, newest step first."""

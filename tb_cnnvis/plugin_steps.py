@@ -3,7 +3,8 @@
 ``StepIndex`` turns a series read from the data provider into the ``/steps`` JSON and
 remembers how to read each image it lists: a blob key (PNGs inside the event files, stored
 format version 1) or a span of a pixel file that the plugin reads itself
-(``<logdir>/<run>/plugins/cnnvis/pixels/...``, version 2, ``tb_cnnvis.blobstore``), as
+(``<logdir>/<run>/plugins/cnnvis/pixels/...``, versions 2 and 3, ``tb_cnnvis.blobstore``;
+version 3 keeps the facts there too), as
 TensorBoard's projector plugin reads its own files. Image URLs name a series by a short
 hash (``SERIES_ID_LENGTH`` characters), so they do not grow with run and tag names. A step
 that cannot be served (facts unreadable, pixel file missing or short) is left out of
@@ -50,7 +51,7 @@ class _Refs(NamedTuple):
     """How to read the images of one step, compactly (one per step, not per image):
     ``where`` is None and ``items`` the blob keys (format version 1), or ``where`` is
     ``(plugin directory, pixel file)`` and ``items`` an ``array("q")`` of the spans'
-    ``offset, length, crc32`` in a row (version 2)."""
+    ``offset, length, crc32`` in a row (versions 2 and 3)."""
 
     where: tuple | None
     items: object

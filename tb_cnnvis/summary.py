@@ -363,9 +363,10 @@ def write_step(tag_content, step, facts, images, pngs, seconds):
     """Write one step of the tag of ``tag_content``: its facts and its PNGs.
 
     Inside ``blobstore.RunWriter.step`` (the callback, the CLI, the synthetic writer) the
-    step is kept for that logged step's commit: the PNGs go to its pixel file and the event
-    holds the facts only (format version 2). Outside one, the facts and PNGs are written now
-    as one rank-1 string tensor (the layout of version 1, which version 2 readers read).
+    step is kept for that logged step's commit: the PNGs and the facts go to its pixel file
+    and the event holds a reference to the facts (format version 3). Outside one, the facts
+    and PNGs are written now as one rank-1 string tensor (the layout of version 1, which
+    later readers read).
 
     Args:
         tag_content: the tag's content (``content(...)``).
