@@ -51,7 +51,9 @@ def test_a_step_over_the_budget_is_reduced_in_order_and_every_reduction_is_said(
     facts, pngs = run["filter_patterns/conv1"][0]
     assert facts["filters"] == [0, 1]
     assert facts["budget"] == {"filters": 2, "steps": 8, "layers": 1}
-    assert facts["notes"] == ["2 of 4 filters, 8 steps, 1 of 2 layers at this step: within the budget"]
+    assert facts["notes"] == [
+        "2 of 4 filters, 8 steps, 1 of 2 layers at this step: within the budget"
+    ]
     facts, pngs = run["grad_cam/conv2"][0]
     assert facts["budget"] == {"probes": 2, "deletion_steps": 4} and len(pngs) == 2
     assert facts["notes"] == ["2 of 4 probes, deletion curves of 5 points: within the budget"]
@@ -67,8 +69,9 @@ def test_layers_cut_for_time_are_cut_at_that_step_only():
     plan = cb._plan
     budgeter = budget.Budgeter(budget.Budget(), plan)
     step_plan = budgeter.plan(plan, ["filter_patterns", "feature_maps"], first=True)
-    assert step_plan.plan_for(plan, "filter_patterns").layers["filter_patterns"] == (
-        plan.layers["filter_patterns"]
+    assert (
+        step_plan.plan_for(plan, "filter_patterns").layers["filter_patterns"]
+        == (plan.layers["filter_patterns"])
     )  # 30 s are plenty for this model: nothing cut
     step_plan.deadline -= 1e6  # as if the views before had taken all the time
     cut = step_plan.plan_for(plan, "filter_patterns")
@@ -159,3 +162,21 @@ def test_reductions_hold_while_needed_and_grow_back_when_the_allowance_affords_t
     roomy = budgeter.plan(plan, due, first=False)
     assert not roomy.settings["grad_cam"].reduced()
     assert roomy.settings["filter_patterns"].filters == 2  # not measured yet: as it last ran
+
+
+def test_a_view_stops_before_a_layer_the_step_has_no_time_left_for():
+    from tb_cnnvis.progress import step_line
+
+    cb = CnnVisCallback("unused", X[:2], Y[:2], views=["deconvnet", "grad_cam"])
+    cb.set_model(models.sequential())
+    plan = cb._plan
+    step_plan = budget.Budgeter(budget.Budget(), plan).plan(plan, ["deconvnet"], first=True)
+    refs = plan.layers["deconvnet"]
+    assert [ref.path for ref in step_plan.within_time("deconvnet", refs)] == ["conv1", "conv2"]
+    step_plan.deadline -= 1e6
+    assert [ref.path for ref in step_plan.within_time("deconvnet", refs)] == ["conv1"]
+    assert step_plan.skipped == {"deconvnet": ["conv2"]}
+    assert step_line(0, {"deconvnet": 0.5}, step_plan) == (
+        "cnnvis step 0: deconvnet 0.50s (total 0.50s); out of time at this step, left out: "
+        "deconvnet conv2"
+    )

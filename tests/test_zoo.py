@@ -47,5 +47,5 @@ def test_each_default_view_writes_at_every_logged_epoch(logdir, name):
         steps = sorted({step for tag in tags for step in run[tag]})
         assert steps == ([0, 2] if kind == "filter_patterns" else [0, 1, 2]), kind
         for tag in tags:
-            for step, (facts, pngs) in run[tag].items():
+            for step, (_facts, pngs) in run[tag].items():
                 assert pngs, (tag, step)

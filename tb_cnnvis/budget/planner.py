@@ -52,6 +52,7 @@ class StepPlan:
         self.allowance, self.deletion_steps = allowance, deletion_steps
         self.deadline = time.perf_counter() + allowance
         self.cut = {}  # {kind: layers}: cut at this step only, when time ran short
+        self.skipped = {}  # {kind: [paths]}: left out while the view ran, time spent
         self._seconds = seconds  # (kind, Settings) -> estimated seconds, or None
 
     def plan_for(self, plan, kind):
@@ -106,6 +107,27 @@ class StepPlan:
                 break
         self.cut[kind] = _count(chosen.layers, total)
         self.settings[kind] = chosen
+
+    def within_time(self, kind, refs):
+        """Yield ``refs`` (a view's layers, shallowest first) while the step has time for
+        the next one, keeping the later views' estimates free; the first is always yielded.
+        The layers left out are in ``skipped`` (the verbose line says them)."""
+        if self._seconds is None or views.get(kind).family.name not in _LAYER_FAMILIES:
+            return refs  # one pass over every layer (feature maps) or a single layer
+        return self._while_time_left(kind, refs)
+
+    def _while_time_left(self, kind, refs):
+        """The generator of ``within_time``."""
+        later = list(self.estimates)[list(self.estimates).index(kind) + 1 :]
+        limit = self.deadline - sum(self.estimates[k] for k in later)
+        paths = [ref.path for ref in self._plan.layers[kind]]
+        planned = self.settings[kind]
+        for done, ref in enumerate(refs):
+            one = Settings(**{**vars(planned), "layers": (paths.index(ref.path),)})
+            if done and time.perf_counter() + self._seconds(kind, one) > limit:
+                self.skipped[kind] = [later_ref.path for later_ref in refs[done:]]
+                return
+            yield ref
 
     def facts(self, kind, ref):
         """``{"budget": {...}, "notes": [...]}`` for one layer of ``kind`` (empty if nothing
