@@ -63,3 +63,33 @@ def positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
     return int(value)
+
+
+def chosen_views(named, reference_images):
+    """``(views, explicit)``: the views named (checked), or when none are, the defaults
+    (with top examples when reference images are given); a view that needs reference
+    images without them is a ValueError."""
+    if named is None:
+        extra = reference_views() if reference_images is not None else ()
+        named, explicit = default_views() + extra, False
+    else:
+        explicit = True
+    chosen = check_views(named)
+    needing = [view for view in chosen if view in reference_views()]
+    if needing and reference_images is None:
+        raise ValueError(
+            f"The {needing[0]} view needs reference_images (e.g. a few hundred validation "
+            "images); none were given."
+        )
+    return chosen, explicit
+
+
+def filter_options(preset, steps, diversity):
+    """The filter-pattern options of the callback (``preset``, ``steps``, ``diversity``)."""
+    from tb_cnnvis.algorithms.fv_presets import check_preset
+
+    return {
+        "preset": check_preset(preset, "filter_preset"),
+        "steps": steps,
+        "diversity": positive_int(diversity, "filter_diversity"),
+    }

@@ -18,18 +18,16 @@ import os
 import warnings
 
 import keras
-import numpy as np
 
 from tb_cnnvis import metadata, plan, probes, snapshots, summary, views
-from tb_cnnvis.algorithms.fv_presets import check_preset
 from tb_cnnvis.arguments import (
     CAM_TARGETS,
     DEFAULT_MAX_BYTES_PER_EPOCH,
     check_layer_spec,
     check_views,
-    default_views,
+    chosen_views,
+    filter_options,
     positive_int,
-    reference_views,
 )
 from tb_cnnvis.budget import DEFAULT_BUDGET, Budgeter, check_budget
 from tb_cnnvis.distribute import is_chief
@@ -37,7 +35,7 @@ from tb_cnnvis.epoch_metrics import EpochMetrics
 from tb_cnnvis.progress import StepProgress, step_line
 from tb_cnnvis.targets import check_target
 from tb_cnnvis.views.explained import check_cam_classes
-from tb_cnnvis.views.pipeline import last_class_layers, log_views
+from tb_cnnvis.views.pipeline import last_class_layers, log_views, warn_failures
 
 
 class CnnVisCallback(keras.callbacks.Callback):
@@ -48,21 +46,18 @@ class CnnVisCallback(keras.callbacks.Callback):
     frequency, and every view is logged after the last epoch of ``fit``. Steps follow Keras's
     epoch numbers: to continue training with a second ``fit``, pass ``initial_epoch``.
 
-    Default layers: class activation maps use the last layer with a (h, w, c) output (before the
-    model's output, for a segmentation head); class
-    attributions are maps at the input (tag ``<kind>/input``); the other views use every
-    convolution layer (``Conv2D``, ``SeparableConv2D``, ...).
+    Default layers: CAMs use the last layer with a (h, w, c) output (before the model's
+    output, for a segmentation head); attributions are maps at the input (tag
+    ``<kind>/input``); the other views one convolution layer per resolution stage (at most
+    8), projections only where a ReLU is on the path.
 
-    Metrics (``metrics=True``): per logged step, dead filters and activation sparsity of the
-    feature-map layers, the drift of CAMs and filter patterns since their previous logged
-    step, the deletion AUC of each CAM and attribution view (beside a random map's) and, with
-    ``probe_masks``, the pointing game; written as ``cnnvis_metrics/<name>`` scalars and in
-    the tags' facts (see ``tb_cnnvis.summary``). A metric that fails is warned about and
-    skipped.
+    Metrics (``metrics=True``): per logged step, dead filters and sparsity of the feature-map
+    layers, the drift of CAMs and filter patterns, the deletion AUC of each CAM and
+    attribution view (beside a random map's) and, with ``probe_masks``, the pointing game;
+    as ``cnnvis_metrics/<name>`` scalars and in the facts. A metric that fails is skipped.
 
-    Distribution: works under ``tf.distribute`` strategies. Only the chief writes: with a
-    cluster (``MultiWorkerMirroredStrategy``, ``TF_CONFIG``), that is task ``chief`` or, if
-    the cluster has no chief, ``worker`` 0; other tasks compute and write nothing.
+    Distribution: under ``tf.distribute`` strategies only the chief writes (task ``chief``,
+    else ``worker`` 0); other tasks compute and write nothing.
 
     Args:
         log_dir: the log directory (a local path or any ``tf.io.gfile`` URL, e.g.
@@ -190,18 +185,9 @@ class CnnVisCallback(keras.callbacks.Callback):
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
-        self.budget, self.explicit_views = check_budget(budget), views is not None
-        if views is None:
-            extra = reference_views() if reference_images is not None else ()
-            views = default_views() + extra
-        self.views = check_views(views)
+        self.budget = check_budget(budget)
+        self.views, self.explicit_views = chosen_views(views, reference_images)
         self._requested_views = self.views
-        needing = [view for view in self.views if view in reference_views()]
-        if needing and reference_images is None:
-            raise ValueError(
-                f"The {needing[0]} view needs reference_images (e.g. a few hundred validation "
-                "images); none were given."
-            )
         self.layers = check_layer_spec(layers, self.views)
         self.every_n_epochs = positive_int(every_n_epochs, "every_n_epochs")
         self.filters_every_n_epochs = positive_int(filters_every_n_epochs, "filters_every_n_epochs")
@@ -216,11 +202,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.cam_target = cam_target
         self.cam_classes = check_cam_classes(cam_classes)
         self.target = check_target(target)
-        self.filter_options = {
-            "preset": check_preset(filter_preset, "filter_preset"),
-            "steps": filter_steps,
-            "diversity": positive_int(filter_diversity, "filter_diversity"),
-        }
+        self.filter_options = filter_options(filter_preset, filter_steps, filter_diversity)
         self.class_names = None if class_names is None else [str(n) for n in class_names]
         self.input_range = input_range
         self.verbose = int(verbose)
@@ -229,30 +211,17 @@ class CnnVisCallback(keras.callbacks.Callback):
         self.probe_images, self.probe_labels = probes.read_probes(
             probe_images, probe_labels, self.max_probes
         )
-        self.reference_images = None
-        if reference_images is not None:
-            limit = positive_int(max_reference_images, "max_reference_images")
-            self.reference_images, _ = probes.read_probes(
-                reference_images, None, limit, "reference_images", "max_reference_images"
-            )
-        self.probe_masks = None
-        if probe_masks is not None:
-            self.probe_masks = np.asarray(probe_masks)[: probes.row_count(self.probe_images)]
-        self.metrics = bool(metrics)
-        self.output = output
-        self.image_input = image_input
+        self.reference_images = probes.read_reference(reference_images, max_reference_images)
+        self.probe_masks = probes.first_masks(probe_masks, self.probe_images)
+        self.metrics, self.output, self.image_input = bool(metrics), output, image_input
         if max_bytes_per_epoch is not None:
             max_bytes_per_epoch = positive_int(max_bytes_per_epoch, "max_bytes_per_epoch")
         self.max_bytes_per_epoch = max_bytes_per_epoch
         self.keep_models = bool(keep_models)
         self.max_model_bytes = positive_int(max_model_bytes, "max_model_bytes")
-        self._snapshots = None
         self._metrics = EpochMetrics() if self.metrics else None
-        self._plan = None
-        self._pending_first = False
-        self._chief = True
-        self._writer = self._budgeter = None
-        self._last_step = -1
+        self._plan = self._snapshots = self._writer = self._budgeter = None
+        self._pending_first, self._chief, self._last_step = False, True, -1
         self._layers_said = False
 
     # -- set-up ---------------------------------------------------------------------------
@@ -352,8 +321,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             >>> cb.close()
         """
         chosen = self.views if views is None else check_views(views)
-        unknown = [view for view in chosen if view not in self.views]
-        if unknown:
+        if unknown := [view for view in chosen if view not in self.views]:
             raise ValueError(
                 f"Views {unknown} are not logged by this callback: {list(self.views)}."
             )
@@ -401,13 +369,7 @@ class CnnVisCallback(keras.callbacks.Callback):
                 seconds["metrics"] = metrics.seconds
                 summary.write_metrics(metrics.scalars, step)
                 failed += [("metric", *failure) for failure in metrics.failures]
-            for what, name, path, error in failed:
-                warnings.warn(
-                    f"cnnvis: the {name} {what} of layer {path!r} failed at step {step} and "
-                    f"was not logged ({type(error).__name__}: {error}). Training goes on.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+            warn_failures(failed, step)
             summary.write_timings(seconds, step)
         if self._writer.committed:  # else dropped with a warning: probes again next time
             self._last_step = max(self._last_step, step)
@@ -422,14 +384,13 @@ class CnnVisCallback(keras.callbacks.Callback):
 
     def _keep_model(self, step, last):
         """Keep a snapshot of the model at ``step`` when filter patterns are due, or last."""
-        if self._snapshots is None or not self._chief:
-            return
-        if last or step % self.filters_every_n_epochs == 0:
+        due = last or step % self.filters_every_n_epochs == 0
+        if self._snapshots is not None and self._chief and due:
             self._snapshots.keep(self.model, step, self._plan)
 
     def _print_pending(self):
         """Print the progress lines held back while Keras's progress bar was mid-line."""
         self._defer_print = False
-        for line in self._lines:
-            print(line)
+        if self._lines:
+            print("\n".join(self._lines))
         self._lines.clear()

@@ -220,3 +220,18 @@ def _check_labels(labels, count):
         )
     integral = np.all(np.isfinite(labels)) and np.all(np.mod(labels, 1) == 0)
     return labels.astype(np.int64) if integral else labels.astype(np.float64)
+
+
+def read_reference(images, limit):
+    """The reference images (``read_probes`` of at most ``limit``), or None if not given."""
+    if images is None:
+        return None
+    from tb_cnnvis.arguments import positive_int
+
+    limit = positive_int(limit, "max_reference_images")
+    return read_probes(images, None, limit, "reference_images", "max_reference_images")[0]
+
+
+def first_masks(masks, images):
+    """The probe masks of the probes kept (one per row of ``images``), or None."""
+    return None if masks is None else np.asarray(masks)[: row_count(images)]

@@ -11,6 +11,7 @@ Example:
 """
 
 import time
+import warnings
 
 from tb_cnnvis.views.registry import get
 
@@ -99,3 +100,15 @@ def last_class_layers(resolved):
         for kind, refs in resolved.layers.items()
         if refs and get(kind).metric_name
     }
+
+
+def warn_failures(failed, step):
+    """One warning per ``(what, name, path, error)`` that failed at ``step`` (a view or a
+    metric of a layer): training goes on."""
+    for what, name, path, error in failed:
+        warnings.warn(
+            f"cnnvis: the {name} {what} of layer {path!r} failed at step {step} and "
+            f"was not logged ({type(error).__name__}: {error}). Training goes on.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
