@@ -20,6 +20,7 @@ Run: ``python -m benchmarks.bench_zoo [--size 96] [--models VGG16,ResNet50]``.
 """
 
 import argparse
+import logging
 import os
 import tempfile
 import time
@@ -101,6 +102,18 @@ def reductions(logdir, step):
     return "; ".join(f"{kind}: {said}" for kind, said in sorted(found.items())) or "none"
 
 
+class _Retracing(logging.Handler):
+    """Keeps TensorFlow's "triggered tf.function retracing" warnings."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        if "retracing" in record.getMessage():
+            self.messages.append(record.getMessage())
+
+
 def measure(name, size, workdir, batches=4, budgeted=True, all_views=False):
     """Rows of one network (``budgeted``: with the default budget, else ``budget=None``;
     ``all_views``: every view, top examples on 64 reference images, not the defaults)."""
@@ -129,10 +142,15 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False):
         kwargs["reference_images"] = rng.random((64, shown, shown, 3)).astype(np.float32)
     x = rng.random((32 * batches, size, size, 3)).astype(np.float32)
     y = np.arange(len(x)) % 10
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        callback = Timed(str(logdir), probes, np.arange(8) % 10, **kwargs)
-        model.fit(x, y, epochs=2, batch_size=32, callbacks=[callback], verbose=0)
+    retraced = _Retracing()
+    logging.getLogger("tensorflow").addHandler(retraced)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            callback = Timed(str(logdir), probes, np.arange(8) % 10, **kwargs)
+            model.fit(x, y, epochs=2, batch_size=32, callbacks=[callback], verbose=0)
+    finally:
+        logging.getLogger("tensorflow").removeHandler(retraced)
     said = [str(w.message) for w in caught if str(w.message).startswith("cnnvis:")]
     cost_warnings = [text for text in said if "per logged step even reduced" in text]
     failed = [text for text in said if "failed at step" in text]
@@ -152,6 +170,8 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False):
             failed[0][:160] if failed else f"{len(said)} cnnvis warnings in all"),
         row("zoo", f"{name}: cost warnings at set_model", float(len(cost_warnings)), "", None,
             cost_warnings[0][:160] if cost_warnings else "none"),
+        row("zoo", f"{name}: TensorFlow retracing warnings", float(len(retraced.messages)), "",
+            "<= 0", retraced.messages[0][:160] if retraced.messages else "none"),
     ]  # fmt: skip
 
 
@@ -175,7 +195,7 @@ def main(argv=None):
             except Exception as error:  # one network must not stop the table
                 rows.append(row("zoo", f"{name}: failed", float("nan"), "", None,
                                 f"{type(error).__name__}: {str(error)[:160]}"))  # fmt: skip
-            print_rows(f"zoo so far ({name} done)", rows[-6:])
+            print_rows(f"zoo so far ({name} done)", rows[-7:])
     print_rows("Default callback on the zoo", rows)
     return rows
 
