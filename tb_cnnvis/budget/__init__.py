@@ -3,7 +3,8 @@
 The callback times the user's training step (``on_train_batch_end``) and each epoch's
 training time (``TrainingClock``). Before each logged step, ``Budgeter.plan`` estimates
 what every due view will cost and, starting from the user's own settings, while the sum
-does not fit the step's allowance, reduces the views in this order, one rung at a time:
+does not fit 80 % of the step's allowance (``planner.PLANNED_SHARE``: the estimates leave
+out writing and can miss), reduces the views in this order, one rung at a time:
 
 1. fewer filters (filter patterns, top examples): halved, down to 2 per layer; Score-CAM's
    channels (its most varying ones), halved down to 32;
