@@ -24,9 +24,10 @@ def logdir(tmp_path):
     return str(path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Headless Chromium for the browser tests of one module (``browser_util.chromium``)."""
+    """Headless Chromium for every browser test (``browser_util.chromium``), launched once;
+    each module makes its own contexts."""
     from browser_util import chromium
 
     with chromium() as instance:
