@@ -1,9 +1,10 @@
 """The dashboard in a real TensorBoard tab, driven through headless Chromium.
 
 One module-wide set-up (CPU is scarce): a log directory written by real short ``fit`` runs
-with ``CnnVisCallback``, one ``tensorboard`` subprocess over it, one browser. Each test opens
-TensorBoard's own page on the cnnvis tab (a fresh browser context) and works inside the
-plugin's iframe the way a user would: clicks, keys, the slider. Screenshots of every view go
+with ``CnnVisCallback``, one ``tensorboard`` subprocess over it, one browser, one TensorBoard
+page on the cnnvis tab (``browser_util.SharedPage``). Each test opens the dashboard anew in
+that page's plugin iframe (its saved state cleared) and works inside it the way a user would:
+clicks, keys, the slider. Screenshots of every view go
 to ``artifacts/screenshots/``.
 
 Runs in the log directory:
