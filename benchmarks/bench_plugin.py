@@ -3,7 +3,7 @@
 The log directory has 3 runs x 100 epochs x 20 layers x 4 views (feature maps, filter
 patterns, Grad-CAM, guided backprop) plus the probes, 4 probe images. It is written fast:
 ``write_synthetic_run`` renders one small run with five layers (4 to 64 channels), and its
-blob sequences (facts naming their PNGs in a pixel file, stored format version 2) are reused
+blob sequences (references to facts and PNGs in a pixel file, stored format version 3) are reused
 for every layer, epoch and run, as raw TFRecord frames appended to the event files, with the
 source run's pixel files copied into each run. ``benchmarks.bench_server_memory`` measures
 memory against the log's size.

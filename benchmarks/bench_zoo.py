@@ -101,8 +101,9 @@ def reductions(logdir, step):
     return "; ".join(f"{kind}: {said}" for kind, said in sorted(found.items())) or "none"
 
 
-def measure(name, size, workdir, batches=4, budgeted=True):
-    """Rows of one network (``budgeted``: with the default budget, else ``budget=None``)."""
+def measure(name, size, workdir, batches=4, budgeted=True, all_views=False):
+    """Rows of one network (``budgeted``: with the default budget, else ``budget=None``;
+    ``all_views``: every view, top examples on 64 reference images, not the defaults)."""
     from tb_cnnvis import CnnVisCallback
 
     model, size = classifier(name, size)
@@ -121,13 +122,19 @@ def measure(name, size, workdir, batches=4, budgeted=True):
             timed[step] = (time.perf_counter() - start, run_bytes(self.run_dir) - before)
 
     kwargs = {} if budgeted else {"budget": None}
-    callback = Timed(str(logdir), probes, np.arange(8) % 10, **kwargs)
+    if all_views:
+        from tb_cnnvis import views
+
+        kwargs["views"] = views.ALL_VIEWS
+        kwargs["reference_images"] = rng.random((64, shown, shown, 3)).astype(np.float32)
     x = rng.random((32 * batches, size, size, 3)).astype(np.float32)
     y = np.arange(len(x)) % 10
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        callback = Timed(str(logdir), probes, np.arange(8) % 10, **kwargs)
         model.fit(x, y, epochs=2, batch_size=32, callbacks=[callback], verbose=0)
     said = [str(w.message) for w in caught if str(w.message).startswith("cnnvis:")]
+    cost_warnings = [text for text in said if "per logged step even reduced" in text]
     failed = [text for text in said if "failed at step" in text]
     step0, _ = timed[0]
     epoch, epoch_bytes = timed.get(1, (float("nan"), 0))
@@ -143,6 +150,8 @@ def measure(name, size, workdir, batches=4, budgeted=True):
             "event file"),
         row("zoo", f"{name}: failures in fit", float(len(failed)), "", "<= 0",
             failed[0][:160] if failed else f"{len(said)} cnnvis warnings in all"),
+        row("zoo", f"{name}: cost warnings at set_model", float(len(cost_warnings)), "", None,
+            cost_warnings[0][:160] if cost_warnings else "none"),
     ]  # fmt: skip
 
 
@@ -153,17 +162,20 @@ def main(argv=None):
     parser.add_argument("--models", default=",".join(FAMILIES))
     parser.add_argument("--quick", action="store_true", help="two networks only")
     parser.add_argument("--no-budget", action="store_true", help="budget=None, to compare")
+    parser.add_argument("--all-views", action="store_true", help="every view, not the defaults")
     args = parser.parse_args(argv)
     names = args.models.split(",") if not args.quick else ["MobileNetV2", "FullyConvolutional"]
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
             try:
-                rows += measure(name, args.size, workdir, budgeted=not args.no_budget)
+                rows += measure(
+                    name, args.size, workdir, budgeted=not args.no_budget, all_views=args.all_views
+                )
             except Exception as error:  # one network must not stop the table
                 rows.append(row("zoo", f"{name}: failed", float("nan"), "", None,
                                 f"{type(error).__name__}: {str(error)[:160]}"))  # fmt: skip
-            print_rows(f"zoo so far ({name} done)", rows[-5:])
+            print_rows(f"zoo so far ({name} done)", rows[-6:])
     print_rows("Default callback on the zoo", rows)
     return rows
 

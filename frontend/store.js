@@ -18,6 +18,9 @@ export class ApiError extends Error {
 }
 
 /** Fetch a URL, turning network errors and non-2xx answers into an ApiError. */
+/** Past this many characters of run and tag names, /steps is asked for by series id. */
+const LONG_NAME_CHARS = 1000;
+
 async function request(fetchImpl, url) {
   let response;
   try {
@@ -106,6 +109,7 @@ export class Store {
     this.requests = 0;
     this.runsPromise = null;
     this.series = new Map();
+    this.seriesIds = new Map(); // JSON [run, tag] -> the series id /tags gave it
     // An evicted image is only dropped, not closed: a paint may still be drawing it; the
     // garbage collector frees it once nothing holds it.
     this.images = new LruCache(imageBudgetBytes, (entry) => entry.bytes);
@@ -121,7 +125,14 @@ export class Store {
     if (!this.runsPromise) {
       this.runsPromise = this.fetch('./tags')
         .then((response) => response.json())
-        .then((json) => organizeRuns(json, FAMILIES));
+        .then((json) => {
+          for (const run of json.runs || []) {
+            for (const tag of run.tags || []) {
+              if (tag.series) this.seriesIds.set(JSON.stringify([run.run, tag.tag]), tag.series);
+            }
+          }
+          return organizeRuns(json, FAMILIES);
+        });
       this.runsPromise.catch(() => {
         this.runsPromise = null;
       });
@@ -129,11 +140,16 @@ export class Store {
     return this.runsPromise;
   }
 
-  /** The steps of one series: [{step, wallTime, facts, images}], in step order; cached. */
+  /**
+   * The steps of one series: [{step, wallTime, facts, images}], in step order; cached.
+   * Long names are asked for by the series id /tags gave (a request line has a limit).
+   */
   steps(run, tag) {
     const key = JSON.stringify([run, tag]);
     if (!this.series.has(key)) {
-      const params = new URLSearchParams({ run, tag });
+      const id = this.seriesIds.get(key);
+      const long = run.length + tag.length > LONG_NAME_CHARS;
+      const params = new URLSearchParams(id && long ? { s: id } : { run, tag });
       const promise = this.fetch(`./steps?${params}`)
         .then((response) => response.json())
         .then((json) =>

@@ -1,19 +1,24 @@
-"""Pixels in files of the run's own plugin directory: one file per logged step, made visible
-whole, and writes that never stop training.
+"""Pixels and facts in files of the run's own plugin directory: one file per logged step,
+made visible whole, and writes that never stop training.
 
 Why: TensorBoard's loaders keep every kept value of every tag in memory, so PNGs inside the
-event files make the server's memory grow with the log (tensorflow/tensorboard#5707). Here
-the event files keep only each step's facts and a reference; the PNGs of every tag of one
-logged step go into one *pixel file* ``<run dir>/plugins/cnnvis/pixels/<step>-<id>.bin``
-(``PIXEL_DIR``), the PNGs one after the other, which the plugin reads itself.
+event files make the server's memory grow with the log (tensorflow/tensorboard#5707), and
+even a value of a kilobyte of facts costs the Python loader several (each kept value holds
+the memory its whole event was parsed into). Here the event files keep only a reference per
+tag and step; the PNGs and the facts of every tag of one logged step go into one *pixel
+file* ``<run dir>/plugins/cnnvis/pixels/<step>-<id>.bin`` (``PIXEL_DIR``), one after the
+other, which the plugin reads itself (stored format version 3; version 2 kept the facts in
+the events, version 1 the PNGs too).
 
 A logged step is one transaction (``RunWriter.step``): the writers of ``tb_cnnvis.summary``
 only collect what they are given; at the end of the step the pixel file is written under a
-temporary name, the events (facts, scalars) are written and flushed, and only then is the
-pixel file renamed to its final name. A reader serves a step only when its pixel file
+temporary name, the events (references, scalars) are written and flushed, and only then is
+the pixel file renamed to its final name. A reader serves a step only when its pixel file
 exists, so it never sees half a step. Any error on the way (a full disk, a permission, a
 remote store failing) drops the step whole with one warning per kind of failure, and the
-next step tries again with a new event file.
+next step tries again with a new event file. The summary metadata of a tag (its content) is
+written with its first value in each event file only, as TensorFlow 1's ``FileWriter`` did
+(both of TensorBoard's loaders take a tag's metadata from its first value).
 
 Everything goes through ``tf.io.gfile``, so ``gs://`` and other remote log directories work.
 
@@ -48,6 +53,11 @@ opens nothing else, whatever an event file says."""
 _CURRENT = contextvars.ContextVar("cnnvis_pending_step", default=None)
 
 
+FACTS_KEY = "facts"
+"""The one key of a version 3 event blob: ``{"facts": {"file": F, "span": [offset, length,
+crc32]}}``, where the step's facts JSON lies in pixel file ``F``."""
+
+
 def plugin_dir(run_dir):
     """``<run dir>/plugins/cnnvis``, joined with ``/`` (also for ``gs://`` paths)."""
     return posixpath.join(str(run_dir).rstrip("/"), "plugins", metadata.PLUGIN_NAME)
@@ -59,7 +69,8 @@ class PendingStep:
     Attributes:
         step: the logged step.
         file: the pixel file's name relative to ``plugin_dir`` (``PIXEL_FILE``).
-        records: ``(tag, facts JSON bytes, tag content, step)`` per written tag.
+        records: ``(tag, facts JSON bytes, tag content, step)`` per written tag (the facts
+            as the pixel file holds them; the event holds their reference, ``layout``).
         scalars: ``(tag, value, step)`` per scalar.
         pngs: the PNG bytes, in file order.
     """
@@ -78,10 +89,22 @@ class PendingStep:
             spans.append([self._size, len(png), zlib.crc32(png)])
             self.pngs.append(png)
             self._size += len(png)
-        if spans:  # a step without images needs no file (nor waits for one)
+        if spans:
             facts = {**facts, "pixels": {"file": self.file, "spans": spans}}
         blob = json.dumps(facts, allow_nan=False, sort_keys=True).encode("utf-8")
         self.records.append((tag, blob, tag_content, self.step if step is None else int(step)))
+
+    def layout(self):
+        """``(pixel file bytes, event blobs)``: the PNGs then each record's facts, and for
+        each record (in order) its event blob, the facts' reference (``FACTS_KEY``)."""
+        chunks, offset, blobs = list(self.pngs), self._size, []
+        for _, facts, _, _ in self.records:
+            span = [offset, len(facts), zlib.crc32(facts)]
+            reference = {FACTS_KEY: {"file": self.file, "span": span}}
+            blobs.append(json.dumps(reference, sort_keys=True).encode("utf-8"))
+            chunks.append(facts)
+            offset += len(facts)
+        return b"".join(chunks), blobs
 
     def add_scalar(self, tag, value, step):
         """Keep one scalar of the step."""
@@ -111,6 +134,7 @@ class RunWriter:
         self.run_dir = str(run_dir)
         self.committed = None  # whether the last step was written
         self._events = None  # the tf.summary writer, made on first commit
+        self._described = set()  # tags whose metadata the current event file holds
         self._warned = set()
 
     @contextlib.contextmanager
@@ -139,26 +163,36 @@ class RunWriter:
         final = posixpath.join(plugin_dir(self.run_dir), pending.file)
         temporary = final + ".part"
         where = temporary
+        data, blobs = pending.layout()
         try:
-            if pending.pngs:
+            if data:
                 tf.io.gfile.makedirs(posixpath.dirname(final))
                 with tf.io.gfile.GFile(temporary, "wb") as out:
-                    out.write(b"".join(pending.pngs))
+                    out.write(data)
             where = self.run_dir
             if self._events is None:
                 self._events = tf.summary.create_file_writer(self.run_dir)
+                self._described = set()
+            described = set(self._described)
             with self._events.as_default():
-                for tag, blob, tag_content, step in pending.records:
+                for (tag, _, tag_content, step), blob in zip(pending.records, blobs):
+                    first = tag not in described
+                    described.add(tag)
                     tf.summary.write(
                         tag,
                         tensor=tf.constant([blob], dtype=tf.string),
                         step=step,
-                        metadata=metadata.create_summary_metadata(tag_content),
+                        metadata=metadata.create_summary_metadata(tag_content) if first else None,
                     )
                 for tag, value, step in pending.scalars:
-                    tf.summary.scalar(tag, value, step=step)
+                    if tag in described:
+                        tf.summary.write(tag, tf.constant(value, tf.float32), step=step)
+                    else:
+                        described.add(tag)
+                        tf.summary.scalar(tag, value, step=step)
             self._events.flush()
-            if pending.pngs:
+            self._described = described
+            if data:
                 where = final
                 tf.io.gfile.rename(temporary, final, overwrite=True)
         except Exception as error:  # Any write failure (disk, permission, remote store).
@@ -211,8 +245,24 @@ class DamagedPixels(Exception):
     """A pixel file, or a span in it, that cannot be read as written; the message says why."""
 
 
+def facts_reference(facts):
+    """``(file, span)`` of a version 3 event blob's parsed JSON (``FACTS_KEY``), else None.
+
+    Example:
+        >>> facts_reference({"facts": {"file": "pixels/3-0123456789ab.bin", "span": [9, 2, 7]}})
+        ('pixels/3-0123456789ab.bin', [9, 2, 7])
+    """
+    if not isinstance(facts, dict) or set(facts) != {FACTS_KEY}:
+        return None
+    reference = facts[FACTS_KEY]
+    if not isinstance(reference, dict):
+        return None
+    return reference.get("file"), reference.get("span")
+
+
 def read_span(gfile, plugin_directory, file, span):
-    """The bytes of one PNG of a pixel file, checked against its length and CRC-32.
+    """The bytes of one span (a PNG, or facts) of a pixel file, checked against its length
+    and CRC-32.
 
     Args:
         gfile: a ``tf.io.gfile``-like module (``tensorboard.compat.tf.io.gfile``).
@@ -237,9 +287,19 @@ def read_span(gfile, plugin_directory, file, span):
     except Exception as error:  # gfile raises its own errors (NotFoundError, ...) or OSError.
         if not gfile.exists(path):
             raise DamagedPixels(f"its pixel file {file} is missing") from None
+        if _size(gfile, path) < offset + length:  # gfile cannot seek past the end
+            raise DamagedPixels(f"its pixel file {file} is truncated") from None
         raise DamagedPixels(f"its pixel file {file} cannot be read ({error})") from None
     if len(data) != length:
         raise DamagedPixels(f"its pixel file {file} is truncated")
     if zlib.crc32(data) != crc:
         raise DamagedPixels(f"its pixel file {file} is damaged (checksum mismatch)")
     return bytes(data)
+
+
+def _size(gfile, path):
+    """The size of a file in bytes, or -1 if it cannot be told."""
+    try:
+        return gfile.stat(path).length
+    except Exception:  # gfile raises its own errors: the size is unknown.
+        return -1

@@ -34,7 +34,7 @@ from tb_cnnvis.arguments import (
 from tb_cnnvis.budget import DEFAULT_BUDGET, Budgeter, check_budget
 from tb_cnnvis.distribute import is_chief
 from tb_cnnvis.epoch_metrics import EpochMetrics
-from tb_cnnvis.progress import StepProgress, defaults_text
+from tb_cnnvis.progress import StepProgress, step_line
 from tb_cnnvis.targets import check_target
 from tb_cnnvis.views.explained import check_cam_classes
 from tb_cnnvis.views.pipeline import last_class_layers, log_views
@@ -414,12 +414,9 @@ class CnnVisCallback(keras.callbacks.Callback):
         if step_plan is not None:
             self._budgeter.observe(resolved, step_plan, seconds)
         if self.verbose:
-            spent = ", ".join(f"{view} {s:.2f}s" for view, s in seconds.items())
-            line = f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)"
-            if not self._layers_said:
-                self._layers_said = True
-                line += (step_plan.describe() if step_plan else "") + defaults_text(resolved)
-            self._lines.append(line)
+            first_of_run = None if self._layers_said else resolved
+            self._layers_said = True
+            self._lines.append(step_line(step, seconds, step_plan, first_of_run))
             if not self._defer_print:
                 self._print_pending()
 

@@ -21,8 +21,10 @@ def jsonable(value):
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
+        return _array(value)
     if isinstance(value, (list, tuple)):
+        if all(type(v) is float for v in value):  # per-channel lists: no call per value
+            return [v if math.isfinite(v) else None for v in value]
         return [jsonable(v) for v in value]
     if isinstance(value, (np.integer, bool, np.bool_)):
         return value.item() if isinstance(value, np.generic) else value
@@ -30,6 +32,21 @@ def jsonable(value):
         value = float(value)
         return value if math.isfinite(value) else None
     return value
+
+
+def _array(values):
+    """An array as nested lists, non-finite floats as None, in one pass of numpy."""
+    if values.dtype.kind in "iub":
+        return values.tolist()
+    if values.dtype.kind != "f":
+        return jsonable(values.tolist())
+    values = values.astype(np.float64)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values.tolist()
+    held = values.astype(object)
+    held[~finite] = None
+    return held.tolist()
 
 
 def int_list(values):

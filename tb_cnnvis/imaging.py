@@ -201,6 +201,12 @@ def signed_to_gray(values):
     return pixels.astype(np.uint8)[..., None], scale
 
 
+PNG_COMPRESSION = 1
+"""zlib level of the stored PNGs. Level 1 against libpng's default 6, on the 48 PNGs of a
+logged step of MobileNetV2 at 96 px: 0.10 s instead of 0.22 s of CPU, 2.29 MB instead of
+2.19 MB (encoding was most of what feature maps cost at an ordinary logged epoch)."""
+
+
 def encode_png(pixels):
     """PNG bytes of a uint8 image (h, w), (h, w, 1) or (h, w, 3), lossless.
 
@@ -217,7 +223,7 @@ def encode_png(pixels):
         pixels = pixels[..., None]
     if pixels.ndim != 3 or pixels.shape[-1] not in (1, 3, 4):
         raise ValueError(f"encode_png needs (h, w), (h, w, 1/3/4); got {pixels.shape}.")
-    return tf.io.encode_png(pixels).numpy()
+    return tf.io.encode_png(pixels, compression=PNG_COMPRESSION).numpy()
 
 
 def decode_png(data):

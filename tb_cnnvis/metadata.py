@@ -15,9 +15,10 @@ from tensorboard.compat.proto import summary_pb2
 PLUGIN_NAME = "cnnvis"
 """The plugin's name: the URL namespace and the ``plugin_data.plugin_name`` of every tag."""
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Version of the stored format; bumped when a reader would misread older data (2: pixels
-in files of the run's plugin directory, ``tb_cnnvis.blobstore``)."""
+in files of the run's plugin directory, ``tb_cnnvis.blobstore``; 3: the facts there too,
+the events holding only a reference)."""
 
 RUN_SUBDIR = "cnnvis"
 """The callback writes to ``<log_dir>/cnnvis``, beside Keras's ``train`` and ``validation``."""

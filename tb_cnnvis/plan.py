@@ -43,6 +43,8 @@ class Options(NamedTuple):
     target: object = None
     explicit_views: bool = True
     deepdream_steps: int = 10
+    metrics: bool = True
+    score_cam_channels: int | None = None
 
     @classmethod
     def of(cls, callback):
@@ -63,6 +65,7 @@ _FROM_CALLBACK = (
     "cam_classes",
     "target",
     "explicit_views",
+    "metrics",
 )
 
 
@@ -159,6 +162,8 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
             spec = None  # maps at the input: a layer spec is for the other views
         if spec is None:
             resolved[kind] = _runnable(plan, kind, default_layers(model, kind))
+            if not options.explicit_views:
+                resolved[kind] = _without_repeats(plan, kind, resolved[kind])
             if not views.get(kind).family.at_input:
                 four_d = capture.select_layers(model, None)
                 defaults[kind] = views.get(kind).family.default_reason(four_d)
@@ -188,6 +193,7 @@ def make_plan(model, chosen, layers, images, labels, class_names, options, masks
     began = time.perf_counter()
     feature_maps.layer_outputs(model, probes.inputs, paths, image_input=options.image_input)
     return plan._replace(
+        views=tuple(kind for kind in chosen if resolved[kind]),
         layers=resolved,
         contents=contents,
         defaults=defaults,
@@ -204,6 +210,24 @@ def _check_runnable(plan, kind, refs):
             view.family.check(plan, view, ref)
         except ValueError as error:
             raise ValueError(f"The {kind} view cannot run on layer {ref.path!r}: {error}") from None
+
+
+def _without_repeats(plan, kind, refs):
+    """The default layers of a default view where it shows something of its own: where it
+    would only repeat another view (deconvnet without a ReLU on the path is the plain
+    gradient), it is left out with a warning."""
+    view = views.get(kind)
+    repeated, why = view.family.repeats(plan, view, refs)
+    if not repeated:
+        return refs
+    kept = [ref for ref in refs if ref.path not in set(repeated)]
+    where = f"layer(s) {repeated}" if kept else "all its default layers"
+    warnings.warn(
+        f"cnnvis: the {kind} view is left out of {where}: {why}.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return kept
 
 
 def _runnable(plan, kind, refs):

@@ -4,9 +4,10 @@ Every route is described, with example responses, in ``tb_cnnvis/http_api.md``. 
 and facts are read only through ``context.data_provider``, so the plugin works the same
 under the Python loader (``--load_fast=false``) and the Rust data server (the default). The
 stored format is in the docstring of ``tb_cnnvis/summary.py``: each step of a tag is a blob
-sequence whose first blob is the step's JSON facts; its PNGs are in a pixel file of the
-run's plugin directory, which the plugin reads itself through a cache bounded in bytes
-(``plugin_steps``, format version 2), or in the other blobs (version 1).
+sequence whose first blob refers to the step's JSON facts in a pixel file of the run's
+plugin directory, beside its PNGs, which the plugin reads itself (``plugin_steps``, format
+version 3); or is the facts, their PNGs in a pixel file (version 2) or in the other blobs
+(version 1).
 
 Route handlers are thin: they read the query, call an ``_..._impl`` method (testable without
 HTTP), and answer through ``tensorboard.backend.http_util.Respond``. Every route is GET-only
@@ -18,16 +19,18 @@ import gzip
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 
-from tensorboard import errors, plugin_util
+from tensorboard import errors
 from tensorboard.backend import http_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
-from werkzeug import wrappers
 
 from tb_cnnvis import metadata, plugin_views
 from tb_cnnvis.plugin_data import BlobReader, SizedLruCache
+from tb_cnnvis.plugin_http import handle, int_param, names, param
+from tb_cnnvis.plugin_scan import StepScan
 from tb_cnnvis.plugin_steps import StepIndex
 from tb_cnnvis.plugin_views import SUPPORTED_VERSIONS, tag_content, tag_sort_key, unsupported_reason
 
@@ -48,14 +51,18 @@ then ``.js`` or ``.css``. Nothing else in the folder, and nothing outside it, is
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
 """The content type of a served frontend file, by extension."""
 
+SERIES_STATE_SECONDS = 1.0
+"""How long a series' state (``max_step``, ``max_wall_time``) read for ``/steps`` or listed
+by ``/tags`` is taken as current: ``/steps`` follows what ``/tags`` last listed, and a new
+epoch that ``/tags`` has not listed yet shows up in ``/steps`` at most this much later
+(TensorBoard itself reloads every 5 seconds by default)."""
+
 ANSWERS_CACHE_BYTES = 16 * 1024 * 1024
 """Most bytes of gzip-compressed ``/steps`` answers kept (a 1,000-step series: ~30 kB)."""
 
 BLOB_MAX_AGE_SECONDS = 24 * 3600
 """Browsers may cache a blob this long: a blob URL names one stored, immutable value."""
 
-_ALLOWED_METHODS = ("GET", "HEAD")
-_MAX_PARAM_LENGTH = 4096
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _READ_ALL = 2**31 - 1  # "keep everything" at read time; downsample=0 would return nothing.
 
@@ -121,8 +128,8 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         """Keep the data provider and the sampling bound; read nothing yet.
 
         Args:
-          context: a ``base_plugin.TBContext``; only ``data_provider`` and
-            ``sampling_hints`` are used.
+          context: a ``base_plugin.TBContext``; ``data_provider``, ``sampling_hints``,
+            ``logdir`` and (for ``--logdir_spec``) ``multiplexer`` are used.
         """
         self._data_provider = context.data_provider
         hint = (context.sampling_hints or {}).get(self.plugin_name)
@@ -135,7 +142,10 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             BlobReader(self._data_provider, facts_chars=0),  # StepIndex keeps served steps
             getattr(context, "logdir", None),
             self._downsample,
+            getattr(getattr(context, "multiplexer", None), "RunPaths", None),  # --logdir_spec
         )
+        self._states = {}  # (experiment, run, tag) -> (series state, when it was read)
+        self._scan = StepScan(self._scan_series)  # notes of damage without asking /steps
         self._warned = set()  # (run, tag) pairs whose unsupported version was logged
         self._warned_lock = threading.Lock()
 
@@ -189,7 +199,13 @@ class CnnVisPlugin(base_plugin.TBPlugin):
                 if content is None:
                     logger.warning("cnnvis: unreadable metadata for run %r tag %r", run, tag)
                     continue
-                extra = {"max_step": series.max_step, "max_wall_time": series.max_wall_time}
+                extra = {
+                    "max_step": series.max_step,
+                    "max_wall_time": series.max_wall_time,
+                    "series": self._steps.series_id(experiment, run, tag),
+                }
+                state = (series.max_step, series.max_wall_time)
+                self._states[(experiment, run, tag)] = (state, time.monotonic())
                 reason = unsupported_reason(content.get("version"))
                 if reason is not None:
                     extra["unsupported"] = reason
@@ -197,6 +213,16 @@ class CnnVisPlugin(base_plugin.TBPlugin):
                 tags.append({"tag": tag, **content, **extra})
             if tags:
                 listed.append((run, tags))
+        self._scan.request(
+            ctx,
+            experiment,
+            [
+                (run, tag["tag"], (tag["max_step"], tag["max_wall_time"]))
+                for run, tags in listed
+                for tag in tags
+                if "unsupported" not in tag
+            ],
+        )
         described = plugin_views.catalog(tag for _, tags in listed for tag in tags)
         ranks = {view["kind"]: rank for rank, view in enumerate(described)}
         runs = []
@@ -216,7 +242,7 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             self._warned.add((run, tag))
         logger.warning("cnnvis: run %r tag %r is not shown: %s", run, tag, reason)
 
-    def _steps_impl(self, ctx, experiment, run, tag, step=None):
+    def _steps_impl(self, ctx, experiment, run, tag, step=None, read_ahead=True):
         """The JSON text of ``GET /steps``: every stored step of one series, in step order.
 
         Returns text rather than a dict so that the facts of each step, parsed once and kept
@@ -239,11 +265,35 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             series = [datum for datum in series if datum.step == step]
             if not series:
                 raise errors.NotFoundError(f"run {run!r} tag {tag!r} has no step {step}")
-        return self._steps.steps_json(ctx, experiment, run, tag, series)
+        return self._steps.steps_json(ctx, experiment, run, tag, series, read_ahead)
 
-    def _steps_gzip(self, ctx, experiment, run, tag, step=None):
+    def _steps_gzip(self, ctx, experiment, run, tag, step=None, read_ahead=True):
         """``_steps_impl``'s answer gzip-compressed, kept per state of the series (its
         ``max_step`` and ``max_wall_time``) while every step in it could be served."""
+        state = self._series_state(ctx, experiment, run, tag)
+        key = state and (experiment, run, tag, step, *state)
+        answer = self._answers.get(key) if key else None
+        if answer is None:
+            noted = len(self._steps.notes.of(experiment, run))
+            text = self._steps_impl(ctx, experiment, run, tag, step, read_ahead)
+            answer = gzip.compress(text.encode("utf-8"), compresslevel=3, mtime=0)
+            if key and noted == len(self._steps.notes.of(experiment, run)) == 0:
+                self._answers.put(key, answer)
+        return answer
+
+    def _scan_series(self, ctx, experiment, run, tag):
+        """Read a series' steps for ``StepScan``, without reading its images ahead."""
+        self._steps_gzip(ctx, experiment, run, tag, read_ahead=False)
+
+    def _series_state(self, ctx, experiment, run, tag):
+        """``(max_step, max_wall_time)`` of a series (None if it has no data): as ``/tags``
+        last listed it, or asked of the provider, at most ``SERIES_STATE_SECONDS`` old (the
+        Python loader's listing of a series walks every kept step: milliseconds per
+        request at 1,000 epochs)."""
+        now = time.monotonic()
+        known = self._states.get((experiment, run, tag))
+        if known is not None and now - known[1] < SERIES_STATE_SECONDS:
+            return known[0]
         listing = self._data_provider.list_blob_sequences(
             ctx,
             experiment_id=experiment,
@@ -251,15 +301,9 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
         )
         series = listing.get(run, {}).get(tag)
-        key = series and (experiment, run, tag, step, series.max_step, series.max_wall_time)
-        answer = self._answers.get(key) if key else None
-        if answer is None:
-            noted = len(self._steps.notes.of(experiment, run))
-            text = self._steps_impl(ctx, experiment, run, tag, step)
-            answer = gzip.compress(text.encode("utf-8"), compresslevel=3, mtime=0)
-            if key and noted == len(self._steps.notes.of(experiment, run)) == 0:
-                self._answers.put(key, answer)
-        return answer
+        state = series and (series.max_step, series.max_wall_time)
+        self._states[(experiment, run, tag)] = (state, now)
+        return state
 
     def _blob_impl(self, ctx, experiment, series_id, step, index, version=None):
         """The PNG bytes of image ``index`` of ``step`` of a series (``GET /blob``).
@@ -293,43 +337,47 @@ class CnnVisPlugin(base_plugin.TBPlugin):
         )
         if run not in mapping:
             raise errors.NotFoundError(
-                f"no cnnvis data for run {run!r}; runs with cnnvis data: {_names(mapping)}"
+                f"no cnnvis data for run {run!r}; runs with cnnvis data: {names(mapping)}"
             )
         raise errors.NotFoundError(
-            f"run {run!r} has no cnnvis tag {tag!r}; its tags: {_names(mapping[run])}"
+            f"run {run!r} has no cnnvis tag {tag!r}; its tags: {names(mapping[run])}"
         )
 
     # ----------------------------------------------------------------------- routes
 
     def _serve_tags(self, environ, start_response):
         """``GET /tags``."""
-        return _handle(environ, start_response, lambda request, ctx, eid: self._tags_impl(ctx, eid))
+        return handle(environ, start_response, lambda request, ctx, eid: self._tags_impl(ctx, eid))
 
     def _serve_steps(self, environ, start_response):
-        """``GET /steps?run=R&tag=T[&step=S]``."""
+        """``GET /steps?run=R&tag=T[&step=S]`` or ``GET /steps?s=SERIES[&step=S]``."""
 
         def answer(request, ctx, eid):
-            run, tag = _param(request, "run"), _param(request, "tag")
-            step = _int_param(request, "step", required=False)
+            series_id = param(request, "s", required=False)
+            if series_id is not None:  # the series' id from /tags: short whatever the names
+                run, tag = self._steps.series_of(ctx, eid, series_id)
+            else:
+                run, tag = param(request, "run"), param(request, "tag")
+            step = int_param(request, "step", required=False)
             data = self._steps_gzip(ctx, eid, run, tag, step)
             return http_util.Respond(request, data, "application/json", content_encoding="gzip")
 
-        return _handle(environ, start_response, answer)
+        return handle(environ, start_response, answer)
 
     def _serve_blob(self, environ, start_response):
         """``GET /blob?s=SERIES&step=S&i=I[&t=version]``."""
 
         def answer(request, ctx, eid):
-            series_id = _param(request, "s")
-            step = _int_param(request, "step")
-            index = _int_param(request, "i")
-            version = _param(request, "t", required=False)
+            series_id = param(request, "s")
+            step = int_param(request, "step")
+            index = int_param(request, "i")
+            version = param(request, "t", required=False)
             data = self._blob_impl(ctx, eid, series_id, step, index, version)
             content_type = "image/png" if data.startswith(_PNG_SIGNATURE) else None
             content_type = content_type or "application/octet-stream"
             return http_util.Respond(request, data, content_type, expires=BLOB_MAX_AGE_SECONDS)
 
-        return _handle(environ, start_response, answer)
+        return handle(environ, start_response, answer)
 
     def _serve_static(self, name, environ, start_response):
         """``GET /<name>`` for a frontend file (``static_files``)."""
@@ -338,61 +386,4 @@ class CnnVisPlugin(base_plugin.TBPlugin):
             data, content_type = self._static_impl(name)
             return http_util.Respond(request, data, content_type)
 
-        return _handle(environ, start_response, answer)
-
-
-def _handle(environ, start_response, answer):
-    """Run ``answer(request, ctx, experiment_id)`` as a GET-only route with JSON errors."""
-    request = wrappers.Request(environ)
-    if request.method not in _ALLOWED_METHODS:
-        response = _error(request, f"method {request.method} not allowed; use GET", 405)
-        response.headers["Allow"] = ", ".join(_ALLOWED_METHODS)
-        return response(environ, start_response)
-    try:
-        result = answer(request, plugin_util.context(environ), plugin_util.experiment_id(environ))
-        if not isinstance(result, wrappers.Response):
-            result = http_util.Respond(request, result, "application/json")
-    except errors.PublicError as error:
-        code = error.http_code if 400 <= error.http_code < 500 else 500
-        result = _error(request, str(error), code)
-    except Exception:  # An unexpected failure: log it, answer without a stack trace.
-        logger.exception("cnnvis: request %s failed", request.full_path)
-        result = _error(request, "internal error; see the TensorBoard log", 500)
-    return result(environ, start_response)
-
-
-def _error(request, message, code):
-    """A JSON ``{"error": message}`` response."""
-    return http_util.Respond(request, {"error": message}, "application/json", code=code)
-
-
-def _param(request, name, required=True):
-    """A query parameter; raises ``InvalidArgumentError`` if missing (when required) or huge."""
-    value = request.args.get(name)
-    if value is None or value == "":
-        if required:
-            raise errors.InvalidArgumentError(f"missing query parameter {name!r}")
-        return None
-    if len(value) > _MAX_PARAM_LENGTH:
-        raise errors.InvalidArgumentError(
-            f"query parameter {name!r} is too long ({len(value)} > {_MAX_PARAM_LENGTH})"
-        )
-    return value
-
-
-def _int_param(request, name, required=True):
-    """A non-negative integer query parameter (``InvalidArgumentError`` otherwise)."""
-    value = _param(request, name, required)
-    if value is None:
-        return None
-    if not value.isdigit() or len(value) > 12:
-        raise errors.InvalidArgumentError(
-            f"{name} must be a non-negative integer (as given in /steps), got {value[:40]!r}"
-        )
-    return int(value)
-
-
-def _names(mapping, limit=30):
-    """Sorted keys of ``mapping`` for an error message, shortened past ``limit``."""
-    names = sorted(mapping)
-    return names if len(names) <= limit else [*names[:limit], f"... ({len(names)} in all)"]
+        return handle(environ, start_response, answer)

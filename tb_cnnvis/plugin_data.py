@@ -2,8 +2,9 @@
 
 Stored data never changes, so what has been read once is kept in LRU caches bounded in
 size: the facts of each step (the first blob, as compact JSON text, with the reference to
-its pixel file apart), the PNGs read from pixel files (stored format version 2, read with
-``tf.io.gfile`` and checked against their CRC-32) and, with a remote data provider, the PNGs
+its pixel file apart; or, stored format version 3, read from the pixel file), the PNGs read
+from pixel files (versions 2 and 3, read with ``tf.io.gfile`` and checked against their
+CRC-32) and, with a remote data provider, the PNGs
 of version 1 blobs. The remote provider is the Rust data server behind gRPC (TensorBoard's
 default): there every call costs a round trip of tens of milliseconds however small the
 blob, while calls in flight together overlap. So with it, uncached facts are read in
@@ -36,7 +37,7 @@ BLOB_CACHE_BYTES = 128 * 1024 * 1024
 """Most bytes of PNGs kept in memory (remote data providers only)."""
 
 PIXEL_CACHE_BYTES = 64 * 1024 * 1024
-"""Most bytes of PNGs read from pixel files (format version 2) kept in memory."""
+"""Most bytes of PNGs read from pixel files (format versions 2 and 3) kept in memory."""
 
 PREFETCH_LIMIT = 1024
 """Most images of one series read ahead after ``/steps``, newest step first."""
@@ -138,7 +139,7 @@ class BlobReader:
         keys = [(d.values[0].blob_key, d.wall_time) if d.values else None for d in series]
         missing = [key for key in dict.fromkeys(keys) if key and self._facts.get(key) is None]
         if self.remote and len(missing) > 1:
-            entries = list(self._pool().map(self._read_facts, [ctx] * len(missing), missing))
+            entries = list(self.pool().map(self._read_facts, [ctx] * len(missing), missing))
         else:
             entries = [self._read_facts(ctx, key) for key in missing]
         found = {key: entry for key, entry in zip(missing, entries) if entry is not None}
@@ -173,6 +174,19 @@ class BlobReader:
                 return f"its pixel file {file} is missing"
             self._file_sizes.put(path, size)
         return None if size >= end else f"its pixel file {file} is truncated"
+
+    def facts_in_file(self, plugin_directory, file, span):
+        """The ``Facts`` stored in a span of a pixel file (version 3), uncached: the caller
+        keeps what it serves. Its images' spans are in the same file, whatever the facts say.
+
+        Raises:
+          blobstore.DamagedPixels: the file is missing, short or damaged.
+        """
+        raw = blobstore.read_span(_gfile(), plugin_directory, file, span)
+        entry = facts_entry(raw)
+        if isinstance(entry.pixels, dict):
+            entry.pixels["file"] = file
+        return entry
 
     def pixels(self, plugin_directory, file, span):
         """The PNG bytes of one span of a pixel file, checked, through a cache in bytes.
@@ -256,7 +270,7 @@ class BlobReader:
         """One ``read_blob`` call."""
         return self._provider.read_blob(ctx, blob_key=blob_key)
 
-    def _pool(self):
+    def pool(self):
         """The thread pool that reads facts in parallel, made on first use."""
         with self._lock:
             if self._readers is None:
@@ -266,10 +280,13 @@ class BlobReader:
 
 class Facts(NamedTuple):
     """A step's facts: compact JSON ``text`` for ``/steps`` (without the pixel reference)
-    and ``pixels``, the ``{"file", "spans"}`` reference of a version 2 step (else None)."""
+    and ``pixels``, the ``{"file", "spans"}`` reference of a version 2 or 3 step (else
+    None); or, for a version 3 event blob, only ``ref``: ``(file, span)`` of the facts in
+    a pixel file (``blobstore.facts_reference``; ``text`` is then empty)."""
 
     text: str
     pixels: dict | None = None
+    ref: tuple | None = None
 
 
 _NO_FACTS = Facts("null")
@@ -290,7 +307,8 @@ def _gfile():
 
 def facts_entry(raw):
     """A facts blob as ``Facts``: compact JSON text (``null`` if unreadable, NaN and inf as
-    strings) without its ``"pixels"`` reference, and that reference.
+    strings) without its ``"pixels"`` reference, and that reference; or the reference of a
+    version 3 event blob to the facts in a pixel file (``Facts.ref``).
 
     Example:
       >>> facts_entry(b'{"p": 1, "pixels": {"file": "pixels/0-0123456789ab.bin"}}')
@@ -301,6 +319,9 @@ def facts_entry(raw):
     except (UnicodeDecodeError, ValueError):
         logger.warning("cnnvis: a step's facts blob is not JSON; serving null")
         return _NO_FACTS
+    ref = blobstore.facts_reference(facts)
+    if ref is not None:
+        return Facts("", None, ref)
     pixels = facts.pop("pixels", None) if isinstance(facts, dict) else None
     text = json.dumps(json_util.Cleanse(facts), separators=(",", ":"), allow_nan=False)
     return Facts(text, pixels if isinstance(pixels, dict) else None)

@@ -3,7 +3,8 @@
 ``StepIndex`` turns a series read from the data provider into the ``/steps`` JSON and
 remembers how to read each image it lists: a blob key (PNGs inside the event files, stored
 format version 1) or a span of a pixel file that the plugin reads itself
-(``<logdir>/<run>/plugins/cnnvis/pixels/...``, version 2, ``tb_cnnvis.blobstore``), as
+(``<logdir>/<run>/plugins/cnnvis/pixels/...``, versions 2 and 3, ``tb_cnnvis.blobstore``;
+version 3 keeps the facts there too), as
 TensorBoard's projector plugin reads its own files. Image URLs name a series by a short
 hash (``SERIES_ID_LENGTH`` characters), so they do not grow with run and tag names. A step
 that cannot be served (facts unreadable, pixel file missing or short) is left out of
@@ -17,6 +18,7 @@ Example:
 """
 
 import array
+import functools
 import hashlib
 import json
 import os
@@ -24,6 +26,7 @@ import posixpath
 import re
 import threading
 import urllib.parse
+import zlib
 from typing import NamedTuple
 
 from tensorboard import errors
@@ -38,16 +41,17 @@ SERIES_ID_LENGTH = 16
 SERIES_ID = re.compile(f"[0-9a-f]{{{SERIES_ID_LENGTH}}}")
 """A valid series id (matched whole)."""
 
-STEPS_CACHE_CHARS = 64 * 1024 * 1024
-"""Most characters of served steps (their ``/steps`` JSON, image references counted at 64
-each) kept: what TensorBoard holds of a step is its facts, and this is about one more copy."""
+STEPS_CACHE_CHARS = 32 * 1024 * 1024
+"""Most bytes of served steps (their ``/steps`` JSON compressed, image references counted
+at 8 or 64 each) kept: since format version 3 this is the plugin's only copy of the facts
+of the steps it served (TensorBoard holds a reference per step)."""
 
 
 class _Refs(NamedTuple):
     """How to read the images of one step, compactly (one per step, not per image):
     ``where`` is None and ``items`` the blob keys (format version 1), or ``where`` is
     ``(plugin directory, pixel file)`` and ``items`` an ``array("q")`` of the spans'
-    ``offset, length, crc32`` in a row (version 2)."""
+    ``offset, length, crc32`` in a row (versions 2 and 3)."""
 
     where: tuple | None
     items: object
@@ -57,14 +61,25 @@ class _Refs(NamedTuple):
 
 
 class _Step(NamedTuple):
-    """One served step: its JSON in ``/steps`` and how to read each of its images."""
+    """One served step: its JSON in ``/steps``, zlib-compressed (``packed``: kept steps cost
+    the plugin about a third of their text), and how to read each of its images."""
 
-    text: str
+    packed: bytes
     refs: _Refs
+
+    @classmethod
+    def of(cls, text, refs):
+        """A ``_Step`` holding ``text`` compressed."""
+        return cls(zlib.compress(text.encode("utf-8"), 1), refs)
+
+    @property
+    def text(self):
+        """Its JSON text in ``/steps``."""
+        return zlib.decompress(self.packed).decode("utf-8")
 
     def size(self):
         """Its size for the cache bound (a version 1 blob key counted as 64 characters)."""
-        return len(self.text) + (64 if self.refs.where is None else 8) * len(self.refs) + 64
+        return len(self.packed) + (64 if self.refs.where is None else 8) * len(self.refs) + 64
 
 
 class RunNotes:
@@ -101,16 +116,28 @@ class RunNotes:
             return self._notes.get((experiment, run), {}).get((tag, step))
 
     def of(self, experiment, run):
-        """The run's notes as sentences, in tag and step order (empty if none)."""
+        """The run's notes as sentences, in step order (empty if none): one per step and
+        problem, naming the first tag and counting the others (a step's pixel file holds
+        every tag of the step, so a missing file is one note, not one per tag)."""
         with self._lock:
-            notes = sorted(self._notes.get((experiment, run), {}).items())
-        sentences = [
-            f"step {step} of {tag}: {problem}; not shown." for (tag, step), problem in notes
-        ]
+            notes = sorted(self._notes.get((experiment, run), {}).items(), key=_step_first)
+        groups = {}
+        for (tag, step), problem in notes:
+            groups.setdefault((step, problem), []).append(tag)
+        sentences = []
+        for (step, problem), tags in groups.items():
+            who = tags[0] if len(tags) == 1 else f"{tags[0]} and {len(tags) - 1} more tags"
+            sentences.append(f"step {step} of {who}: {problem}; not shown.")
         if len(sentences) > self._limit:
             rest = len(sentences) - self._limit + 1
             sentences = [*sentences[: self._limit - 1], f"... and {rest} more steps not shown."]
         return sentences
+
+
+def _step_first(item):
+    """Sort key of a ``((tag, step), problem)`` note: step, then tag."""
+    (tag, step), _ = item
+    return step, tag
 
 
 class StepIndex:
@@ -119,15 +146,18 @@ class StepIndex:
     Args:
       data_provider: TensorBoard's data provider.
       reader: the plugin's ``plugin_data.BlobReader`` (facts, blobs, pixel files).
-      logdir: TensorBoard's ``--logdir`` (None or empty with ``--logdir_spec``: pixel
-        files cannot be found then, and their steps are notes).
+      logdir: TensorBoard's ``--logdir`` (None or empty with ``--logdir_spec``).
       downsample: the most steps read per series.
+      run_paths: without ``logdir``, a function returning ``{run: directory}`` (the
+        Python loader's ``EventMultiplexer.RunPaths``, which ``--logdir_spec`` needs);
+        without either, pixel files cannot be found and their steps are notes.
     """
 
-    def __init__(self, data_provider, reader, logdir, downsample):
+    def __init__(self, data_provider, reader, logdir, downsample, run_paths=None):
         self._provider = data_provider
         self._reader = reader
         self._logdir = logdir or None
+        self._run_paths = run_paths
         self._downsample = downsample
         self._series = {}  # series id -> (run, tag), learnt from /tags and /steps
         self._series_lock = threading.Lock()
@@ -135,37 +165,61 @@ class StepIndex:
         self._plugin_dirs = {}
         self.notes = RunNotes()
 
-    def steps_json(self, ctx, experiment, run, tag, series):
+    def steps_json(self, ctx, experiment, run, tag, series, read_ahead=True):
         """``/steps`` text for ``series``; remembers each step's image references for
         ``/blob`` and leaves out (with a note for ``/tags``) steps that cannot be served.
 
         Each served step's JSON and image references are kept (``STEPS_CACHE_CHARS``) under
         its series, step and wall time: a stored step never changes, so an answer is the
-        kept steps joined, and only new steps are read.
+        kept steps joined, and only new steps are read. ``read_ahead``: also read the
+        images of version 1 steps ahead (remote providers only; not for the scan).
         """
-        series_id = self._series_id(experiment, run, tag)
+        series_id = self.series_id(experiment, run, tag)
         keys = [(series_id, datum.step, repr(datum.wall_time)) for datum in series]
         found = [self._steps.get(key) for key in keys]
         missing = [(key, datum) for key, datum, step in zip(keys, series, found) if step is None]
         if missing:
             entries = self._reader.facts_entries(ctx, [datum for _, datum in missing])
+            in_files = [entry.ref is not None for entry in entries]
+            read = functools.partial(self._facts_of, run)
+            folder = self._plugin_dir(run) if any(in_files) else None
+            if folder and "://" in folder and len(entries) > 1:  # remote: reads overlap
+                resolved = list(self._reader.pool().map(read, entries))
+            else:
+                resolved = [read(entry) for entry in entries]
             fresh = {}
-            for (key, datum), entry in zip(missing, entries):
-                refs, problem = self._image_refs(run, datum, entry)
+            for (key, datum), (entry, problem), in_file in zip(missing, resolved, in_files):
+                if problem is None:
+                    refs, problem = self._image_refs(run, datum, entry, checked=in_file)
                 self.notes.set(experiment, run, tag, datum.step, problem)
                 if problem is None:
-                    fresh[key] = _Step(_step_json(datum, entry.text, series_id, len(refs)), refs)
+                    fresh[key] = _Step.of(_step_json(datum, entry.text, series_id, len(refs)), refs)
                     self._steps.put(key, fresh[key])
             found = [step or fresh.get(key) for key, step in zip(keys, found)]
-        self._reader.prefetch(ctx, series)
+        if read_ahead:  # (version 1 images, remote providers only)
+            self._reader.prefetch(ctx, series)
         head = json.dumps({"run": run, "tag": tag})[:-1]
         return f'{head}, "steps": [{",".join(step.text for step in found if step)}]}}'
 
-    def _image_refs(self, run, datum, entry):
+    def _facts_of(self, run, entry):
+        """``(facts, problem)``: a step's ``Facts``, read from its pixel file for a version 3
+        event blob (``entry.ref``), or why they cannot be read."""
+        if entry.ref is None:
+            return entry, None
+        folder = self._plugin_dir(run)
+        if folder is None:
+            return None, "its pixel file cannot be found: the run's directory is not known"
+        try:
+            return self._reader.facts_in_file(folder, *entry.ref), None
+        except blobstore.DamagedPixels as damage:
+            return None, str(damage)
+
+    def _image_refs(self, run, datum, entry, checked=False):
         """``(refs, problem)``: how to read each image of a step, or why it cannot be served.
 
         ``refs`` is a ``_Refs``: blob keys (PNGs in the event files, format version 1) or
-        spans of a pixel file (version 2).
+        spans of a pixel file (versions 2 and 3). ``checked``: the facts were read from the
+        pixel file (version 3), after its PNGs: it exists and is long enough.
         """
         if entry.text == "null":
             return None, "its facts cannot be read (a damaged event file?)"
@@ -173,8 +227,8 @@ class StepIndex:
             return _Refs(None, tuple(value.blob_key for value in datum.values[1:])), None
         folder = self._plugin_dir(run)
         if folder is None:
-            return None, "its pixel file cannot be found: TensorBoard was not given one --logdir"
-        problem = self._reader.pixel_problem(folder, entry.pixels)
+            return None, "its pixel file cannot be found: the run's directory is not known"
+        problem = None if checked else self._reader.pixel_problem(folder, entry.pixels)
         if problem is not None:
             return None, problem
         try:
@@ -184,17 +238,23 @@ class StepIndex:
         return _Refs((folder, entry.pixels["file"]), spans), None
 
     def _plugin_dir(self, run):
-        """``<logdir>/<run>/plugins/cnnvis``, or None without a single log directory."""
-        if not self._logdir:
-            return None
+        """``<run dir>/plugins/cnnvis``: the run's directory is ``<logdir>/<run>``, or (with
+        ``--logdir_spec``) the loader's; None if it cannot be told."""
         folder = self._plugin_dirs.get(run)
         if folder is None:  # one string per run, shared by the references of its steps
-            join = posixpath.join if "://" in self._logdir else os.path.join
-            folder = self._plugin_dirs[run] = blobstore.plugin_dir(join(self._logdir, run))
+            if self._logdir:
+                join = posixpath.join if "://" in self._logdir else os.path.join
+                run_dir = join(self._logdir, run)
+            else:
+                run_dir = self._run_paths and self._run_paths().get(run)
+                if not run_dir:
+                    return None
+            folder = self._plugin_dirs[run] = blobstore.plugin_dir(run_dir)
         return folder
 
-    def _series_id(self, experiment, run, tag):
-        """A short id of ``(experiment, run, tag)`` for image URLs, remembered for ``/blob``."""
+    def series_id(self, experiment, run, tag):
+        """A short id of ``(experiment, run, tag)`` for URLs, remembered for ``/blob`` and
+        ``/steps?s=``."""
         digest = hashlib.sha256(json.dumps([experiment, run, tag]).encode("utf-8"))
         series_id = digest.hexdigest()[:SERIES_ID_LENGTH]
         with self._series_lock:
@@ -229,8 +289,19 @@ class StepIndex:
             self.notes.set(experiment, run, tag, step, str(damage))
             raise errors.NotFoundError(f"step {step} of {tag}: {damage}") from None
 
-    def _lookup_refs(self, ctx, experiment, series_id, step, version):
-        """The image references of one step found anew (``/blob`` before its ``/steps``)."""
+    def series_of(self, ctx, experiment, series_id):
+        """``(run, tag)`` of a series id (``series_id``), learnt anew from the provider's
+        listing if this server has not handed it out yet.
+
+        Raises:
+          errors.InvalidArgumentError: a malformed series id.
+          errors.NotFoundError: no cnnvis series has this id.
+        """
+        if not SERIES_ID.fullmatch(series_id):
+            raise errors.InvalidArgumentError(
+                f"s must be the {SERIES_ID_LENGTH}-character series id of a URL or tag from "
+                "/tags or /steps"
+            )
         with self._series_lock:
             known = self._series.get(series_id)
         if known is None:  # learn every series id of the experiment
@@ -239,12 +310,16 @@ class StepIndex:
             )
             for run, tags in listing.items():
                 for tag in tags:
-                    self._series_id(experiment, run, tag)
+                    self.series_id(experiment, run, tag)
             with self._series_lock:
                 known = self._series.get(series_id)
         if known is None:
             raise errors.NotFoundError("no cnnvis series has this id (s); reload the page")
-        run, tag = known
+        return known
+
+    def _lookup_refs(self, ctx, experiment, series_id, step, version):
+        """The image references of one step found anew (``/blob`` before its ``/steps``)."""
+        run, tag = self.series_of(ctx, experiment, series_id)
         data = self._provider.read_blob_sequences(
             ctx,
             experiment_id=experiment,

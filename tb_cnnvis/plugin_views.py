@@ -19,9 +19,10 @@ from tb_cnnvis import metadata
 
 _DESCRIBED = ("family", "label", "blurb")
 
-SUPPORTED_VERSIONS = (1, metadata.FORMAT_VERSION)
+SUPPORTED_VERSIONS = (1, 2, metadata.FORMAT_VERSION)
 """The stored-format versions (``"version"`` of a tag's content) this plugin reads: 1 (PNGs
-in the event files) and 2 (PNGs in pixel files, ``tb_cnnvis.blobstore``)."""
+in the event files), 2 (PNGs in pixel files, ``tb_cnnvis.blobstore``) and 3 (the facts in
+the pixel files too)."""
 
 
 def catalog(tags):
@@ -75,13 +76,14 @@ def unsupported_reason(version):
     """Why a tag of this stored-format version cannot be read here, or None if it can.
 
     Example:
-      >>> unsupported_reason(3)
-      'Written by tb-cnnvis stored-format version 3; this plugin reads version 1 or 2; upgrade tb-cnnvis.'
+      >>> unsupported_reason(4)
+      'Written by tb-cnnvis stored-format version 4; this plugin reads version 1, 2 or 3; upgrade tb-cnnvis.'
     """
     known = type(version) is int  # not a bool, a float or a string
     if known and version in SUPPORTED_VERSIONS:
         return None
-    reads = " or ".join(str(v) for v in SUPPORTED_VERSIONS)
+    *first, last = (str(v) for v in SUPPORTED_VERSIONS)
+    reads = f"{', '.join(first)} or {last}" if first else last
     if not known:
         written = f"Written with an unknown stored-format version ({version!r})"
         return f"{written}; this plugin reads version {reads}; log it again."

@@ -97,3 +97,22 @@ def defaults_text(resolved):
         for kind, reason in resolved.defaults.items()
     ]
     return f"; default layers: {'; '.join(parts)}" if parts else ""
+
+
+def step_line(step, seconds, step_plan=None, first_of_run=None):
+    """The verbose line of a logged step: each view's seconds and the total; the layers the
+    budget left out for time (``step_plan``); with ``first_of_run`` (the plan), each view's
+    estimate and the default layers.
+
+    Example:
+        >>> step_line(3, {"feature_maps": 0.2, "grad_cam": 0.1})
+        'cnnvis step 3: feature_maps 0.20s, grad_cam 0.10s (total 0.30s)'
+    """
+    spent = ", ".join(f"{view} {s:.2f}s" for view, s in seconds.items())
+    line = f"cnnvis step {step}: {spent} (total {sum(seconds.values()):.2f}s)"
+    if step_plan is not None and step_plan.skipped:
+        left = "; ".join(f"{kind} {', '.join(paths)}" for kind, paths in step_plan.skipped.items())
+        line += f"; out of time at this step, left out: {left}"
+    if first_of_run is not None:
+        line += (step_plan.describe() if step_plan else "") + defaults_text(first_of_run)
+    return line

@@ -19,24 +19,32 @@ Metadata (``metadata.create_summary_metadata``)
     null for ``probes``; for the ``attribution`` family they are ``"input"``, ``-1``,
     ``"InputLayer"`` and the input shape ``[H, W, C]``; ``default_layer``: the callback chose
     the layer itself, by ``views.Family.default_layers``; absent in logs written before it
-    existed). ``version`` is 2 (``metadata.FORMAT_VERSION``): PNGs in pixel files (below).
-    Version 1 (tb-cnnvis 0.1) kept the PNGs in the event files; steps with several classes
-    per probe (below) add to either layout without changing the meaning of anything in it.
+    existed). ``version`` is 3 (``metadata.FORMAT_VERSION``): PNGs and facts in pixel files
+    (below). Version 2 kept the facts in the event files, version 1 (tb-cnnvis 0.1) the PNGs
+    too; steps with several classes per probe (below) add to any layout without changing
+    the meaning of anything in it. Inside a ``RunWriter`` step the metadata is written with
+    a tag's first value in each event file only (later values carry none), as TensorFlow
+    1's ``FileWriter`` did; both of TensorBoard's loaders take it from the first value.
     In a tag, a layer path's ``%``, ``"`` and ``\\`` are written ``%25``, ``%22`` and
     ``%5C`` (``metadata.TAG_ESCAPES``; TensorBoard's Rust data server cannot read blobs of
     tags holding them); ``layer`` keeps the true path.
 
 Values
     Each step's value is a rank-1 ``tf.string`` tensor (a blob sequence) whose ``blob[0]``
-    is UTF-8 JSON with the step's facts. Its PNG images (8-bit, lossless) are stored in one
-    of two ways, told apart by the facts' ``"pixels"`` key:
+    is UTF-8 JSON: the step's *facts*, or (version 3) a reference to them. Its PNG images
+    (8-bit, lossless) and its facts are stored in one of three ways:
 
-    - Pixel files (version 2, all that ``blobstore.RunWriter`` writes): the value is
-      ``[facts]`` alone; ``facts["pixels"] = {"file": "pixels/<step>-<12 hex>.bin",
-      "spans": [[offset, length, crc32], ...]}``: PNG ``i`` is ``length`` bytes at
-      ``offset`` of ``<run dir>/plugins/cnnvis/<file>`` (one file per logged step, every
-      tag's PNGs in a row; renamed into place only after the step's events are flushed, so
-      a step is served only whole: ``tb_cnnvis.blobstore``).
+    - Pixel files (version 3, all that ``blobstore.RunWriter`` writes): the value is
+      ``[reference]`` alone, ``reference = {"facts": {"file": "pixels/<step>-<12 hex>.bin",
+      "span": [offset, length, crc32]}}``: the facts are ``length`` bytes of UTF-8 JSON at
+      ``offset`` of ``<run dir>/plugins/cnnvis/<file>`` (one file per logged step: every
+      tag's PNGs in a row, then every tag's facts; renamed into place only after the step's
+      events are flushed, so a step is served only whole: ``tb_cnnvis.blobstore``). The
+      facts hold ``"pixels": {"file", "spans": [[offset, length, crc32], ...]}``: PNG ``i``
+      is ``length`` bytes at ``offset`` of the same file (a reader takes the file from the
+      reference). A step without images has no ``"pixels"``.
+    - Version 2: the value is ``[facts]``, the facts with the same ``"pixels"`` key, the
+      PNGs in the pixel file it names.
     - In the events (version 1, or a writer called outside a ``RunWriter`` step): no
       ``"pixels"`` key; ``blob[1:]`` are the PNGs.
 
@@ -355,9 +363,10 @@ def write_step(tag_content, step, facts, images, pngs, seconds):
     """Write one step of the tag of ``tag_content``: its facts and its PNGs.
 
     Inside ``blobstore.RunWriter.step`` (the callback, the CLI, the synthetic writer) the
-    step is kept for that logged step's commit: the PNGs go to its pixel file and the event
-    holds the facts only (format version 2). Outside one, the facts and PNGs are written now
-    as one rank-1 string tensor (the layout of version 1, which version 2 readers read).
+    step is kept for that logged step's commit: the PNGs and the facts go to its pixel file
+    and the event holds a reference to the facts (format version 3). Outside one, the facts
+    and PNGs are written now as one rank-1 string tensor (the layout of version 1, which
+    later readers read).
 
     Args:
         tag_content: the tag's content (``content(...)``).

@@ -93,7 +93,7 @@ def _callback(log_dir, images, labels, **options):
 
 def _write_future_run(run_dir, images):
     """A run with ``feature_maps/conv1`` as stored today and ``feature_maps/conv2`` of stored
-    format version 3 (a future one), both through ``tb_cnnvis.summary`` and ``tf.summary.write``."""
+    format version 4 (a future one), both through ``tb_cnnvis.summary`` and ``tf.summary.write``."""
     import tensorflow as tf
 
     from tb_cnnvis import summary, views
@@ -105,7 +105,7 @@ def _write_future_run(run_dir, images):
     writer = tf.summary.create_file_writer(str(run_dir))
     with writer.as_default():
         views.feature_maps.write_feature_maps(current, images[:2], 0)
-        views.feature_maps.write_feature_maps({**future, "version": 3}, images[:2], 0)
+        views.feature_maps.write_feature_maps({**future, "version": 4}, images[:2], 0)
     writer.close()
 
 
@@ -503,7 +503,7 @@ def test_a_tag_of_another_stored_format_version_shows_why_and_is_not_fetched(tab
     message = frame.locator(".pane .message.error")
     assert message.locator("h3").inner_text() == "Cannot show feature_maps/conv2"
     assert message.locator("p").inner_text() == (
-        "Written by tb-cnnvis stored-format version 3; this plugin reads version 1 or 2; "
+        "Written by tb-cnnvis stored-format version 4; this plugin reads version 1, 2 or 3; "
         "upgrade tb-cnnvis."
     )
     assert frame.locator(".card").count() == 0

@@ -9,16 +9,18 @@ from tb_cnnvis.testing import read_run
 
 RNG = np.random.default_rng(0)
 X, Y = RNG.random((8, 16, 16, 3), dtype=np.float32), RNG.integers(0, 3, 8)
+pytestmark = pytest.mark.budget
+
 NOTHING = budget.Budget(first_steps=0, steps=0, fraction=0, min_seconds=(0.0, 0.0))
 
 
 def test_allowances_are_training_steps_or_a_share_of_the_epoch_never_under_the_floor():
     rule = budget.Budget()
     assert rule.allowance(first=True, step_seconds=2.0) == 60.0
-    assert rule.allowance(first=True, step_seconds=0.01) == 30.0  # the floor
+    assert rule.allowance(first=True, step_seconds=0.01) == 10.0  # the floor
     assert rule.allowance(first=False, step_seconds=3.0, epoch_seconds=100.0) == 9.0
     assert rule.allowance(first=False, step_seconds=1.0, epoch_seconds=200.0) == 10.0
-    assert rule.allowance(first=False, step_seconds=0.01, epoch_seconds=1.0) == 5.0
+    assert rule.allowance(first=False, step_seconds=0.01, epoch_seconds=1.0) == 1.0
     clock = budget.TrainingClock()
     clock.epoch_begin()
     assert clock.step_seconds is None
@@ -43,15 +45,49 @@ def test_a_step_over_the_budget_is_reduced_in_order_and_every_reduction_is_said(
     cb.log_step(0)
     cb.close()
     run = read_run(logdir)
-    facts, pngs = run["filter_patterns/conv2"][0]
-    assert facts["filters"] == [0, 1] and facts["budget"] == {"filters": 2, "steps": 8}
-    assert facts["notes"] == ["2 of 6 filters, 8 steps: within the budget"]
+    # No time at all: the views that compile a function per layer keep their shallowest
+    # layer (the cheapest to trace) at this step, on top of the planned reductions.
+    assert "filter_patterns/conv2" not in run and "deconvnet/conv2" not in run
+    facts, pngs = run["filter_patterns/conv1"][0]
+    assert facts["filters"] == [0, 1]
+    assert facts["budget"] == {"filters": 2, "steps": 8, "layers": 1}
+    assert facts["notes"] == [
+        "2 of 4 filters, 8 steps, 1 of 2 layers at this step: within the budget"
+    ]
     facts, pngs = run["grad_cam/conv2"][0]
     assert facts["budget"] == {"probes": 2, "deletion_steps": 4} and len(pngs) == 2
     assert facts["notes"] == ["2 of 4 probes, deletion curves of 5 points: within the budget"]
     assert len(facts["deletion_auc"]) == 2
     facts, pngs = run["deconvnet/conv1"][0]
-    assert facts["budget"] == {"probes": 2} and len(pngs) == 2
+    assert facts["budget"] == {"probes": 2, "layers": 1} and len(pngs) == 2
+
+
+def test_layers_cut_for_time_are_cut_at_that_step_only():
+    model = models.sequential()
+    cb = CnnVisCallback("unused", X[:2], Y[:2], views=["filter_patterns", "feature_maps"])
+    cb.set_model(model)
+    plan = cb._plan
+    budgeter = budget.Budgeter(budget.Budget(), plan)
+    step_plan = budgeter.plan(plan, ["filter_patterns", "feature_maps"], first=True)
+    assert (
+        step_plan.plan_for(plan, "filter_patterns").layers["filter_patterns"]
+        == (plan.layers["filter_patterns"])
+    )  # 30 s are plenty for this model: nothing cut
+    step_plan.deadline -= 1e6  # as if the views before had taken all the time
+    cut = step_plan.plan_for(plan, "filter_patterns")
+    assert [ref.path for ref in cut.layers["filter_patterns"]] == ["conv1"]
+    assert step_plan.cut == {"filter_patterns": 1}
+    later = budgeter.plan(plan, ["filter_patterns"], first=False)
+    assert later.settings["filter_patterns"].layers is None  # not kept for later steps
+
+
+def test_traces_are_estimated_by_layers_run_not_by_multiply_adds():
+    shares = budget.prefix_layer_shares(models.sequential())
+    assert shares == {
+        "conv1": 0.2, "pool1": 0.4, "conv2": 0.6, "gap": 0.8, "head": 1.0
+    }  # fmt: skip
+    work = budget.prefix_shares(models.sequential())
+    assert work["conv1"] > 0.5 > shares["conv1"]  # most multiply-adds are at full resolution
 
 
 def test_no_budget_reduces_nothing(logdir):
@@ -69,7 +105,7 @@ def test_the_first_verbose_line_gives_each_views_estimate(logdir, capsys):
     cb.log_step(0)
     cb.close()
     line = capsys.readouterr().out
-    assert "; budget 30.0s, estimates: feature_maps ~" in line and "grad_cam ~" in line
+    assert "; budget 10.0s, estimates: feature_maps ~" in line and "grad_cam ~" in line
 
 
 def test_views_are_not_computed_again_on_the_same_weights(logdir):
@@ -80,3 +116,67 @@ def test_views_are_not_computed_again_on_the_same_weights(logdir):
     model.fit(X, Y, epochs=2, batch_size=4, callbacks=[cb], verbose=0)
     run = read_run(logdir)
     assert sorted(run["feature_maps/conv2"]) == sorted(run["grad_cam/conv2"]) == [0]
+
+
+def test_score_cam_keeps_its_most_varying_channels_when_over_the_budget(logdir):
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="wide"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    cb = CnnVisCallback(logdir, X[:4], Y[:4], views=["score_cam"], budget=NOTHING)
+    with pytest.warns(RuntimeWarning, match="score_cam view is estimated"):
+        cb.set_model(model)
+    step_plan = cb._budgeter.plan(cb._plan, ["score_cam"], first=True)
+    assert step_plan.plan_for(cb._plan, "score_cam").options.score_cam_channels == 32
+    cb.log_step(0)
+    cb.close()
+    facts, pngs = read_run(logdir)["score_cam/wide"][0]
+    assert facts["budget"] == {"channels": 32, "probes": 2, "deletion_steps": 4}
+    assert facts["notes"] == [
+        "32 of 64 channels (most varying), 2 of 4 probes, deletion curves of 5 points: "
+        "within the budget"
+    ]
+    assert len(pngs) == 2
+
+
+def test_reductions_hold_while_needed_and_grow_back_when_the_allowance_affords_them():
+    cb = CnnVisCallback("unused", X[:4], Y[:4], views=["filter_patterns", "grad_cam"])
+    cb.set_model(models.sequential())
+    plan, due = cb._plan, ["filter_patterns", "grad_cam"]
+    budgeter = budget.Budgeter(NOTHING, plan)
+    tight = budgeter.plan(plan, due, first=True)
+    assert tight.settings["filter_patterns"].filters == 2
+    assert tight.settings["grad_cam"].probes == 2
+    budgeter.costs.observe(plan, "grad_cam", tight.settings["grad_cam"], 0.5, 4)
+    budgeter.costs.observe(plan, "grad_cam", tight.settings["grad_cam"], 0.5, 4)  # measured
+    # An ordinary step with no time either: back down to the 2 probes already traced.
+    again = budgeter.plan(plan, due, first=False)
+    assert again.settings["grad_cam"].probes == 2
+    budgeter.budget = budget.Budget(min_seconds=(1e6, 1e6))  # a long epoch's 5 %
+    roomy = budgeter.plan(plan, due, first=False)
+    assert not roomy.settings["grad_cam"].reduced()
+    assert roomy.settings["filter_patterns"].filters == 2  # not measured yet: as it last ran
+
+
+def test_a_view_stops_before_a_layer_the_step_has_no_time_left_for():
+    from tb_cnnvis.progress import step_line
+
+    cb = CnnVisCallback("unused", X[:2], Y[:2], views=["deconvnet", "grad_cam"])
+    cb.set_model(models.sequential())
+    plan = cb._plan
+    step_plan = budget.Budgeter(budget.Budget(), plan).plan(plan, ["deconvnet"], first=True)
+    refs = plan.layers["deconvnet"]
+    assert [ref.path for ref in step_plan.within_time("deconvnet", refs)] == ["conv1", "conv2"]
+    step_plan.deadline -= 1e6
+    assert [ref.path for ref in step_plan.within_time("deconvnet", refs)] == ["conv1"]
+    assert step_plan.skipped == {"deconvnet": ["conv2"]}
+    assert step_line(0, {"deconvnet": 0.5}, step_plan) == (
+        "cnnvis step 0: deconvnet 0.50s (total 0.50s); out of time at this step, left out: "
+        "deconvnet conv2"
+    )

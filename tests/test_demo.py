@@ -20,7 +20,7 @@ from demo import run
 from demo.model import build_model
 from demo.shapes import CLASS_NAMES, make_shapes
 from demo.train import load_image_folder, pick_probes, train
-from tb_cnnvis import metadata
+from tb_cnnvis import metadata, testing
 
 REPO = Path(__file__).resolve().parents[1]
 CONVS = ["conv1", "conv2", "conv3", "conv4"]
@@ -45,7 +45,7 @@ def _cnnvis_steps(logdir):
 def _facts(events, tag, step):
     """The JSON facts (blob 0) of ``tag`` at ``step``."""
     (event,) = [e for e in events.Tensors(tag) if e.step == step]
-    return json.loads(event.tensor_proto.string_val[0])
+    return testing.decode_step([event.tensor_proto.string_val[0]], events.path)[0]
 
 
 def _write_folder(root, classes=3, per_class=10, size=40):

@@ -106,6 +106,32 @@ def test_deconvnet_without_relu_warns_at_set_model_and_says_it_ran_as_a_plain_gr
     assert "notes" not in run["saliency/conv2"][0][0]
 
 
+def test_default_views_leave_out_deconvnet_where_it_would_repeat_the_plain_gradient(logdir):
+    from tb_cnnvis import views
+
+    cb = CnnVisCallback(logdir, IMAGES)
+    with pytest.warns(
+        RuntimeWarning, match="deconvnet view is left out of all its default"
+    ) as said:
+        cb.set_model(_gelu_net())
+    assert "add 'saliency' to views" in str(said[0].message)
+    assert cb.views == tuple(kind for kind in views.DEFAULT_VIEWS if kind != "deconvnet")
+    mixed = keras.Sequential(
+        [
+            keras.Input((models.SIZE, models.SIZE, 3)),
+            keras.layers.Conv2D(4, 3, activation="gelu", name="conv1"),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv2"),
+            keras.layers.Conv2D(4, 3, activation="gelu", name="conv3"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    cb = CnnVisCallback(logdir, IMAGES)
+    with pytest.warns(RuntimeWarning, match=r"left out of layer\(s\) \['conv1'\]"):
+        cb.set_model(mixed)
+    assert [ref.path for ref in cb._plan.layers["deconvnet"]] == ["conv2", "conv3"]
+
+
 def test_deconvnet_with_relus_keeps_its_rule_and_says_nothing_more():
     from tb_cnnvis.algorithms import backprop
 

@@ -110,7 +110,11 @@ def test_tags_lists_every_tag_with_its_stored_metadata_in_model_order(client, sy
     assert [entry["tag"] for entry in tags] == EXPECTED_TAG_ORDER
     for entry in tags:
         assert start <= entry.pop("max_wall_time") <= end
-        tag = entry["tag"]
+        tag, series = entry["tag"], entry.pop("series")
+        if tag in ("probes", "grad_cam/base/conv2"):  # /steps by the series id: the same
+            body = get_json(client, f"steps?s={series}")
+            assert body == get_json(client, f"steps?run=cnnvis&tag={tag}")
+            assert body["steps"][0]["images"][0].startswith(f"blob?s={series}&step=0&i=0&t=")
         expected = json.loads(json.dumps(info["tags"][tag]))
         expected.update(tag=tag, max_step=0 if tag == "probes" else EPOCHS - 1)
         assert entry == expected
@@ -126,8 +130,8 @@ def test_tags_lists_the_registered_views_in_tab_order(client):
         assert view["label"] and view["blurb"]
 
 
-def write_version_3_run(logdir):
-    """A run ``future/cnnvis`` with one current tag and one of stored-format version 3."""
+def write_future_version_run(logdir):
+    """A run ``future/cnnvis`` with one current tag and one of stored-format version 4."""
     import tensorflow as tf
 
     common = {"input_shape": (8, 8, 3), "probe_count": 1, "layer_class": "Conv2D"}
@@ -136,7 +140,7 @@ def write_version_3_run(logdir):
     )
     future = {
         **summary.content("feature_maps", "conv2", layer_index=1, output_shape=(4, 4, 2), **common),
-        "version": 3,
+        "version": 4,
     }
     maps = np.arange(2 * 8 * 8 * 2, dtype="float32").reshape(2, 8, 8, 2)[:1]
     writer = tf.summary.create_file_writer(os.path.join(logdir, "future", "cnnvis"))
@@ -149,27 +153,28 @@ def write_version_3_run(logdir):
 def test_a_tag_of_another_stored_format_version_is_listed_as_unsupported_and_warned_once(
     tmp_path, caplog
 ):
-    write_version_3_run(str(tmp_path))
+    write_future_version_run(str(tmp_path))
     future, _ = make_client(str(tmp_path))
     with caplog.at_level("WARNING", logger=plugin.logger.name):
         tags = {entry["tag"]: entry for entry in get_json(future, "tags")["runs"][0]["tags"]}
         get_json(future, "tags")  # asked again: no second warning
-    assert tags["feature_maps/conv2"]["version"] == 3
+    assert tags["feature_maps/conv2"]["version"] == 4
     assert tags["feature_maps/conv2"]["unsupported"] == (
-        "Written by tb-cnnvis stored-format version 3; this plugin reads version 1 or 2; "
+        "Written by tb-cnnvis stored-format version 4; this plugin reads version 1, 2 or 3; "
         "upgrade tb-cnnvis."
     )
     assert "unsupported" not in tags["feature_maps/conv1"]
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 1
     assert "'future/cnnvis'" in warnings[0] and "'feature_maps/conv2'" in warnings[0]
-    assert "stored-format version 3" in warnings[0]
+    assert "stored-format version 4" in warnings[0]
 
 
 def test_unsupported_reason_says_which_version_was_written_and_what_to_do():
     assert plugin.unsupported_reason(metadata.FORMAT_VERSION) is None
     assert plugin.unsupported_reason(1) is None  # tb-cnnvis 0.1's logs: PNGs in the events
-    assert plugin.unsupported_reason(3).endswith("reads version 1 or 2; upgrade tb-cnnvis.")
+    assert plugin.unsupported_reason(2) is None  # PNGs in pixel files, facts in the events
+    assert plugin.unsupported_reason(4).endswith("reads version 1, 2 or 3; upgrade tb-cnnvis.")
     assert plugin.unsupported_reason(0).endswith("log it again.")
     for odd in (None, "1", 1.0, True):
         assert "unknown stored-format version" in plugin.unsupported_reason(odd)
@@ -545,6 +550,23 @@ def version_1(tmp_path_factory):
     return logdir
 
 
+@pytest.fixture(scope="module")
+def version_2(tmp_path_factory):
+    """The ``synthetic`` run as stored-format version 2 wrote it: PNGs in pixel files, the
+    facts (with their ``"pixels"`` reference) in the event files."""
+    from tb_cnnvis import blobstore
+
+    def layout(pending):
+        return b"".join(pending.pngs), [facts for _, facts, _, _ in pending.records]
+
+    logdir = str(tmp_path_factory.mktemp("version_2"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(blobstore.PendingStep, "layout", layout)
+        patch.setattr(metadata, "FORMAT_VERSION", 2)
+        write_synthetic_run(logdir, epochs=EPOCHS - 1, layers=2, probes=2)
+    return logdir
+
+
 def test_with_a_remote_provider_facts_are_read_in_parallel_and_images_ahead(version_1):
     remote_client, remote = remote_client_of(version_1)
     route = "steps?run=cnnvis&tag=feature_maps/conv1"
@@ -566,23 +588,34 @@ def test_with_a_remote_provider_facts_are_read_in_parallel_and_images_ahead(vers
     assert len(remote.reads) == EPOCHS + len(images)  # nothing is read ahead twice
 
 
-def test_pixel_files_serve_the_same_pngs_as_version_1_and_the_provider_holds_only_facts(
-    synthetic, version_1, client
+def test_pixel_files_serve_the_same_pngs_as_versions_1_and_2_and_the_provider_holds_references(
+    synthetic, version_1, version_2, client
 ):
     remote_client, remote = remote_client_of(synthetic[0])
-    old = make_client(version_1)[0]
-    for tag in ("feature_maps/conv1", "grad_cam/base/conv2", "probes"):
-        body = get_json(remote_client, f"steps?run=cnnvis&tag={tag}")
-        assert body == get_json(client, f"steps?run=cnnvis&tag={tag}")
-        before = get_json(old, f"steps?run=cnnvis&tag={tag}")
-        assert [s["facts"] for s in body["steps"]] == [s["facts"] for s in before["steps"]]
-        for new_step, old_step in zip(body["steps"], before["steps"], strict=True):
-            for new_url, old_url in zip(new_step["images"], old_step["images"], strict=True):
-                assert remote_client.get(BASE + new_url).data == old.get(BASE + old_url).data
-    assert len(remote.reads) == 2 * EPOCHS + 1  # the facts only: no PNG in the events
-    provider, ctx, eid = testing.data_provider(synthetic[0], {"cnnvis": 1000})
-    data = provider.read_blob_sequences(ctx, experiment_id=eid, plugin_name="cnnvis", downsample=99)
-    assert {len(datum.values) for series in data["cnnvis"].values() for datum in series} == {1}
+    for old in (make_client(version_1)[0], make_client(version_2)[0]):
+        for tag in ("feature_maps/conv1", "grad_cam/base/conv2", "probes"):
+            body = get_json(remote_client, f"steps?run=cnnvis&tag={tag}")
+            assert body == get_json(client, f"steps?run=cnnvis&tag={tag}")
+            before = get_json(old, f"steps?run=cnnvis&tag={tag}")
+            assert [s["facts"] for s in body["steps"]] == [s["facts"] for s in before["steps"]]
+            for new_step, old_step in zip(body["steps"], before["steps"], strict=True):
+                for new_url, old_url in zip(new_step["images"], old_step["images"], strict=True):
+                    assert remote_client.get(BASE + new_url).data == old.get(BASE + old_url).data
+    assert len(remote.reads) == 2 * EPOCHS + 1  # one reference per step: no PNG in the events
+    for logdir, version in ((synthetic[0], 3), (version_2, 2)):
+        provider, ctx, eid = testing.data_provider(logdir, {"cnnvis": 1000})
+        data = provider.read_blob_sequences(
+            ctx, experiment_id=eid, plugin_name="cnnvis", downsample=99
+        )
+        assert {len(datum.values) for series in data["cnnvis"].values() for datum in series} == {1}
+        [datum, *_] = data["cnnvis"]["grad_cam/base/conv2"]
+        stored = json.loads(provider.read_blob(ctx, blob_key=datum.values[0].blob_key))
+        if version == 3:  # a reference to the facts in the pixel file
+            assert list(stored) == ["facts"] and list(stored["facts"]) == ["file", "span"]
+        else:  # the facts themselves, their images in a pixel file
+            assert {"class_index", "images", "pixels"} <= set(stored)
+        content = provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name="cnnvis")
+        assert json.loads(content["cnnvis"]["probes"].plugin_content)["version"] == version
 
 
 def test_the_entry_point_and_the_plugin_import_without_tensorflow_or_keras(tmp_path):
@@ -669,8 +702,11 @@ def test_run_notes_are_per_step_forgotten_when_the_step_reads_well_and_capped():
             "", "run", "grad_cam/conv4", step, f"its pixel file pixels/{step}-x.bin is missing"
         )
     notes.set("", "run", "grad_cam/conv4", 1, None)  # renamed into place meanwhile
+    for tag in ("feature_maps/conv4", "deconvnet/conv4"):  # one file holds every tag's step
+        notes.set("", "run", tag, 0, "its pixel file pixels/0-x.bin is missing")
     assert notes.of("", "run") == [
-        "step 0 of grad_cam/conv4: its pixel file pixels/0-x.bin is missing; not shown.",
+        "step 0 of deconvnet/conv4 and 2 more tags: its pixel file pixels/0-x.bin is missing; "
+        "not shown.",
         "step 2 of grad_cam/conv4: its pixel file pixels/2-x.bin is missing; not shown.",
         "... and 2 more steps not shown.",
     ]
@@ -706,4 +742,50 @@ def test_steps_answers_are_gzipped_once_and_kept_until_the_series_changes(synthe
         views.feature_maps.write_feature_maps(content, np.ones((1, 32, 32, 4)), 2)
     writer.close()
     ingester._multiplexer.Reload()
+    [run] = growing.get(BASE + "tags").json["runs"]  # as the dashboard: /tags, then /steps
+    assert [tag["max_step"] for tag in run["tags"]] == [2]  # (probes not written here)
     assert [s["step"] for s in growing.get(route).json["steps"]] == [0, 1, 2]
+
+
+def test_logdir_spec_finds_the_pixel_files_of_named_runs(synthetic, client):
+    tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), plugin_loader.CnnVisLoader()])
+    tb.configure(argv=[None, "--logdir_spec", f"named:{synthetic[0]}", "--load_fast=false"])
+    flags = tb.flags
+    flags.reload_interval, flags.reload_task = 0, "blocking"
+    ingester = data_ingester.LocalDataIngester(flags)
+    ingester.start()
+    named = Client(
+        application.TensorBoardWSGIApp(
+            flags,
+            [plugin_loader.CnnVisLoader()],
+            ingester.data_provider,
+            deprecated_multiplexer=ingester.deprecated_multiplexer,  # as ``tensorboard`` does
+        )
+    )
+    route = "steps?run={}&tag=grad_cam/base/conv2"
+    body = get_json(named, route.format("named/cnnvis"))
+    plain = get_json(client, route.format("cnnvis"))
+    assert [s["step"] for s in body["steps"]] == list(range(EPOCHS))
+    assert [s["facts"] for s in body["steps"]] == [s["facts"] for s in plain["steps"]]
+    for new_step, old_step in zip(body["steps"], plain["steps"], strict=True):
+        assert (
+            named.get(BASE + new_step["images"][0]).data
+            == client.get(BASE + old_step["images"][0]).data
+        )
+    [run] = get_json(named, "tags")["runs"]
+    assert run["run"] == "named/cnnvis" and "notes" not in run
+
+
+def test_a_remote_log_directory_reads_facts_and_pixels_through_tf_gfile(synthetic, client):
+    logdir = "ram://cnnvis-plugin-test/logs"  # a tf.io.gfile filesystem: read like gs://
+    write_synthetic_run(logdir, epochs=EPOCHS - 1, layers=2, probes=2)
+    remote, _ = make_client(logdir)
+    route = "steps?run=cnnvis&tag=grad_cam/base/conv2"
+    body, local = get_json(remote, route), get_json(client, route)
+    assert [s["step"] for s in body["steps"]] == list(range(EPOCHS))
+    assert [s["facts"]["class_index"] for s in body["steps"]] == [
+        s["facts"]["class_index"] for s in local["steps"]
+    ]
+    png = remote.get(BASE + body["steps"][-1]["images"][1])
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+    assert "notes" not in get_json(remote, "tags")["runs"][0]

@@ -111,7 +111,7 @@ def server(request, source_records, tmp_path_factory):
     for run in ("cnnvis", "truncated", "growing", "damaged"):
         shutil.copytree(pixels, logdir / run / "plugins")
     (logdir / "damaged" / name).write_bytes(data)
-    damage_pixel_files(logdir / "damaged" / "plugins" / "cnnvis" / "pixels")
+    damage_pixel_files(logdir / "damaged" / "plugins" / "cnnvis" / "pixels", data)
     write_odd_names(logdir / "odd")
     write_synthetic_run(str(logdir / "old"), epochs=2, layers=1, probes=1, in_events=True)
     (logdir / "cnnvis" / name).write_bytes(data)
@@ -140,8 +140,9 @@ ODD_LAYERS = ('quote"d', "back\\slash", "l" * 3000)
 """Layer names with a quote, a backslash, and thousands of characters."""
 
 
-def damage_pixel_files(folder):
-    """Steps 3, 5 and 7 damaged: file removed, cut short, one byte flipped in each PNG."""
+def damage_pixel_files(folder, events):
+    """Steps 3, 5 and 7 damaged: file removed, cut short, bytes flipped all through (its
+    facts too); in step 9 one byte of the first PNG of ``DAMAGED_TAG`` only."""
     files = {int(name.split("-")[0]): folder / name for name in os.listdir(folder)}
     files[3].unlink()
     data = files[5].read_bytes()
@@ -150,6 +151,21 @@ def damage_pixel_files(folder):
     for offset in range(40, len(flipped), 97):
         flipped[offset] ^= 0xFF
     files[7].write_bytes(bytes(flipped))
+    [reference] = [
+        json.loads(value.tensor.string_val[0])["facts"]
+        for record in split_records(events)
+        for value in event_pb2.Event.FromString(record[12:-4]).summary.value
+        if value.tag == DAMAGED_TAG and record_step(record) == 9
+    ]
+    flipped = bytearray(files[9].read_bytes())
+    offset, length, _ = reference["span"]
+    [first_png, *_] = json.loads(flipped[offset : offset + length])["pixels"]["spans"]
+    flipped[first_png[0] + 40] ^= 0xFF
+    files[9].write_bytes(bytes(flipped))
+
+
+DAMAGED_TAG = "grad_cam/base/conv2"
+"""The tag whose steps the damage test reads."""
 
 
 def write_odd_names(run_dir):
@@ -247,42 +263,50 @@ def test_bad_keys_and_names_are_json_errors_on_both_back_ends(server):
 def test_epochs_written_while_serving_appear_and_a_half_written_record_is_harmless(server):
     growing = lambda: steps_of(server, "growing", "feature_maps/conv1")  # noqa: E731
     poll(lambda: growing() == list(range(GROWING_FIRST)), "the first epochs")
-    rest = b"".join(server["rest"])
+    rest, cut = b"".join(server["rest"]), len(server["rest"][0]) // 2
     with open(server["growing"], "ab") as events:
-        events.write(rest[:1000])  # a record cut in the middle, as while a writer flushes
+        events.write(rest[:cut])  # a record cut in the middle, as while a writer flushes
     for _ in range(4):
         time.sleep(0.6)
         assert growing() == list(range(GROWING_FIRST))
         assert fetch_json(server["url"] + BASE + "tags")["runs"]
     with open(server["growing"], "ab") as events:
-        events.write(rest[1000:])
+        events.write(rest[cut:])
     poll(lambda: growing() == list(range(EPOCHS)), "the later epochs")
 
 
 def test_damaged_pixel_files_are_notes_and_every_readable_step_is_served(server):
     url = server["url"] + BASE
-    tag = "grad_cam/base/conv2"
-    readable = [step for step in range(EPOCHS) if step not in (3, 5)]
+    tag = DAMAGED_TAG
+    readable = [step for step in range(EPOCHS) if step not in (3, 5, 7)]
+
+    def scanned():  # found by the plugin's own scan after /tags: no /steps asked yet
+        runs = {run["run"]: run for run in fetch_json(url + "tags")["runs"]}
+        return len(runs.get("damaged", {}).get("notes", ())) == 3
+
+    poll(scanned, "the notes of the damaged steps without asking /steps")
     poll(lambda: steps_of(server, "damaged", tag) == readable, "the readable steps")
     body = fetch_json(f"{url}steps?run=damaged&tag={tag}")
     for step in body["steps"]:
         status, _, png = fetch(url + step["images"][0])
-        if step["step"] == 7:
+        if step["step"] == 9:  # only a PNG damaged, its facts whole: found when it is read
             assert status == 404
-            assert json.loads(png)["error"].startswith(f"Not found: step 7 of {tag}: its pixel")
+            assert json.loads(png)["error"].startswith(f"Not found: step 9 of {tag}: its pixel")
             assert json.loads(png)["error"].endswith("is damaged (checksum mismatch)")
         else:
             assert status == 200 and Image.open(io.BytesIO(png)).size == (32, 32)
     runs = {run["run"]: run for run in fetch_json(url + "tags")["runs"]}
     notes = runs["damaged"]["notes"]
-    assert len(notes) == 3, notes
-    assert re.fullmatch(
-        rf"step 3 of {tag}: its pixel file pixels/3-\w+\.bin is missing; not shown\.", notes[0]
+    assert len(notes) == 4, notes
+    others = len(runs["damaged"]["tags"]) - 2  # one note per step for all its tags but probes
+    every = rf"step (\d+) of [a-z_]+/base/conv\d and {others} more tags: its pixel file pixels/\1-\w+\.bin"
+    assert re.fullmatch(rf"{every} is missing; not shown\.", notes[0])[1] == "3"
+    assert re.fullmatch(rf"{every} is truncated; not shown\.", notes[1])[1] == "5"
+    # Its facts fail their checksum: left out of /steps.
+    assert (
+        re.fullmatch(rf"{every} is damaged \(checksum mismatch\); not shown\.", notes[2])[1] == "7"
     )
-    assert re.fullmatch(
-        rf"step 5 of {tag}: its pixel file pixels/5-\w+\.bin is truncated; not shown\.", notes[1]
-    )
-    assert notes[2].startswith(f"step 7 of {tag}: its pixel file pixels/7-")
+    assert notes[3].startswith(f"step 9 of {tag}: its pixel file pixels/9-")
     assert "notes" not in runs["cnnvis"]
 
 

@@ -194,7 +194,7 @@ def test_several_classes_per_probe_say_probe_and_class_per_image(logdir):
         )  # fmt: skip
 
     [(_, facts, pngs, content)] = _write(logdir, write)[("cnnvis", "grad_cam/block/conv1")]
-    assert content["version"] == metadata.FORMAT_VERSION == 2 and len(pngs) == 6
+    assert content["version"] == metadata.FORMAT_VERSION == 3 and len(pngs) == 6
     assert [(image["probe"], image["class_index"]) for image in facts["images"]] == list(
         zip(probe.tolist(), classes)
     )
@@ -326,41 +326,68 @@ def test_metric_facts_are_added_but_never_replace_a_fact(logdir):
     }
 
 
-def test_inside_a_logged_step_pngs_go_to_one_pixel_file_and_the_events_keep_the_facts(logdir):
+def test_inside_a_logged_step_pngs_and_facts_go_to_one_pixel_file_the_events_a_reference(logdir):
     import os
     import zlib
+
+    from tensorboard.backend.event_processing import event_file_loader
 
     from tb_cnnvis import blobstore
 
     run_dir = f"{logdir}/cnnvis"
     writer = summary.RunWriter(run_dir)
     maps = np.arange(2 * 4 * 4 * 5, dtype=np.float32).reshape(2, 4, 4, 5)
-    with writer.step(4):
-        views.feature_maps.write_feature_maps(_layer_content("feature_maps"), maps, 4)
-        summary.write_probes(summary.content("probes", **COMMON), np.zeros((2, 8, 8, 3)), 4)
+    for step in (4, 5):
+        with writer.step(step):
+            views.feature_maps.write_feature_maps(_layer_content("feature_maps"), maps, step)
+            summary.write_probes(summary.content("probes", **COMMON), np.zeros((2, 8, 8, 3)), step)
+            summary.write_timings({"feature_maps": 0.5}, step)
     writer.close()
     assert writer.committed is True
     provider, ctx, eid = data_provider(logdir, {metadata.PLUGIN_NAME: 1000})
     data = provider.read_blob_sequences(
         ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME, downsample=1000
     )["cnnvis"]
-    [folder_file] = os.listdir(f"{run_dir}/plugins/cnnvis/pixels")  # one file, no ".part"
-    with open(f"{run_dir}/plugins/cnnvis/pixels/{folder_file}", "rb") as pixel_file:
+    files = sorted(os.listdir(f"{run_dir}/plugins/cnnvis/pixels"))  # one per step, no ".part"
+    assert [name.split("-")[0] for name in files] == ["4", "5"]
+    with open(f"{run_dir}/plugins/cnnvis/pixels/{files[0]}", "rb") as pixel_file:
         stored = pixel_file.read()
-    end = 0
+    end, facts_end = 0, None
     for tag, count in (("feature_maps/block/conv1", 2), ("probes", 2)):
-        [datum] = data[tag]
-        [facts_blob] = [provider.read_blob(ctx, blob_key=v.blob_key) for v in datum.values]
-        facts = json.loads(facts_blob)
-        assert facts["pixels"]["file"] == f"pixels/{folder_file}"
-        assert blobstore.PIXEL_FILE.fullmatch(facts["pixels"]["file"])
-        assert folder_file.startswith("4-")
+        [datum, _] = data[tag]
+        [event_blob] = [provider.read_blob(ctx, blob_key=v.blob_key) for v in datum.values]
+        reference = json.loads(event_blob)  # the event holds only where the facts are
+        assert list(reference) == ["facts"] and reference["facts"]["file"] == f"pixels/{files[0]}"
+        offset, length, crc = reference["facts"]["span"]
+        facts = json.loads(stored[offset : offset + length])
+        assert zlib.crc32(stored[offset : offset + length]) == crc and len(event_blob) < 120
+        facts_end = max(facts_end or 0, offset + length)
+        assert facts["pixels"]["file"] == f"pixels/{files[0]}"
         spans = facts["pixels"]["spans"]
         assert len(spans) == len(facts["images"]) == count
         for offset, length, crc in spans:
             assert offset == end and zlib.crc32(stored[offset : offset + length]) == crc
             assert stored[offset : offset + 8] == b"\x89PNG\r\n\x1a\n"
             end = offset + length
-    assert end == len(stored)  # every tag's PNGs in a row, nothing else
-    facts, pngs = testing.decode_step([facts_blob], run_dir)
+    assert facts_end == len(stored) > end  # every tag's PNGs in a row, then their facts
+    facts, pngs = testing.decode_step([event_blob], run_dir)
     assert "pixels" not in facts and [len(p) for p in pngs] == [s[1] for s in spans]
+    assert facts["images"][0]["grid"] and blobstore.PIXEL_FILE.fullmatch(f"pixels/{files[1]}")
+    # A tag's metadata (its content) is written with its first value in the event file only.
+    [events_file] = [name for name in os.listdir(run_dir) if "tfevents" in name]
+    described = [
+        (value.tag, event.step, value.HasField("metadata") and bool(value.metadata.plugin_data.plugin_name))
+        for event in event_file_loader.LegacyEventFileLoader(f"{run_dir}/{events_file}").Load()
+        for value in event.summary.value
+    ]  # fmt: skip
+    assert sorted(described) == [
+        ("cnnvis_seconds/feature_maps", 4, True), ("cnnvis_seconds/feature_maps", 5, False),
+        ("feature_maps/block/conv1", 4, True), ("feature_maps/block/conv1", 5, False),
+        ("probes", 4, True), ("probes", 5, False),
+    ]  # fmt: skip
+    assert (
+        provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars", downsample=10)[
+            "cnnvis"
+        ]["cnnvis_seconds/feature_maps"][1].value
+        == 0.5
+    )

@@ -5,6 +5,7 @@ real 4 MiB filesystem: ``model.fit`` returns, one warning names the path and the
 failed step is dropped whole, and later steps are written again.
 """
 
+import json
 import os
 import subprocess
 import warnings
@@ -182,13 +183,17 @@ def test_the_synthetic_writer_writes_steps_visible_only_whole(tmp_path):
     assert all(blobstore.PIXEL_FILE.fullmatch(f"pixels/{name}") for name in names)
 
 
-def test_a_tag_step_without_images_names_no_pixel_file_and_is_served(logdir):
+def test_a_tag_step_without_images_keeps_its_facts_in_the_pixel_file_and_is_served(logdir):
     run_dir = os.path.join(logdir, metadata.RUN_SUBDIR)
     writer = summary.RunWriter(run_dir)
     content = summary.content("feature_maps", "conv1", input_shape=(4, 4, 3), probe_count=1)
     with writer.step(0):
         summary.write_step(content, 0, {"channels": []}, [], [], seconds=0.0)
     writer.close()
-    assert not os.path.exists(os.path.join(run_dir, "plugins"))
+    folder = os.path.join(run_dir, "plugins", "cnnvis", "pixels")
+    [name] = os.listdir(folder)
+    with open(os.path.join(folder, name), "rb") as pixel_file:
+        stored = json.loads(pixel_file.read())
+    assert stored == {"channels": [], "images": [], "seconds": 0.0}  # the facts alone
     [(facts, pngs)] = read_run(logdir)["feature_maps/conv1"].values()
     assert facts == {"channels": [], "images": [], "seconds": 0.0} and pngs == []

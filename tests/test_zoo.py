@@ -28,6 +28,7 @@ def _classifier(name, size=32):
     return model
 
 
+@pytest.mark.budget
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_each_default_view_writes_at_every_logged_epoch(logdir, name):
     rng = np.random.default_rng(0)
@@ -42,6 +43,9 @@ def test_each_default_view_writes_at_every_logged_epoch(logdir, name):
     for kind in views.DEFAULT_VIEWS:
         tags = [tag for tag in run if tag.startswith(kind + "/")]
         assert tags, f"{name}: no {kind} tag"
-        expected = [0, 2] if kind == "filter_patterns" else [0, 1, 2]
+        # Under the budget a step may keep fewer layers of a view, never none of them.
+        steps = sorted({step for tag in tags for step in run[tag]})
+        assert steps == ([0, 2] if kind == "filter_patterns" else [0, 1, 2]), kind
         for tag in tags:
-            assert sorted(run[tag]) == expected, tag
+            for step, (_facts, pngs) in run[tag].items():
+                assert pngs, (tag, step)

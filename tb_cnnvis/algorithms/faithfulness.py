@@ -61,13 +61,19 @@ def _build_target_probability(model_ref, output, bound):
 
 
 def _batched(function, images, batch_size, side, values=None):
-    """``function(images[rows], [values(rows)], side[rows])`` over batches, concatenated."""
-    parts = []
-    for start in range(0, len(images), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(images)))
-        side_rows = capture.side_constants(capture.take_rows(side, rows))
-        args = () if values is None else (values(rows),)
-        parts.append(function(tf.constant(images[rows]), *args, side_rows).numpy())
+    """``function(images[rows], [values(rows)], side[rows])`` over batches, concatenated.
+
+    Every batch has the first one's size (the last is padded with copies of its last row
+    and cut back), so ``function`` is traced for one shape only.
+    """
+    parts, size = [], min(int(batch_size), len(images))
+    for start in range(0, len(images), size):
+        rows = np.arange(start, min(start + size, len(images)))
+        padded = np.concatenate([rows, np.repeat(rows[-1:], size - len(rows))])
+        side_rows = capture.side_constants(capture.take_rows(side, padded))
+        args = () if values is None else (values(padded),)
+        found = function(tf.constant(images[padded]), *args, side_rows).numpy()
+        parts.append(found[: len(rows)])
     return np.concatenate(parts)
 
 
@@ -227,10 +233,12 @@ def _curves(model, batch, side, index, held, maps, steps, baseline, insertion, b
     )
     pixels = saliency[0].size
     counts = np.round(np.linspace(0, pixels, int(steps) + 1)).astype(int)
-    per_chunk = max(1, int(batch_size) // len(counts))
+    per_chunk = min(max(1, int(batch_size) // len(counts)), len(batch))
     curves = np.zeros((len(batch), len(counts)), np.float32)
     for start in range(0, len(batch), per_chunk):
-        rows = np.arange(start, min(start + per_chunk, len(batch)))
+        kept = np.arange(start, min(start + per_chunk, len(batch)))
+        # Every chunk as large as the first (one traced shape): the last repeats its last row.
+        rows = np.concatenate([kept, np.repeat(kept[-1:], per_chunk - len(kept))])
         order = np.argsort(-saliency[rows].reshape(len(rows), -1), axis=1, kind="stable")
         rank = np.empty_like(order)
         np.put_along_axis(rank, order, np.arange(pixels)[None], axis=1)
@@ -246,7 +254,7 @@ def _curves(model, batch, side, index, held, maps, steps, baseline, insertion, b
             capture.take_rows(side, owner),
             lambda part, owner=owner: held.tensors(owner[part]),
         )
-        curves[rows] = found.reshape(len(rows), len(counts))
+        curves[kept] = found.reshape(len(rows), len(counts))[: len(kept)]
     return counts / pixels, curves
 
 

@@ -3,12 +3,13 @@
 ``optimizer_loop`` builds the Python function that ``filters.filter_patterns`` compiles
 through ``capture.CACHE`` once per (model, layer, batch, canvas, preset, diversity): the
 whole gradient ascent of a batch, slot ``i`` maximizing filter ``filters[i]`` (Erhan et al.
-2009; Olah et al. 2017), runs inside it. Two loops share the work:
-
-1. the rescue phase (the first ``rescue_steps`` steps, only when some slot starts dead):
-   ReLUs pass redirected gradients (``fv_objectives.redirected_relu``);
-2. the rest, with the model's own ReLU gradients: no custom gradient, no per-ReLU checks
-   (the specialized fast path; it traces the model once more, once per layer).
+2009; Olah et al. 2017), runs inside it. One loop holds both phases of the ascent: during
+the first ``rescue_steps`` steps, only when some slot starts dead, ReLUs pass redirected
+gradients (``fv_objectives.rescue_relu``); after them, the model's own ReLU gradients.
+The model is traced twice per function, not four times: once with its gradient (the
+loop's body) and once forward (the start and final activations share one inner
+function). First traces dominate what a view costs at the first logged step of a large
+network (about 3 s per trace of MobileNetV2 on 2 cores), so each saved trace counts.
 
 Each step transforms the unit images at random (``fv_transforms``; a ``RandomCrops``
 multiplies the batch and the objective averages each slot's copies), maximizes the mean
@@ -27,7 +28,7 @@ Example:
 import tensorflow as tf
 
 from tb_cnnvis import capture
-from tb_cnnvis.algorithms.fv_objectives import channel_means, gram_similarity, redirected_relu
+from tb_cnnvis.algorithms.fv_objectives import channel_means, gram_similarity, rescue_relu
 from tb_cnnvis.algorithms.fv_params import PixelImage
 from tb_cnnvis.algorithms.fv_transforms import apply_transforms
 
@@ -89,8 +90,9 @@ def optimizer_loop(model_ref, path, recipe, input_range, shape, windows, members
 
     fused_update = tf.function(update, jit_compile=True) if jit else update
 
-    def body_for(filters, seed, spectrum, relu_fn):
+    def body_for(filters, seed, spectrum, rescue):
         def body(step, params, state, attribution):
+            relu_fn = rescue_relu(step < rescue)
             if isinstance(
                 param, PixelImage
             ):  # the unit image is the parameter: no chain rule, penalty fused
@@ -121,25 +123,25 @@ def optimizer_loop(model_ref, path, recipe, input_range, shape, windows, members
 
         return body
 
+    # The start and the final activations: one inner function, traced once for both calls.
+    measured = tf.function(lambda unit, filters: objective(unit, filters, None, canvas_window)[1])
+
     def run(params, filters, seed, steps, spectrum):
         start_unit = param.to_unit(params, shape, spectrum)
-        start = objective(start_unit, filters, None, canvas_window)[1]
+        start = measured(start_unit, filters)
         attribution = tf.zeros([params.shape[0], shape[0], shape[1]])
-        carry = (tf.constant(0), params, optimizer.init(params), attribution)
+        rescue = tf.constant(0)
         if recipe.rescue_steps:  # redirected ReLU gradients, only when some slot starts dead
             rescue = tf.where(tf.reduce_any(start <= 0), tf.minimum(steps, recipe.rescue_steps), 0)
-            carry = tf.while_loop(
-                lambda step, *_: step < rescue,
-                body_for(filters, seed, spectrum, redirected_relu),
-                carry,
-            )
         _, params, _, attribution = tf.while_loop(
-            lambda step, *_: step < steps, body_for(filters, seed, spectrum, None), carry
+            lambda step, *_: step < steps,
+            body_for(filters, seed, spectrum, rescue),
+            (tf.constant(0), params, optimizer.init(params), attribution),
         )
         unit = param.to_unit(params, shape, spectrum)
         return {
             "images": input_range.from_unit(unit),
-            "final": objective(unit, filters, None, canvas_window)[1],
+            "final": measured(unit, filters),
             "start": start,
             "start_images": input_range.from_unit(start_unit),
             "attribution": attribution,

@@ -217,15 +217,16 @@ def rescue_relu(active):
     @tf.custom_gradient
     def relu(x):
         def grad(upstream):
-            plain = tf.raw_ops.ReluGrad(gradients=upstream, features=x)
-            axes = list(range(1, plain.shape.rank))
-            stuck = tf.equal(tf.reduce_max(tf.abs(plain), axis=axes, keepdims=True), 0.0)
-
-            def redirect():
+            def redirect():  # where no image is stuck, this is the plain gradient
+                plain = tf.raw_ops.ReluGrad(gradients=upstream, features=x)
+                axes = list(range(1, plain.shape.rank))
+                stuck = tf.equal(tf.reduce_max(tf.abs(plain), axis=axes, keepdims=True), 0.0)
                 keep = (x > 0) | (stuck & (upstream > 0))
                 return tf.where(keep, upstream, tf.zeros_like(upstream))
 
-            return tf.cond(active & tf.reduce_any(stuck), redirect, lambda: plain)
+            return tf.cond(
+                active, redirect, lambda: tf.raw_ops.ReluGrad(gradients=upstream, features=x)
+            )
 
         return tf.nn.relu(x), grad
 

@@ -2,29 +2,41 @@
 
 The callback times the user's training step (``on_train_batch_end``) and each epoch's
 training time (``TrainingClock``). Before each logged step, ``Budgeter.plan`` estimates
-what every due view will cost and, when the sum does not fit the step's allowance,
-reduces the views in this order, one rung at a time, until it fits:
+what every due view will cost and, starting from the user's own settings, while the sum
+does not fit the step's allowance, reduces the views in this order, one rung at a time:
 
-1. fewer filters (filter patterns, top examples): halved, down to 2 per layer;
+1. fewer filters (filter patterns, top examples): halved, down to 2 per layer; Score-CAM's
+   channels (its most varying ones), halved down to 32;
 2. fewer optimization steps (filter patterns: down to 8; DeepDream: down to 3 per octave);
 3. fewer probes for the costliest views (class maps, attributions, projections,
    DeepDream), halved down to 2, costliest view first;
-4. cheaper metric settings (the deletion curves: 16 points, then 8, then 4).
+4. cheaper metric settings (the deletion curves: 16 points, then 8, then 4);
+5. fewer layers for the views that compile a function per layer (filter patterns,
+   DeepDream, projections), evenly spaced, down to 2.
+
+A rung that would cost more than it saves is not taken: at an ordinary step a new batch
+shape means a new trace, so a view keeps the shapes it was traced with until a step's
+allowance affords more (then it grows back). While the step runs, a view that compiles a
+function per layer and finds less time left than estimated (the views before it took
+longer) keeps fewer layers at that step only, evenly spaced, or its shallowest layer alone
+(``StepPlan.cut_layers``): estimates miss, the allowance holds all the same.
 
 Allowances (``Budget``): step 0 (the untrained network, with every first trace) within
 ``first_steps`` training steps; an ordinary logged step within ``steps`` training steps
 or ``fraction`` of the epoch's training time, whichever is larger; never less than
-``min_seconds`` (a step of a few seconds is not worth reducing). Before the first
-training step the step time is estimated from a timed forward pass of the probes
-(``3 x`` a forward, at Keras's default batch of 32 images).
+``min_seconds`` (10 s and 1 s: on a small model no view is worth reducing below that).
+Before the first training step the step time is estimated from a timed forward pass of
+the probes (``3 x`` a forward, at Keras's default batch of 32 images).
 
-Estimates (``costs.work``): each view's work, in forward passes of one probe image through
+Estimates (``costs``): each view's compute in forward passes of one probe image through
 the whole model, from each layer's share of the model's multiply-adds up to it
-(``prefix_shares``), times the seconds one such pass took, plus a trace per compiled
-function at the first step; once a view has run, its measured seconds correct its next
-estimate (``Costs``). Reductions are kept from one logged step to the next (each change
-of a batch shape costs a new trace); every reduction is in the step's facts (``budget``)
-and ``notes``, and the first verbose line gives each view's estimate.
+(``prefix_shares``), times the seconds one such pass took; its first traces, per shape
+not traced yet, in traces of the whole model's forward pass (timed at ``set_model``)
+times each layer's share of the model's layers (``prefix_layer_shares``: tracing follows
+the ops built, not their work), with factors per family measured on three networks
+(``costs.FILTER_TRACES`` ...). Once a view has run, its measured seconds correct its next
+estimate (``Costs``). Every reduction is in the step's facts (``budget``) and ``notes``,
+and the first verbose line gives each view's estimate.
 
 Example:
     >>> cb = CnnVisCallback("logs", x_val[:8], y_val[:8], budget=Budget(first_steps=60))
@@ -38,7 +50,9 @@ from tb_cnnvis.budget.costs import (
     DELETION_LADDER,
     Costs,
     Settings,
+    Shares,
     TrainingClock,
+    prefix_layer_shares,
     prefix_shares,
     weights_fingerprint,
     work,
@@ -53,9 +67,11 @@ __all__ = [
     "Budgeter",
     "Costs",
     "Settings",
+    "Shares",
     "StepPlan",
     "TrainingClock",
     "check_budget",
+    "prefix_layer_shares",
     "prefix_shares",
     "weights_fingerprint",
     "work",
@@ -80,7 +96,7 @@ class Budget:
     first_steps: float = 30.0
     steps: float = 3.0
     fraction: float = 0.05
-    min_seconds: tuple = (30.0, 5.0)
+    min_seconds: tuple = (10.0, 1.0)
 
     def allowance(self, first, step_seconds, epoch_seconds=None):
         """Seconds a logged step may take (``first``: step 0)."""

@@ -13,6 +13,7 @@ Example:
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +23,18 @@ ASSUMED_BATCH = 32
 """The training batch assumed before the first training step is timed (Keras's default)."""
 
 DELETION_LADDER = (16, 8, 4)
+
+# Traces, in traces of the whole model's forward pass (the one ``make_plan`` timed), times
+# each layer's share of the model's layers (``prefix_layer_shares``). Measured with
+# ``time.process_time`` on MobileNetV2, EfficientNetB0 (96 px) and a fully-convolutional
+# model (2 cores, December 2026): a filter-pattern loop 6.9-7.4 (the ascent's gradient,
+# the while loop, the first run's graph optimization) plus about 0.5-0.8 s whatever the
+# layer; a Grad-CAM gradient 1.4-2.1; a projection 2.3-3.4; deletion curves 1.8-2.3.
+FILTER_TRACES = 7.0
+LOOP_TRACE_SECONDS = 0.6
+CAM_TRACES = 2.0
+PROJECTION_TRACES = 3.0
+DELETION_TRACES = 2.0
 
 # Forward passes of one probe image per unit of a view's settings: gradient methods
 # cost a forward and a backward pass (3 forwards); per family, what scales the work.
@@ -82,9 +95,43 @@ def prefix_shares(model):
         positions = float(np.prod(shape[:-1])) if len(shape) > 1 else 1.0
         weights = sum(float(np.prod(w.shape)) for w in ref.layer.weights if len(w.shape) >= 2)
         costs.append(positions * weights + float(np.prod(shape)))
-    total = np.cumsum(costs)
+    return _cumulative(refs, costs)
+
+
+def prefix_layer_shares(model):
+    """``{layer path: share of the model's layers up to and including it}``: what a trace
+    of the model up to that layer costs, as a share of a trace of the whole model.
+
+    Tracing builds the graph op by op in Python, so its cost follows the number of layers
+    run, not their multiply-adds: ConvNeXtTiny's first stage holds a fifth of its layers
+    and a twentieth of its work at 64 px.
+    """
+    refs = capture.layer_refs(model)
+    return _cumulative(refs, [0.0 if capture.sublayers(ref.layer) else 1.0 for ref in refs])
+
+
+def _cumulative(refs, costs):
+    """``{path: share of the summed costs up to and including it}`` (at least 1e-3)."""
+    total = np.cumsum(costs) if costs else np.zeros(1)
     top = float(total[-1]) or 1.0
     return {ref.path: max(float(t) / top, 1e-3) for ref, t in zip(refs, total)}
+
+
+class Shares(NamedTuple):
+    """Per layer path, the share of a whole pass of the model that one up to it costs.
+
+    Attributes:
+        compute: of the compute (``prefix_shares``).
+        trace: of a trace (``prefix_layer_shares``).
+    """
+
+    compute: dict
+    trace: dict
+
+    @classmethod
+    def of(cls, model):
+        """Both shares of ``model``."""
+        return cls(prefix_shares(model), prefix_layer_shares(model))
 
 
 @dataclass
@@ -94,7 +141,7 @@ class Settings:
     filters: int | None = None
     steps: int | None = None
     probes: int | None = None
-    layers: int | None = None
+    layers: int | tuple | None = None  # how many (evenly spaced) or which (indices)
 
     def reduced(self):
         """True if any setting was reduced."""
@@ -102,7 +149,10 @@ class Settings:
 
 
 def spread(refs, count):
-    """``count`` of ``refs`` evenly spaced from the first to the last (all if None)."""
+    """``count`` of ``refs`` evenly spaced from the first to the last (all if None); a
+    tuple of indices picks those."""
+    if isinstance(count, tuple):
+        return [refs[i] for i in count]
     if count is None or count >= len(refs):
         return list(refs)
     if count <= 1:
@@ -127,7 +177,7 @@ def work(plan, kind, settings, shares, deletion_steps=DELETION_LADDER[0]):
 
 def deletion_work(plan, kind, settings, deletion_steps):
     """The part of ``work`` spent on the view's deletion curves (a metric)."""
-    return _work(plan, kind, settings, {}, deletion_steps)[1]
+    return _work(plan, kind, settings, Shares({}, {}), deletion_steps)[1]
 
 
 def _work(plan, kind, settings, shares, deletion_steps):
@@ -135,40 +185,49 @@ def _work(plan, kind, settings, shares, deletion_steps):
     view = views.get(kind)
     family, refs = view.family.name, spread(plan.layers.get(kind, []), settings.layers)
     probes = settings.probes or len(plan.probes.images)
-    share = [shares.get(ref.path, 1.0) for ref in refs]
-    traces = GRADIENT_PASSES * sum(share)
+    share = [shares.compute.get(ref.path, 1.0) for ref in refs]
+    traced = [shares.trace.get(ref.path, 1.0) for ref in refs]
+    gradients = PROJECTION_TRACES * sum(traced)  # a gradient's trace per layer
     if family == "feature_maps":
-        return probes * max(share, default=0.0), 0.0, max(share, default=0.0)
+        return probes * max(share, default=0.0), 0.0, max(traced, default=0.0)
     if family == "filter_patterns":
         options = plan.options.filter_options
         steps = settings.steps or options["steps"] or preset_steps(options["preset"])
         filters = settings.filters or plan.options.max_filters_per_layer
         per = [min(filters, int(ref.output_shape[-1])) * options["diversity"] for ref in refs]
-        return steps * GRADIENT_PASSES * float(np.dot(per, share)), 0.0, 3 * traces
+        return (
+            steps * GRADIENT_PASSES * float(np.dot(per, share)),
+            0.0,
+            FILTER_TRACES * sum(traced),
+        )
     if family == "deepdream":
         steps = settings.steps or plan.options.deepdream_steps
-        return probes * steps * 1.8 * GRADIENT_PASSES * sum(share), 0.0, 3 * traces
+        return probes * steps * 1.8 * GRADIENT_PASSES * sum(share), 0.0, FILTER_TRACES * sum(traced)
     if family == "projection":
-        return probes * GRADIENT_PASSES * sum(share), 0.0, traces
+        return probes * GRADIENT_PASSES * sum(share), 0.0, gradients
     if family == "top_examples":
         filters = settings.filters or plan.options.max_filters_per_layer
         count = len(next(iter(_rows(plan.options.reference_images))))
         return (
             count * sum(share) + filters * plan.options.top_k * GRADIENT_PASSES * sum(share),
             0.0,
-            traces,
+            gradients,
         )
     maps = probes * (_classes(plan) if family in ("cam", "attribution") else 1)
-    deletion = maps * (deletion_steps + 1) * 2 if view.metric_name else 0.0
+    deletion, extra = 0.0, 0.0
+    if view.metric_name and plan.options.metrics:
+        deletion, extra = maps * (deletion_steps + 1) * 2, DELETION_TRACES
     method = view.params.get("method")
     if method == "scorecam":
-        return maps * sum(int(r.output_shape[-1]) for r in refs) / 4, deletion, traces + 2
+        channels = sum(min(int(r.output_shape[-1]), settings.filters or 1 << 30) for r in refs)
+        return maps * channels / 4, deletion, CAM_TRACES * len(refs) + extra + 1
     if method == "eigencam":
-        return probes * sum(share), deletion, traces
+        return probes * sum(share), deletion, sum(traced) + extra
     if method == "occlusion":
-        return maps * 64, deletion, 2
+        return maps * 64, deletion, 1 + extra
     passes = _ATTRIBUTION_PASSES.get(method, GRADIENT_PASSES)
-    return maps * passes * max(len(refs), 1), deletion, GRADIENT_PASSES * max(len(refs), 1) + 2
+    layers = max(len(refs), 1)  # a class score is a whole forward, then back to the layer
+    return maps * passes * layers, deletion, CAM_TRACES * layers + extra
 
 
 def _rows(images):
@@ -190,16 +249,17 @@ class Costs:
     def __init__(self, plan):
         from tb_cnnvis.algorithms import feature_maps
 
-        self.shares = prefix_shares(plan.model)
+        self.shares = Shares.of(plan.model)
         paths = list(plan.walked) or [capture.select_layers(plan.model, None)[-1].path]
         began = time.perf_counter()  # the forward pass make_plan traced, run again
         feature_maps.layer_outputs(
             plan.model, plan.probes.inputs, paths, image_input=plan.options.image_input
         )
         again = time.perf_counter() - began
-        deepest = max(max((self.shares.get(path, 1.0) for path in paths), default=1.0), 0.05)
+        deepest = max(max(self.shares.compute.get(path, 1.0) for path in paths), 0.05)
         self.forward = again / len(plan.probes.images) / deepest  # one image, whole model
-        self.trace = max(plan.first_forward - again, 0.0) / deepest
+        deepest = max(max(self.shares.trace.get(path, 1.0) for path in paths), 0.05)
+        self.trace = max(plan.first_forward - again, 0.0) / deepest  # the whole model
         self.ratio, self.traced, self.measured = {}, set(), set()
 
     def seconds(self, plan, kind, settings, deletion_steps=DELETION_LADDER[0]):
@@ -207,8 +267,12 @@ class Costs:
         its first traces while it has not run with these settings (else 0)."""
         compute, traces = work(plan, kind, settings, self.shares, deletion_steps)
         compute *= self.forward * self.ratio.get(kind, 1.0)
-        traced = (kind, _key(settings)) in self.traced
-        return compute, 0.0 if traced else traces * self.trace
+        if (kind, _key(settings)) in self.traced:
+            return compute, 0.0
+        loops = 0
+        if views.get(kind).family.name in ("filter_patterns", "deepdream"):
+            loops = len(spread(plan.layers.get(kind, []), settings.layers))
+        return compute, traces * self.trace + loops * LOOP_TRACE_SECONDS
 
     def observe(self, plan, kind, settings, seconds, deletion_steps):
         """Correct the estimates of ``kind`` with the ``seconds`` it really took."""

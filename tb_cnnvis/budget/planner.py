@@ -12,6 +12,8 @@ Example:
     Settings(filters=4, steps=None, probes=None)
 """
 
+import time
+
 from tb_cnnvis import views
 from tb_cnnvis.budget.costs import (
     ASSUMED_BATCH,
@@ -27,11 +29,12 @@ from tb_cnnvis.budget.costs import (
     work,
 )
 
-COMPUTE_SHARE = 0.3
-"""The least share of a step's allowance left to the views' compute when traces take more."""
-
 FILTERS_FLOOR, STEPS_FLOOR, DREAM_STEPS_FLOOR, PROBES_FLOOR = 2, 8, 3, 2
 """The least filters per layer, filter-pattern steps, DeepDream steps and probes."""
+
+SCORE_CAM_FLOOR = 32
+"""The fewest channels Score-CAM keeps (those whose activations vary most: tf-keras-vis's
+"Faster Score-CAM"); fewer leave most of an object unmasked by any channel."""
 
 
 class StepPlan:
@@ -44,17 +47,26 @@ class StepPlan:
         deletion_steps: the deletion curves' points, minus one.
     """
 
-    def __init__(self, plan, settings, estimates, allowance, deletion_steps):
+    def __init__(self, plan, settings, estimates, allowance, deletion_steps, seconds=None):
         self._plan, self.settings, self.estimates = plan, settings, estimates
         self.allowance, self.deletion_steps = allowance, deletion_steps
+        self.deadline = time.perf_counter() + allowance
+        self.cut = {}  # {kind: layers}: cut at this step only, when time ran short
+        self.skipped = {}  # {kind: [paths]}: left out while the view ran, time spent
+        self._seconds = seconds  # (kind, Settings) -> estimated seconds, or None
 
     def plan_for(self, plan, kind):
-        """``plan`` with ``kind``'s reduced settings applied (fewer filters, steps, probes)."""
+        """``plan`` with ``kind``'s reduced settings applied (fewer filters, steps, probes),
+        and, when the views before it took longer than estimated, fewer layers at this step
+        (``cut_layers``)."""
+        self.cut_layers(kind)
         chosen = self.settings.get(kind)
         if chosen is None or not chosen.reduced():
             return plan
         options, family = plan.options, views.get(kind).family.name
-        if chosen.filters:
+        if chosen.filters and _is_score_cam(kind):
+            options = options._replace(score_cam_channels=chosen.filters)
+        elif chosen.filters:
             options = options._replace(max_filters_per_layer=chosen.filters)
         if chosen.steps and family == "filter_patterns":
             options = options._replace(
@@ -69,6 +81,54 @@ class StepPlan:
         layers = {**plan.layers, kind: spread(plan.layers[kind], chosen.layers)}
         return plan._replace(options=options, probes=probes, layers=layers, subject=subject)
 
+    def cut_layers(self, kind):
+        """Fit ``kind`` into the time this step has left, keeping the later views' estimates
+        free: the views that compile a function per layer lose layers at this step only,
+        evenly spaced while that fits, else the shallowest layer alone (the cheapest to
+        trace). Estimates miss (a first trace can take twice what was planned); this keeps
+        a step near its allowance all the same."""
+        if self._seconds is None or views.get(kind).family.name not in _LAYER_FAMILIES:
+            return
+        later = list(self.estimates)[list(self.estimates).index(kind) + 1 :]
+        left = self.deadline - time.perf_counter() - sum(self.estimates[k] for k in later)
+        planned = self.settings[kind]
+        total = len(self._plan.layers[kind])
+        count = _count(planned.layers, total)
+        if self._seconds(kind, planned) <= left:
+            return
+        candidates = []
+        while count > 1:
+            count //= 2
+            candidates.append(count)
+        candidates.append((0,))  # the shallowest layer
+        for layers in candidates:
+            chosen = Settings(**{**vars(planned), "layers": layers})
+            if self._seconds(kind, chosen) <= left:
+                break
+        self.cut[kind] = _count(chosen.layers, total)
+        self.settings[kind] = chosen
+
+    def within_time(self, kind, refs):
+        """Yield ``refs`` (a view's layers, shallowest first) while the step has time for
+        the next one, keeping the later views' estimates free; the first is always yielded.
+        The layers left out are in ``skipped`` (the verbose line says them)."""
+        if self._seconds is None or views.get(kind).family.name not in _LAYER_FAMILIES:
+            return refs  # one pass over every layer (feature maps) or a single layer
+        return self._while_time_left(kind, refs)
+
+    def _while_time_left(self, kind, refs):
+        """The generator of ``within_time``."""
+        later = list(self.estimates)[list(self.estimates).index(kind) + 1 :]
+        limit = self.deadline - sum(self.estimates[k] for k in later)
+        paths = [ref.path for ref in self._plan.layers[kind]]
+        planned = self.settings[kind]
+        for done, ref in enumerate(refs):
+            one = Settings(**{**vars(planned), "layers": (paths.index(ref.path),)})
+            if done and time.perf_counter() + self._seconds(kind, one) > limit:
+                self.skipped[kind] = [later_ref.path for later_ref in refs[done:]]
+                return
+            yield ref
+
     def facts(self, kind, ref):
         """``{"budget": {...}, "notes": [...]}`` for one layer of ``kind`` (empty if nothing
         was reduced): what was reduced, and a sentence saying it."""
@@ -76,10 +136,13 @@ class StepPlan:
         view = views.get(kind)
         reduced, parts = {}, []
         if chosen.filters:
-            shown = min(plan.options.max_filters_per_layer, int(ref.output_shape[-1]))
+            channels = int(ref.output_shape[-1])
+            score_cam = _is_score_cam(kind)
+            shown = channels if score_cam else min(plan.options.max_filters_per_layer, channels)
             if chosen.filters < shown:
-                reduced["filters"] = chosen.filters
-                parts.append(f"{chosen.filters} of {int(ref.output_shape[-1])} filters")
+                reduced["channels" if score_cam else "filters"] = chosen.filters
+                unit = "channels (most varying)" if score_cam else "filters"
+                parts.append(f"{chosen.filters} of {channels} {unit}")
         if chosen.steps:
             reduced["steps"] = chosen.steps
             unit = "steps per octave" if view.family.name == "deepdream" else "steps"
@@ -87,9 +150,11 @@ class StepPlan:
         if chosen.probes:
             reduced["probes"] = chosen.probes
             parts.append(f"{chosen.probes} of {len(plan.probes.images)} probes")
-        if chosen.layers and chosen.layers < len(plan.layers.get(kind, [])):
-            reduced["layers"] = chosen.layers
-            parts.append(f"{chosen.layers} of {len(plan.layers[kind])} layers")
+        total = len(plan.layers.get(kind, []))
+        if chosen.layers and _count(chosen.layers, total) < total:
+            reduced["layers"] = _count(chosen.layers, total)
+            when = " at this step" if kind in self.cut else ""
+            parts.append(f"{reduced['layers']} of {total} layers{when}")
         if view.metric_name and self.deletion_steps < DELETION_LADDER[0]:
             reduced["deletion_steps"] = self.deletion_steps
             parts.append(f"deletion curves of {self.deletion_steps + 1} points")
@@ -104,14 +169,23 @@ class StepPlan:
             chosen = self.settings.get(kind, Settings())
             said = [
                 f"{value} {name}"
-                for name, value in (("filters", chosen.filters), ("steps", chosen.steps),
-                                    ("probes", chosen.probes), ("layers", chosen.layers))
+                for name, value in (("channels" if _is_score_cam(kind) else "filters",
+                                     chosen.filters), ("steps", chosen.steps),
+                                    ("probes", chosen.probes),
+                                    ("layers", chosen.layers and _count(chosen.layers, 1 << 30)))
                 if value
             ]  # fmt: skip
             parts.append(f"{kind} ~{seconds:.1f}s" + (f" ({', '.join(said)})" if said else ""))
         if self.deletion_steps < DELETION_LADDER[0]:
             parts.append(f"deletion curves of {self.deletion_steps + 1} points")
         return f"; budget {self.allowance:.1f}s, estimates: {', '.join(parts)}"
+
+
+def _count(layers, total):
+    """How many layers a ``Settings.layers`` keeps of ``total``."""
+    if layers is None:
+        return total
+    return len(layers) if isinstance(layers, tuple) else min(int(layers), total)
 
 
 def _first_probes(probes, count):
@@ -135,7 +209,7 @@ LAYERS_FLOOR = 2
 
 
 class Budgeter:
-    """The callback's budget: its clock, its cost estimates and what it kept reduced.
+    """The callback's budget: its clock, its cost estimates, each view's last settings.
 
     Args:
         budget: a ``Budget``.
@@ -144,7 +218,7 @@ class Budgeter:
 
     def __init__(self, budget, plan):
         self.budget, self.clock, self.costs = budget, TrainingClock(), Costs(plan)
-        self._kept, self._deletion, self._computed = {}, DELETION_LADDER[0], {}
+        self._last, self._computed = {}, {}  # {kind: Settings it last ran with}
 
     def step_seconds(self):
         """The measured training step, or before any: ``3 x`` a forward of a batch of
@@ -169,37 +243,49 @@ class Budgeter:
     def plan(self, plan, due, first, metrics=None):
         """A ``StepPlan`` for ``due`` that fits the allowance, reduced in the module's order.
 
-        The first traces cannot be reduced: the views' compute gets what they leave of the
-        allowance (at least ``COMPUTE_SHARE`` of it). Reductions are kept for later steps,
-        never undone (each change of shapes would cost new traces). ``metrics`` (an
-        ``EpochMetrics``) gets the step's deletion-curve setting.
+        Each step starts from the user's settings and takes the rungs in order while the
+        estimate (compute and the first traces of shapes not traced yet) is over the
+        allowance; a rung that would cost more than it saves (a new shape's trace at an
+        ordinary step) is not taken. So a reduction holds while the allowance needs it, and
+        a view grows back when a later step's allowance (5 % of a long epoch) affords it.
+        A view not measured yet at an ordinary step runs as it last ran: its estimate is a
+        prior, and its shapes are traced. ``metrics`` (an ``EpochMetrics``) gets the step's
+        deletion-curve setting.
         """
         self._computed.update(dict.fromkeys(due, weights_fingerprint(plan.model)))
         allowance = self.allowance(first)
-        settings = {kind: Settings(**vars(self._kept.get(kind, Settings()))) for kind in due}
-        state = {"deletion": self._deletion}
+        fixed = [k for k in due if not first and k in self._last and k not in self.costs.measured]
+        settings = {
+            kind: Settings(**vars(self._last[kind] if kind in fixed else Settings()))
+            for kind in due
+        }
+        state = {"deletion": DELETION_LADDER[0]}
 
         def cost(kind):
             return self.costs.seconds(plan, kind, settings[kind], state["deletion"])
 
-        # Views not measured yet at an ordinary step keep their settings once: their
-        # estimate is a prior, and running them as at step 0 needs no new trace.
-        open_ = [k for k in due if first or k in self.costs.measured]
-        traces = sum(cost(kind)[1] for kind in due)
-        spare = max(allowance - traces, COMPUTE_SHARE * allowance)
-        for rung in (_fewer_filters, _fewer_steps, _fewer_probes, _cheaper_metrics):
-            while sum(cost(k)[0] for k in due) > spare and rung(plan, open_, settings, state, cost):
-                pass
-        while sum(sum(cost(k)) for k in due) > allowance and _fewer_layers(
-            plan, open_, settings, state, cost
-        ):
-            pass
-        self._kept.update(settings)
-        self._deletion = state["deletion"]
+        def total():
+            return sum(sum(cost(kind)) for kind in due)
+
+        open_ = [kind for kind in due if kind not in fixed]
+        for rung in _RUNGS:
+            while (before := total()) > allowance:
+                saved = {k: Settings(**vars(v)) for k, v in settings.items()}, dict(state)
+                if not rung(plan, open_, settings, state, cost):
+                    break
+                if total() >= before:  # costs more than it saves: undo, next rung
+                    settings.update(saved[0])
+                    state.update(saved[1])
+                    break
+        self._last.update({kind: Settings(**vars(settings[kind])) for kind in due})
         estimates = {kind: sum(cost(kind)) for kind in due}
         if metrics is not None:
             metrics.deletion_steps = state["deletion"]
-        return StepPlan(plan, settings, estimates, allowance, state["deletion"])
+        deletion = state["deletion"]
+        return StepPlan(
+            plan, settings, estimates, allowance, deletion,
+            lambda kind, chosen: sum(self.costs.seconds(plan, kind, chosen, deletion)),
+        )  # fmt: skip
 
     def warnings(self, plan, kinds):
         """Sentences for the views among ``kinds`` that do not fit an ordinary logged step
@@ -207,7 +293,9 @@ class Budgeter:
         allowance = self.allowance(first=False)
         said = []
         for kind in kinds:
-            least = Settings(FILTERS_FLOOR, None, PROBES_FLOOR)
+            least = Settings(
+                SCORE_CAM_FLOOR if _is_score_cam(kind) else FILTERS_FLOOR, None, PROBES_FLOOR
+            )
             family = views.get(kind).family.name
             least.steps = {"filter_patterns": STEPS_FLOOR, "deepdream": DREAM_STEPS_FLOOR}.get(
                 family
@@ -241,14 +329,26 @@ class Budgeter:
 
 
 def _fewer_filters(plan, due, settings, state, costs):
-    """Halve the filters of the filter views (down to ``FILTERS_FLOOR``); False if none can."""
+    """Halve the filters of the filter views (down to ``FILTERS_FLOOR``) and the channels
+    Score-CAM masks the input with (its most varying ones, down to ``SCORE_CAM_FLOOR``);
+    False if none can."""
     changed = False
     for kind in due:
         if views.get(kind).family.name in ("filter_patterns", "top_examples"):
-            now = settings[kind].filters or plan.options.max_filters_per_layer
-            if now > FILTERS_FLOOR:
-                settings[kind].filters, changed = max(FILTERS_FLOOR, now // 2), True
+            now, floor = settings[kind].filters or plan.options.max_filters_per_layer, FILTERS_FLOOR
+        elif _is_score_cam(kind):
+            widest = max((int(ref.output_shape[-1]) for ref in plan.layers[kind]), default=0)
+            now, floor = settings[kind].filters or widest, SCORE_CAM_FLOOR
+        else:
+            continue
+        if now > floor:
+            settings[kind].filters, changed = max(floor, now // 2), True
     return changed
+
+
+def _is_score_cam(kind):
+    """True for Score-CAM, whose cost is a forward pass per channel."""
+    return views.get(kind).params.get("method") == "scorecam"
 
 
 def _fewer_steps(plan, due, settings, state, costs):
@@ -309,3 +409,7 @@ def _cheaper_metrics(plan, due, settings, state, costs):
         return False
     state["deletion"] = later[0]
     return True
+
+
+_RUNGS = (_fewer_filters, _fewer_steps, _fewer_probes, _cheaper_metrics, _fewer_layers)
+"""The reductions, in the order the package docstring states."""

@@ -19,9 +19,9 @@ def decode_step(blob_values, run_dir=None):
 
     Args:
         blob_values: the step's blobs: a list of bytes, a numpy array or a string tensor.
-        run_dir: the run's directory, needed for a step whose PNGs are in a pixel file
-            (format version 2, ``tb_cnnvis.blobstore``); steps written with the PNGs inside
-            the event files (version 1) need none.
+        run_dir: the run's directory, needed for a step whose PNGs (format version 2) or
+            facts and PNGs (version 3) are in a pixel file (``tb_cnnvis.blobstore``); steps
+            written with the PNGs inside the event files (version 1) need none.
 
     Returns:
         ``(facts, pngs)``: the facts dict (without the ``"pixels"`` reference) and the list
@@ -45,6 +45,16 @@ def decode_step(blob_values, run_dir=None):
         facts = json.loads(blobs[0].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"The first blob of a cnnvis step is not JSON facts: {error}") from None
+    reference = blobstore.facts_reference(facts)
+    if reference is not None:  # format 3: the facts are in the step's pixel file too
+        if run_dir is None:
+            raise ValueError("This step's facts are in a pixel file (format 3): pass run_dir.")
+        import tensorflow as tf
+
+        raw = blobstore.read_span(tf.io.gfile, blobstore.plugin_dir(run_dir), *reference)
+        facts = json.loads(raw.decode("utf-8"))
+        if isinstance(facts.get("pixels"), dict):  # its PNGs are in the same file
+            facts["pixels"]["file"] = reference[0]
     pixels = facts.pop("pixels", None) if isinstance(facts, dict) else None
     pngs = blobs[1:]
     if pixels is not None:

@@ -52,6 +52,7 @@ class ClassActivationMaps(explained.ClassMaps):
             class_index,
             method=view.params["method"],
             target=target,
+            max_channels=plan.options.score_cam_channels,
             output=plan.options.output,
             image_input=plan.options.image_input,
             class_names=plan.probe_content.get("class_names"),

@@ -42,6 +42,8 @@ def log_views(plan, due, step, metrics=None, progress=None, step_plan=None):
         contents, refs = plan.contents[kind], plan.layers[kind]
         if progress is not None:
             progress.start(kind, len(refs))
+        if step_plan is not None:  # lazily: the budget may stop before a costly layer
+            refs = step_plan.within_time(kind, refs)
         computed = view.family.compute(plan, view, refs)
         for done, (ref, result, spent) in enumerate(computed, start=1):
             if isinstance(result, Exception):

@@ -36,6 +36,19 @@ class Projections(Family):
             "(the saliency view's result), and its steps will say so."
         ]
 
+    def repeats(self, plan, view, refs):
+        """For deconvnet and guided backprop: the layers with no ReLU before them (there the
+        rule is the plain gradient, the saliency view's result)."""
+        from tb_cnnvis.algorithms import backprop
+
+        if view.params["rule"] == "gradient" or not refs:
+            return [], ""
+        plain = backprop.layers_without_relu(plan.model, refs)
+        return plain, (
+            "no ReLU on the path, so its rule would give the plain gradient (the saliency "
+            "view's result); add 'saliency' to views to see gradients there"
+        )
+
     def estimated_bytes(self, plan, view, ref):
         """One RGB image per probe at input size."""
         return 3 * int(np.prod(plan.probes.images.shape[:3]))

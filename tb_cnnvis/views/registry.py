@@ -163,6 +163,12 @@ class Family:
         ``refs`` when that is not what its name says (none by default)."""
         return []
 
+    def repeats(self, plan, view, refs):
+        """``(paths, sentence)``: the layers among ``refs`` where ``view`` would only repeat
+        another view's result, and why; the default layers leave them out (none by
+        default)."""
+        return [], ""
+
     def estimated_bytes(self, plan, view, ref):
         """About how many raw bytes (8-bit pixels) one layer of ``view`` stores per step.
 
