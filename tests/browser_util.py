@@ -3,7 +3,9 @@
 ``tensorboard_server`` starts the ``tensorboard`` command of this environment (so the plugin
 is found through its entry point, as a user's TensorBoard finds it) on a free port and
 yields its URL; ``chromium`` launches Debian's Chromium through Playwright;
-``open_dashboard`` opens TensorBoard's page on the cnnvis tab and returns the plugin's frame.
+``open_dashboard`` opens TensorBoard's page on the cnnvis tab and returns the plugin's frame;
+``SharedPage`` keeps one TensorBoard page for the tests of a module and gives each test a
+fresh dashboard in it (TensorBoard's own page costs seconds to load; the plugin's frame does not).
 
 Example:
     >>> with tensorboard_server(logdir) as url, chromium() as browser:
@@ -194,3 +196,106 @@ def open_dashboard(page, url, timeout=30_000):
         raise RuntimeError(f"No cnnvis iframe; frames: {[f.url for f in page.frames]}")
     frame.wait_for_selector("body[data-state]", timeout=timeout)
     return frame
+
+
+PLUGIN_ENTRY = "data/plugin_entry.html?name=cnnvis"
+"""The URL (relative to TensorBoard's) of the frame TensorBoard opens for the cnnvis tab."""
+
+
+class SharedPage:
+    """One browser context and TensorBoard page, used in turn by the tests of a module.
+
+    Loading TensorBoard's own page takes about 3 s on two cores; the dashboard in its
+    ``plugin_entry.html`` frame about 0.4 s. Each test gets what a fresh page would give it:
+    the dashboard's frame loaded anew (a new document, bootstrapped by TensorBoard again),
+    the dashboard's saved state (``sessionStorage``) empty, its own problem and request lists,
+    no routes or listeners left from the test before, the viewport at ``VIEWPORT``.
+    TensorBoard's page itself is loaded again only when a test changed it (a class on its
+    body, as the dark theme does) or lost it.
+
+    Args:
+        browser: a browser from ``chromium()``.
+        url: TensorBoard's base URL.
+        context_options: more ``browser.new_context`` options (``accept_downloads=True``).
+
+    Example:
+        >>> shared = SharedPage(browser, url)
+        >>> page, problems, requests = shared.begin(dialogs=True)
+        >>> frame = shared.open()
+        >>> shared.end()
+        >>> shared.close()
+    """
+
+    def __init__(self, browser, url, **context_options):
+        self.url = url
+        self.context = browser.new_context(viewport=VIEWPORT, **context_options)
+        self.page = self.context.new_page()
+        self._listeners = []
+        self._shell = None  # TensorBoard's body classes once loaded, None before
+        self._frame = None  # the plugin's frame in TensorBoard's page
+
+    def begin(self, *, dialogs=False):
+        """Start a test; return ``(page, problems, requests)``, both lists empty.
+
+        ``problems`` collects console errors and page errors (and dialogs with ``dialogs``,
+        dismissed), ``requests`` the URLs the page requests, as ``watched_page`` does.
+        """
+        page = self.page
+        if self._shell is not None and self._plugin_frame() is not None:
+            self._plugin_frame().goto("about:blank")  # the old dashboard can save nothing more
+            page.evaluate("window.sessionStorage.clear()")
+            if self._body_classes() != self._shell:
+                self._shell = None  # the test before changed TensorBoard's page
+        else:
+            self._shell = None
+        if page.viewport_size != VIEWPORT:
+            page.set_viewport_size(VIEWPORT)
+        problems, requests = [], []
+
+        def listen(event, handler):
+            page.on(event, handler)
+            self._listeners.append((event, handler))
+
+        listen("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+        listen("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+        listen("request", lambda r: requests.append(r.url))
+        if dialogs:
+            listen("dialog", lambda d: problems.append(f"dialog: {d.message}") or d.dismiss())
+        return page, problems, requests
+
+    def open(self, timeout=30_000):
+        """Show the dashboard anew; return its frame once it reports a state.
+
+        The first time (or after a test changed TensorBoard's page) this loads TensorBoard's
+        page on the cnnvis tab (``open_dashboard``); otherwise it loads only the plugin's frame
+        again, which TensorBoard bootstraps as it does a new one.
+        """
+        frame = self._plugin_frame()
+        if self._shell is None or frame is None:
+            self._shell = None
+            self._frame = open_dashboard(self.page, self.url, timeout=timeout)
+            self._shell = self._body_classes()
+            return self._frame
+        frame.goto(self.url + PLUGIN_ENTRY, timeout=timeout)
+        frame.wait_for_selector("body[data-state]", timeout=timeout)
+        return frame
+
+    def end(self):
+        """End a test: remove its listeners and routes."""
+        for event, handler in self._listeners:
+            self.page.remove_listener(event, handler)
+        self._listeners.clear()
+        self.page.unroute_all(behavior="ignoreErrors")
+
+    def close(self):
+        """Close the context (and its page)."""
+        self.context.close()
+
+    def _plugin_frame(self):
+        """The frame TensorBoard made for the cnnvis tab, or None."""
+        frame = self._frame
+        return frame if frame is not None and not frame.is_detached() else None
+
+    def _body_classes(self):
+        """TensorBoard's ``body`` classes, sorted (the dark theme is one)."""
+        return sorted(self.page.evaluate("[...document.body.classList]"))

@@ -46,10 +46,22 @@ def logdir(tmp_path):
     return str(path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Headless Chromium for the browser tests of one module (``browser_util.chromium``)."""
+    """Headless Chromium for every browser test (``browser_util.chromium``), launched once;
+    each module makes its own contexts."""
     from browser_util import chromium
 
     with chromium() as instance:
         yield instance
+
+
+def pytest_collection_finish(session):
+    """Once every test module is imported (TensorFlow, Keras and the rest: about 300,000
+    objects), move what exists to the collector's permanent generation: Python's full
+    collections, and the tests' own ``gc.collect()`` calls, then scan only what the tests
+    make, not the libraries again each time (``gc.freeze``)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -1,9 +1,10 @@
 """The dashboard in a real TensorBoard tab, driven through headless Chromium.
 
 One module-wide set-up (CPU is scarce): a log directory written by real short ``fit`` runs
-with ``CnnVisCallback``, one ``tensorboard`` subprocess over it, one browser. Each test opens
-TensorBoard's own page on the cnnvis tab (a fresh browser context) and works inside the
-plugin's iframe the way a user would: clicks, keys, the slider. Screenshots of every view go
+with ``CnnVisCallback``, one ``tensorboard`` subprocess over it, one browser, one TensorBoard
+page on the cnnvis tab (``browser_util.SharedPage``). Each test opens the dashboard anew in
+that page's plugin iframe (its saved state cleared) and works inside it the way a user would:
+clicks, keys, the slider. Screenshots of every view go
 to ``artifacts/screenshots/``.
 
 Runs in the log directory:
@@ -27,7 +28,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
+from browser_util import SharedPage, tensorboard_server, wait_for_runs
 
 from tb_cnnvis import views
 from tb_cnnvis.testing import write_synthetic_run
@@ -201,22 +202,23 @@ def server(logs):
         yield url
 
 
+@pytest.fixture(scope="module")
+def shared(browser, server):
+    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
+    shared = SharedPage(browser, server)
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
-def tab(browser, server):
-    """TensorBoard's page on the cnnvis tab: ``.page``, ``.frame`` and collected problems."""
-    context, page, problems = watched_page(browser)
-    requests = []
-    page.on("request", lambda r: requests.append(r.url))
-
-    def on_dialog(dialog):
-        problems.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
+def tab(shared, server):
+    """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test: ``.page``,
+    ``.frame`` (after ``.open()``), and the problems and requests it has seen."""
+    page, problems, requests = shared.begin(dialogs=True)
     state = SimpleNamespace(page=page, problems=problems, requests=requests, url=server)
-    state.open = lambda: setattr(state, "frame", open_dashboard(page, server)) or state.frame
+    state.open = lambda: setattr(state, "frame", shared.open()) or state.frame
     yield state
-    context.close()
+    shared.end()
 
 
 # ---------------------------------------------------------------------------- helpers

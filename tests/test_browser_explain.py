@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
+from browser_util import SharedPage, tensorboard_server, wait_for_runs
 from PIL import Image
 from test_browser import (
     act,
@@ -118,14 +118,23 @@ def server(tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="module")
+def shared(browser, server):
+    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
+    shared = SharedPage(browser, server, accept_downloads=True)
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
-def tab(browser, server):
-    """TensorBoard's page on the cnnvis tab (``.page``, ``.frame``), collecting problems."""
-    context, page, problems = watched_page(browser, accept_downloads=True)
+def tab(shared, server):
+    """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test (``.page``,
+    ``.frame``), collecting problems."""
+    page, problems, _ = shared.begin()
     state = SimpleNamespace(page=page, problems=problems, requests=[], url=server)
-    state.open = lambda: setattr(state, "frame", open_dashboard(page, server)) or state.frame
+    state.open = lambda: setattr(state, "frame", shared.open()) or state.frame
     yield state
-    context.close()
+    shared.end()
 
 
 # ---------------------------------------------------------------------------- helpers

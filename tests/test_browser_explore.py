@@ -12,7 +12,7 @@ import keras
 import models
 import numpy as np
 import pytest
-from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
+from browser_util import SharedPage, tensorboard_server, wait_for_runs
 from PIL import Image
 from test_browser import SCREENSHOTS
 
@@ -53,12 +53,21 @@ def served(tmp_path_factory, browser):
             os.environ["TB_CNNVIS_CACHE"] = saved
 
 
-def open_explore(browser, url):
-    context, page, problems = watched_page(browser)
-    frame = open_dashboard(page, url)
+@pytest.fixture(scope="module")
+def shared(browser, served):
+    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
+    shared = SharedPage(browser, served[0])
+    yield shared
+    shared.close()
+
+
+def open_explore(shared):
+    """The dashboard opened anew in explore mode: ``(page, frame, problems)``."""
+    page, problems, _ = shared.begin()
+    frame = shared.open()
     frame.get_by_role("button", name="Explore").click()
     frame.wait_for_selector("body[data-explore=ready]")
-    return context, page, frame, problems
+    return page, frame, problems
 
 
 def choose(frame, **values):
@@ -79,12 +88,12 @@ def served_pixels(url, image):
         return np.asarray(Image.open(io.BytesIO(response.read())))
 
 
-def test_grad_cam_of_an_upload_at_an_unlogged_layer_equals_cv_grad_cam(served, browser, tmp_path):
+def test_grad_cam_of_an_upload_at_an_unlogged_layer_equals_cv_grad_cam(served, shared, tmp_path):
     url, root = served
     upload = np.random.default_rng(7).integers(0, 256, (models.SIZE, models.SIZE, 3), np.uint8)
     path = tmp_path / "mine.png"
     Image.fromarray(upload).save(path)
-    context, page, frame, problems = open_explore(browser, url)
+    page, frame, problems = open_explore(shared)
     try:
         choose(frame, step=1)
         frame.wait_for_selector("body[data-explore=ready]")
@@ -107,12 +116,11 @@ def test_grad_cam_of_an_upload_at_an_unlogged_layer_equals_cv_grad_cam(served, b
         page.screenshot(path=str(SCREENSHOTS / "explore_grad_cam.png"))
         assert problems == []
     finally:
-        context.close()
+        shared.end()
 
 
-def test_feature_maps_of_a_probe_and_a_filmstrip_across_snapshots(served, browser):
-    url, _ = served
-    context, page, frame, problems = open_explore(browser, url)
+def test_feature_maps_of_a_probe_and_a_filmstrip_across_snapshots(shared):
+    page, frame, problems = open_explore(shared)
     try:
         choose(frame, layer="pool1", view="feature_maps", image=0)
         images = compute(frame)
@@ -128,7 +136,7 @@ def test_feature_maps_of_a_probe_and_a_filmstrip_across_snapshots(served, browse
         page.screenshot(path=str(SCREENSHOTS / "explore_filmstrip.png"))
         assert problems == []
     finally:
-        context.close()
+        shared.end()
 
 
 def tensorboard_rss_mib(root):

@@ -6,14 +6,15 @@ some at the top level before and after it, one default layer per resolution stag
 byte budget stores a large one: a different subset of its channels at each step, downsampled)
 ``flat/cnnvis`` (``write_synthetic_run``: three top-level layers of three sizes) and
 ``chosen/cnnvis`` (two layers, both chosen by the callback's defaults). Each
-test opens TensorBoard's own page on the cnnvis tab in a fresh browser context.
+test opens the dashboard anew in TensorBoard's own page on the cnnvis tab (one page for the
+module: ``browser_util.SharedPage``).
 """
 
 from types import SimpleNamespace
 
 import deep_runs
 import pytest
-from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
+from browser_util import SharedPage, tensorboard_server, wait_for_runs
 from test_browser import SCREENSHOTS, act, canvases, choose_run
 
 from tb_cnnvis.testing import write_synthetic_run
@@ -64,21 +65,29 @@ def server(logs):
         yield url
 
 
+@pytest.fixture(scope="module")
+def shared(browser, server):
+    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
+    shared = SharedPage(browser, server)
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
-def tab(browser, server):
-    """TensorBoard's page on the cnnvis tab, in a fresh context: ``.page``, ``.open()``,
-    and the problems (console errors, page errors, dialogs) seen."""
-    context, page, problems = watched_page(browser, dialogs=True)
+def tab(shared, server):
+    """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test: ``.page``,
+    ``.open()``, and the problems (console errors, page errors, dialogs) seen."""
+    page, problems, _ = shared.begin(dialogs=True)
 
     def open_run(run=DEEP):
-        frame = open_dashboard(page, server)
+        frame = shared.open()
         frame.wait_for_function("document.body.dataset.state === 'ready'")
         frame.evaluate("window.cnnvis.settled()")
         choose_run(frame, run)
         return frame
 
     yield SimpleNamespace(page=page, problems=problems, open=open_run)
-    context.close()
+    shared.end()
 
 
 def shown_layers(frame):

@@ -9,7 +9,8 @@ can be checked against the stored PNGs:
         diversity members per filter; ``deepdream/conv2``, one dream per probe; the probes.
     ``plain/cnnvis``: ``filter_patterns/conv1`` without transparency, seeds or diversity.
 
-Each test opens TensorBoard's own page on the cnnvis tab in a fresh browser context.
+Each test opens the dashboard anew in TensorBoard's own page on the cnnvis tab (one page for the
+module: ``browser_util.SharedPage``).
 Screenshots go to ``artifacts/screenshots/``.
 """
 
@@ -20,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
+from browser_util import SharedPage, tensorboard_server, wait_for_runs
 from test_browser import SCREENSHOTS, act, api, choose_run, open_view
 
 pytestmark = pytest.mark.browser
@@ -102,14 +103,22 @@ def server(logs):
         yield url
 
 
+@pytest.fixture(scope="module")
+def shared(browser, server):
+    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
+    shared = SharedPage(browser, server)
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
-def tab(browser, server):
-    """TensorBoard's page on the cnnvis tab, in a fresh context: ``.page``, ``.open(run,
-    kind)``, ``.url`` and the problems (console errors, page errors, dialogs) seen."""
-    context, page, problems = watched_page(browser, dialogs=True)
+def tab(shared, server):
+    """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test: ``.page``,
+    ``.open(run, kind)``, ``.url`` and the problems (console errors, page errors, dialogs)."""
+    page, problems, _ = shared.begin(dialogs=True)
 
     def open_run(run, kind="filter_patterns"):
-        frame = open_dashboard(page, server)
+        frame = shared.open()
         frame.wait_for_function("document.body.dataset.state === 'ready'")
         frame.evaluate("window.cnnvis.settled()")
         choose_run(frame, run)
@@ -117,7 +126,7 @@ def tab(browser, server):
         return frame
 
     yield SimpleNamespace(page=page, problems=problems, open=open_run, url=server)
-    context.close()
+    shared.end()
 
 
 def stored(url, run, tag):

@@ -126,8 +126,11 @@ def test_load_image_folder_explains_a_missing_or_empty_folder(tmp_path):
         load_image_folder(tmp_path / "empty")
 
 
-def test_run_trains_the_demo_cnn_on_a_folder_of_images(tmp_path, logdir, capsys):
+def test_run_trains_the_demo_cnn_on_a_folder_of_images(tmp_path, logdir, capsys, monkeypatch):
     root = _write_folder(tmp_path / "photos", classes=3, per_class=10, size=40)
+    # The demo's own options, with cheap filter patterns (the test above checks every view).
+    cheap = {**run.DEMO_CNNVIS_OPTIONS, "max_filters_per_layer": 4, "filter_steps": 4}
+    monkeypatch.setattr(run, "DEMO_CNNVIS_OPTIONS", cheap)
     code = run.main(
         ["--images", str(root), "--size", "32", "--epochs", "1", "--logdir", logdir, "--no-serve"]
     )
