@@ -183,3 +183,17 @@ def test_a_view_stops_before_a_layer_the_step_has_no_time_left_for():
         "cnnvis step 0: deconvnet 0.50s (total 0.50s); out of time at this step, left out: "
         "deconvnet conv2"
     )
+
+
+def test_a_model_that_takes_any_size_is_measured_at_the_probes_size():
+    import keras
+
+    x = keras.Input((None, None, 3))
+    y = keras.layers.Conv2D(8, 3, padding="same", name="conv")(x)
+    y = keras.layers.GlobalAveragePooling2D(name="gap")(y)
+    model = keras.Model(x, keras.layers.Dense(10, name="head")(y))
+    shares = budget.prefix_shares(model, image_size=(32, 32))
+    conv = 32 * 32 * (3 * 3 * 3 * 8) + 32 * 32 * 8  # multiply-adds and outputs
+    head = 8 * 10 + 10
+    assert shares["conv"] == pytest.approx(conv / (conv + 8 + head))
+    assert budget.prefix_shares(model)["conv"] < 0.1  # unknown shapes: the head looked dearest

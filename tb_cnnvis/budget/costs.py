@@ -75,20 +75,24 @@ class TrainingClock:
         return float(np.median(self.intervals)) if self.intervals else None
 
 
-def prefix_shares(model):
+def prefix_shares(model, image_size=None):
     """``{layer path: share of the model's multiply-adds up to and including it}``.
 
     A layer's multiply-adds: its weight matrices' entries times its output positions,
-    plus its output size (element-wise work). Shapes that are not known (a model that
-    takes any size) give each layer the same share.
+    plus its output size (element-wise work). A model that takes any size is measured at
+    ``image_size`` (the probes' (height, width): one trace records its shapes); without
+    it, shapes that are not known give each layer the same share.
     """
     refs = capture.layer_refs(model)
+    shapes = {ref.path: ref.output_shape for ref in refs}
+    if image_size is not None and any(s and None in tuple(s) for s in shapes.values()):
+        shapes.update(_shapes_at(model, tuple(int(d) for d in image_size)))
     costs = []
     for ref in refs:
-        if capture.sublayers(ref.layer) or ref.output_shape is None:
+        shape = shapes.get(ref.path)
+        if capture.sublayers(ref.layer) or shape is None:
             costs.append(0.0)
             continue
-        shape = ref.output_shape
         if any(d is None for d in shape):
             costs.append(1.0)
             continue
@@ -96,6 +100,15 @@ def prefix_shares(model):
         weights = sum(float(np.prod(w.shape)) for w in ref.layer.weights if len(w.shape) >= 2)
         costs.append(positions * weights + float(np.prod(shape)))
     return _cumulative(refs, costs)
+
+
+def _shapes_at(model, image_size):
+    """``{path: output shape without the batch}`` of one call on images of ``image_size``."""
+
+    def read(record):
+        return {c.path: tuple(c.outputs[0].shape)[1:] for c in record.calls if c.outputs}
+
+    return capture.trace_calls(model, read, image_size=image_size)
 
 
 def prefix_layer_shares(model):
@@ -129,9 +142,9 @@ class Shares(NamedTuple):
     trace: dict
 
     @classmethod
-    def of(cls, model):
-        """Both shares of ``model``."""
-        return cls(prefix_shares(model), prefix_layer_shares(model))
+    def of(cls, model, image_size=None):
+        """Both shares of ``model`` (at ``image_size``, for a model that takes any size)."""
+        return cls(prefix_shares(model, image_size), prefix_layer_shares(model))
 
 
 @dataclass
@@ -249,7 +262,7 @@ class Costs:
     def __init__(self, plan):
         from tb_cnnvis.algorithms import feature_maps
 
-        self.shares = Shares.of(plan.model)
+        self.shares = Shares.of(plan.model, plan.probes.images.shape[1:3])
         paths = list(plan.walked) or [capture.select_layers(plan.model, None)[-1].path]
         began = time.perf_counter()  # the forward pass make_plan traced, run again
         feature_maps.layer_outputs(
