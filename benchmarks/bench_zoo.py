@@ -47,10 +47,9 @@ FAMILIES = (
     "InceptionV3",
     "Xception",
     "NASNetMobile",
-    "RegNetX002",
     "FullyConvolutional",
 )
-"""The networks, in the order of the table."""
+"""The networks, in the order of the table (Keras 3's applications have no RegNet)."""
 
 SMALLEST = {"InceptionV3": 75, "Xception": 71}
 """Networks that refuse smaller inputs: their smallest size."""
