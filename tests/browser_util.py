@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 CHROMIUM = "/usr/bin/chromium"
 """Debian's Chromium; Playwright's own browser download is not used."""
@@ -290,6 +291,27 @@ class SharedPage:
     def close(self):
         """Close the context (and its page)."""
         self.context.close()
+
+    @contextlib.contextmanager
+    def tab(self, *, dialogs=True):
+        """One test's turn: ``.page``, ``.problems``, ``.requests``, ``.url`` and ``.open()``
+        (the dashboard loaded anew, also kept as ``.frame``); ended when the block ends."""
+        page, problems, requests = self.begin(dialogs=dialogs)
+        state = SimpleNamespace(page=page, problems=problems, requests=requests, url=self.url)
+        state.open = lambda: setattr(state, "frame", self.open()) or state.frame
+        try:
+            yield state
+        finally:
+            self.end()
+
+
+def module_page(browser, url, **context_options):
+    """The body of a module fixture: a ``SharedPage`` for the module, closed after it."""
+    shared = SharedPage(browser, url, **context_options)
+    try:
+        yield shared
+    finally:
+        shared.close()
 
     def _plugin_frame(self):
         """The frame TensorBoard made for the cnnvis tab, or None."""

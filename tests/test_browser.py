@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import SharedPage, tensorboard_server, wait_for_runs
+from browser_util import module_page, tensorboard_server, wait_for_runs
 
 from tb_cnnvis import views
 from tb_cnnvis.testing import write_synthetic_run
@@ -205,20 +205,15 @@ def server(logs):
 @pytest.fixture(scope="module")
 def shared(browser, server):
     """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    shared = SharedPage(browser, server)
-    yield shared
-    shared.close()
+    yield from module_page(browser, server)
 
 
 @pytest.fixture
-def tab(shared, server):
+def tab(shared):
     """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test: ``.page``,
     ``.frame`` (after ``.open()``), and the problems and requests it has seen."""
-    page, problems, requests = shared.begin(dialogs=True)
-    state = SimpleNamespace(page=page, problems=problems, requests=requests, url=server)
-    state.open = lambda: setattr(state, "frame", shared.open()) or state.frame
-    yield state
-    shared.end()
+    with shared.tab() as state:
+        yield state
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from browser_util import SharedPage, tensorboard_server, wait_for_runs
+from browser_util import module_page, tensorboard_server, wait_for_runs
 from PIL import Image
 from test_browser import (
     act,
@@ -73,21 +73,15 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def shared(browser, server):
     """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    shared = SharedPage(browser, server)
-    yield shared
-    shared.close()
+    yield from module_page(browser, server)
 
 
 @pytest.fixture
-def tab(shared, server):
+def tab(shared):
     """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test (``.page``,
     ``.frame``), collecting problems and requests."""
-    page, problems, requests = shared.begin(dialogs=True)
-    state = type("Tab", (), {})()
-    state.page, state.problems, state.url, state.requests = page, problems, server, requests
-    state.open = lambda: setattr(state, "frame", shared.open()) or state.frame
-    yield state
-    shared.end()
+    with shared.tab() as state:
+        yield state
 
 
 def boxes(frame, selector):

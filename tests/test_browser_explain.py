@@ -14,11 +14,10 @@ One module-wide set-up of runs written through the real writers, without trainin
 
 import io
 import urllib.request
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import SharedPage, tensorboard_server, wait_for_runs
+from browser_util import module_page, tensorboard_server, wait_for_runs
 from PIL import Image
 from test_browser import (
     act,
@@ -121,20 +120,15 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def shared(browser, server):
     """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    shared = SharedPage(browser, server, accept_downloads=True)
-    yield shared
-    shared.close()
+    yield from module_page(browser, server, accept_downloads=True)
 
 
 @pytest.fixture
-def tab(shared, server):
+def tab(shared):
     """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test (``.page``,
     ``.frame``), collecting problems."""
-    page, problems, _ = shared.begin()
-    state = SimpleNamespace(page=page, problems=problems, requests=[], url=server)
-    state.open = lambda: setattr(state, "frame", shared.open()) or state.frame
-    yield state
-    shared.end()
+    with shared.tab(dialogs=False) as state:
+        yield state
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -12,7 +12,7 @@ import keras
 import models
 import numpy as np
 import pytest
-from browser_util import SharedPage, tensorboard_server, wait_for_runs
+from browser_util import module_page, tensorboard_server, wait_for_runs
 from PIL import Image
 from test_browser import SCREENSHOTS
 
@@ -56,9 +56,7 @@ def served(tmp_path_factory, browser):
 @pytest.fixture(scope="module")
 def shared(browser, served):
     """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    shared = SharedPage(browser, served[0])
-    yield shared
-    shared.close()
+    yield from module_page(browser, served[0])
 
 
 def open_explore(shared):

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import deep_runs
 import pytest
-from browser_util import SharedPage, tensorboard_server, wait_for_runs
+from browser_util import module_page, tensorboard_server, wait_for_runs
 from test_browser import SCREENSHOTS, act, canvases, choose_run
 
 from tb_cnnvis.testing import write_synthetic_run
@@ -68,26 +68,24 @@ def server(logs):
 @pytest.fixture(scope="module")
 def shared(browser, server):
     """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    shared = SharedPage(browser, server)
-    yield shared
-    shared.close()
+    yield from module_page(browser, server)
 
 
 @pytest.fixture
-def tab(shared, server):
+def tab(shared):
     """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test: ``.page``,
     ``.open()``, and the problems (console errors, page errors, dialogs) seen."""
-    page, problems, _ = shared.begin(dialogs=True)
+    with shared.tab() as state:
 
-    def open_run(run=DEEP):
-        frame = shared.open()
-        frame.wait_for_function("document.body.dataset.state === 'ready'")
-        frame.evaluate("window.cnnvis.settled()")
-        choose_run(frame, run)
-        return frame
+        def open_run(run=DEEP):
+            frame = shared.open()
+            frame.wait_for_function("document.body.dataset.state === 'ready'")
+            frame.evaluate("window.cnnvis.settled()")
+            choose_run(frame, run)
+            return frame
 
-    yield SimpleNamespace(page=page, problems=problems, open=open_run)
-    shared.end()
+        state.open = open_run
+        yield state
 
 
 def shown_layers(frame):

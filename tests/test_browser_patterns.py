@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import SharedPage, tensorboard_server, wait_for_runs
+from browser_util import module_page, tensorboard_server, wait_for_runs
 from test_browser import SCREENSHOTS, act, api, choose_run, open_view
 
 pytestmark = pytest.mark.browser
@@ -106,27 +106,25 @@ def server(logs):
 @pytest.fixture(scope="module")
 def shared(browser, server):
     """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    shared = SharedPage(browser, server)
-    yield shared
-    shared.close()
+    yield from module_page(browser, server)
 
 
 @pytest.fixture
-def tab(shared, server):
+def tab(shared):
     """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test: ``.page``,
     ``.open(run, kind)``, ``.url`` and the problems (console errors, page errors, dialogs)."""
-    page, problems, _ = shared.begin(dialogs=True)
+    with shared.tab() as state:
 
-    def open_run(run, kind="filter_patterns"):
-        frame = shared.open()
-        frame.wait_for_function("document.body.dataset.state === 'ready'")
-        frame.evaluate("window.cnnvis.settled()")
-        choose_run(frame, run)
-        open_view(frame, kind)
-        return frame
+        def open_run(run, kind="filter_patterns"):
+            frame = shared.open()
+            frame.wait_for_function("document.body.dataset.state === 'ready'")
+            frame.evaluate("window.cnnvis.settled()")
+            choose_run(frame, run)
+            open_view(frame, kind)
+            return frame
 
-    yield SimpleNamespace(page=page, problems=problems, open=open_run, url=server)
-    shared.end()
+        state.open = open_run
+        yield state
 
 
 def stored(url, run, tag):
