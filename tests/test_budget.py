@@ -197,3 +197,18 @@ def test_a_model_that_takes_any_size_is_measured_at_the_probes_size():
     head = 8 * 10 + 10
     assert shares["conv"] == pytest.approx(conv / (conv + 8 + head))
     assert budget.prefix_shares(model)["conv"] < 0.1  # unknown shapes: the head looked dearest
+
+
+def test_a_first_run_corrects_the_compute_estimate_by_what_its_traces_leave():
+    cb = CnnVisCallback("unused", X[:2], Y[:2], views=["grad_cam"])
+    cb.set_model(models.sequential())
+    plan, chosen = cb._plan, budget.Settings()
+    costs = budget.Costs(plan)
+    compute, traces = costs.seconds(plan, "grad_cam", chosen)
+    costs.observe(plan, "grad_cam", chosen, traces + 3 * compute, 16)
+    assert costs.ratio["grad_cam"] == pytest.approx(3.0)
+    assert costs.seconds(plan, "grad_cam", chosen) == pytest.approx((3 * compute, 0.0))
+    other = budget.Settings(probes=1)
+    compute, traces = costs.seconds(plan, "grad_cam", other)  # at the ratio of 3
+    costs.observe(plan, "grad_cam", other, traces + 100 * compute, 16)
+    assert costs.ratio["grad_cam"] == pytest.approx(4.0)  # 300x is capped at FIRST_RATIO

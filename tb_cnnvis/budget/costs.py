@@ -292,14 +292,21 @@ class Costs:
         compute, _ = work(plan, kind, settings, self.shares, deletion_steps)
         if compute <= 0 or self.forward <= 0:
             return
-        ratio = float(np.clip(seconds / (compute * self.forward), 0.05, 20.0))
         if (kind, _key(settings)) not in self.traced:
-            # Traced at this run: the seconds hold traces too; they can only lower the ratio.
+            # Traced at this run: the seconds hold the traces too. Less their estimate, the
+            # rest is the compute, within FIRST_RATIO (the traces' estimate can miss).
+            traces = self.seconds(plan, kind, settings, deletion_steps)[1]
             self.traced.add((kind, _key(settings)))
-            ratio = min(ratio, self.ratio.get(kind, 1.0))
+            spent = (seconds - traces) / (compute * self.forward)
+            ratio = float(np.clip(spent, 1.0 / FIRST_RATIO, FIRST_RATIO))
         else:
             self.measured.add(kind)
+            ratio = float(np.clip(seconds / (compute * self.forward), 0.05, 20.0))
         self.ratio[kind] = ratio
+
+
+FIRST_RATIO = 4.0
+"""How far a view's first run (its traces included) may move its compute estimate."""
 
 
 def _key(settings):
