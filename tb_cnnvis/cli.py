@@ -182,6 +182,7 @@ def _log(args):
         "max_reference_images": args.max_reference,
         "probe_masks": None if args.masks is None else _load_npy(args.masks, "masks"),
         "metrics": not args.no_metrics,
+        "budget": None,  # no training to keep pace with: every checkpoint in full
     }
     try:
         callback = CnnVisCallback(args.logdir, images, labels, **options)

@@ -48,7 +48,7 @@ def train_step(batch):
     return strategy.reduce("SUM", strategy.run(step, args=batch), axis=None)
 
 callback = CnnVisCallback(logdir, x[:2], y[:2], filters_every_n_epochs=1, filter_steps=2,
-                          max_filters_per_layer=2)
+                          max_filters_per_layer=2, budget=None)  # exact steps, any speed
 callback.set_model(model)
 callback.set_params({"epochs": 2})
 callback.on_train_begin()
