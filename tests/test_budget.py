@@ -200,15 +200,31 @@ def test_a_model_that_takes_any_size_is_measured_at_the_probes_size():
 
 
 def test_a_first_run_corrects_the_compute_estimate_by_what_its_traces_leave():
+    cb = CnnVisCallback("unused", X[:2], Y[:2], views=["deconvnet"])
+    cb.set_model(models.sequential())
+    plan, chosen = cb._plan, budget.Settings()
+    costs = budget.Costs(plan)
+    compute, traces = costs.seconds(plan, "deconvnet", chosen)
+    costs.observe(plan, "deconvnet", chosen, traces + 3 * compute, 16)
+    assert costs.ratio["deconvnet"] == pytest.approx(3.0)
+    assert costs.seconds(plan, "deconvnet", chosen) == pytest.approx((3 * compute, 0.0))
+    other = budget.Settings(probes=1)
+    compute, traces = costs.seconds(plan, "deconvnet", other)  # at the ratio of 3
+    costs.observe(plan, "deconvnet", other, traces + 100 * compute, 16)
+    assert costs.ratio["deconvnet"] == pytest.approx(4.0)  # 300x is capped at FIRST_RATIO
+
+
+def test_other_deletion_curve_points_are_charged_their_new_trace():
     cb = CnnVisCallback("unused", X[:2], Y[:2], views=["grad_cam"])
     cb.set_model(models.sequential())
     plan, chosen = cb._plan, budget.Settings()
     costs = budget.Costs(plan)
-    compute, traces = costs.seconds(plan, "grad_cam", chosen)
-    costs.observe(plan, "grad_cam", chosen, traces + 3 * compute, 16)
-    assert costs.ratio["grad_cam"] == pytest.approx(3.0)
-    assert costs.seconds(plan, "grad_cam", chosen) == pytest.approx((3 * compute, 0.0))
-    other = budget.Settings(probes=1)
-    compute, traces = costs.seconds(plan, "grad_cam", other)  # at the ratio of 3
-    costs.observe(plan, "grad_cam", other, traces + 100 * compute, 16)
-    assert costs.ratio["grad_cam"] == pytest.approx(4.0)  # 300x is capped at FIRST_RATIO
+    costs.observe(plan, "grad_cam", chosen, 1.0, 16)  # traced with 17 points
+    costs.observe(plan, "grad_cam", chosen, 1.0, 16)
+    per_pass = costs.forward * costs.ratio["grad_cam"]
+    work = {n: budget.work(plan, "grad_cam", chosen, costs.shares, n)[0] for n in (16, 8)}
+    trace = budget.costs.DELETION_TRACES * costs.trace
+    assert costs.seconds(plan, "grad_cam", chosen, 16)[0] == pytest.approx(work[16] * per_pass)
+    assert costs.seconds(plan, "grad_cam", chosen, 8)[0] == pytest.approx(
+        work[8] * per_pass + trace
+    )

@@ -227,9 +227,9 @@ def _work(plan, kind, settings, shares, deletion_steps):
             gradients,
         )
     maps = probes * (_classes(plan) if family in ("cam", "attribution") else 1)
-    deletion, extra = 0.0, 0.0
+    deletion, extra = 0.0, 0.0  # the deletion curves' traces: see Costs.seconds
     if view.metric_name and plan.options.metrics:
-        deletion, extra = maps * (deletion_steps + 1) * 2, DELETION_TRACES
+        deletion = maps * (deletion_steps + 1) * 2
     method = view.params.get("method")
     if method == "scorecam":
         channels = sum(min(int(r.output_shape[-1]), settings.filters or 1 << 30) for r in refs)
@@ -273,13 +273,17 @@ class Costs:
         self.forward = again / len(plan.probes.images) / deepest  # one image, whole model
         deepest = max(max(self.shares.trace.get(path, 1.0) for path in paths), 0.05)
         self.trace = max(plan.first_forward - again, 0.0) / deepest  # the whole model
-        self.ratio, self.traced, self.measured = {}, set(), set()
+        self.ratio, self.traced, self.measured, self.curves_traced = {}, set(), set(), set()
 
     def seconds(self, plan, kind, settings, deletion_steps=DELETION_LADDER[0]):
         """``(compute, traces)``: estimated seconds of ``kind`` with ``settings``, and of
         its first traces while it has not run with these settings (else 0)."""
         compute, traces = work(plan, kind, settings, self.shares, deletion_steps)
         compute *= self.forward * self.ratio.get(kind, 1.0)
+        # The deletion curves batch probes x points: another number of either is a new shape.
+        curves = views.get(kind).metric_name and plan.options.metrics
+        if curves and (kind, settings.probes, deletion_steps) not in self.curves_traced:
+            compute += DELETION_TRACES * self.trace
         if (kind, _key(settings)) in self.traced:
             return compute, 0.0
         loops = 0
@@ -292,6 +296,10 @@ class Costs:
         compute, _ = work(plan, kind, settings, self.shares, deletion_steps)
         if compute <= 0 or self.forward <= 0:
             return
+        curves = (kind, settings.probes, deletion_steps)
+        if curves not in self.curves_traced and views.get(kind).metric_name:
+            seconds -= DELETION_TRACES * self.trace  # the curves' new shape was traced
+            self.curves_traced.add(curves)
         if (kind, _key(settings)) not in self.traced:
             # Traced at this run: the seconds hold the traces too. Less their estimate, the
             # rest is the compute, within FIRST_RATIO (the traces' estimate can miss).

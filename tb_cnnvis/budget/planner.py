@@ -224,6 +224,7 @@ class Budgeter:
     def __init__(self, budget, plan):
         self.budget, self.clock, self.costs = budget, TrainingClock(), Costs(plan)
         self._last, self._computed = {}, {}  # {kind: Settings it last ran with}
+        self._seen = None  # the fingerprint not_yet_computed just took
 
     def step_seconds(self):
         """The measured training step, or before any: ``3 x`` a forward of a batch of
@@ -242,7 +243,7 @@ class Budgeter:
     def not_yet_computed(self, model, due):
         """The views among ``due`` not computed on ``model``'s current weights yet (a view
         is never computed twice on the same weights during ``fit``)."""
-        seen = weights_fingerprint(model)
+        self._seen = seen = weights_fingerprint(model)  # plan() comes next: no second pass
         return [kind for kind in due if self._computed.get(kind) != seen]
 
     def plan(self, plan, due, first, metrics=None):
@@ -257,7 +258,8 @@ class Budgeter:
         prior, and its shapes are traced. ``metrics`` (an ``EpochMetrics``) gets the step's
         deletion-curve setting.
         """
-        self._computed.update(dict.fromkeys(due, weights_fingerprint(plan.model)))
+        seen, self._seen = self._seen or weights_fingerprint(plan.model), None
+        self._computed.update(dict.fromkeys(due, seen))
         allowance = self.allowance(first)
         fixed = [k for k in due if not first and k in self._last and k not in self.costs.measured]
         settings = {
