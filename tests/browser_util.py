@@ -304,15 +304,6 @@ class SharedPage:
         finally:
             self.end()
 
-
-def module_page(browser, url, **context_options):
-    """The body of a module fixture: a ``SharedPage`` for the module, closed after it."""
-    shared = SharedPage(browser, url, **context_options)
-    try:
-        yield shared
-    finally:
-        shared.close()
-
     def _plugin_frame(self):
         """The frame TensorBoard made for the cnnvis tab, or None."""
         frame = self._frame
@@ -321,3 +312,12 @@ def module_page(browser, url, **context_options):
     def _body_classes(self):
         """TensorBoard's ``body`` classes, sorted (the dark theme is one)."""
         return sorted(self.page.evaluate("[...document.body.classList]"))
+
+
+def module_page(browser, url, **context_options):
+    """The body of a module fixture: a ``SharedPage`` for the module, closed after it."""
+    shared = SharedPage(browser, url, **context_options)
+    try:
+        yield shared
+    finally:
+        shared.close()
