@@ -205,9 +205,12 @@ def test_run_serves_tensorboard_with_the_cnnvis_plugin_until_ctrl_c(tmp_path, lo
     port = _free_port()
     command = [sys.executable, "-m", "demo.run", "--model", path, "--logdir", logdir]
     command += ["--port", str(port), "--n-train", "16", "--n-val", "8"]
+    # A suite started in the background (``make test &``) ignores SIGINT, and a child
+    # inherits that: give the demo the terminal's default, as a user's Ctrl-C finds it.
     server = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     try:
         deadline, listing = time.monotonic() + 120, None
         while listing is None and time.monotonic() < deadline and server.poll() is None:
