@@ -94,8 +94,7 @@ class StepPlan:
         a step near its allowance all the same."""
         if self._seconds is None or views.get(kind).family.name not in _LAYER_FAMILIES:
             return
-        later = list(self.estimates)[list(self.estimates).index(kind) + 1 :]
-        left = self.deadline - time.perf_counter() - sum(self.estimates[k] for k in later)
+        left = self._limit(kind) - time.perf_counter()
         planned = self.settings[kind]
         total = len(self._plan.layers[kind])
         count = _count(planned.layers, total)
@@ -123,8 +122,7 @@ class StepPlan:
 
     def _while_time_left(self, kind, refs):
         """The generator of ``within_time``."""
-        later = list(self.estimates)[list(self.estimates).index(kind) + 1 :]
-        limit = self.deadline - sum(self.estimates[k] for k in later)
+        limit = self._limit(kind)
         paths = [ref.path for ref in self._plan.layers[kind]]
         planned = self.settings[kind]
         for done, ref in enumerate(refs):
@@ -133,6 +131,11 @@ class StepPlan:
                 self.skipped[kind] = [later_ref.path for later_ref in refs[done:]]
                 return
             yield ref
+
+    def _limit(self, kind):
+        """When ``kind`` must be done: the deadline less the estimates of the views after it."""
+        later = list(self.estimates)[list(self.estimates).index(kind) + 1 :]
+        return self.deadline - sum(self.estimates[k] for k in later)
 
     def facts(self, kind, ref):
         """``{"budget": {...}, "notes": [...]}`` for one layer of ``kind`` (empty if nothing
