@@ -1,9 +1,10 @@
-"""How a logged step is fitted to its allowance: the reduction ladder, kept reductions.
+"""How a logged step is fitted to its allowance: planned with the reduction ladder
+(``rungs``), then kept near it while the step runs (``StepPlan``).
 
-``Budgeter.plan`` estimates the due views (``costs``) and reduces them in the order the
-package docstring states until their compute fits what the first traces leave of the
-allowance; the ``StepPlan`` it returns applies the reduced settings to each view's plan
-and says what was reduced, in facts and notes.
+``Budgeter.plan`` estimates the due views (``costs``: compute and first traces) and takes
+the rungs in order until the estimate fits ``PLANNED_SHARE`` of the allowance; the
+``StepPlan`` it returns applies the reduced settings to each view's plan, cuts layers when
+the step runs short of time, and says what was reduced, in facts and notes.
 
 Example:
     >>> budgeter = Budgeter(Budget(), plan)
@@ -23,23 +24,25 @@ from tb_cnnvis.budget.costs import (
     Settings,
     TrainingClock,
     deletion_work,
-    preset_steps,
     spread,
     weights_fingerprint,
     work,
 )
-
-FILTERS_FLOOR, STEPS_FLOOR, DREAM_STEPS_FLOOR, PROBES_FLOOR = 2, 8, 3, 2
-"""The least filters per layer, filter-pattern steps, DeepDream steps and probes."""
+from tb_cnnvis.budget.rungs import (
+    DREAM_STEPS_FLOOR,
+    FILTERS_FLOOR,
+    LAYER_FAMILIES,
+    PROBES_FLOOR,
+    RUNGS,
+    SCORE_CAM_FLOOR,
+    STEPS_FLOOR,
+    is_score_cam,
+)
 
 PLANNED_SHARE = 0.8
 """The share of a step's allowance the estimates are planned to: they leave out writing
 (PNG encoding, files) and miss by a third on a network not seen (VGG16 at 96 px: 61 s
 for an estimated 44 s, all of it deletion curves)."""
-
-SCORE_CAM_FLOOR = 32
-"""The fewest channels Score-CAM keeps (those whose activations vary most: tf-keras-vis's
-"Faster Score-CAM"); fewer leave most of an object unmasked by any channel."""
 
 
 class StepPlan:
@@ -69,7 +72,7 @@ class StepPlan:
         if chosen is None or not chosen.reduced():
             return plan
         options, family = plan.options, views.get(kind).family.name
-        if chosen.filters and _is_score_cam(kind):
+        if chosen.filters and is_score_cam(kind):
             options = options._replace(score_cam_channels=chosen.filters)
         elif chosen.filters:
             options = options._replace(max_filters_per_layer=chosen.filters)
@@ -92,7 +95,7 @@ class StepPlan:
         evenly spaced while that fits, else the shallowest layer alone (the cheapest to
         trace). Estimates miss (a first trace can take twice what was planned); this keeps
         a step near its allowance all the same."""
-        if self._seconds is None or views.get(kind).family.name not in _LAYER_FAMILIES:
+        if self._seconds is None or views.get(kind).family.name not in LAYER_FAMILIES:
             return
         left = self._limit(kind) - time.perf_counter()
         planned = self.settings[kind]
@@ -116,7 +119,7 @@ class StepPlan:
         """Yield ``refs`` (a view's layers, shallowest first) while the step has time for
         the next one, keeping the later views' estimates free; the first is always yielded.
         The layers left out are in ``skipped`` (the verbose line says them)."""
-        if self._seconds is None or views.get(kind).family.name not in _LAYER_FAMILIES:
+        if self._seconds is None or views.get(kind).family.name not in LAYER_FAMILIES:
             return refs  # one pass over every layer (feature maps) or a single layer
         return self._while_time_left(kind, refs)
 
@@ -145,7 +148,7 @@ class StepPlan:
         reduced, parts = {}, []
         if chosen.filters:
             channels = int(ref.output_shape[-1])
-            score_cam = _is_score_cam(kind)
+            score_cam = is_score_cam(kind)
             shown = channels if score_cam else min(plan.options.max_filters_per_layer, channels)
             if chosen.filters < shown:
                 reduced["channels" if score_cam else "filters"] = chosen.filters
@@ -177,7 +180,7 @@ class StepPlan:
             chosen = self.settings.get(kind, Settings())
             said = [
                 f"{value} {name}"
-                for name, value in (("channels" if _is_score_cam(kind) else "filters",
+                for name, value in (("channels" if is_score_cam(kind) else "filters",
                                      chosen.filters), ("steps", chosen.steps),
                                     ("probes", chosen.probes),
                                     ("layers", chosen.layers and _count(chosen.layers, 1 << 30)))
@@ -208,12 +211,6 @@ def _first_probes(probes, count):
         masks=cut(probes.masks),
         side=side,
     )
-
-
-_PROBE_FAMILIES = ("cam", "attribution", "projection", "deepdream")
-_LAYER_FAMILIES = ("filter_patterns", "deepdream", "projection")
-LAYERS_FLOOR = 2
-"""The fewest layers the last rung leaves a view."""
 
 
 class Budgeter:
@@ -278,7 +275,7 @@ class Budgeter:
             return sum(sum(cost(kind)) for kind in due)
 
         open_ = [kind for kind in due if kind not in fixed]
-        for rung in _RUNGS:
+        for rung in RUNGS:
             while (before := total()) > PLANNED_SHARE * allowance:
                 saved = {k: Settings(**vars(v)) for k, v in settings.items()}, dict(state)
                 if not rung(plan, open_, settings, state, cost):
@@ -304,7 +301,7 @@ class Budgeter:
         said = []
         for kind in kinds:
             least = Settings(
-                SCORE_CAM_FLOOR if _is_score_cam(kind) else FILTERS_FLOOR, None, PROBES_FLOOR
+                SCORE_CAM_FLOOR if is_score_cam(kind) else FILTERS_FLOOR, None, PROBES_FLOOR
             )
             family = views.get(kind).family.name
             least.steps = {"filter_patterns": STEPS_FLOOR, "deepdream": DREAM_STEPS_FLOOR}.get(
@@ -336,90 +333,3 @@ class Budgeter:
             if total > 0:
                 spent += seconds.get("metrics", 0.0) * deletion[kind] / total
             self.costs.observe(plan, kind, chosen, spent, step_plan.deletion_steps)
-
-
-def _fewer_filters(plan, due, settings, state, costs):
-    """Halve the filters of the filter views (down to ``FILTERS_FLOOR``) and the channels
-    Score-CAM masks the input with (its most varying ones, down to ``SCORE_CAM_FLOOR``);
-    False if none can."""
-    changed = False
-    for kind in due:
-        if views.get(kind).family.name in ("filter_patterns", "top_examples"):
-            now, floor = settings[kind].filters or plan.options.max_filters_per_layer, FILTERS_FLOOR
-        elif _is_score_cam(kind):
-            widest = max((int(ref.output_shape[-1]) for ref in plan.layers[kind]), default=0)
-            now, floor = settings[kind].filters or widest, SCORE_CAM_FLOOR
-        else:
-            continue
-        if now > floor:
-            settings[kind].filters, changed = max(floor, now // 2), True
-    return changed
-
-
-def _is_score_cam(kind):
-    """True for Score-CAM, whose cost is a forward pass per channel."""
-    return views.get(kind).params.get("method") == "scorecam"
-
-
-def _fewer_steps(plan, due, settings, state, costs):
-    """Halve the optimization steps of filter patterns and DeepDream; False if none can."""
-    changed = False
-    for kind in due:
-        family = views.get(kind).family.name
-        if family == "filter_patterns":
-            options = plan.options.filter_options
-            now = settings[kind].steps or options["steps"] or preset_steps(options["preset"])
-            floor = STEPS_FLOOR
-        elif family == "deepdream":
-            now, floor = settings[kind].steps or plan.options.deepdream_steps, DREAM_STEPS_FLOOR
-        else:
-            continue
-        if now > floor:
-            settings[kind].steps, changed = max(floor, now // 2), True
-    return changed
-
-
-def _fewer_probes(plan, due, settings, state, costs):
-    """Halve the probes of the costliest view that has more than ``PROBES_FLOOR``."""
-    count = len(plan.probes.images)
-    open_ = [
-        kind
-        for kind in due
-        if views.get(kind).family.name in _PROBE_FAMILIES
-        and (settings[kind].probes or count) > PROBES_FLOOR
-    ]
-    if not open_:
-        return False
-    costliest = max(open_, key=lambda kind: costs(kind)[0])
-    settings[costliest].probes = max(PROBES_FLOOR, (settings[costliest].probes or count) // 2)
-    return True
-
-
-def _fewer_layers(plan, due, settings, state, costs):
-    """Halve the layers of the costliest view that compiles a function per layer (filter
-    patterns, DeepDream, projections), down to ``LAYERS_FLOOR``, evenly spaced."""
-    open_ = [
-        kind
-        for kind in due
-        if views.get(kind).family.name in _LAYER_FAMILIES
-        and (settings[kind].layers or len(plan.layers[kind])) > LAYERS_FLOOR
-    ]
-    if not open_:
-        return False
-    costliest = max(open_, key=lambda kind: sum(costs(kind)))
-    now = settings[costliest].layers or len(plan.layers[costliest])
-    settings[costliest].layers = max(LAYERS_FLOOR, now // 2)
-    return True
-
-
-def _cheaper_metrics(plan, due, settings, state, costs):
-    """The next deletion-curve setting of ``DELETION_LADDER``; False at its end."""
-    later = [d for d in DELETION_LADDER if d < state["deletion"]]
-    if not later:
-        return False
-    state["deletion"] = later[0]
-    return True
-
-
-_RUNGS = (_fewer_filters, _fewer_steps, _fewer_probes, _cheaper_metrics, _fewer_layers)
-"""The reductions, in the order the package docstring states."""
