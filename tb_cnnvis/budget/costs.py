@@ -227,20 +227,20 @@ def _work(plan, kind, settings, shares, deletion_steps):
             gradients,
         )
     maps = probes * (_classes(plan) if family in ("cam", "attribution") else 1)
-    deletion, extra = 0.0, 0.0  # the deletion curves' traces: see Costs.seconds
+    deletion = 0.0  # the deletion curves' own traces: see Costs.seconds
     if view.metric_name and plan.options.metrics:
         deletion = maps * (deletion_steps + 1) * 2
     method = view.params.get("method")
     if method == "scorecam":
         channels = sum(min(int(r.output_shape[-1]), settings.filters or 1 << 30) for r in refs)
-        return maps * channels / 4, deletion, CAM_TRACES * len(refs) + extra + 1
+        return maps * channels / 4, deletion, CAM_TRACES * len(refs) + 1
     if method == "eigencam":
-        return probes * sum(share), deletion, sum(traced) + extra
+        return probes * sum(share), deletion, sum(traced)
     if method == "occlusion":
-        return maps * 64, deletion, 1 + extra
+        return maps * 64, deletion, 1
     passes = _ATTRIBUTION_PASSES.get(method, GRADIENT_PASSES)
     layers = max(len(refs), 1)  # a class score is a whole forward, then back to the layer
-    return maps * passes * layers, deletion, CAM_TRACES * layers + extra
+    return maps * passes * layers, deletion, CAM_TRACES * layers
 
 
 def _rows(images):
@@ -280,9 +280,8 @@ class Costs:
         its first traces while it has not run with these settings (else 0)."""
         compute, traces = work(plan, kind, settings, self.shares, deletion_steps)
         compute *= self.forward * self.ratio.get(kind, 1.0)
-        # The deletion curves batch probes x points: another number of either is a new shape.
-        curves = views.get(kind).metric_name and plan.options.metrics
-        if curves and (kind, settings.probes, deletion_steps) not in self.curves_traced:
+        curves = _curves_shape(plan, kind, settings, deletion_steps)
+        if curves is not None and curves not in self.curves_traced:
             compute += DELETION_TRACES * self.trace
         if (kind, _key(settings)) in self.traced:
             return compute, 0.0
@@ -296,8 +295,8 @@ class Costs:
         compute, _ = work(plan, kind, settings, self.shares, deletion_steps)
         if compute <= 0 or self.forward <= 0:
             return
-        curves = (kind, settings.probes, deletion_steps)
-        if curves not in self.curves_traced and views.get(kind).metric_name:
+        curves = _curves_shape(plan, kind, settings, deletion_steps)
+        if curves is not None and curves not in self.curves_traced:
             seconds -= DELETION_TRACES * self.trace  # the curves' new shape was traced
             self.curves_traced.add(curves)
         if (kind, _key(settings)) not in self.traced:
@@ -311,6 +310,14 @@ class Costs:
             self.measured.add(kind)
             ratio = float(np.clip(seconds / (compute * self.forward), 0.05, 20.0))
         self.ratio[kind] = ratio
+
+
+def _curves_shape(plan, kind, settings, deletion_steps):
+    """What sets the shape of ``kind``'s deletion curves (they batch probes x points: another
+    number of either is a new trace), or None for a view without them."""
+    if not (views.get(kind).metric_name and plan.options.metrics):
+        return None
+    return (kind, settings.probes, deletion_steps)
 
 
 FIRST_RATIO = 4.0
