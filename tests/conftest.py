@@ -56,6 +56,24 @@ def browser():
         yield instance
 
 
+@pytest.fixture(scope="module")
+def shared(browser, server):
+    """One TensorBoard page for a browser module's tests (``browser_util.SharedPage``) on
+    the module's own ``server`` fixture (its base URL)."""
+    from browser_util import module_page
+
+    yield from module_page(browser, server)
+
+
+@pytest.fixture
+def tab(shared):
+    """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test: ``.page``,
+    ``.frame`` (after ``.open()``), and the problems and requests it has seen (a module
+    whose tests open it otherwise defines its own)."""
+    with shared.tab() as state:
+        yield state
+
+
 def pytest_collection_finish(session):
     """Once every test module is imported (TensorFlow, Keras and the rest: about 300,000
     objects), move what exists to the collector's permanent generation: Python's full

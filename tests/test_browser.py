@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import module_page, tensorboard_server, wait_for_runs
+from browser_util import tensorboard_server, wait_for_runs
 
 from tb_cnnvis import views
 from tb_cnnvis.testing import write_synthetic_run
@@ -200,20 +200,6 @@ def server(logs):
     with tensorboard_server(logs.path) as url:
         wait_for_runs(url, [MAIN, HOSTILE, LIVE, SYNTHETIC, FUTURE])
         yield url
-
-
-@pytest.fixture(scope="module")
-def shared(browser, server):
-    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    yield from module_page(browser, server)
-
-
-@pytest.fixture
-def tab(shared):
-    """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test: ``.page``,
-    ``.frame`` (after ``.open()``), and the problems and requests it has seen."""
-    with shared.tab() as state:
-        yield state
 
 
 # ---------------------------------------------------------------------------- helpers

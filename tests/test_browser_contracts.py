@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from browser_util import module_page, tensorboard_server, wait_for_runs
+from browser_util import tensorboard_server, wait_for_runs
 from PIL import Image
 from test_browser import (
     act,
@@ -68,20 +68,6 @@ def server(tmp_path_factory):
     with tensorboard_server(root) as url:
         wait_for_runs(url, [EVERY, ATLASES, NAMES, *(f"heads_{head}/cnnvis" for head in HEADS)])
         yield url
-
-
-@pytest.fixture(scope="module")
-def shared(browser, server):
-    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    yield from module_page(browser, server)
-
-
-@pytest.fixture
-def tab(shared):
-    """TensorBoard's page on the cnnvis tab, its dashboard fresh for the test (``.page``,
-    ``.frame``), collecting problems and requests."""
-    with shared.tab() as state:
-        yield state
 
 
 def boxes(frame, selector):

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import deep_runs
 import pytest
-from browser_util import module_page, tensorboard_server, wait_for_runs
+from browser_util import tensorboard_server, wait_for_runs
 from test_browser import SCREENSHOTS, act, canvases, choose_run
 
 from tb_cnnvis.testing import write_synthetic_run
@@ -63,12 +63,6 @@ def server(logs):
     with tensorboard_server(logs.path) as url:
         wait_for_runs(url, [DEEP, FLAT, CHOSEN])
         yield url
-
-
-@pytest.fixture(scope="module")
-def shared(browser, server):
-    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    yield from module_page(browser, server)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from browser_util import module_page, tensorboard_server, wait_for_runs
+from browser_util import tensorboard_server, wait_for_runs
 from test_browser import SCREENSHOTS, act, api, choose_run, open_view
 
 pytestmark = pytest.mark.browser
@@ -101,12 +101,6 @@ def server(logs):
     with tensorboard_server(logs) as url:
         wait_for_runs(url, [MACO, PLAIN])
         yield url
-
-
-@pytest.fixture(scope="module")
-def shared(browser, server):
-    """One TensorBoard page for the module's tests (``browser_util.SharedPage``)."""
-    yield from module_page(browser, server)
 
 
 @pytest.fixture
