@@ -243,8 +243,10 @@ class Budgeter:
     def not_yet_computed(self, model, due):
         """The views among ``due`` not computed on ``model``'s current weights yet (a view
         is never computed twice on the same weights during ``fit``)."""
-        self._seen = seen = weights_fingerprint(model)  # plan() comes next: no second pass
-        return [kind for kind in due if self._computed.get(kind) != seen]
+        seen = weights_fingerprint(model)
+        left = [kind for kind in due if self._computed.get(kind) != seen]
+        self._seen = seen if left else None  # plan() comes next, for these weights only
+        return left
 
     def plan(self, plan, due, first, metrics=None):
         """A ``StepPlan`` for ``due`` that fits the allowance, reduced in the module's order.
