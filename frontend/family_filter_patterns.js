@@ -130,7 +130,7 @@ export default {
       ['Filter index', String(filter)],
       ['Activation reached', fmt(f.activations?.[i])],
       ['Activation at start', fmt(f.start_activations?.[i])],
-      ['Dead', (f.dead || []).includes(filter) ? 'yes (stayed ≤ 0)' : 'no'],
+      ['Dead', (f.dead || []).includes(filter) ? 'yes (never responded: no input moved its activation)' : 'no'],
       ...patternRows(f, filter),
     ];
     if ('drift' in f) rows.push([driftLabel(f), driftText(f.drift?.[i], {})]);

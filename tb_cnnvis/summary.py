@@ -99,8 +99,8 @@ Values
         receptive field of the canvas's central unit, clipped to the canvas (a 3x3-field
         layer stores 3x3 tiles; a layer whose field covers the canvas stores it whole).
         Facts ``{"atlases": [str], "filters": [int], "activations": [float],
-        "start_activations": [float], "dead": [int]`` (the filter indices whose activation
-        stayed <= 0), ``"preset": str | null`` (``"fast"``, ``"quality"``, ``"maco"``,
+        "start_activations": [float], "dead": [int]`` (the filter indices that never
+        responded: the optimization could not move their activation), ``"preset": str | null`` (``"fast"``, ``"quality"``, ``"maco"``,
         ``"custom"``), ``"canvas": [H, W]`` (the canvas: about twice the receptive field,
         at most the input size), ``"crop": [top, left, bottom, right]`` (the tiles' box
         in the canvas, end exclusive), ``"receptive_field": {"size": [h, w], "stride":

@@ -98,7 +98,10 @@ def test_filters_that_fire_on_data_get_a_pattern_and_the_dead_are_listed(trained
     result = filter_patterns(model, layer)
     firing = _firing(model, layer, probes)
     assert (result.activations > 0)[firing].mean() >= 0.95
-    assert result.dead.tolist() == result.filters[result.activations <= 0].tolist()
+    assert (
+        result.dead.tolist()
+        == result.filters[result.activations == result.start_activations].tolist()
+    )
 
 
 @pytest.mark.parametrize("layer", ["conv2", "conv3"])
@@ -139,6 +142,28 @@ def test_redirected_relu_rescues_a_filter_that_starts_dead(layer):
     assert rescued.dead.tolist() == []
     assert plain.activations[0] == 0.0
     assert plain.dead.tolist() == [0]
+
+
+def test_dead_means_never_responds_not_a_negative_sign():
+    # After a LayerNorm, a filter's best activation can be negative: it still responds.
+    # A channel with a zero kernel is a constant: it never does, whatever its sign.
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            layers.Conv2D(3, 3, padding="same", name="conv"),
+            layers.LayerNormalization(center=False, scale=False, name="norm"),
+            layers.Conv2D(2, 1, name="head"),
+        ]
+    )
+    kernel = model.get_layer("conv").get_weights()[0]
+    model.get_layer("conv").set_weights([kernel, np.zeros(3, np.float32)])
+    head = np.zeros((1, 1, 3, 2), np.float32)
+    head[0, 0, 0, 0] = -1.0  # minus the first normalized channel: negative on average
+    model.get_layer("head").set_weights([head, np.array([-5.0, -2.0], np.float32)])
+    result = filter_patterns(model, "head", steps=16)
+    assert result.activations[0] < 0 and result.activations[0] > result.start_activations[0]
+    assert result.activations[1] == result.start_activations[1] == -2.0
+    assert result.dead.tolist() == [1]
 
 
 def test_chunked_requests_give_the_same_results_as_one_batch(trained):

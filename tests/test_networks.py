@@ -167,3 +167,49 @@ def test_deepdream_rises_after_a_layernorm_and_stops_when_its_objective_stops_ri
         "octave on average."
     ]
     np.testing.assert_allclose(still.images, images, atol=1e-6)
+
+
+def _grouped_net(size=32):
+    """ConvNeXt's block shape: grouped (depthwise) 7x7 convolutions, which Keras runs through
+    a new XLA function at every eager call."""
+    x = keras.Input((size, size, 3))
+    y = keras.layers.Conv2D(8, 3, activation="gelu", name="stem")(x)
+    for i in range(6):
+        y = keras.layers.Conv2D(8, 7, padding="same", groups=8, name=f"dw{i}")(y)
+        y = keras.layers.LayerNormalization(name=f"ln{i}")(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, keras.layers.Dense(3, activation="softmax", name="head")(y))
+
+
+def test_filter_patterns_and_deepdream_never_run_the_model_eagerly_so_nothing_retraces(logdir):
+    # Checking whether a smaller canvas runs used to call the model eagerly: on ConvNeXt
+    # each grouped convolution then compiled anew, and TensorFlow warned of retracing.
+    import logging
+
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    # TensorFlow warns at most twice per function a process: forget earlier tests' counts.
+    polymorphic_function._frequent_tracing_detector_manager._detectors.clear()
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        model = _grouped_net()
+        images = np.random.default_rng(2).random((2, 32, 32, 3)).astype(np.float32)
+        cb = CnnVisCallback(
+            logdir, images, views=["filter_patterns", "deepdream"], layers=["dw1", "ln5"],
+            max_filters_per_layer=2, filter_steps=2, budget=None,
+        )  # fmt: skip
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(images, np.array([0, 1]), epochs=1, callbacks=[cb], verbose=0)
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert [m for m in messages if "retracing" in m] == []
+    from tb_cnnvis.testing import read_run
+
+    run = read_run(logdir)
+    assert sorted(run) == [
+        f"{v}/{layer}" for v in ("deepdream", "filter_patterns") for layer in ("dw1", "ln5")
+    ] + ["probes"]
+    assert all(sorted(steps) == [0, 1] for tag, steps in run.items() if tag != "probes")

@@ -16,8 +16,10 @@ across calls and epochs; it reads the model's current weights every time.
   unit's field.
 - Dead filters: ReLU gradients are redirected during the first steps; a filter still dead
   after that but firing on ``reference_images`` starts again from its best crop of them
-  (``fv_seeding``; listed in ``FilterPatterns.seeded``). Filters whose activation stays
-  <= 0 are listed in ``FilterPatterns.dead`` instead of showing noise.
+  (``fv_seeding``; listed in ``FilterPatterns.seeded``). Filters that never respond (the
+  optimization could not move their activation: a ReLU off everywhere, a constant) are
+  listed in ``FilterPatterns.dead`` instead of showing noise. The sign is not asked: after
+  a LayerNorm or a GELU a filter whose best activation is negative has a pattern too.
 - ``diversity=n``: n patterns per filter, pushed apart by Lucid's Gram-matrix penalty.
 
 Start images depend only on (seed, filter index, member) and the random transforms only on
@@ -76,6 +78,7 @@ class FilterPatterns:
         variants: (F, n, h, w, C) all ``n`` diversity members (member 0 is ``images``), or
             None when ``diversity == 1``.
         variant_activations: (F, n), or None.
+        dead: filter indices that never responded (``fv_seeding.unmoved``), in order.
 
     Example:
         >>> rgb = result.display()          # (F, ch, cw, 3) uint8: the display crop
@@ -96,11 +99,7 @@ class FilterPatterns:
     attribution: np.ndarray | None = None
     variants: np.ndarray | None = None
     variant_activations: np.ndarray | None = None
-
-    @property
-    def dead(self):
-        """Filter indices whose activation stayed <= 0 (no pattern found), in order."""
-        return self.filters[self.activations <= 0]
+    dead: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def _crop(self, images, crop):
         return self.canvas.crop_images(images) if crop and self.canvas is not None else images
@@ -256,7 +255,7 @@ def _synthesize(
     params = fv_seeding.start_params(param, slot_filters, slot_members, shape, seed)
     out = optimize(params, slot_filters)
     seeded = np.zeros(0, np.int64)
-    dead_slots = out["final"] <= 0
+    dead_slots = fv_seeding.unmoved(out)
     fits = reference_images is not None and all(
         n >= c for n, c in zip(reference_images.shape[1:3], canvas.size)
     )
@@ -266,6 +265,7 @@ def _synthesize(
             (param, slot_filters, slot_members, shape, seed),
         )  # fmt: skip
     grid = (len(filters), members)
+    dead = filters[dead_slots.reshape(grid)[:, 0] & ~np.isin(filters, seeded)]
     images = out["images"].reshape(*grid, *shape)
     final = out["final"].reshape(grid)
     return FilterPatterns(
@@ -285,6 +285,7 @@ def _synthesize(
         else None,
         variants=images.astype(np.float32) if members > 1 else None,
         variant_activations=final.astype(np.float32) if members > 1 else None,
+        dead=dead.astype(np.int64),
     )
 
 

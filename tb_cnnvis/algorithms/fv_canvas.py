@@ -68,10 +68,24 @@ def _field(model, path, size):
     return found if isinstance(found, ReceptiveField) else None
 
 
+def trace_prefix(model, path, shape):
+    """Trace the layers up to ``path`` on symbolic (1, *shape) images; raise if they refuse.
+
+    Nothing is computed: an eager call would also compile some layers on the spot (Keras
+    runs grouped convolutions through a new XLA function per eager call, which TensorFlow
+    warns of as retracing).
+
+    Raises:
+        ValueError, TypeError or tf.errors.InvalidArgumentError: from the layer that
+            refuses the shape.
+    """
+    capture.trace_calls(model, lambda record: None, image_size=tuple(shape[:2]), stop_at=[path])
+
+
 def runs_at(model, path, shape):
     """True if the layers up to ``path`` can be computed on (1, *shape) images."""
     try:
-        capture.run_graph(model, tf.zeros((1, *shape)), taps=[path], stop_at=[path])
+        trace_prefix(model, path, shape)
     except (ValueError, TypeError, tf.errors.InvalidArgumentError):
         return False
     return True
@@ -210,7 +224,7 @@ def check_size(model, ref, size, images_size=None):
     shape = (int(pair[0]), int(pair[1]), int(channels))
     if shape[:2] != (height, width):
         try:
-            capture.run_graph(model, tf.zeros((1, *shape)), taps=[ref.path], stop_at=[ref.path])
+            trace_prefix(model, ref.path, shape)
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
             raise ValueError(
                 f"Layer {ref.path!r} cannot be computed at size {shape[:2]} (the model takes "

@@ -97,6 +97,19 @@ def seed_crops(model, path, images, filters, canvas, input_range):
     return np.asarray(input_range.to_unit(crops), np.float32), fires
 
 
+def unmoved(out):
+    """Per slot, True when the optimization did not move the activation (``out``: the
+    loop's outputs): the filter does not respond to its input (a ReLU off everywhere, a
+    constant). Relative to the activation's own size, so tiny deep-layer values still move.
+
+    Example:
+        >>> unmoved({"start": np.array([0.0, -0.3, 0.2]), "final": np.array([0.0, -0.1, 0.9])})
+        array([ True, False, False])
+    """
+    start, final = np.asarray(out["start"], np.float64), np.asarray(out["final"], np.float64)
+    return np.abs(final - start) <= 1e-6 * np.maximum(np.abs(start), np.abs(final))
+
+
 def reseed_dead(model, path, images, canvas, rng, out, optimize, slots):
     """Optimize the filters left dead again, from their best data crops.
 
@@ -122,7 +135,7 @@ def reseed_dead(model, path, images, canvas, rng, out, optimize, slots):
         array([4])
     """
     param, slot_filters, slot_members, shape, seed = slots
-    candidates = np.unique(slot_filters[out["final"] <= 0])
+    candidates = np.unique(slot_filters[unmoved(out)])
     crops, fires = seed_crops(model, path, images, candidates, canvas, rng)
     crop_of = {int(f): crop for f, crop, fire in zip(candidates, crops, fires) if fire}
     # Every member of a seeded filter starts again (diversity groups stay whole).

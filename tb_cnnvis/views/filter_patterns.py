@@ -157,7 +157,7 @@ def write_filter_patterns(
         filters: the F filter (channel) indices, in tile order.
         activations: the F final mean activations.
         start_activations: the F activations of the starting images (or None).
-        dead: indices of filters whose activation stayed <= 0.
+        dead: indices of filters that never responded (no input moved their activation).
         preset: the preset's name.
         canvas: (H, W) of the canvas the patterns were optimized on (default: the tiles').
         crop: (top, left, bottom, right) of the tiles in the canvas (default: all of it).
