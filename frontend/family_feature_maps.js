@@ -83,7 +83,7 @@ export function storageText(facts) {
   return parts.join(', ');
 }
 
-/** Whether a channel is listed as dead (never above 0), or null when not computed. */
+/** Whether a channel is listed as dead (one value on every probe), or null when not computed. */
 function isDead(facts, channel) {
   return Array.isArray(facts.dead_filters) ? facts.dead_filters.includes(channel) : null;
 }
@@ -130,7 +130,7 @@ export default {
     ];
     if ('dead_filters' in f) {
       const dead = isDead(f, channelOf(f, i));
-      rows.push(['Dead (no probe above 0)', dead === null ? NONE : dead ? 'yes' : 'no']);
+      rows.push(['Dead (one value on every probe)', dead === null ? NONE : dead ? 'yes' : 'no']);
     }
     if (stored.subset) {
       rows.push(['Activity rank', `${i + 1} of ${stored.total}`]);
