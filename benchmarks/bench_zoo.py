@@ -113,7 +113,7 @@ class _Retracing(logging.Handler):
             self.messages.append(record.getMessage())
 
 
-def measure(name, size, workdir, batches=4, budgeted=True, all_views=False):
+def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verbose=0):
     """Rows of one network (``budgeted``: with the default budget, else ``budget=None``;
     ``all_views``: every view, top examples on 64 reference images, not the defaults)."""
     from tb_cnnvis import CnnVisCallback
@@ -133,7 +133,7 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False):
             super()._log(step, due)
             timed[step] = (time.perf_counter() - start, run_bytes(self.run_dir) - before)
 
-    kwargs = {} if budgeted else {"budget": None}
+    kwargs = {"verbose": verbose} if budgeted else {"budget": None, "verbose": verbose}
     if all_views:
         from tb_cnnvis import views
 
@@ -182,6 +182,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="two networks only")
     parser.add_argument("--no-budget", action="store_true", help="budget=None, to compare")
     parser.add_argument("--all-views", action="store_true", help="every view, not the defaults")
+    parser.add_argument("--verbose", action="store_true", help="the callback's verbose lines")
     args = parser.parse_args(argv)
     names = args.models.split(",") if not args.quick else ["MobileNetV2", "FullyConvolutional"]
     rows = []
@@ -189,8 +190,9 @@ def main(argv=None):
         for name in names:
             try:
                 rows += measure(
-                    name, args.size, workdir, budgeted=not args.no_budget, all_views=args.all_views
-                )
+                    name, args.size, workdir, budgeted=not args.no_budget, all_views=args.all_views,
+                    verbose=int(args.verbose),
+                )  # fmt: skip
             except Exception as error:  # one network must not stop the table
                 rows.append(row("zoo", f"{name}: failed", float("nan"), "", None,
                                 f"{type(error).__name__}: {str(error)[:160]}"))  # fmt: skip

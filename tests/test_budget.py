@@ -81,6 +81,11 @@ def test_layers_cut_for_time_are_cut_at_that_step_only():
     assert step_plan.cut == {"filter_patterns": 1}
     later = budgeter.plan(plan, ["filter_patterns"], first=False)
     assert later.settings["filter_patterns"].layers is None  # not kept for later steps
+    # Before a training batch was timed, a step is 1.5 forwards of a batch of 32 (the low
+    # end of the zoo's measurements); then the measured median.
+    assert budgeter.step_seconds() == pytest.approx(1.5 * 32 * budgeter.costs.forward)
+    budgeter.clock.intervals = [0.2, 0.4, 0.3]
+    assert budgeter.step_seconds() == 0.3
 
 
 def test_traces_are_estimated_by_layers_run_not_by_multiply_adds():

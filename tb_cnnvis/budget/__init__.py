@@ -27,7 +27,8 @@ Allowances (``Budget``): step 0 (the untrained network, with every first trace) 
 or ``fraction`` of the epoch's training time, whichever is larger; never less than
 ``min_seconds`` (10 s and 1 s: on a small model no view is worth reducing below that).
 Before the first training step the step time is estimated from a timed forward pass of
-the probes (``3 x`` a forward, at Keras's default batch of 32 images).
+the probes (``costs.STEP_PER_FORWARD`` forwards, at Keras's default batch of 32 images:
+the low end of what the zoo measured, so step 0 holds on any network).
 
 Estimates (``costs``): each view's compute in forward passes of one probe image through
 the whole model, from each layer's share of the model's multiply-adds up to it

@@ -36,6 +36,17 @@ CAM_TRACES = 2.0
 PROJECTION_TRACES = 3.0
 DELETION_TRACES = 2.0
 
+STEP_PER_FORWARD = 1.5
+"""Before the first training step, a training step is estimated as this many forward
+passes of its batch (``ASSUMED_BATCH`` images, at the seconds timed at ``set_model``).
+Measured with ``benchmarks.bench_zoo``'s networks at 96 px (2 cores, December 2026), a
+training step took 1.1-1.5 forward passes of its batch on the fully-convolutional model
+and MobileNetV3Small, 1.7-2.4 on MobileNetV2, NASNetMobile, EfficientNetB0/V2B0, 3.8-4.9 on
+DenseNet121, VGG16 and ResNet50V2 (the textbook 3 sits in the middle). The low end is
+taken: step 0 then stays within its allowance on every one of them, and the heavy
+networks get a tighter step 0 than they could afford (their measured step takes over
+from the first training batch on)."""
+
 # Forward passes of one probe image per unit of a view's settings: gradient methods
 # cost a forward and a backward pass (3 forwards); per family, what scales the work.
 GRADIENT_PASSES = 3.0

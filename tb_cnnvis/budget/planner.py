@@ -19,7 +19,7 @@ from tb_cnnvis import views
 from tb_cnnvis.budget.costs import (
     ASSUMED_BATCH,
     DELETION_LADDER,
-    GRADIENT_PASSES,
+    STEP_PER_FORWARD,
     Costs,
     Settings,
     TrainingClock,
@@ -227,13 +227,13 @@ class Budgeter:
         self._seen = None  # the fingerprint not_yet_computed just took
 
     def step_seconds(self):
-        """The measured training step, or before any: ``3 x`` a forward of a batch of
-        ``ASSUMED_BATCH`` probe images."""
+        """The measured training step, or before any: ``STEP_PER_FORWARD`` forward passes
+        of a batch of ``ASSUMED_BATCH`` probe images."""
         measured = self.clock.step_seconds
         return (
             measured
             if measured is not None
-            else GRADIENT_PASSES * self.costs.forward * ASSUMED_BATCH
+            else STEP_PER_FORWARD * self.costs.forward * ASSUMED_BATCH
         )
 
     def allowance(self, first):
