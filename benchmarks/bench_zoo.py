@@ -10,6 +10,9 @@ probes. With the callback at its defaults (its cost budget included) and 8 probe
 - step 0 (every default view, filter patterns included, with the first traces) and an
   ordinary logged epoch (step 1: the views due between filter-pattern epochs), in
   training steps; the event-file MB of that ordinary epoch;
+- the same two against the allowances the budget plans to (``Budget()``'s defaults on the
+  measured step: 30 training steps and at least 10 s; 3 training steps or 5 % of the
+  epoch's training time and at least 1 s);
 - what the budget reduced (the ``budget`` facts of the steps), and the warnings the
   callback gave during ``fit`` (a view or metric that failed).
 
@@ -117,6 +120,7 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
     """Rows of one network (``budgeted``: with the default budget, else ``budget=None``;
     ``all_views``: every view, top examples on 64 reference images, not the defaults)."""
     from tb_cnnvis import CnnVisCallback
+    from tb_cnnvis.budget import Budget
 
     model, size = classifier(name, size)
     train = train_step_seconds(model, size)
@@ -124,9 +128,17 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
     shown = 128 if name == "FullyConvolutional" else size
     probes = rng.random((8, shown, shown, 3)).astype(np.float32)
     logdir = Path(workdir) / name
-    timed = {}
+    timed, epoch_training = {}, []
 
     class Timed(CnnVisCallback):
+        def on_epoch_begin(self, epoch, logs=None):
+            super().on_epoch_begin(epoch, logs)  # step 0 is logged here, before training
+            self._began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_training.append(time.perf_counter() - self._began)
+            super().on_epoch_end(epoch, logs)
+
         def _log(self, step, due):
             start = time.perf_counter()
             before = run_bytes(self.run_dir)
@@ -155,6 +167,9 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
     failed = [text for text in said if "failed at step" in text]
     step0, _ = timed[0]
     epoch, epoch_bytes = timed.get(1, (float("nan"), 0))
+    rule = Budget()  # the default allowances, on the measured training step
+    first = rule.allowance(True, train)
+    ordinary = rule.allowance(False, train, epoch_training[0] if epoch_training else None)
     note = f"{size} px" + (" (probes 128 px)" if name == "FullyConvolutional" else "")
     name = name if budgeted else f"{name} (budget=None)"
     return [
@@ -163,6 +178,10 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
             f"{step0:.1f} s; reduced: {reductions(logdir, 0)}"),
         row("zoo", f"{name}: ordinary epoch / training step", epoch / train, "x", "<= 3",
             f"{epoch:.1f} s; reduced: {reductions(logdir, 1)}"),
+        row("zoo", f"{name}: step 0 / its allowance", step0 / first, "x", "<= 1",
+            f"allowance {first:.1f} s: 30 training steps, at least 10 s"),
+        row("zoo", f"{name}: ordinary epoch / its allowance", epoch / ordinary, "x", "<= 1",
+            f"allowance {ordinary:.1f} s: 3 training steps or 5 % of the epoch, at least 1 s"),
         row("zoo", f"{name}: MB per ordinary epoch", epoch_bytes / 1e6, "MB", None,
             "event file"),
         row("zoo", f"{name}: failures in fit", float(len(failed)), "", "<= 0",
@@ -196,7 +215,7 @@ def main(argv=None):
             except Exception as error:  # one network must not stop the table
                 rows.append(row("zoo", f"{name}: failed", float("nan"), "", None,
                                 f"{type(error).__name__}: {str(error)[:160]}"))  # fmt: skip
-            print_rows(f"zoo so far ({name} done)", rows[-7:])
+            print_rows(f"zoo so far ({name} done)", rows[-9:])
     print_rows("Default callback on the zoo", rows)
     return rows
 

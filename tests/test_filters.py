@@ -308,3 +308,23 @@ def test_the_objective_ignores_units_that_see_the_zero_padding():
     window = taps["conv2"].numpy()[:, 2:6, 2:6]
     expected = [window[0, ..., 0].mean(), window[1, ..., 1].mean()]
     np.testing.assert_allclose(result.activations, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_no_compiled_function_goes_through_autograph(monkeypatch):
+    # AutoGraph rewrites the source of every function a trace reaches (every Keras layer):
+    # seconds at the first trace of a large network, for nothing (our code has no tensor
+    # control flow in Python). The inner function of the loop once slipped through.
+    from tensorflow.python.autograph.impl import api
+
+    converted = []
+    original = api.converted_call
+
+    def counting(*args, **kwargs):
+        converted.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(api, "converted_call", counting)
+    model = models.sequential()
+    filter_patterns(model, "conv2", [0, 1], steps=2)
+    cv.deepdream(model, np.full((1, models.SIZE, models.SIZE, 3), 0.5, np.float32), "conv2")
+    assert converted == []

@@ -31,6 +31,7 @@ from tb_cnnvis import capture
 from tb_cnnvis.algorithms.fv_objectives import channel_means, gram_similarity, rescue_relu
 from tb_cnnvis.algorithms.fv_params import PixelImage
 from tb_cnnvis.algorithms.fv_transforms import apply_transforms
+from tb_cnnvis.capture.cache import NO_AUTOGRAPH
 
 DIVERSITY_WEIGHT = 1.0
 """Weight of the diversity penalty, relative to each slot's own activation."""
@@ -88,7 +89,7 @@ def optimizer_loop(model_ref, path, recipe, input_range, shape, windows, members
         params, state = optimizer.step(params, grad, cost_grad, state, step)
         return param.project(params), state
 
-    fused_update = tf.function(update, jit_compile=True) if jit else update
+    fused_update = tf.function(update, jit_compile=True, autograph=NO_AUTOGRAPH) if jit else update
 
     def body_for(filters, seed, spectrum, rescue):
         def body(step, params, state, attribution):
@@ -123,8 +124,13 @@ def optimizer_loop(model_ref, path, recipe, input_range, shape, windows, members
 
         return body
 
-    # The start and the final activations: one inner function, traced once for both calls.
-    measured = tf.function(lambda unit, filters: objective(unit, filters, None, canvas_window)[1])
+    # The start and the final activations: one inner function, traced once for both calls
+    # (without AutoGraph, as every compiled function here: with it, its first trace
+    # rewrote the source of every Keras layer it reached, seconds on a large network).
+    measured = tf.function(
+        lambda unit, filters: objective(unit, filters, None, canvas_window)[1],
+        autograph=NO_AUTOGRAPH,
+    )
 
     def run(params, filters, seed, steps, spectrum):
         start_unit = param.to_unit(params, shape, spectrum)
