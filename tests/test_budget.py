@@ -219,17 +219,19 @@ def test_a_first_run_corrects_the_compute_estimate_by_what_its_traces_leave():
     assert costs.ratio["deconvnet"] == pytest.approx(4.0)  # 300x is capped at FIRST_RATIO
 
 
-def test_other_deletion_curve_points_are_charged_their_new_trace():
+def test_deletion_curves_are_charged_one_trace_for_the_model_whatever_their_points():
+    # They run through the model's logits function, traced once for any batch: the first
+    # curves pay that trace, other points or probes later pay none.
     cb = CnnVisCallback("unused", X[:2], Y[:2], views=["grad_cam"])
     cb.set_model(models.sequential())
     plan, chosen = cb._plan, budget.Settings()
     costs = budget.Costs(plan)
-    costs.observe(plan, "grad_cam", chosen, 1.0, 16)  # traced with 17 points
-    costs.observe(plan, "grad_cam", chosen, 1.0, 16)
-    per_pass = costs.forward * costs.ratio["grad_cam"]
     work = {n: budget.work(plan, "grad_cam", chosen, costs.shares, n)[0] for n in (16, 8)}
     trace = budget.costs.DELETION_TRACES * costs.trace
+    first = costs.seconds(plan, "grad_cam", chosen, 16)[0]
+    assert first == pytest.approx(work[16] * costs.forward + trace)
+    costs.observe(plan, "grad_cam", chosen, 1.0, 16)  # the first run: traced
+    costs.observe(plan, "grad_cam", chosen, 1.0, 16)
+    per_pass = costs.forward * costs.ratio["grad_cam"]
     assert costs.seconds(plan, "grad_cam", chosen, 16)[0] == pytest.approx(work[16] * per_pass)
-    assert costs.seconds(plan, "grad_cam", chosen, 8)[0] == pytest.approx(
-        work[8] * per_pass + trace
-    )
+    assert costs.seconds(plan, "grad_cam", chosen, 8)[0] == pytest.approx(work[8] * per_pass)

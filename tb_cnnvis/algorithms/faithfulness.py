@@ -49,32 +49,26 @@ def _build_logits(model_ref, output):
     return run
 
 
-def _build_target_probability(model_ref, output, bound):
-    """The probability of ``bound``'s class (over its pixels, for a segmentation) of a batch."""
+def _batched(function, images, batch_size, side):
+    """``function(images[rows], side[rows])`` over batches, concatenated.
 
-    def run(images, values, side):
-        outputs, _ = capture.run_graph(model_ref(), images, side=side, logits=True)
-        logits = tf.cast(capture.select_output(outputs, output), tf.float32)
-        return bound.target.probability(logits, values, bound.head)
-
-    return run
-
-
-def _batched(function, images, batch_size, side, values=None):
-    """``function(images[rows], [values(rows)], side[rows])`` over batches, concatenated.
-
-    Every batch has the first one's size (the last is padded with copies of its last row
-    and cut back), so ``function`` is traced for one shape only.
+    ``function`` is traced once for any number of rows (the batch dimension left unknown):
+    the probes' logits, the deletion curves' batches and the class ranking share that one
+    trace, a whole-model trace fewer at the first logged step.
     """
     parts, size = [], min(int(batch_size), len(images))
     for start in range(0, len(images), size):
         rows = np.arange(start, min(start + size, len(images)))
-        padded = np.concatenate([rows, np.repeat(rows[-1:], size - len(rows))])
-        side_rows = capture.side_constants(capture.take_rows(side, padded))
-        args = () if values is None else (values(padded),)
-        found = function(tf.constant(images[padded]), *args, side_rows).numpy()
-        parts.append(found[: len(rows)])
+        args = (tf.constant(images[rows]), capture.side_constants(capture.take_rows(side, rows)))
+        if not parts:
+            function.get_concrete_function(*tf.nest.map_structure(_any_rows, args))
+        parts.append(function(*args).numpy())
     return np.concatenate(parts)
+
+
+def _any_rows(tensor):
+    """The ``tf.TensorSpec`` of ``tensor`` with any number of rows (None stays None)."""
+    return None if tensor is None else tf.TensorSpec([None, *tensor.shape[1:]], tensor.dtype)
 
 
 def logits_function(model, output=0):
@@ -226,19 +220,13 @@ def _curves(model, batch, side, index, held, maps, steps, baseline, insertion, b
         )
     saliency = _saliency(maps, batch)
     base = baseline_images(batch, baseline)
-    probability = capture.CACHE.get(
-        model,
-        ("faithfulness/probability", index, held.key()),
-        lambda ref: _build_target_probability(ref, index, held),
-    )
+    logits = logits_function(model, index)
     pixels = saliency[0].size
     counts = np.round(np.linspace(0, pixels, int(steps) + 1)).astype(int)
     per_chunk = min(max(1, int(batch_size) // len(counts)), len(batch))
     curves = np.zeros((len(batch), len(counts)), np.float32)
     for start in range(0, len(batch), per_chunk):
-        kept = np.arange(start, min(start + per_chunk, len(batch)))
-        # Every chunk as large as the first (one traced shape): the last repeats its last row.
-        rows = np.concatenate([kept, np.repeat(kept[-1:], per_chunk - len(kept))])
+        rows = np.arange(start, min(start + per_chunk, len(batch)))
         order = np.argsort(-saliency[rows].reshape(len(rows), -1), axis=1, kind="stable")
         rank = np.empty_like(order)
         np.put_along_axis(rank, order, np.arange(pixels)[None], axis=1)
@@ -247,14 +235,11 @@ def _curves(model, batch, side, index, held, maps, steps, baseline, insertion, b
         first, second = (base, batch) if insertion else (batch, base)
         variants = np.where(removed, second[rows, None], first[rows, None])
         owner = np.repeat(rows, len(counts))
-        found = _batched(
-            probability,
-            variants.reshape(-1, *batch.shape[1:]).astype(np.float32),
-            batch_size,
-            capture.take_rows(side, owner),
-            lambda part, owner=owner: held.tensors(owner[part]),
-        )
-        curves[kept] = found.reshape(len(rows), len(counts))[: len(kept)]
+        images = variants.reshape(-1, *batch.shape[1:]).astype(np.float32)
+        found = _batched(logits, images, batch_size, capture.take_rows(side, owner))
+        # The class probability from the logits, outside the compiled forward (cheap).
+        found = held.target.probability(tf.constant(found), held.tensors(owner), held.head)
+        curves[rows] = np.asarray(found).reshape(len(rows), len(counts))
     return counts / pixels, curves
 
 

@@ -34,7 +34,7 @@ FILTER_TRACES = 7.0
 LOOP_TRACE_SECONDS = 0.6
 CAM_TRACES = 2.0
 PROJECTION_TRACES = 3.0
-DELETION_TRACES = 2.0
+DELETION_TRACES = 1.0  # the model's logits function, traced once for any batch
 
 STEP_PER_FORWARD = 1.5
 """Before the first training step, a training step is estimated as this many forward
@@ -284,15 +284,15 @@ class Costs:
         self.forward = again / len(plan.probes.images) / deepest  # one image, whole model
         deepest = max(max(self.shares.trace.get(path, 1.0) for path in paths), 0.05)
         self.trace = max(plan.first_forward - again, 0.0) / deepest  # the whole model
-        self.ratio, self.traced, self.measured, self.curves_traced = {}, set(), set(), set()
+        self.ratio, self.traced, self.measured = {}, set(), set()
+        self.curves_traced = False  # the deletion curves' logits function
 
     def seconds(self, plan, kind, settings, deletion_steps=DELETION_LADDER[0]):
         """``(compute, traces)``: estimated seconds of ``kind`` with ``settings``, and of
         its first traces while it has not run with these settings (else 0)."""
         compute, traces = work(plan, kind, settings, self.shares, deletion_steps)
         compute *= self.forward * self.ratio.get(kind, 1.0)
-        curves = _curves_shape(plan, kind, settings, deletion_steps)
-        if curves is not None and curves not in self.curves_traced:
+        if _has_curves(plan, kind) and not self.curves_traced:
             compute += DELETION_TRACES * self.trace
         if (kind, _key(settings)) in self.traced:
             return compute, 0.0
@@ -306,10 +306,9 @@ class Costs:
         compute, _ = work(plan, kind, settings, self.shares, deletion_steps)
         if compute <= 0 or self.forward <= 0:
             return
-        curves = _curves_shape(plan, kind, settings, deletion_steps)
-        if curves is not None and curves not in self.curves_traced:
-            seconds -= DELETION_TRACES * self.trace  # the curves' new shape was traced
-            self.curves_traced.add(curves)
+        if _has_curves(plan, kind) and not self.curves_traced:
+            seconds -= DELETION_TRACES * self.trace  # the curves' function was traced
+            self.curves_traced = True
         if (kind, _key(settings)) not in self.traced:
             # Traced at this run: the seconds hold the traces too. Less their estimate, the
             # rest is the compute, within FIRST_RATIO (the traces' estimate can miss).
@@ -323,12 +322,11 @@ class Costs:
         self.ratio[kind] = ratio
 
 
-def _curves_shape(plan, kind, settings, deletion_steps):
-    """What sets the shape of ``kind``'s deletion curves (they batch probes x points: another
-    number of either is a new trace), or None for a view without them."""
-    if not (views.get(kind).metric_name and plan.options.metrics):
-        return None
-    return (kind, settings.probes, deletion_steps)
+def _has_curves(plan, kind):
+    """True for a view with deletion curves (a metric). They run through the model's logits
+    function, traced once for any batch (``faithfulness``): another number of points or
+    probes is no new trace."""
+    return bool(views.get(kind).metric_name and plan.options.metrics)
 
 
 FIRST_RATIO = 4.0
