@@ -10,6 +10,7 @@ probes. With the callback at its defaults (its cost budget included) and 8 probe
 - step 0 (every default view, filter patterns included, with the first traces) and an
   ordinary logged epoch (step 1: the views due between filter-pattern epochs), in
   training steps; the event-file MB of that ordinary epoch;
+- step 0 against Keras's own first training step (its compile included), for scale;
 - the same two against the allowances the budget plans to (``Budget()``'s defaults on the
   measured step: 30 training steps and at least 10 s; 3 training steps or 5 % of the
   epoch's training time and at least 1 s);
@@ -123,6 +124,9 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
     from tb_cnnvis.budget import Budget
 
     model, size = classifier(name, size)
+    began = time.perf_counter()  # Keras's first training step: its own compile included
+    model.train_on_batch(np.zeros((32, size, size, 3), np.float32), np.zeros(32))
+    keras_first = time.perf_counter() - began
     train = train_step_seconds(model, size)
     rng = np.random.default_rng(0)
     shown = 128 if name == "FullyConvolutional" else size
@@ -178,6 +182,8 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
             f"{step0:.1f} s; reduced: {reductions(logdir, 0)}"),
         row("zoo", f"{name}: ordinary epoch / training step", epoch / train, "x", "<= 3",
             f"{epoch:.1f} s; reduced: {reductions(logdir, 1)}"),
+        row("zoo", f"{name}: step 0 / Keras's first training step", step0 / keras_first, "x",
+            None, f"Keras's first step (its compile) {keras_first:.1f} s"),
         row("zoo", f"{name}: step 0 / its allowance", step0 / first, "x", "<= 1",
             f"allowance {first:.1f} s: 30 training steps, at least 10 s"),
         row("zoo", f"{name}: ordinary epoch / its allowance", epoch / ordinary, "x", "<= 1",
@@ -215,7 +221,7 @@ def main(argv=None):
             except Exception as error:  # one network must not stop the table
                 rows.append(row("zoo", f"{name}: failed", float("nan"), "", None,
                                 f"{type(error).__name__}: {str(error)[:160]}"))  # fmt: skip
-            print_rows(f"zoo so far ({name} done)", rows[-9:])
+            print_rows(f"zoo so far ({name} done)", rows[-10:])
     print_rows("Default callback on the zoo", rows)
     return rows
 
