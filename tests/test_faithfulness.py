@@ -105,6 +105,17 @@ def test_batch_size_and_map_resolution_do_not_change_the_curves(model, squares, 
     np.testing.assert_allclose(signed, big, atol=1e-6)
 
 
+def test_curves_of_any_points_probes_or_batch_share_one_trace_of_the_logits(squares, cams):
+    from tb_cnnvis import capture
+
+    model = bright_square_model()  # one no other test has traced
+    for steps, probes, batch_size in ((8, 4, 64), (4, 4, 64), (8, 2, 5), (16, 3, 7)):
+        fa.deletion_curves(model, squares[0][:probes], cams[:probes], steps=steps,
+                           batch_size=batch_size)  # fmt: skip
+    assert capture.CACHE.trace_count(model) == 1
+    assert capture.CACHE.trace_count(model, ("logits", 0)) == 1
+
+
 def test_explaining_the_other_class_reverses_the_curve(model, squares, cams):
     _, curves, classes = fa.deletion_curves(model, squares[0], cams, class_index=1, steps=4)
     np.testing.assert_array_equal(classes, 1)
