@@ -117,9 +117,10 @@ class _Retracing(logging.Handler):
             self.messages.append(record.getMessage())
 
 
-def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verbose=0):
+def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verbose=0, floors=True):
     """Rows of one network (``budgeted``: with the default budget, else ``budget=None``;
-    ``all_views``: every view, top examples on 64 reference images, not the defaults)."""
+    ``all_views``: every view, top examples on 64 reference images, not the defaults;
+    ``floors`` False: the default budget without its 10 s / 1 s floors)."""
     from tb_cnnvis import CnnVisCallback
     from tb_cnnvis.budget import Budget
 
@@ -149,7 +150,8 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
             super()._log(step, due)
             timed[step] = (time.perf_counter() - start, run_bytes(self.run_dir) - before)
 
-    kwargs = {"verbose": verbose} if budgeted else {"budget": None, "verbose": verbose}
+    rule = Budget() if floors else Budget(min_seconds=(0.0, 0.0))
+    kwargs = {"verbose": verbose, "budget": rule if budgeted else None}
     if all_views:
         from tb_cnnvis import views
 
@@ -171,11 +173,11 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
     failed = [text for text in said if "failed at step" in text]
     step0, _ = timed[0]
     epoch, epoch_bytes = timed.get(1, (float("nan"), 0))
-    rule = Budget()  # the default allowances, on the measured training step
-    first = rule.allowance(True, train)
+    first = rule.allowance(True, train)  # the allowances planned to, on the measured step
     ordinary = rule.allowance(False, train, epoch_training[0] if epoch_training else None)
     note = f"{size} px" + (" (probes 128 px)" if name == "FullyConvolutional" else "")
     name = name if budgeted else f"{name} (budget=None)"
+    name = name if floors else f"{name} (no floors)"
     return [
         row("zoo", f"{name}: training step (batch 32)", train, "s", None, note),
         row("zoo", f"{name}: step 0 / training step", step0 / train, "x", "<= 30",
@@ -185,9 +187,11 @@ def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verb
         row("zoo", f"{name}: step 0 / Keras's first training step", step0 / keras_first, "x",
             None, f"Keras's first step (its compile) {keras_first:.1f} s"),
         row("zoo", f"{name}: step 0 / its allowance", step0 / first, "x", "<= 1",
-            f"allowance {first:.1f} s: 30 training steps, at least 10 s"),
+            f"allowance {first:.1f} s: {rule.first_steps:g} training steps, at least "
+            f"{rule.min_seconds[0]:g} s"),
         row("zoo", f"{name}: ordinary epoch / its allowance", epoch / ordinary, "x", "<= 1",
-            f"allowance {ordinary:.1f} s: 3 training steps or 5 % of the epoch, at least 1 s"),
+            f"allowance {ordinary:.1f} s: {rule.steps:g} training steps or "
+            f"{rule.fraction:.0%} of the epoch, at least {rule.min_seconds[1]:g} s"),
         row("zoo", f"{name}: MB per ordinary epoch", epoch_bytes / 1e6, "MB", None,
             "event file"),
         row("zoo", f"{name}: failures in fit", float(len(failed)), "", "<= 0",
@@ -208,6 +212,7 @@ def main(argv=None):
     parser.add_argument("--no-budget", action="store_true", help="budget=None, to compare")
     parser.add_argument("--all-views", action="store_true", help="every view, not the defaults")
     parser.add_argument("--verbose", action="store_true", help="the callback's verbose lines")
+    parser.add_argument("--no-floors", action="store_true", help="Budget(min_seconds=(0, 0))")
     args = parser.parse_args(argv)
     names = args.models.split(",") if not args.quick else ["MobileNetV2", "FullyConvolutional"]
     rows = []
@@ -216,7 +221,7 @@ def main(argv=None):
             try:
                 rows += measure(
                     name, args.size, workdir, budgeted=not args.no_budget, all_views=args.all_views,
-                    verbose=int(args.verbose),
+                    verbose=int(args.verbose), floors=not args.no_floors,
                 )  # fmt: skip
             except Exception as error:  # one network must not stop the table
                 rows.append(row("zoo", f"{name}: failed", float("nan"), "", None,
