@@ -11,10 +11,13 @@ import pytest
 from tb_cnnvis import CnnVisCallback, views
 from tb_cnnvis.testing import read_run
 
-FAMILIES = {"MobileNetV2": {"alpha": 0.35}}
-"""Families that build at 32 px (the smallest width the constructor allows). ResNet50 and
-ConvNeXtTiny pass too, but their first compilations (filter patterns above all) take over
-a minute each on 2 cores: ``bench_zoo`` runs them."""
+FAMILIES = {"MobileNetV2": {"alpha": 0.35}, "VGG16": {}, "EfficientNetB0": {}}
+"""Families run at 32 px (MobileNetV2 at its smallest width): ReLUs and depthwise blocks,
+plain convolutions, and SiLUs behind Keras's own Rescaling and Normalization layers. Every
+other family of ``bench_zoo`` passed the same test on 2026-12-07 (MobileNetV3Small,
+EfficientNetV2B0, NASNetMobile, DenseNet121, ResNet50, ResNet50V2, Xception at 71 px,
+InceptionV3 at 75 px, ConvNeXtTiny: 10-73 s each, 6 minutes for the twelve), too long
+for the suite to hold them all; ``bench_zoo`` runs them."""
 
 
 def _classifier(name, size=32):
@@ -40,11 +43,21 @@ def test_each_default_view_writes_at_every_logged_epoch(logdir, name):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _classifier(name).fit(x, y, epochs=2, batch_size=4, callbacks=[callback], verbose=0)
-    failed = [str(w.message) for w in caught if "failed at step" in str(w.message)]
-    assert failed == []
+    said = [str(w.message) for w in caught]
+    assert [text for text in said if "failed at step" in text] == []
+    # A default view that would only repeat another is left out, said at set_model: on
+    # EfficientNet (SiLUs, no ReLU) deconvnet would be the plain gradient.
+    left_out = {
+        kind for kind in views.DEFAULT_VIEWS
+        if any(f"the {kind} view is left out of all its default layers" in t for t in said)
+    }  # fmt: skip
+    assert left_out == ({"deconvnet"} if name == "EfficientNetB0" else set())
     run = read_run(logdir)
     for kind in views.DEFAULT_VIEWS:
         tags = [tag for tag in run if tag.startswith(kind + "/")]
+        if kind in left_out:
+            assert tags == []
+            continue
         assert tags, f"{name}: no {kind} tag"
         # Under the budget a step may keep fewer layers of a view, never none of them.
         steps = sorted({step for tag in tags for step in run[tag]})
