@@ -100,11 +100,12 @@ Values
         layer stores 3x3 tiles; a layer whose field covers the canvas stores it whole).
         Facts ``{"atlases": [str], "filters": [int], "activations": [float],
         "start_activations": [float], "dead": [int]`` (the filter indices that never
-        responded: the optimization could not move their activation), ``"preset": str | null`` (``"fast"``, ``"quality"``, ``"maco"``,
-        ``"custom"``), ``"canvas": [H, W]`` (the canvas: about twice the receptive field,
-        at most the input size), ``"crop": [top, left, bottom, right]`` (the tiles' box
-        in the canvas, end exclusive), ``"receptive_field": {"size": [h, w], "stride":
-        [h, w], "start": [h, w]} | null`` (at the canvas size), ``"seeded": [int]``
+        responded: the optimization could not move their activation), ``"preset": str |
+        null`` (``"fast"``, ``"quality"``, ``"maco"``, ``"custom"``), ``"canvas": [H, W]``
+        (the canvas: about twice the receptive field, at most the input size), ``"crop":
+        [top, left, bottom, right]`` (the tiles' box in the canvas, end exclusive),
+        ``"receptive_field": {"size": [h, w], "stride": [h, w], "start": [h, w]} | null``
+        (at the canvas size), ``"seeded": [int]``
         (filters that stayed dead from the seeded start and were optimized again from
         the data crop that excites them most), ``"spectrum": "reference_images" |
         "probe_images" | "power_law" | null`` (where MaCo's magnitude spectrum came from:

@@ -114,6 +114,14 @@ def test_curves_of_any_points_probes_or_batch_share_one_trace_of_the_logits(squa
                            batch_size=batch_size)  # fmt: skip
     assert capture.CACHE.trace_count(model) == 1
     assert capture.CACHE.trace_count(model, ("logits", 0)) == 1
+    # Occlusion scores its occluded copies (batches of its own size) through it too, and
+    # called first its trace serves the curves after it.
+    from tb_cnnvis.algorithms import attribution
+
+    model = bright_square_model()
+    attribution.attribution(model, squares[0][:3], "occlusion")
+    fa.deletion_curves(model, squares[0][:2], cams[:2], steps=8)
+    assert capture.CACHE.trace_count(model, ("logits", 0)) == 1
 
 
 def test_explaining_the_other_class_reverses_the_curve(model, squares, cams):

@@ -121,8 +121,8 @@ def _logits(job, make, count, copies=1):
     parts = []
     for rows, x in _batches(count, job.batch, make):
         owner = np.concatenate([rows, np.full(len(x) - len(rows), rows[0])]) // copies
-        side = capture.side_constants(capture.take_rows(job.side, owner))
-        parts.append(function(tf.constant(x), side).numpy()[: len(rows)])
+        side = capture.take_rows(job.side, owner)
+        parts.append(faithfulness.call_any_rows(function, x, side)[: len(rows)])
     return np.concatenate(parts)
 
 

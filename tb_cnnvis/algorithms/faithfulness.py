@@ -50,20 +50,25 @@ def _build_logits(model_ref, output):
 
 
 def _batched(function, images, batch_size, side):
-    """``function(images[rows], side[rows])`` over batches, concatenated.
-
-    ``function`` is traced once for any number of rows (the batch dimension left unknown):
-    the probes' logits, the deletion curves' batches and the class ranking share that one
-    trace, a whole-model trace fewer at the first logged step.
-    """
+    """``call_any_rows(function, images[rows], side[rows])`` over batches, concatenated."""
     parts, size = [], min(int(batch_size), len(images))
     for start in range(0, len(images), size):
         rows = np.arange(start, min(start + size, len(images)))
-        args = (tf.constant(images[rows]), capture.side_constants(capture.take_rows(side, rows)))
-        if not parts:
-            function.get_concrete_function(*tf.nest.map_structure(_any_rows, args))
-        parts.append(function(*args).numpy())
+        parts.append(call_any_rows(function, images[rows], capture.take_rows(side, rows)))
     return np.concatenate(parts)
+
+
+def call_any_rows(function, images, side):
+    """``function(images, side)`` as a numpy array, ``function`` traced once for any number
+    of rows (the batch dimension left unknown).
+
+    Every caller of the shared logits function goes through here: the probes' logits, the
+    deletion curves' batches, the class ranking and the attributions' scores then share
+    one trace, a whole-model trace fewer at the first logged step.
+    """
+    args = (tf.constant(images), capture.side_constants(side))
+    function.get_concrete_function(*tf.nest.map_structure(_any_rows, args))
+    return function(*args).numpy()
 
 
 def _any_rows(tensor):
@@ -73,7 +78,8 @@ def _any_rows(tensor):
 
 def logits_function(model, output=0):
     """The compiled ``(images, side) -> logits`` of output ``output``, built once per model
-    and output (shared by the attributions, the deletion curves and the class ranking)."""
+    and output (shared by the attributions, the deletion curves and the class ranking;
+    call it through ``call_any_rows``)."""
     return capture.CACHE.get(model, ("logits", output), lambda ref: _build_logits(ref, output))
 
 
