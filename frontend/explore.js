@@ -92,6 +92,7 @@ class ExplorePanel {
     this.upload = null;
     this.info = null;
     this.batch = 0;
+    this.loads = 0; // loadRun calls begun: only the latest one fills the fields
     const select = (key) => h('select', { dataset: { explore: key }, on: { change: () => this.changed(key) } });
     this.c = {
       run: select('run'), step: select('step'), layer: select('layer'), view: select('view'),
@@ -143,11 +144,15 @@ class ExplorePanel {
     }
   }
 
+  /** Fill the fields from explore_info; body[data-explore] is 'loading' until it is done. */
   async loadRun(step = null) {
+    const load = ++this.loads;
+    this.doc.body.dataset.explore = 'loading';
     const params = new URLSearchParams({ run: this.c.run.value });
     if (step !== null) params.set('step', step);
     const response = await fetch(`./explore_info?${params}`);
     const info = await response.json();
+    if (load !== this.loads) return; // a later choice of run or step replaced this one
     if (!response.ok) throw new Error(info.error);
     this.info = info;
     const keep = (select, fallback) => select.value || fallback;
@@ -165,8 +170,12 @@ class ExplorePanel {
   }
 
   changed(key) {
-    if (key === 'run') this.loadRun().catch((err) => this.say(err.message));
-    if (key === 'step') this.loadRun(Number(this.c.step.value)).catch((err) => this.say(err.message));
+    const failed = (err) => {
+      this.say(err.message);
+      this.doc.body.dataset.explore = 'error';
+    };
+    if (key === 'run') this.loadRun().catch(failed);
+    if (key === 'step') this.loadRun(Number(this.c.step.value)).catch(failed);
   }
 
   async useFile(file) {

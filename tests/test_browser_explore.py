@@ -81,6 +81,19 @@ def compute(frame):
     return json.loads(frame.locator("dialog.explore").get_attribute("data-images"))
 
 
+# The dashboard's fetch, answering explore_info for a chosen step 1.5 s late.
+SLOW_STEP_INFO = """() => {
+  window.fetchBeforeTest = window.fetch;
+  window.fetch = async (url, ...rest) => {
+    const response = await window.fetchBeforeTest(url, ...rest);
+    if (String(url).includes('explore_info?') && String(url).includes('step=')) {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
+    return response;
+  };
+}"""
+
+
 def served_pixels(url, image):
     with urllib.request.urlopen(f"{url}data/plugin/cnnvis/{image}", timeout=30) as response:
         return np.asarray(Image.open(io.BytesIO(response.read())))
@@ -92,8 +105,12 @@ def test_grad_cam_of_an_upload_at_an_unlogged_layer_equals_cv_grad_cam(served, s
     path = tmp_path / "mine.png"
     Image.fromarray(upload).save(path)
     page, frame, problems = open_explore(shared)
+    # The step's fields arrive late (as from a busy server): the dialog says it is loading
+    # until they do, and the upload's status is not overwritten by them afterwards.
+    frame.evaluate(SLOW_STEP_INFO)
     try:
         choose(frame, step=1)
+        assert frame.evaluate("document.body.dataset.explore") == "loading"
         frame.wait_for_selector("body[data-explore=ready]")
         choose(frame, layer="conv1", view="grad_cam", **{"class": 2})
         frame.locator('input[data-explore="file"]').set_input_files(str(path))
@@ -114,6 +131,7 @@ def test_grad_cam_of_an_upload_at_an_unlogged_layer_equals_cv_grad_cam(served, s
         page.screenshot(path=str(SCREENSHOTS / "explore_grad_cam.png"))
         assert problems == []
     finally:
+        frame.evaluate("window.fetch = window.fetchBeforeTest")
         shared.end()
 
 
