@@ -23,12 +23,40 @@ def _relu_gradient(relu, x, dy):
     return tape.gradient(y, x, output_gradients=tf.constant(dy)).numpy()
 
 
-def test_relu_rules_pass_gradients_as_the_papers_define():
+def _compiled_relu_gradient(relu, x, dy, symbolic):
+    """The gradient inside a compiled function: by a tape, or by ``tf.gradients`` (the
+    registered gradient a symbolic differentiation of a graph looks up)."""
+
+    @tf.function
+    def gradient(x, dy):
+        if symbolic:
+            return tf.gradients(relu(x), x, grad_ys=dy)[0]
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = relu(x)
+        return tape.gradient(y, x, output_gradients=dy)
+
+    return gradient(tf.constant(x), tf.constant(dy)).numpy()
+
+
+@pytest.mark.parametrize("where", ["eager", "tape in a graph", "symbolic in a graph"])
+def test_relu_rules_pass_gradients_as_the_papers_define(where):
+    from tb_cnnvis.algorithms.fv_objectives import rescue_relu
+
+    def grad(relu, x, dy):
+        if where == "eager":
+            return _relu_gradient(relu, x, dy).tolist()
+        return _compiled_relu_gradient(relu, x, dy, where.startswith("symbolic")).tolist()
+
     x, dy = [-1.0, 2.0, 3.0, 0.0], [5.0, -1.0, 2.0, 4.0]
-    assert _relu_gradient(backprop.deconvnet_relu, x, dy).tolist() == [5.0, 0.0, 2.0, 4.0]
-    assert _relu_gradient(backprop.guided_relu, x, dy).tolist() == [0.0, 0.0, 2.0, 0.0]
-    assert _relu_gradient(tf.nn.relu, x, dy).tolist() == [0.0, -1.0, 2.0, 0.0]
+    assert grad(backprop.deconvnet_relu, x, dy) == [5.0, 0.0, 2.0, 4.0]
+    assert grad(backprop.guided_relu, x, dy) == [0.0, 0.0, 2.0, 0.0]
+    assert grad(tf.nn.relu, x, dy) == [0.0, -1.0, 2.0, 0.0]
     assert backprop.deconvnet_relu(tf.constant(x)).numpy().tolist() == [0.0, 2.0, 3.0, 0.0]
+    # Rescue (rows are images): a row whose plain gradient is zero also passes dy > 0.
+    x2, dy2 = [[-1.0, -2.0], [-1.0, 3.0]], [[4.0, -1.0], [4.0, 2.0]]
+    assert grad(rescue_relu(tf.constant(True)), x2, dy2) == [[4.0, 0.0], [0.0, 2.0]]
+    assert grad(rescue_relu(tf.constant(False)), x2, dy2) == [[0.0, 0.0], [0.0, 2.0]]
 
 
 def test_the_unit_is_the_strongest_activation_of_the_strongest_channel():

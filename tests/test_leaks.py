@@ -83,3 +83,29 @@ def test_the_model_is_freed_after_the_call(name, builder, logdir):
     del model
     gc.collect()
     assert ref() is None, f"{name} keeps the {builder} model alive"
+
+
+def _traced_graphs():
+    """Weak references to every traced graph (``FuncGraph``) alive now."""
+    from tensorflow.python.framework import func_graph
+
+    for _ in range(3):  # the first collection's weak-reference callbacks free more
+        gc.collect()
+    return {id(o): weakref.ref(o) for o in gc.get_objects() if isinstance(o, func_graph.FuncGraph)}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_no_traced_graph_outlives_the_model(name, logdir):
+    # tf.custom_gradient registered a gradient per trace in TensorFlow's global registry,
+    # which held every projection and filter-pattern graph (and so their captured
+    # weights) for the life of the process.
+    from tensorflow.python.framework import ops
+
+    import tb_cnnvis.algorithms.relu_rules  # noqa: F401  (its rules register at import)
+
+    before, registered = _traced_graphs(), len(ops._gradient_registry.list())
+    model = models.sequential()
+    CALLS[name](model, logdir)
+    del model
+    left = [ref().name for key, ref in _traced_graphs().items() if key not in before and ref()]
+    assert left == [] and len(ops._gradient_registry.list()) == registered

@@ -12,8 +12,8 @@ workshop; Simonyan et al., "Deep Inside Convolutional Networks", 2013):
 - ``"deconvnet"``: ``relu(dy)``, whatever the forward pass did;
 - ``"guided"`` (guided backpropagation): ``relu(dy) * (x > 0)``.
 
-The ReLU rule is applied by ``capture.run_graph(relu_fn=...)`` with ``tf.custom_gradient``
-functions, catching ``activation="relu"``, ``ReLU`` and ``Activation("relu")`` layers; the
+The ReLU rule is applied by ``capture.run_graph(relu_fn=...)`` with ``relu_rules``
+(gradients registered once, not per trace), catching ``activation="relu"``, ``ReLU`` and ``Activation("relu")`` layers; the
 user's model is never modified. Guided Grad-CAM (Selvaraju et al. 2017) multiplies guided
 backpropagation of the class score by the upsampled Grad-CAM map.
 
@@ -29,29 +29,19 @@ import numpy as np
 import tensorflow as tf
 
 from tb_cnnvis import capture, targets
-from tb_cnnvis.algorithms import cam
+from tb_cnnvis.algorithms import cam, relu_rules
 
 RULES = ("gradient", "deconvnet", "guided")
 
 
-@tf.custom_gradient
 def deconvnet_relu(x):
     """ReLU whose gradient is ``relu(dy)`` (Zeiler & Fergus 2014)."""
-
-    def grad(dy):
-        return tf.nn.relu(dy)
-
-    return tf.nn.relu(x), grad
+    return relu_rules.relu(x, "deconvnet")
 
 
-@tf.custom_gradient
 def guided_relu(x):
     """ReLU whose gradient is ``relu(dy) * (x > 0)`` (Springenberg et al. 2015)."""
-
-    def grad(dy):
-        return tf.nn.relu(dy) * tf.cast(x > 0, dy.dtype)
-
-    return tf.nn.relu(x), grad
+    return relu_rules.relu(x, "guided")
 
 
 _RELU_FNS = {"gradient": None, "deconvnet": deconvnet_relu, "guided": guided_relu}

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from tb_cnnvis.algorithms import relu_rules
+
 TINY = float(np.finfo(np.float32).tiny)
 """The smallest normal float32: keeps a division or a log finite where a value is 0."""
 
@@ -213,21 +215,4 @@ def rescue_relu(active):
     Lets one compiled loop hold both phases of an optimization (rescue, then ordinary
     gradients), so the model's graph is traced once instead of twice.
     """
-
-    @tf.custom_gradient
-    def relu(x):
-        def grad(upstream):
-            def redirect():  # where no image is stuck, this is the plain gradient
-                plain = tf.raw_ops.ReluGrad(gradients=upstream, features=x)
-                axes = list(range(1, plain.shape.rank))
-                stuck = tf.equal(tf.reduce_max(tf.abs(plain), axis=axes, keepdims=True), 0.0)
-                keep = (x > 0) | (stuck & (upstream > 0))
-                return tf.where(keep, upstream, tf.zeros_like(upstream))
-
-            return tf.cond(
-                active, redirect, lambda: tf.raw_ops.ReluGrad(gradients=upstream, features=x)
-            )
-
-        return tf.nn.relu(x), grad
-
-    return relu
+    return lambda x: relu_rules.relu(x, "rescue", active)
