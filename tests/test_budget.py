@@ -16,13 +16,16 @@ pytestmark = pytest.mark.budget
 NOTHING = budget.Budget(first_steps=0, steps=0, fraction=0, min_seconds=(0.0, 0.0))
 
 
-def test_allowances_are_training_steps_or_a_share_of_the_epoch_never_under_the_floor():
+def test_allowances_are_training_steps_or_a_share_of_the_epoch_never_under_a_floor_given():
     rule = budget.Budget()
     assert rule.allowance(first=True, step_seconds=2.0) == 60.0
-    assert rule.allowance(first=True, step_seconds=0.01) == 10.0  # the floor
+    assert rule.allowance(first=True, step_seconds=0.1) == pytest.approx(3.0)  # no floor
     assert rule.allowance(first=False, step_seconds=3.0, epoch_seconds=100.0) == 9.0
     assert rule.allowance(first=False, step_seconds=1.0, epoch_seconds=200.0) == 10.0
-    assert rule.allowance(first=False, step_seconds=0.01, epoch_seconds=1.0) == 1.0
+    assert rule.allowance(first=False, step_seconds=0.01, epoch_seconds=1.0) == 0.05
+    floored = budget.Budget(min_seconds=(10.0, 1.0))
+    assert floored.allowance(first=True, step_seconds=0.1) == 10.0
+    assert floored.allowance(first=False, step_seconds=0.01, epoch_seconds=1.0) == 1.0
     clock = budget.TrainingClock()
     clock.epoch_begin()
     assert clock.step_seconds is None
@@ -69,7 +72,7 @@ def test_layers_cut_for_time_are_cut_at_that_step_only():
     cb = CnnVisCallback("unused", X[:2], Y[:2], views=["filter_patterns", "feature_maps"])
     cb.set_model(model)
     plan = cb._plan
-    budgeter = budget.Budgeter(budget.Budget(), plan)
+    budgeter = budget.Budgeter(budget.Budget(min_seconds=(30.0, 3.0)), plan)
     step_plan = budgeter.plan(plan, ["filter_patterns", "feature_maps"], first=True)
     assert (
         step_plan.plan_for(plan, "filter_patterns").layers["filter_patterns"]
@@ -109,11 +112,12 @@ def test_no_budget_reduces_nothing(logdir):
 def test_the_first_verbose_line_gives_each_views_estimate(logdir, capsys):
     cb = CnnVisCallback(logdir, X[:2], Y[:2], views=["feature_maps", "grad_cam"], verbose=1)
     cb.set_model(models.sequential())
+    planned = 30 * cb._budgeter.step_seconds()  # before training: estimated from a forward
     cb.log_step(0)
     cb.close()
     line = capsys.readouterr().out
     found = re.search(r"; budget ([0-9.]+)s, estimates: feature_maps ~[0-9.]+s, grad_cam ~", line)
-    assert found and float(found.group(1)) >= 10.0  # at least the floor of step 0
+    assert found and float(found.group(1)) == pytest.approx(planned, abs=0.051)
 
 
 def test_views_are_not_computed_again_on_the_same_weights(logdir):

@@ -24,8 +24,9 @@ longer) keeps fewer layers at that step only, evenly spaced, or its shallowest l
 
 Allowances (``Budget``): step 0 (the untrained network, with every first trace) within
 ``first_steps`` training steps; an ordinary logged step within ``steps`` training steps
-or ``fraction`` of the epoch's training time, whichever is larger; never less than
-``min_seconds`` (10 s and 1 s: on a small model no view is worth reducing below that).
+or ``fraction`` of the epoch's training time, whichever is larger; and, when given, never
+less than ``min_seconds`` (none by default: the allowances are the user's own training
+steps on any network; a floor keeps a tiny network's views fuller at more than that).
 Before the first training step the step time is estimated from a timed forward pass of
 the probes (``costs.STEP_PER_FORWARD`` forwards, at Keras's default batch of 32 images:
 the low end of what the zoo measured, so step 0 holds on any network).
@@ -88,17 +89,20 @@ class Budget:
         first_steps: step 0 (first traces included) within this many training steps.
         steps: an ordinary logged step within this many training steps ...
         fraction: ... or this fraction of the epoch's training time, whichever is larger.
-        min_seconds: (step 0, ordinary step) allowances never below these seconds.
+        min_seconds: (step 0, ordinary step) allowances never below these seconds
+            (none by default).
 
     Example:
         >>> Budget(first_steps=60, steps=5).allowance(first=True, step_seconds=0.5)
         30.0
+        >>> Budget(min_seconds=(10, 1)).allowance(first=True, step_seconds=0.1)
+        10.0
     """
 
     first_steps: float = 30.0
     steps: float = 3.0
     fraction: float = 0.05
-    min_seconds: tuple = (10.0, 1.0)
+    min_seconds: tuple = (0.0, 0.0)
 
     def allowance(self, first, step_seconds, epoch_seconds=None):
         """Seconds a logged step may take (``first``: step 0)."""
