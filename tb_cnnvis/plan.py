@@ -45,6 +45,7 @@ class Options(NamedTuple):
     deepdream_steps: int = 10
     metrics: bool = True
     score_cam_channels: int | None = None
+    stored_probes: int | None = None  # feature maps: the first probes written (budget)
 
     @classmethod
     def of(cls, callback):

@@ -239,3 +239,26 @@ def test_deletion_curves_are_charged_one_trace_for_the_model_whatever_their_poin
     per_pass = costs.forward * costs.ratio["grad_cam"]
     assert costs.seconds(plan, "grad_cam", chosen, 16)[0] == pytest.approx(work[16] * per_pass)
     assert costs.seconds(plan, "grad_cam", chosen, 8)[0] == pytest.approx(work[8] * per_pass)
+
+
+def test_feature_maps_write_fewer_probes_but_compute_and_measure_them_all(logdir):
+    import tb_cnnvis as cv
+    from tb_cnnvis import capture
+    from tb_cnnvis.algorithms import drift
+
+    model = models.sequential()
+    cb = CnnVisCallback(logdir, X[:4], Y[:4], views=["feature_maps"], budget=NOTHING)
+    cb.set_model(model)
+    cb.log_step(0)
+    traced = capture.total_traces(model)
+    model.layers[0].kernel.assign(model.layers[0].kernel * 2.0)  # new weights: step 1 runs
+    cb.log_step(1)
+    cb.close()
+    assert capture.total_traces(model) == traced  # one compiled shape: all the probes
+    for step in (0, 1):
+        facts, pngs = read_run(logdir)["feature_maps/conv1"][step]
+        assert len(pngs) == 2 and facts["budget"] == {"probes": 2}
+        assert facts["notes"] == ["2 of 4 probes: within the budget"]
+    # The dead-filter metric saw every probe, not only the two written.
+    maps = cv.feature_maps(model, X[:4], "conv1")
+    assert facts["dead_filters"] == drift.dead_filters(maps).tolist()

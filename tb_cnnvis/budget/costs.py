@@ -294,7 +294,7 @@ class Costs:
         compute *= self.forward * self.ratio.get(kind, 1.0)
         if _has_curves(plan, kind) and not self.curves_traced:
             compute += DELETION_TRACES * self.trace
-        if (kind, _key(settings)) in self.traced:
+        if (kind, _key(kind, settings)) in self.traced:
             return compute, 0.0
         loops = 0
         if views.get(kind).family.name in ("filter_patterns", "deepdream"):
@@ -309,11 +309,11 @@ class Costs:
         if _has_curves(plan, kind) and not self.curves_traced:
             seconds -= DELETION_TRACES * self.trace  # the curves' function was traced
             self.curves_traced = True
-        if (kind, _key(settings)) not in self.traced:
+        if (kind, _key(kind, settings)) not in self.traced:
             # Traced at this run: the seconds hold the traces too. Less their estimate, the
             # rest is the compute, within FIRST_RATIO (the traces' estimate can miss).
             traces = self.seconds(plan, kind, settings, deletion_steps)[1]
-            self.traced.add((kind, _key(settings)))
+            self.traced.add((kind, _key(kind, settings)))
             spent = (seconds - traces) / (compute * self.forward)
             ratio = float(np.clip(spent, 1.0 / FIRST_RATIO, FIRST_RATIO))
         else:
@@ -333,9 +333,11 @@ FIRST_RATIO = 4.0
 """How far a view's first run (its traces included) may move its compute estimate."""
 
 
-def _key(settings):
-    """What of ``settings`` changes a compiled function's shapes (or which are traced)."""
-    return (settings.filters, settings.probes, settings.layers)
+def _key(kind, settings):
+    """What of ``settings`` changes a compiled function's shapes (or which are traced):
+    feature maps are computed for every probe whatever they write (``Settings.probes``)."""
+    probes = None if views.get(kind).family.name == "feature_maps" else settings.probes
+    return (settings.filters, probes, settings.layers)
 
 
 def weights_fingerprint(model):

@@ -83,7 +83,9 @@ class StepPlan:
         if chosen.steps and family == "deepdream":
             options = options._replace(deepdream_steps=chosen.steps)
         probes, subject = plan.probes, plan.subject
-        if chosen.probes:
+        if chosen.probes and family == "feature_maps":
+            options = options._replace(stored_probes=chosen.probes)
+        elif chosen.probes:
             probes = _first_probes(probes, chosen.probes)
             subject = subject if subject is None else subject.first(chosen.probes)
         layers = {**plan.layers, kind: spread(plan.layers[kind], chosen.layers)}

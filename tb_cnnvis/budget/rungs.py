@@ -21,7 +21,9 @@ SCORE_CAM_FLOOR = 32
 """The fewest channels Score-CAM keeps (those whose activations vary most: tf-keras-vis's
 "Faster Score-CAM"); fewer leave most of an object unmasked by any channel."""
 
-PROBE_FAMILIES = ("cam", "attribution", "projection", "deepdream")
+PROBE_FAMILIES = ("cam", "attribution", "projection", "deepdream", "feature_maps")
+"""The views whose probes a rung halves (feature maps: the probes written; every probe is
+still computed, for the dead-filter and sparsity metrics and the compiled shape)."""
 LAYER_FAMILIES = ("filter_patterns", "deepdream", "projection")
 LAYERS_FLOOR = 2
 """The fewest layers the last rung leaves a view."""

@@ -35,11 +35,13 @@ class StoredMaps(NamedTuple):
         maps: float32 (N, h, w, C), the layer's whole output (the metrics read it).
         channels: the channels stored, in tile order, or None for all of them in order.
         factor: the downsampling factor of the stored tiles (1: full size).
+        probes: the first probes stored (the cost budget's), or None for all of them.
     """
 
     maps: np.ndarray
     channels: np.ndarray | None = None
     factor: int = 1
+    probes: int | None = None
 
 
 class FeatureMaps(Family):
@@ -74,16 +76,19 @@ class FeatureMaps(Family):
             for ref in refs:
                 yield ref, error, 0.0
             return
-        shares = share_budget([maps[ref.path] for ref in refs], plan.options.byte_budget)
+        stored = plan.options.stored_probes  # the probes written (all are computed)
+        written = [maps[ref.path][:stored] for ref in refs]
+        shares = share_budget(written, plan.options.byte_budget)
         shared = (time.perf_counter() - began) / max(len(refs), 1)
-        for ref, share in zip(refs, shares):
-            yield ref, stored_maps(maps[ref.path], share), shared
+        for ref, part, share in zip(refs, written, shares):
+            chosen = stored_maps(part, share)
+            yield ref, chosen._replace(maps=maps[ref.path], probes=stored), shared
 
     def write(self, tag_content, result, step, seconds, facts, context):
-        """Write one layer's ``StoredMaps``."""
+        """Write one layer's ``StoredMaps`` (its first ``probes``: the metrics saw them all)."""
         write_feature_maps(
             tag_content,
-            result.maps,
+            result.maps[: result.probes],
             step,
             seconds=seconds,
             metrics=facts,
