@@ -15,6 +15,7 @@ Example:
 """
 
 import os
+import time
 import warnings
 
 import keras
@@ -346,6 +347,7 @@ class CnnVisCallback(keras.callbacks.Callback):
             raise RuntimeError("CnnVisCallback.set_model was not called; pass it to model.fit.")
         if not self._chief:
             return
+        began = time.perf_counter()
         if self._writer is None:
             self._writer = summary.RunWriter(self.run_dir)  # never raises: warns, drops the step
         metrics = self._metrics
@@ -374,7 +376,7 @@ class CnnVisCallback(keras.callbacks.Callback):
         if self._writer.committed:  # else dropped with a warning: probes again next time
             self._last_step = max(self._last_step, step)
         if step_plan is not None:
-            self._budgeter.observe(resolved, step_plan, seconds)
+            self._budgeter.observe(resolved, step_plan, seconds, time.perf_counter() - began)
         if self.verbose:
             first_of_run = None if self._layers_said else resolved
             self._layers_said = True

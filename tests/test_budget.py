@@ -262,3 +262,16 @@ def test_feature_maps_write_fewer_probes_but_compute_and_measure_them_all(logdir
     # The dead-filter metric saw every probe, not only the two written.
     maps = cv.feature_maps(model, X[:4], "conv1")
     assert facts["dead_filters"] == drift.dead_filters(maps).tolist()
+
+
+def test_an_ordinary_step_plans_its_views_to_the_allowance_less_the_last_steps_overhead():
+    cb = CnnVisCallback("unused", X[:2], Y[:2], views=["grad_cam"])
+    cb.set_model(models.sequential())
+    plan = cb._plan
+    budgeter = budget.Budgeter(budget.Budget(min_seconds=(5.0, 5.0)), plan)
+    first = budgeter.plan(plan, ["grad_cam"], first=True)
+    # The step took 1.5 s of which its views 0.4 s: writing, planning, flushing 1.1 s.
+    budgeter.observe(plan, first, {"grad_cam": 0.3, "metrics": 0.1}, total=1.5)
+    assert budgeter.overhead == pytest.approx(1.1)
+    assert budgeter.plan(plan, ["grad_cam"], first=False).allowance == pytest.approx(3.9)
+    assert budgeter.plan(plan, ["grad_cam"], first=True).allowance == 5.0  # step 0: unknown

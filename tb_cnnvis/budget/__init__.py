@@ -10,7 +10,8 @@ out writing and can miss), reduces the views in this order, one rung at a time:
    channels (its most varying ones), halved down to 32;
 2. fewer optimization steps (filter patterns: down to 8; DeepDream: down to 3 per octave);
 3. fewer probes for the costliest views (class maps, attributions, projections,
-   DeepDream), halved down to 2, costliest view first;
+   DeepDream; feature maps write fewer but compute every probe), halved down to 2,
+   costliest view first;
 4. cheaper metric settings (the deletion curves: 16 points, then 8, then 4);
 5. fewer layers for the views that compile a function per layer (filter patterns,
    DeepDream, projections), evenly spaced, down to 2.

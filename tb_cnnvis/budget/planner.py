@@ -227,6 +227,7 @@ class Budgeter:
         self.budget, self.clock, self.costs = budget, TrainingClock(), Costs(plan)
         self._last, self._computed = {}, {}  # {kind: Settings it last ran with}
         self._seen = None  # the fingerprint not_yet_computed just took
+        self.overhead = 0.0  # seconds of the last logged step spent outside the views
 
     def step_seconds(self):
         """The measured training step, or before any: ``STEP_PER_FORWARD`` forward passes
@@ -264,7 +265,9 @@ class Budgeter:
         """
         seen, self._seen = self._seen or weights_fingerprint(plan.model), None
         self._computed.update(dict.fromkeys(due, seen))
-        allowance = self.allowance(first)
+        # What a logged step costs besides its views (planning, writing, flushing), as
+        # measured on the last one: on a small network it is a share of the allowance.
+        allowance = max(self.allowance(first) - (0.0 if first else self.overhead), 0.0)
         fixed = [k for k in due if not first and k in self._last and k not in self.costs.measured]
         settings = {
             kind: Settings(**vars(self._last[kind] if kind in fixed else Settings()))
@@ -323,8 +326,11 @@ class Budgeter:
                 )
         return said
 
-    def observe(self, plan, step_plan, seconds):
-        """Correct the estimates with what each view of ``step_plan`` really took."""
+    def observe(self, plan, step_plan, seconds, total=None):
+        """Correct the estimates with what each view of ``step_plan`` really took, and the
+        step's overhead with ``total`` (the whole logged step's seconds, when given)."""
+        if total is not None:
+            self.overhead = max(total - sum(seconds.values()), 0.0)
         deletion = {
             kind: deletion_work(plan, kind, chosen, step_plan.deletion_steps)
             for kind, chosen in step_plan.settings.items()
