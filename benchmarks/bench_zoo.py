@@ -233,10 +233,10 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for name in names:
-            settings = dict(
-                budgeted=not args.no_budget, all_views=args.all_views,
-                verbose=int(args.verbose), floors=args.floors,
-            )  # fmt: skip
+            settings = {
+                "budgeted": not args.no_budget, "all_views": args.all_views,
+                "verbose": int(args.verbose), "floors": args.floors,
+            }  # fmt: skip
             try:
                 if args.one_process:
                     rows += measure(name, args.size, workdir, **settings)

@@ -19,6 +19,8 @@ Example:
     >>> y = relu(x, "rescue", active=step < 20)        # redirected while step < 20
 """
 
+import contextlib
+
 import tensorflow as tf
 from tensorflow.python.eager import record  # the tape's record_operation (private API)
 from tensorflow.python.framework import ops
@@ -62,10 +64,8 @@ def _register(rule):
     def gradient(op, upstream, *unused):
         return [None, RULES[rule](op.inputs[1], upstream, op.inputs[2]), None]
 
-    try:
+    with contextlib.suppress(KeyError):  # registered already: the module was imported again
         ops.RegisterGradient(_NAMES[rule])(gradient)
-    except KeyError:  # registered already: this module was imported again
-        pass
 
 
 for _rule in RULES:
