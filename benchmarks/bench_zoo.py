@@ -122,7 +122,9 @@ class _Retracing(logging.Handler):
             self.messages.append(record.getMessage())
 
 
-def measure(name, size, workdir, batches=4, budgeted=True, all_views=False, verbose=0, floors=False):
+def measure(
+    name, size, workdir, batches=4, budgeted=True, all_views=False, verbose=0, floors=False
+):
     """Rows of one network (``budgeted``: with the default budget, else ``budget=None``;
     ``all_views``: every view, top examples on 64 reference images, not the defaults;
     ``floors``: the default budget with floors of 10 s at step 0 and 1 s later)."""
