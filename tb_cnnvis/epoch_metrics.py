@@ -47,7 +47,8 @@ class EpochMetrics:
     survives ``begin`` (and a change of model, so that checkpoints can be compared).
 
     Args:
-        deletion_steps: points per deletion curve, minus one.
+        deletion_steps: points per deletion curve, minus one (0: no curves, the cost
+            budget's last rung).
 
     Example:
         >>> metrics = EpochMetrics()
@@ -200,7 +201,7 @@ class EpochMetrics:
                 facts["pointing_hits"] = game.hits.tolist()
                 if last:
                     self.scalars[f"pointing_game/{method}"] = game.accuracy
-        if last and _has_probability(details):
+        if last and _has_probability(details) and self.deletion_steps:
             with self._guard("deletion_auc", path):
                 scores = faithfulness.faithfulness_scores(
                     plan.model,

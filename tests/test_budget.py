@@ -60,9 +60,9 @@ def test_a_step_over_the_budget_is_reduced_in_order_and_every_reduction_is_said(
         "2 of 4 filters, 8 steps, 1 of 2 layers at this step: within the budget"
     ]
     facts, pngs = run["grad_cam/conv2"][0]
-    assert facts["budget"] == {"probes": 2, "deletion_steps": 4} and len(pngs) == 2
-    assert facts["notes"] == ["2 of 4 probes, deletion curves of 5 points: within the budget"]
-    assert len(facts["deletion_auc"]) == 2
+    assert facts["budget"] == {"probes": 2, "deletion_steps": 0} and len(pngs) == 2
+    assert facts["notes"] == ["2 of 4 probes, no deletion curves at this step: within the budget"]
+    assert facts["deletion_auc"] is None  # the last metric rung: its forward is not traced
     facts, pngs = run["deconvnet/conv1"][0]
     assert facts["budget"] == {"probes": 2, "layers": 1} and len(pngs) == 2
 
@@ -149,9 +149,9 @@ def test_score_cam_keeps_its_most_varying_channels_when_over_the_budget(logdir):
     cb.log_step(0)
     cb.close()
     facts, pngs = read_run(logdir)["score_cam/wide"][0]
-    assert facts["budget"] == {"channels": 32, "probes": 2, "deletion_steps": 4}
+    assert facts["budget"] == {"channels": 32, "probes": 2, "deletion_steps": 0}
     assert facts["notes"] == [
-        "32 of 64 channels (most varying), 2 of 4 probes, deletion curves of 5 points: "
+        "32 of 64 channels (most varying), 2 of 4 probes, no deletion curves at this step: "
         "within the budget"
     ]
     assert len(pngs) == 2
@@ -230,10 +230,13 @@ def test_deletion_curves_are_charged_one_trace_for_the_model_whatever_their_poin
     cb.set_model(models.sequential())
     plan, chosen = cb._plan, budget.Settings()
     costs = budget.Costs(plan)
-    work = {n: budget.work(plan, "grad_cam", chosen, costs.shares, n)[0] for n in (16, 8)}
+    work = {n: budget.work(plan, "grad_cam", chosen, costs.shares, n)[0] for n in (16, 8, 0)}
     trace = budget.costs.DELETION_TRACES * costs.trace
     first = costs.seconds(plan, "grad_cam", chosen, 16)[0]
     assert first == pytest.approx(work[16] * costs.forward + trace)
+    # No curves at a step (the ladder's last rung): neither their trace nor their work.
+    assert costs.seconds(plan, "grad_cam", chosen, 0)[0] == pytest.approx(work[0] * costs.forward)
+    assert work[0] < work[8] < work[16]
     costs.observe(plan, "grad_cam", chosen, 1.0, 16)  # the first run: traced
     costs.observe(plan, "grad_cam", chosen, 1.0, 16)
     per_pass = costs.forward * costs.ratio["grad_cam"]
@@ -275,3 +278,14 @@ def test_an_ordinary_step_plans_its_views_to_the_allowance_less_the_last_steps_o
     assert budgeter.overhead == pytest.approx(1.1)
     assert budgeter.plan(plan, ["grad_cam"], first=False).allowance == pytest.approx(3.9)
     assert budgeter.plan(plan, ["grad_cam"], first=True).allowance == 5.0  # step 0: unknown
+
+
+def test_deletion_curves_left_out_for_time_come_back_when_a_step_affords_their_trace():
+    cb = CnnVisCallback("unused", X[:2], Y[:2], views=["grad_cam"])
+    cb.set_model(models.sequential())
+    plan = cb._plan
+    budgeter = budget.Budgeter(NOTHING, plan)
+    assert budgeter.plan(plan, ["grad_cam"], first=True).deletion_steps == 0
+    assert budgeter.plan(plan, ["grad_cam"], first=False).deletion_steps == 0
+    budgeter.budget = budget.Budget(min_seconds=(1e6, 1e6))  # a long epoch's 5 %
+    assert budgeter.plan(plan, ["grad_cam"], first=False).deletion_steps == 16

@@ -22,7 +22,9 @@ from tb_cnnvis import capture, views
 ASSUMED_BATCH = 32
 """The training batch assumed before the first training step is timed (Keras's default)."""
 
-DELETION_LADDER = (16, 8, 4)
+DELETION_LADDER = (16, 8, 4, 0)
+"""The deletion curves' points, minus one, from the default down; 0: no curves at the step
+(their compiled forward is a whole-model trace the step cannot afford)."""
 
 # Traces, in traces of the whole model's forward pass (the one ``make_plan`` timed), times
 # each layer's share of the model's layers (``prefix_layer_shares``). Measured with
@@ -239,7 +241,7 @@ def _work(plan, kind, settings, shares, deletion_steps):
         )
     maps = probes * (_classes(plan) if family in ("cam", "attribution") else 1)
     deletion = 0.0  # the deletion curves' own traces: see Costs.seconds
-    if view.metric_name and plan.options.metrics:
+    if view.metric_name and plan.options.metrics and deletion_steps:
         deletion = maps * (deletion_steps + 1) * 2
     method = view.params.get("method")
     if method == "scorecam":
@@ -292,7 +294,7 @@ class Costs:
         its first traces while it has not run with these settings (else 0)."""
         compute, traces = work(plan, kind, settings, self.shares, deletion_steps)
         compute *= self.forward * self.ratio.get(kind, 1.0)
-        if _has_curves(plan, kind) and not self.curves_traced:
+        if _has_curves(plan, kind) and deletion_steps and not self.curves_traced:
             compute += DELETION_TRACES * self.trace
         if (kind, _key(kind, settings)) in self.traced:
             return compute, 0.0
@@ -306,7 +308,7 @@ class Costs:
         compute, _ = work(plan, kind, settings, self.shares, deletion_steps)
         if compute <= 0 or self.forward <= 0:
             return
-        if _has_curves(plan, kind) and not self.curves_traced:
+        if _has_curves(plan, kind) and deletion_steps and not self.curves_traced:
             seconds -= DELETION_TRACES * self.trace  # the curves' function was traced
             self.curves_traced = True
         if (kind, _key(kind, settings)) not in self.traced:

@@ -170,7 +170,7 @@ class StepPlan:
             parts.append(f"{reduced['layers']} of {total} layers{when}")
         if view.metric_name and self.deletion_steps < DELETION_LADDER[0]:
             reduced["deletion_steps"] = self.deletion_steps
-            parts.append(f"deletion curves of {self.deletion_steps + 1} points")
+            parts.append(_curves(self.deletion_steps))
         if not parts:
             return {}
         return {"budget": reduced, "notes": [", ".join(parts) + ": within the budget"]}
@@ -190,8 +190,15 @@ class StepPlan:
             ]  # fmt: skip
             parts.append(f"{kind} ~{seconds:.1f}s" + (f" ({', '.join(said)})" if said else ""))
         if self.deletion_steps < DELETION_LADDER[0]:
-            parts.append(f"deletion curves of {self.deletion_steps + 1} points")
+            parts.append(_curves(self.deletion_steps))
         return f"; budget {self.allowance:.1f}s, estimates: {', '.join(parts)}"
+
+
+def _curves(deletion_steps):
+    """What a step's deletion curves were reduced to, in words."""
+    if not deletion_steps:
+        return "no deletion curves at this step"
+    return f"deletion curves of {deletion_steps + 1} points"
 
 
 def _count(layers, total):

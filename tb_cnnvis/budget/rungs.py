@@ -104,7 +104,8 @@ def _fewer_layers(plan, due, settings, state, costs):
 
 
 def _cheaper_metrics(plan, due, settings, state, costs):
-    """The next deletion-curve setting of ``DELETION_LADDER``; False at its end."""
+    """The next deletion-curve setting of ``DELETION_LADDER`` (its last: none at this
+    step); False at its end."""
     later = [d for d in DELETION_LADDER if d < state["deletion"]]
     if not later:
         return False
