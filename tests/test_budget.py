@@ -289,3 +289,12 @@ def test_deletion_curves_left_out_for_time_come_back_when_a_step_affords_their_t
     assert budgeter.plan(plan, ["grad_cam"], first=False).deletion_steps == 0
     budgeter.budget = budget.Budget(min_seconds=(1e6, 1e6))  # a long epoch's 5 %
     assert budgeter.plan(plan, ["grad_cam"], first=False).deletion_steps == 16
+
+
+def test_deletion_curves_are_left_out_only_when_their_trace_is_a_large_share_of_the_step():
+    cb = CnnVisCallback("unused", X[:2], Y[:2], views=["grad_cam"])
+    cb.set_model(models.sequential())
+    plan = cb._plan
+    budgeter = budget.Budgeter(NOTHING, plan)
+    budgeter.costs.trace = 0.0  # as if the model compiled for free: no time, 5 points kept
+    assert budgeter.plan(plan, ["grad_cam"], first=True).deletion_steps == 4

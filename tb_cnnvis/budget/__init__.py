@@ -12,8 +12,9 @@ out writing and can miss), reduces the views in this order, one rung at a time:
 3. fewer probes for the costliest views (class maps, attributions, projections,
    DeepDream; feature maps write fewer but compute every probe), halved down to 2,
    costliest view first;
-4. cheaper metric settings (the deletion curves: 17 points, then 9, then 5, then none at
-   this step: their compiled forward is a whole-model trace);
+4. cheaper metric settings (the deletion curves: 17 points, then 9, then 5; then none at
+   this step when their compiled forward's first trace alone is over a quarter of the
+   allowance, ``rungs.CURVES_SHARE``);
 5. fewer layers for the views that compile a function per layer (filter patterns,
    DeepDream, projections), evenly spaced, down to 2.
 

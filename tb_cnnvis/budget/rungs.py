@@ -103,11 +103,17 @@ def _fewer_layers(plan, due, settings, state, costs):
     return True
 
 
+CURVES_SHARE = 0.25
+"""No deletion curves at a step only when their compiled forward's first trace alone is
+more than this share of the step's allowance (a small network's step 0): otherwise the
+fewest points are the cheapest the metric gets."""
+
+
 def _cheaper_metrics(plan, due, settings, state, costs):
     """The next deletion-curve setting of ``DELETION_LADDER`` (its last: none at this
-    step); False at its end."""
+    step, while their first trace is over ``CURVES_SHARE`` of it); False at its end."""
     later = [d for d in DELETION_LADDER if d < state["deletion"]]
-    if not later:
+    if not later or (later[0] == 0 and state.get("curves_share", 1.0) <= CURVES_SHARE):
         return False
     state["deletion"] = later[0]
     return True
