@@ -87,6 +87,24 @@ function itemsOf(pane, step, ctx) {
   }
 }
 
+/**
+ * Why a step has no card to draw for the chosen probe: [title, sentence].
+ *
+ * @param {{step: number, images: string[], facts: object, factsMissing?: boolean}} step
+ * @param {number} probe the probe chosen.
+ * @returns {string[]}
+ * @example emptyMessage({step: 2, images: ['a'], facts: {budget: {probes: 2}}}, 3)
+ */
+export function emptyMessage(step, probe) {
+  const kept = step.facts.budget?.probes;
+  if (Number.isInteger(kept) && Number.isInteger(probe) && probe >= kept) {
+    const probes = kept === 1 ? 'probe 0' : `probes 0–${kept - 1}`;
+    return [`Probe ${probe} was not logged at epoch ${step.step}`,
+      `The cost budget kept the first ${kept} probes at this step: choose ${probes}, or another epoch.`];
+  }
+  return [`Nothing to draw at epoch ${step.step}`, emptyReason(step)];
+}
+
 /** Why a step has no card to draw, in a sentence. */
 function emptyReason(step) {
   const images = step.images.length ? 'its images cannot be placed' : 'it holds no images';
@@ -179,8 +197,8 @@ export class Board {
         h('button', { class: 'chip', text: shortName(name), title: name, on: { click: () => app.set({ layer: name }, true) } }));
       body = V.message(pane.tone, pane.message[0], pane.message[1], jumps.length ? h('div', { class: 'chips' }, jumps) : null);
     } else if (!itemsOf(pane, this.stepOf(pane), app.ctx(pane)).length) {
-      const step = this.stepOf(pane);
-      body = V.message('info', `Nothing to draw at epoch ${step.step}`, emptyReason(step));
+      const [title, text] = emptyMessage(this.stepOf(pane), app.ctx(pane).probe);
+      body = V.message('info', title, text);
     } else {
       const { family } = pane;
       const step = this.stepOf(pane);

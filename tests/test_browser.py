@@ -305,6 +305,7 @@ def test_frontend_helpers_compute_tiles_ranges_and_colours(tab):
           const F = await import('./families.js');
           const fm = await import('./family_feature_maps.js');
           const camFamily = await import('./family_cam.js');
+          const panes = await import('./panes.js');
           const views = (await (await fetch('./tags')).json()).views;
           const failed = {deletion_auc: null, deletion_auc_random: null, pointing_hits: null,
                           drift: null, drift_from: null};
@@ -326,7 +327,9 @@ def test_frontend_helpers_compute_tiles_ranges_and_colours(tab):
           c.overlay(new Uint8ClampedArray([100, 100, 100, 255, 100, 100, 100, 255]),
                     new Uint8ClampedArray([10, 255]), c.lookupTable('jet'), out,
                     {opacity: 0.5, threshold: 0.2});
+          const cut = {step: 2, images: ['a', 'b'], facts: {budget: {probes: 2}}};
           return {
+            empty: [panes.emptyMessage(cut, 3), panes.emptyMessage(cut, 1)],
             layers: runs[0].layers.map((l) => l.name),
             kinds: runs[0].kinds,
             probes: runs[0].probesTag,
@@ -352,6 +355,13 @@ def test_frontend_helpers_compute_tiles_ranges_and_colours(tab):
         }"""
     )
     assert result["layers"] == ["a", "b"]  # model order, not tag order
+    # A probe the cost budget did not write at a step is said so, with the probes that are.
+    assert result["empty"][0] == [
+        "Probe 3 was not logged at epoch 2",
+        "The cost budget kept the first 2 probes at this step: choose probes 0–1, or another "
+        "epoch.",
+    ]
+    assert result["empty"][1][0] == "Nothing to draw at epoch 2"
     assert result["kinds"] == ["feature_maps", "grad_cam"]
     assert result["probes"] == "probes"
     assert result["tile"] == {"x": 7, "y": 5, "w": 7, "h": 5}  # tile 4: row 1, column 1
