@@ -13,8 +13,8 @@ workshop; Simonyan et al., "Deep Inside Convolutional Networks", 2013):
 - ``"guided"`` (guided backpropagation): ``relu(dy) * (x > 0)``.
 
 The ReLU rule is applied by ``capture.run_graph(relu_fn=...)`` with ``relu_rules``
-(gradients registered once, not per trace), catching ``activation="relu"``, ``ReLU`` and ``Activation("relu")`` layers; the
-user's model is never modified. Guided Grad-CAM (Selvaraju et al. 2017) multiplies guided
+(gradients registered once, not per trace), catching ``activation="relu"``, ``ReLU`` and
+``Activation("relu")`` layers; the user's model is never modified. Guided Grad-CAM (Selvaraju et al. 2017) multiplies guided
 backpropagation of the class score by the upsampled Grad-CAM map.
 
 Example:

@@ -58,11 +58,18 @@ RULES = {"deconvnet": _deconvnet, "guided": _guided, "rescue": _rescue}
 _NAMES = {rule: f"TbCnnvis{rule.title()}Relu" for rule in RULES}
 
 
+def _input_gradients(rule, inputs, upstream):
+    """The gradients of our IdentityN's inputs ``[relu(x), x, active]``: ``x`` gets the
+    rule's, the forward ReLU none (so its own gradient is not followed)."""
+    _, x, active = inputs
+    return [None, RULES[rule](x, upstream, active), None]
+
+
 def _register(rule):
-    """Register ``rule``'s gradient of our IdentityN ``[relu(x), x, active]`` once."""
+    """Register ``rule``'s gradient of our IdentityN once (symbolic gradients use it)."""
 
     def gradient(op, upstream, *unused):
-        return [None, RULES[rule](op.inputs[1], upstream, op.inputs[2]), None]
+        return _input_gradients(rule, op.inputs, upstream)
 
     with contextlib.suppress(KeyError):  # registered already: the module was imported again
         ops.RegisterGradient(_NAMES[rule])(gradient)
@@ -91,7 +98,7 @@ def relu(x, rule, active=None):
         outputs = tf.identity_n(inputs)
 
     def backward(upstream, *unused):
-        return [None, RULES[rule](x, upstream, active), None]
+        return _input_gradients(rule, inputs, upstream)
 
     # The last record of a tensor is the one the tape follows: this replaces IdentityN's.
     record.record_operation(_NAMES[rule], outputs, inputs, backward)

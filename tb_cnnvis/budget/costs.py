@@ -289,13 +289,17 @@ class Costs:
         self.ratio, self.traced, self.measured = {}, set(), set()
         self.curves_traced = False  # the deletion curves' logits function
 
+    def curves_trace(self):
+        """Seconds the deletion curves' first trace adds (0 once it is traced)."""
+        return 0.0 if self.curves_traced else DELETION_TRACES * self.trace
+
     def seconds(self, plan, kind, settings, deletion_steps=DELETION_LADDER[0]):
         """``(compute, traces)``: estimated seconds of ``kind`` with ``settings``, and of
         its first traces while it has not run with these settings (else 0)."""
         compute, traces = work(plan, kind, settings, self.shares, deletion_steps)
         compute *= self.forward * self.ratio.get(kind, 1.0)
-        if _has_curves(plan, kind) and deletion_steps and not self.curves_traced:
-            compute += DELETION_TRACES * self.trace
+        if _has_curves(plan, kind, deletion_steps):
+            compute += self.curves_trace()
         if (kind, _key(kind, settings)) in self.traced:
             return compute, 0.0
         loops = 0
@@ -308,8 +312,8 @@ class Costs:
         compute, _ = work(plan, kind, settings, self.shares, deletion_steps)
         if compute <= 0 or self.forward <= 0:
             return
-        if _has_curves(plan, kind) and deletion_steps and not self.curves_traced:
-            seconds -= DELETION_TRACES * self.trace  # the curves' function was traced
+        if _has_curves(plan, kind, deletion_steps) and not self.curves_traced:
+            seconds -= self.curves_trace()  # the curves' function was traced at this run
             self.curves_traced = True
         if (kind, _key(kind, settings)) not in self.traced:
             # Traced at this run: the seconds hold the traces too. Less their estimate, the
@@ -324,11 +328,11 @@ class Costs:
         self.ratio[kind] = ratio
 
 
-def _has_curves(plan, kind):
-    """True for a view with deletion curves (a metric). They run through the model's logits
-    function, traced once for any batch (``faithfulness``): another number of points or
-    probes is no new trace."""
-    return bool(views.get(kind).metric_name and plan.options.metrics)
+def _has_curves(plan, kind, deletion_steps):
+    """True for a view with deletion curves (a metric) at ``deletion_steps`` (0: none at
+    the step). They run through the model's logits function, traced once for any batch
+    (``faithfulness``): another number of points or probes is no new trace."""
+    return bool(views.get(kind).metric_name and plan.options.metrics and deletion_steps)
 
 
 FIRST_RATIO = 4.0

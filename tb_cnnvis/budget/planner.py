@@ -19,7 +19,6 @@ from tb_cnnvis import views
 from tb_cnnvis.budget.costs import (
     ASSUMED_BATCH,
     DELETION_LADDER,
-    DELETION_TRACES,
     STEP_PER_FORWARD,
     Costs,
     Settings,
@@ -281,8 +280,8 @@ class Budgeter:
             kind: Settings(**vars(self._last[kind] if kind in fixed else Settings()))
             for kind in due
         }
-        curves = 0.0 if self.costs.curves_traced else DELETION_TRACES * self.costs.trace
-        state = {"deletion": DELETION_LADDER[0], "curves_share": curves / max(allowance, 1e-9)}
+        curves = self.costs.curves_trace() / max(allowance, 1e-9)
+        state = {"deletion": DELETION_LADDER[0], "curves_share": curves}
 
         def cost(kind):
             return self.costs.seconds(plan, kind, settings[kind], state["deletion"])

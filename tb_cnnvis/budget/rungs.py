@@ -113,7 +113,7 @@ def _cheaper_metrics(plan, due, settings, state, costs):
     """The next deletion-curve setting of ``DELETION_LADDER`` (its last: none at this
     step, while their first trace is over ``CURVES_SHARE`` of it); False at its end."""
     later = [d for d in DELETION_LADDER if d < state["deletion"]]
-    if not later or (later[0] == 0 and state.get("curves_share", 1.0) <= CURVES_SHARE):
+    if not later or (later[0] == 0 and state["curves_share"] <= CURVES_SHARE):
         return False
     state["deletion"] = later[0]
     return True
