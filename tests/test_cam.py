@@ -209,3 +209,20 @@ def test_non_finite_outputs_give_zero_maps_with_a_warning(method):
         details = cam.cam_details(_tiny(), np.stack([IMAGE, broken]), "conv", 0, method=method)
     np.testing.assert_allclose(details.maps[0], clean.maps[0], atol=1e-6)
     assert not details.maps[1].any() and details.cam_max[1] == 0.0
+
+
+def test_the_compiled_gradient_differentiates_only_the_operations_after_the_layer():
+    import gc
+
+    from tensorflow.python.framework import func_graph
+
+    def graphs():
+        return {id(g): g for g in gc.get_objects() if isinstance(g, func_graph.FuncGraph)}
+
+    model, before = models.sequential(), graphs()
+    maps = cv.grad_cam(model, _images(), layer="conv2", class_index=[0, 1])
+    built = [g for key, g in graphs().items() if key not in before]
+    ops = {op.type for graph in built for op in graph.get_operations()}
+    # The head's backward (global average pooling, dense) is there; no convolution's.
+    assert "MatMul" in ops and maps.shape == (2, models.SIZE, models.SIZE)
+    assert not {op for op in ops if op.startswith("Conv2DBackprop") or op == "ReluGrad"}

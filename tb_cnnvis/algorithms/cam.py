@@ -78,9 +78,10 @@ def _build_gradients(model_ref, path, output, bound):
 
     def run(images, values, side):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(images)
+            # Watched where the layer returns: the tape holds only the operations after it,
+            # and the gradient's trace is the rest of the model's, not the whole model's.
             outputs, taps = capture.run_graph(
-                model_ref(), images, side=side, taps=[path], logits=True
+                model_ref(), images, side=side, taps=[path], logits=True, on_tap=tape.watch
             )
             logits = tf.cast(capture.select_output(outputs, output), tf.float32)
             acts = taps[path]

@@ -12,11 +12,12 @@ out writing and can miss), reduces the views in this order, one rung at a time:
 3. fewer probes for the costliest views (class maps, attributions, projections,
    DeepDream; feature maps write fewer but compute every probe), halved down to 2,
    costliest view first;
-4. cheaper metric settings (the deletion curves: 17 points, then 9, then 5; then none at
-   this step when their compiled forward's first trace alone is over a quarter of the
-   allowance, ``rungs.CURVES_SHARE``);
+4. cheaper metric settings (the deletion curves: 17 points, then 9, then 5);
 5. fewer layers for the views that compile a function per layer (filter patterns,
-   DeepDream, projections), evenly spaced, down to 2.
+   DeepDream, projections), evenly spaced down to 2, then the shallowest alone (the
+   cheapest to trace);
+6. no deletion curves at this step (their compiled forward is a trace of the whole model:
+   a small network's step 0 cannot afford it); they come back at the first step that does.
 
 A rung that would cost more than it saves is not taken: at an ordinary step a new batch
 shape means a new trace, so a view keeps the shapes it was traced with until a step's
@@ -32,7 +33,8 @@ less than ``min_seconds`` (none by default: the allowances are the user's own tr
 steps on any network; a floor keeps a tiny network's views fuller at more than that).
 Before the first training step the step time is estimated from a timed forward pass of
 the probes (``costs.STEP_PER_FORWARD`` forwards, at Keras's default batch of 32 images:
-the low end of what the zoo measured, so step 0 holds on any network).
+the low end of what the zoo measured, so step 0 holds on any network; each pass timed
+up to 3 times, the fastest kept).
 
 Estimates (``costs``): each view's compute in forward passes of one probe image through
 the whole model, from each layer's share of the model's multiply-adds up to it

@@ -31,23 +31,28 @@ DELETION_LADDER = (16, 8, 4, 0)
 # ``time.process_time`` on MobileNetV2, EfficientNetB0 (96 px) and a fully-convolutional
 # model (2 cores, December 2026): a filter-pattern loop 6.9-7.4 (the ascent's gradient,
 # the while loop, the first run's graph optimization) plus about 0.5-0.8 s whatever the
-# layer; a Grad-CAM gradient 1.4-2.1; a projection 2.3-3.4; deletion curves 1.8-2.3.
+# layer; an input gradient (attributions) 1.4-2.1; a projection 2.3-3.4; deletion curves
+# 1.8-2.3. A CAM's gradient is taken from where its layer returns (the tape holds only the
+# rest of the model): 0.9-1.4 at the last convolution of MobileNetV2/V3Small,
+# EfficientNetB0, ResNet50, DenseNet121 and the fully-convolutional model.
 FILTER_TRACES = 7.0
 LOOP_TRACE_SECONDS = 0.6
-CAM_TRACES = 2.0
+CAM_TRACES = 1.1
+INPUT_GRADIENT_TRACES = 2.0
 PROJECTION_TRACES = 3.0
 DELETION_TRACES = 1.0  # the model's logits function, traced once for any batch
 
-STEP_PER_FORWARD = 1.5
+STEP_PER_FORWARD = 1.0
 """Before the first training step, a training step is estimated as this many forward
 passes of its batch (``ASSUMED_BATCH`` images, at the seconds timed at ``set_model``).
 Measured with ``benchmarks.bench_zoo``'s networks at 96 px (2 cores, December 2026), a
-training step took 1.1-1.5 forward passes of its batch on the fully-convolutional model
-and MobileNetV3Small, 1.7-2.4 on MobileNetV2, NASNetMobile, EfficientNetB0/V2B0, 3.8-4.9 on
-DenseNet121, VGG16 and ResNet50V2 (the textbook 3 sits in the middle). The low end is
-taken: step 0 then stays within its allowance on every one of them, and the heavy
-networks get a tighter step 0 than they could afford (their measured step takes over
-from the first training batch on)."""
+training step took 1.0-1.5 forward passes of its batch on MobileNetV3Small (five runs)
+and the fully-convolutional model (1.1-1.9), 1.6-2.6 on MobileNetV2, 2.8 on
+EfficientNetB0, 3.5-5.3 on DenseNet121, VGG16, ResNet50 and ResNet50V2 (the textbook 3
+sits in the middle): the forward pass of 8 probes, scaled to 32 images, counts a small
+network's per-call overhead four times. The low end is taken: step 0 then stays within its
+allowance on every one of them, and the heavy networks get a tighter step 0 than they
+could afford (their measured step takes over from the first training batch on)."""
 
 # Forward passes of one probe image per unit of a view's settings: gradient methods
 # cost a forward and a backward pass (3 forwards); per family, what scales the work.
@@ -187,6 +192,24 @@ def spread(refs, count):
     return [refs[i] for i in picks]
 
 
+def layer_count(layers, total):
+    """How many of ``total`` layers a ``Settings.layers`` keeps."""
+    if layers is None:
+        return total
+    return len(layers) if isinstance(layers, tuple) else min(int(layers), total)
+
+
+def fewer_layers(count):
+    """The ``Settings.layers`` below ``count`` layers, from the most: halved down to 2
+    (evenly spaced, the deepest kept), then the shallowest layer alone, the cheapest to
+    trace (the deepest alone costs a trace of nearly the whole model, as 2 layers do)."""
+    halves = []
+    while count > 2:
+        count //= 2
+        halves.append(max(count, 2))
+    return [*dict.fromkeys(halves), (0,)]
+
+
 def _classes(plan):
     """Maps per probe of the class-explaining views."""
     chosen = plan.options.cam_classes
@@ -253,7 +276,8 @@ def _work(plan, kind, settings, shares, deletion_steps):
         return maps * 64, deletion, 1
     passes = _ATTRIBUTION_PASSES.get(method, GRADIENT_PASSES)
     layers = max(len(refs), 1)  # a class score is a whole forward, then back to the layer
-    return maps * passes * layers, deletion, CAM_TRACES * layers
+    traces = INPUT_GRADIENT_TRACES if family == "attribution" else CAM_TRACES
+    return maps * passes * layers, deletion, traces * layers
 
 
 def _rows(images):
@@ -277,17 +301,23 @@ class Costs:
 
         self.shares = Shares.of(plan.model, plan.probes.images.shape[1:3])
         paths = list(plan.walked) or [capture.select_layers(plan.model, None)[-1].path]
-        began = time.perf_counter()  # the forward pass make_plan traced, run again
-        feature_maps.layer_outputs(
-            plan.model, plan.probes.inputs, paths, image_input=plan.options.image_input
-        )
-        again = time.perf_counter() - began
+        again = []  # the forward pass make_plan traced, run again: the fastest of a few
+        while not again or (len(again) < FORWARD_RUNS and sum(again) < FORWARD_SECONDS):
+            began = time.perf_counter()
+            feature_maps.layer_outputs(
+                plan.model, plan.probes.inputs, paths, image_input=plan.options.image_input
+            )
+            again.append(time.perf_counter() - began)
+        again = min(again)
         deepest = max(max(self.shares.compute.get(path, 1.0) for path in paths), 0.05)
         self.forward = again / len(plan.probes.images) / deepest  # one image, whole model
         deepest = max(max(self.shares.trace.get(path, 1.0) for path in paths), 0.05)
         self.trace = max(plan.first_forward - again, 0.0) / deepest  # the whole model
         self.ratio, self.traced, self.measured = {}, set(), set()
         self.curves_traced = False  # the deletion curves' logits function
+        if [ref.path for ref in plan.layers.get("feature_maps", ())] == list(plan.walked):
+            # make_plan's forward pass traced the feature maps' own function
+            self.traced.add(("feature_maps", _key("feature_maps", Settings())))
 
     def curves_trace(self):
         """Seconds the deletion curves' first trace adds (0 once it is traced)."""
@@ -334,6 +364,11 @@ def _has_curves(plan, kind, deletion_steps):
     (``faithfulness``): another number of points or probes is no new trace."""
     return bool(views.get(kind).metric_name and plan.options.metrics and deletion_steps)
 
+
+FORWARD_RUNS, FORWARD_SECONDS = 3, 1.0
+"""The probes' forward pass is timed up to this many times while they take under this many
+seconds, and the fastest is kept: one run of a small network's 10 ms pass varied by 1.6x
+(MobileNetV3Small, 2 cores), and the step estimated from it with it."""
 
 FIRST_RATIO = 4.0
 """How far a view's first run (its traces included) may move its compute estimate."""

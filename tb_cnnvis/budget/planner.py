@@ -24,6 +24,8 @@ from tb_cnnvis.budget.costs import (
     Settings,
     TrainingClock,
     deletion_work,
+    fewer_layers,
+    layer_count,
     spread,
     weights_fingerprint,
     work,
@@ -102,19 +104,13 @@ class StepPlan:
         left = self._limit(kind) - time.perf_counter()
         planned = self.settings[kind]
         total = len(self._plan.layers[kind])
-        count = _count(planned.layers, total)
-        if self._seconds(kind, planned) <= left:
+        if layer_count(planned.layers, total) <= 1 or self._seconds(kind, planned) <= left:
             return
-        candidates = []
-        while count > 1:
-            count //= 2
-            candidates.append(count)
-        candidates.append((0,))  # the shallowest layer
-        for layers in candidates:
+        for layers in fewer_layers(layer_count(planned.layers, total)):
             chosen = Settings(**{**vars(planned), "layers": layers})
             if self._seconds(kind, chosen) <= left:
                 break
-        self.cut[kind] = _count(chosen.layers, total)
+        self.cut[kind] = layer_count(chosen.layers, total)
         self.settings[kind] = chosen
 
     def within_time(self, kind, refs):
@@ -164,8 +160,8 @@ class StepPlan:
             reduced["probes"] = chosen.probes
             parts.append(f"{chosen.probes} of {len(plan.probes.images)} probes")
         total = len(plan.layers.get(kind, []))
-        if chosen.layers and _count(chosen.layers, total) < total:
-            reduced["layers"] = _count(chosen.layers, total)
+        if chosen.layers and layer_count(chosen.layers, total) < total:
+            reduced["layers"] = layer_count(chosen.layers, total)
             when = " at this step" if kind in self.cut else ""
             parts.append(f"{reduced['layers']} of {total} layers{when}")
         if view.metric_name and self.deletion_steps < DELETION_LADDER[0]:
@@ -185,7 +181,7 @@ class StepPlan:
                 for name, value in (("channels" if is_score_cam(kind) else "filters",
                                      chosen.filters), ("steps", chosen.steps),
                                     ("probes", chosen.probes),
-                                    ("layers", chosen.layers and _count(chosen.layers, 1 << 30)))
+                                    ("layers", chosen.layers and layer_count(chosen.layers, 1 << 30)))
                 if value
             ]  # fmt: skip
             parts.append(f"{kind} ~{seconds:.1f}s" + (f" ({', '.join(said)})" if said else ""))
@@ -199,13 +195,6 @@ def _curves(deletion_steps):
     if not deletion_steps:
         return "no deletion curves at this step"
     return f"deletion curves of {deletion_steps + 1} points"
-
-
-def _count(layers, total):
-    """How many layers a ``Settings.layers`` keeps of ``total``."""
-    if layers is None:
-        return total
-    return len(layers) if isinstance(layers, tuple) else min(int(layers), total)
 
 
 def _first_probes(probes, count):
@@ -280,8 +269,7 @@ class Budgeter:
             kind: Settings(**vars(self._last[kind] if kind in fixed else Settings()))
             for kind in due
         }
-        curves = self.costs.curves_trace() / max(allowance, 1e-9)
-        state = {"deletion": DELETION_LADDER[0], "curves_share": curves}
+        state = {"deletion": DELETION_LADDER[0]}
 
         def cost(kind):
             return self.costs.seconds(plan, kind, settings[kind], state["deletion"])

@@ -12,7 +12,7 @@ Example:
 """
 
 from tb_cnnvis import views
-from tb_cnnvis.budget.costs import DELETION_LADDER, preset_steps
+from tb_cnnvis.budget.costs import DELETION_LADDER, fewer_layers, layer_count, preset_steps
 
 FILTERS_FLOOR, STEPS_FLOOR, DREAM_STEPS_FLOOR, PROBES_FLOOR = 2, 8, 3, 2
 """The least filters per layer, filter-pattern steps, DeepDream steps and probes."""
@@ -25,8 +25,6 @@ PROBE_FAMILIES = ("cam", "attribution", "projection", "deepdream", "feature_maps
 """The views whose probes a rung halves (feature maps: the probes written; every probe is
 still computed, for the dead-filter and sparsity metrics and the compiled shape)."""
 LAYER_FAMILIES = ("filter_patterns", "deepdream", "projection")
-LAYERS_FLOOR = 2
-"""The fewest layers the last rung leaves a view."""
 
 
 def _fewer_filters(plan, due, settings, state, costs):
@@ -88,36 +86,41 @@ def _fewer_probes(plan, due, settings, state, costs):
 
 def _fewer_layers(plan, due, settings, state, costs):
     """Halve the layers of the costliest view that compiles a function per layer (filter
-    patterns, DeepDream, projections), down to ``LAYERS_FLOOR``, evenly spaced."""
+    patterns, DeepDream, projections), evenly spaced down to 2, then its shallowest layer
+    alone (the cheapest to trace: ``costs.fewer_layers``)."""
     open_ = [
         kind
         for kind in due
         if views.get(kind).family.name in LAYER_FAMILIES
-        and (settings[kind].layers or len(plan.layers[kind])) > LAYERS_FLOOR
+        and layer_count(settings[kind].layers, len(plan.layers[kind])) > 1
     ]
     if not open_:
         return False
     costliest = max(open_, key=lambda kind: sum(costs(kind)))
-    now = settings[costliest].layers or len(plan.layers[costliest])
-    settings[costliest].layers = max(LAYERS_FLOOR, now // 2)
+    now = layer_count(settings[costliest].layers, len(plan.layers[costliest]))
+    settings[costliest].layers = fewer_layers(now)[0]
     return True
 
 
-CURVES_SHARE = 0.25
-"""No deletion curves at a step only when their compiled forward's first trace alone is
-more than this share of the step's allowance (a small network's step 0): otherwise the
-fewest points are the cheapest the metric gets."""
-
-
 def _cheaper_metrics(plan, due, settings, state, costs):
-    """The next deletion-curve setting of ``DELETION_LADDER`` (its last: none at this
-    step, while their first trace is over ``CURVES_SHARE`` of it); False at its end."""
-    later = [d for d in DELETION_LADDER if d < state["deletion"]]
-    if not later or (later[0] == 0 and state["curves_share"] <= CURVES_SHARE):
+    """The deletion curves' next number of points in ``DELETION_LADDER`` (17, 9, 5);
+    False at the fewest."""
+    later = [d for d in DELETION_LADDER if 0 < d < state["deletion"]]
+    if not later:
         return False
     state["deletion"] = later[0]
     return True
 
 
-RUNGS = (_fewer_filters, _fewer_steps, _fewer_probes, _cheaper_metrics, _fewer_layers)
+def _no_curves(plan, due, settings, state, costs):
+    """No deletion curves at this step (``DELETION_LADDER``'s last, 0): the last rung,
+    for a step whose fewest settings do not fit with the curves' compiled forward (a trace
+    of the whole model, as on a small network's step 0); False if none already."""
+    if not state["deletion"]:
+        return False
+    state["deletion"] = 0
+    return True
+
+
+RUNGS = (_fewer_filters, _fewer_steps, _fewer_probes, _cheaper_metrics, _fewer_layers, _no_curves)
 """The reductions, in the order the package docstring states."""

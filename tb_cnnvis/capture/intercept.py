@@ -67,9 +67,12 @@ class Call:
 class _Session:
     """What the wrappers of one call share."""
 
-    def __init__(self, taps=(), relu_fn=None, stop_at=(), softmax_layers=(), record=False):
+    def __init__(
+        self, taps=(), relu_fn=None, stop_at=(), softmax_layers=(), record=False, on_tap=None
+    ):
         self.taps = set(taps)
         self.found = {}
+        self.on_tap = on_tap
         self.relu_fn = relu_fn
         self.stop_at = set(stop_at or ())
         self.softmax_ids = {id(layer) for layer in softmax_layers}
@@ -117,6 +120,8 @@ class _Session:
                 entry.outputs = [t for t in tf.nest.flatten(out) if tf.is_tensor(t)]
             if path in self.taps:
                 self.found[path] = out
+                if self.on_tap is not None:
+                    self.on_tap(out)
             if self.stop_at and self.stop_at <= set(self.found):
                 raise _Stop
             return out
@@ -228,7 +233,9 @@ def _call_model(model, values, session):
             return None
 
 
-def run_graph(model, images, *, side=None, taps=(), relu_fn=None, logits=False, stop_at=None):
+def run_graph(
+    model, images, *, side=None, taps=(), relu_fn=None, logits=False, stop_at=None, on_tap=None
+):
     """Run ``model`` on ``images`` through its own ``call``, tapping layer outputs.
 
     Args:
@@ -242,6 +249,9 @@ def run_graph(model, images, *, side=None, taps=(), relu_fn=None, logits=False, 
         logits: skip the softmax or sigmoid that ends each output, returning the scores
             before it (the logits).
         stop_at: layer paths after which the call may stop (the output is then ``None``).
+        on_tap: called with each tapped output as soon as its layer returns, e.g. a
+            tape's ``watch``: a gradient with respect to a layer's output then records
+            (and differentiates) only the operations after it.
 
     Returns:
         ``(output, {path: tensor})``: the model's output (as ``call`` returns it).
@@ -250,7 +260,7 @@ def run_graph(model, images, *, side=None, taps=(), relu_fn=None, logits=False, 
         ValueError: if a tapped layer did not run.
     """
     softmax = [layer for layer in output_layers(model) if layer is not None] if logits else ()
-    session = _Session(taps, relu_fn, stop_at, softmax)
+    session = _Session(taps, relu_fn, stop_at, softmax, on_tap=on_tap)
     if side is None:
         side = held.held_side(model, tf.shape(images)[0])
     spec = inputs.input_spec_any(model) if side is None else _spec_for(model, side)
