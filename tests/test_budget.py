@@ -291,6 +291,36 @@ def test_deletion_curves_left_out_for_time_come_back_when_a_step_affords_their_t
     assert budgeter.plan(plan, ["grad_cam"], first=False).deletion_steps == 16
 
 
+def test_curves_the_plan_left_out_come_back_while_the_step_runs_when_time_is_left(
+    logdir, monkeypatch
+):
+    due = ["feature_maps", "grad_cam"]
+    cb = CnnVisCallback(logdir, X[:2], Y[:2], views=due, budget=NOTHING)
+    cb.set_model(models.sequential())
+    plan = cb._plan
+    budgeter = budget.Budgeter(NOTHING, plan)
+    late = budgeter.plan(plan, due, first=True)
+    assert late.deletion_for("feature_maps") == 0  # no metric: nothing decided there
+    assert late.deletion_for("grad_cam") == 0  # no time left: none
+    early = budgeter.plan(plan, due, first=True)
+    early.deadline += 1e6  # as if the views before had taken no time at all
+    assert early.deletion_steps == 0 and early.deletion_for("grad_cam") == 4
+    # Through the callback: planned without curves, drawn with 5 points, said so.
+    planned = budget.Budgeter.plan
+
+    def with_time_left(self, *args, **kwargs):
+        step_plan = planned(self, *args, **kwargs)
+        step_plan.deadline += 1e6
+        return step_plan
+
+    monkeypatch.setattr(budget.Budgeter, "plan", with_time_left)
+    cb.log_step(0)
+    cb.close()
+    facts, _ = read_run(logdir)["grad_cam/conv2"][0]
+    assert facts["budget"] == {"deletion_steps": 4} and len(facts["deletion_auc"]) == 2
+    assert facts["notes"] == ["deletion curves of 5 points: within the budget"]
+
+
 def test_no_deletion_curves_is_the_last_rung_after_the_shallowest_layer_alone():
     due = ["filter_patterns", "grad_cam"]
     cb = CnnVisCallback("unused", X[:2], Y[:2], views=due, max_filters_per_layer=2)

@@ -54,7 +54,8 @@ class StepPlan:
         settings: ``{kind: Settings}`` of the due views.
         estimates: ``{kind: seconds}`` with those settings.
         allowance: the seconds the step may take.
-        deletion_steps: the deletion curves' points, minus one.
+        deletion_steps: the deletion curves' points, minus one (``deletion_for`` may
+            bring back curves the plan left out, while the step runs).
     """
 
     def __init__(self, plan, settings, estimates, allowance, deletion_steps, seconds=None):
@@ -63,7 +64,8 @@ class StepPlan:
         self.deadline = time.perf_counter() + allowance
         self.cut = {}  # {kind: layers}: cut at this step only, when time ran short
         self.skipped = {}  # {kind: [paths]}: left out while the view ran, time spent
-        self._seconds = seconds  # (kind, Settings) -> estimated seconds, or None
+        self._estimate = seconds  # (kind, Settings, deletion steps) -> seconds, or None
+        self._curves_decided = False
 
     def plan_for(self, plan, kind):
         """``plan`` with ``kind``'s reduced settings applied (fewer filters, steps, probes),
@@ -99,7 +101,7 @@ class StepPlan:
         evenly spaced while that fits, else the shallowest layer alone (the cheapest to
         trace). Estimates miss (a first trace can take twice what was planned); this keeps
         a step near its allowance all the same."""
-        if self._seconds is None or views.get(kind).family.name not in LAYER_FAMILIES:
+        if self._estimate is None or views.get(kind).family.name not in LAYER_FAMILIES:
             return
         left = self._limit(kind) - time.perf_counter()
         planned = self.settings[kind]
@@ -113,11 +115,41 @@ class StepPlan:
         self.cut[kind] = layer_count(chosen.layers, total)
         self.settings[kind] = chosen
 
+    def _seconds(self, kind, chosen, deletion_steps=None):
+        """Estimated seconds of ``kind`` with ``chosen`` (and the step's deletion curves)."""
+        steps = self.deletion_steps if deletion_steps is None else deletion_steps
+        return self._estimate(kind, chosen, steps)
+
+    def deletion_for(self, kind):
+        """The deletion curves' points, minus one, for ``kind`` (called as it starts).
+
+        A step planned without curves gets their fewest points back, once, at its first
+        view with a metric, when the views before took less than estimated and the time
+        left affords the curves' trace and work within ``PLANNED_SHARE``: the allowance
+        before training rests on a step estimate that is low on purpose (a mid-sized
+        network's step 0 would otherwise go without curves at a fifth of its allowance).
+        """
+        if self.deletion_steps or self._curves_decided or self._estimate is None:
+            return self.deletion_steps
+        if not views.get(kind).metric_name:
+            return self.deletion_steps
+        self._curves_decided = True
+        rest = list(self.estimates)[list(self.estimates).index(kind) :]
+        fewest = min(d for d in DELETION_LADDER if d)
+        extra = sum(
+            self._seconds(k, self.settings[k], fewest) - self._seconds(k, self.settings[k], 0)
+            for k in rest
+        )
+        left = self.deadline - time.perf_counter() - sum(self.estimates[k] for k in rest)
+        if extra <= PLANNED_SHARE * left:
+            self.deletion_steps = fewest
+        return self.deletion_steps
+
     def within_time(self, kind, refs):
         """Yield ``refs`` (a view's layers, shallowest first) while the step has time for
         the next one, keeping the later views' estimates free; the first is always yielded.
         The layers left out are in ``skipped`` (the verbose line says them)."""
-        if self._seconds is None or views.get(kind).family.name not in LAYER_FAMILIES:
+        if self._estimate is None or views.get(kind).family.name not in LAYER_FAMILIES:
             return refs  # one pass over every layer (feature maps) or a single layer
         return self._while_time_left(kind, refs)
 
@@ -291,10 +323,9 @@ class Budgeter:
         estimates = {kind: sum(cost(kind)) for kind in due}
         if metrics is not None:
             metrics.deletion_steps = state["deletion"]
-        deletion = state["deletion"]
         return StepPlan(
-            plan, settings, estimates, allowance, deletion,
-            lambda kind, chosen: sum(self.costs.seconds(plan, kind, chosen, deletion)),
+            plan, settings, estimates, allowance, state["deletion"],
+            lambda kind, chosen, steps: sum(self.costs.seconds(plan, kind, chosen, steps)),
         )  # fmt: skip
 
     def warnings(self, plan, kinds):

@@ -40,6 +40,8 @@ def log_views(plan, due, step, metrics=None, progress=None, step_plan=None):
         began = time.perf_counter()
         metric_seconds = metrics.seconds if metrics is not None else 0.0
         plan = whole if step_plan is None else step_plan.plan_for(whole, kind)
+        if step_plan is not None and metrics is not None:
+            metrics.deletion_steps = step_plan.deletion_for(kind)
         contents, refs = plan.contents[kind], plan.layers[kind]
         if progress is not None:
             progress.start(kind, len(refs))
