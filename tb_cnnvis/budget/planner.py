@@ -124,8 +124,8 @@ class StepPlan:
         """The deletion curves' points, minus one, for ``kind`` (called as it starts).
 
         A step planned without curves gets their fewest points back, once, at its first
-        view with a metric, when the views before took less than estimated and the time
-        left affords the curves' trace and work within ``PLANNED_SHARE``: the allowance
+        view with a metric, when the views before took less than estimated and the step,
+        with the curves' trace and work, still fits ``PLANNED_SHARE`` of it: the allowance
         before training rests on a step estimate that is low on purpose (a mid-sized
         network's step 0 would otherwise go without curves at a fifth of its allowance).
         """
@@ -140,8 +140,9 @@ class StepPlan:
             self._seconds(k, self.settings[k], fewest) - self._seconds(k, self.settings[k], 0)
             for k in rest
         )
-        left = self.deadline - time.perf_counter() - sum(self.estimates[k] for k in rest)
-        if extra <= PLANNED_SHARE * left:
+        # The planner's own test, with the seconds spent so far for the views done.
+        spent = self.allowance - (self.deadline - time.perf_counter())
+        if spent + sum(self.estimates[k] for k in rest) + extra <= PLANNED_SHARE * self.allowance:
             self.deletion_steps = fewest
         return self.deletion_steps
 
